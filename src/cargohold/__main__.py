@@ -1,0 +1,5 @@
+import sys
+
+from cargohold.cli import main
+
+sys.exit(main())

@@ -1,0 +1,124 @@
+"""The composition root: builds every part from the configuration and wires them together."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cargohold.config import Config
+from cargohold.http.gatekeeper import OpenGatekeeper
+from cargohold.http.oci import OciFront
+from cargohold.http.oci_errors import error_response
+from cargohold.metadata import database
+from cargohold.metadata.store import MetadataStore
+from cargohold.ports import StorageDriver
+from cargohold.service.registry import RegistryService
+from cargohold.service.uploads import UploadService
+from cargohold.storage.filesystem import FilesystemDriver
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+def build_storage(config: Config) -> StorageDriver:
+    if config.storage.driver == "filesystem":
+        return FilesystemDriver(config.storage_path)
+    raise ValueError(f"unknown storage driver {config.storage.driver!r}")
+
+
+@dataclass
+class Registry:
+    """Everything one node runs, built from config; closed when the server stops."""
+
+    config: Config
+    store: MetadataStore
+    storage: StorageDriver
+    registry: RegistryService
+    uploads: UploadService
+    oci: OciFront
+
+    @classmethod
+    async def open(cls, config: Config, *, migrate: bool = True) -> Registry:
+        config.data_path.mkdir(parents=True, exist_ok=True)
+        url = config.resolved_database_url
+        if migrate:
+            await anyio.to_thread.run_sync(database.upgrade, url)
+        store = MetadataStore.from_url(url)
+        async with store.write() as tx:
+            await tx.ensure_registry(config.account_id, config.region, time.time())
+        storage = build_storage(config)
+        registry = RegistryService(
+            store,
+            storage,
+            time.time,
+            registry_id=config.account_id,
+            create_on_push=config.create_on_push,
+        )
+        uploads = UploadService(store, storage, time.time)
+        oci = OciFront(registry, uploads, storage, OpenGatekeeper(config.account_id))
+        return cls(config, store, storage, registry, uploads, oci)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+class Application:
+    """The ASGI application: `/v2/…` to the OCI front; everything else 404."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.registry: Registry | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        assert self.registry is not None, "the application serves only after its lifespan starts"
+        request = Request(scope, receive)
+        path: str = scope["path"]
+        try:
+            if path == "/v2" or path.startswith("/v2/"):
+                response = await self.registry.oci(request)
+            else:
+                response = error_response("NOT_FOUND", "no such endpoint", 404)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope["method"], path)
+            response = error_response("UNKNOWN", "internal error", 500)
+        await response(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.registry = await Registry.open(self.config)
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.registry is not None:
+                    await self.registry.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def build_app(config: Config) -> Application:
+    return Application(config)
+
+
+__all__ = ["Application", "Registry", "Response", "build_app"]

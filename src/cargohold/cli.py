@@ -1,0 +1,68 @@
+"""The `cargohold` command line: `serve`, and the administration commands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from cargohold.config import Config, ConfigError, load
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML configuration file")
+    parser.add_argument(
+        "--data-dir", help="where metadata and blobs live (default ./cargohold-data)"
+    )
+
+
+def _load(args: argparse.Namespace, **overrides: object) -> Config:
+    return load(config_file=args.config, overrides={"data_dir": args.data_dir, **overrides})
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from cargohold.app import build_app
+
+    config = _load(args, host=args.host, port=args.port)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    print(
+        f"cargohold serving http://{config.host}:{config.port} (data in {config.data_path})",
+        flush=True,
+    )
+    uvicorn.run(
+        build_app(config),
+        host=config.host,
+        port=config.port,
+        log_level=config.log_level,
+        access_log=config.log_level == "debug",
+        timeout_graceful_shutdown=10,
+        server_header=False,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cargohold", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the registry")
+    _common(serve)
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 5000)")
+    serve.set_defaults(func=_serve)
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        print(f"cargohold: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

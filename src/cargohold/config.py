@@ -1,0 +1,166 @@
+"""Configuration: one frozen, typed object built from defaults, a TOML file, CARGOHOLD_*
+variables and command-line flags, in rising order of precedence.
+
+Unknown keys, variables and driver names are errors: a typo never falls back silently.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+STORAGE_DRIVERS = ("filesystem",)
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    driver: str = "filesystem"
+    #: Root of the filesystem driver; defaults to `<data_dir>/storage`.
+    path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    data_dir: str = "./cargohold-data"
+    #: `sqlite:///…` or `postgresql://…`; defaults to `<data_dir>/metadata.db`.
+    database_url: str | None = None
+    account_id: str = "123456789012"
+    region: str = "us-east-1"
+    #: The URL clients reach this registry at: repository URIs and `proxyEndpoint` derive from it.
+    public_url: str | None = None
+    #: Whether a push to a repository that does not exist creates it.
+    create_on_push: bool = True
+    log_level: str = "info"
+    storage: StorageConfig = field(default_factory=StorageConfig)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_path / 'metadata.db'}"
+
+    @property
+    def storage_path(self) -> Path:
+        return (
+            Path(self.storage.path).resolve() if self.storage.path else self.data_path / "storage"
+        )
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def validate(self) -> Config:
+        if not re.fullmatch(r"\d{12}", self.account_id):
+            raise ConfigError(f"account_id must be 12 digits, not {self.account_id!r}")
+        if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", self.region):
+            raise ConfigError(f"region {self.region!r} is not an AWS region name")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port {self.port} is out of range")
+        if self.storage.driver not in STORAGE_DRIVERS:
+            raise ConfigError(
+                f"unknown storage driver {self.storage.driver!r}; "
+                f"known: {', '.join(STORAGE_DRIVERS)}"
+            )
+        if self.log_level not in ("critical", "error", "warning", "info", "debug"):
+            raise ConfigError(f"unknown log_level {self.log_level!r}")
+        return self
+
+
+def _coerce(name: str, value: Any, target: Any) -> Any:
+    if isinstance(target, bool) or name == "create_on_push":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ConfigError(f"{name} must be a boolean")
+    if name == "port":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"port must be an integer, not {value!r}") from None
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string")
+    return value
+
+
+def _apply(config: Config, values: Mapping[str, Any], source: str) -> Config:
+    top = {f.name: f for f in fields(Config)}
+    storage_names = {f.name for f in fields(StorageConfig)}
+    changes: dict[str, Any] = {}
+    storage_changes: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == "storage":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: [storage] must be a table")
+            for skey, svalue in value.items():
+                if skey not in storage_names:
+                    raise ConfigError(f"{source}: unknown key storage.{skey}")
+                storage_changes[skey] = _coerce(f"storage.{skey}", svalue, "")
+        elif key in top:
+            changes[key] = _coerce(key, value, getattr(config, key))
+        else:
+            raise ConfigError(f"{source}: unknown key {key!r}")
+    if storage_changes:
+        changes["storage"] = replace(config.storage, **storage_changes)
+    return replace(config, **changes)
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith("CARGOHOLD_"):
+            continue
+        key = name.removeprefix("CARGOHOLD_").lower()
+        if key == "config":
+            continue
+        if key.startswith("storage_"):
+            values.setdefault("storage", {})[key.removeprefix("storage_")] = value
+        else:
+            values[key] = value
+    return values
+
+
+def load(
+    *,
+    config_file: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    environ = os.environ if environ is None else environ
+    config = Config()
+    config_file = config_file or environ.get("CARGOHOLD_CONFIG")
+    if config_file:
+        try:
+            with open(config_file, "rb") as handle:
+                document = tomllib.load(handle)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_file}: {exc}") from None
+        config = _apply(config, document, config_file)
+    config = _apply(config, _from_environment(environ), "environment")
+    if overrides:
+        config = _apply(config, {k: v for k, v in overrides.items() if v is not None}, "flags")
+    return config.validate()

@@ -1,0 +1,62 @@
+"""Records the metadata store returns to the service layer: plain frozen values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Repository:
+    id: int
+    registry_id: str
+    name: str
+    created_at: float
+    tag_mutability: str = "MUTABLE"
+    tag_mutability_filters: list[dict[str, str]] = field(default_factory=list)
+    scan_on_push: bool = False
+    encryption: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    id: int
+    repository_id: int
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    subject_digest: str | None
+    size: int
+    image_size: int
+    annotations: dict[str, str]
+    content: bytes
+    pushed_at: float
+    last_pulled_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestSummary:
+    """A manifest without its bytes, with its tags: what listings and DescribeImages need."""
+
+    id: int
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    size: int
+    image_size: int
+    annotations: dict[str, str]
+    pushed_at: float
+    last_pulled_at: float | None
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    id: str
+    repository_id: int
+    offset: int
+    hash_algorithm: str
+    hash_state: bytes | None
+    driver_state: dict[str, Any]
+    created_at: float
+    updated_at: float

@@ -1,0 +1,472 @@
+"""The OCI Distribution API v1.1 front (`/v2/`): wire to service and back, nothing more.
+
+Each route authenticates the caller, authorizes it for the ECR action AWS maps the route to,
+calls one service operation and renders the answer. Business rules live in service/ and domain/.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlencode
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+
+from cargohold.domain.errors import BlobUploadInvalid, RegistryError, SizeInvalid
+from cargohold.domain.manifest import MAX_MANIFEST_BYTES, OCI_INDEX
+from cargohold.domain.principal import Principal
+from cargohold.domain.records import Repository
+from cargohold.http.oci_errors import error_response, from_registry_error
+from cargohold.ports import StorageDriver
+from cargohold.service.registry import RegistryService
+from cargohold.service.uploads import UploadService
+
+log = logging.getLogger(__name__)
+
+API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
+MAX_PAGE = 10_000
+
+
+class Unauthenticated(Exception):
+    """No credentials, or credentials that do not hold; answered with 401 and a challenge."""
+
+
+class Forbidden(Exception):
+    """An authenticated principal that policy does not allow; answered with 403 DENIED."""
+
+
+class Gatekeeper(Protocol):
+    """Authentication and authorization for `/v2/`, supplied by the composition root."""
+
+    async def authenticate(self, request: Request) -> Principal: ...
+
+    async def authorize(self, principal: Principal, action: str, repository: str | None) -> None:
+        """Raise Forbidden unless `principal` may perform `action` on the repository."""
+        ...
+
+    def challenge(self) -> str:
+        """The WWW-Authenticate value sent with 401."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    pattern: re.Pattern[str]
+    methods: dict[str, str]  # HTTP method → handler name
+
+
+_N = r"(?P<name>.+)"
+_ROUTES = [
+    _Route(re.compile(rf"^/v2/{_N}/tags/list$"), {"GET": "tags"}),
+    _Route(
+        re.compile(rf"^/v2/{_N}/manifests/(?P<reference>[^/]+)$"),
+        {
+            "GET": "get_manifest",
+            "HEAD": "get_manifest",
+            "PUT": "put_manifest",
+            "DELETE": "delete_manifest",
+        },
+    ),
+    _Route(re.compile(rf"^/v2/{_N}/blobs/uploads/?$"), {"POST": "start_upload"}),
+    _Route(
+        re.compile(rf"^/v2/{_N}/blobs/uploads/(?P<upload>[^/]+)$"),
+        {
+            "GET": "upload_status",
+            "PATCH": "patch_upload",
+            "PUT": "finish_upload",
+            "DELETE": "cancel_upload",
+        },
+    ),
+    _Route(
+        re.compile(rf"^/v2/{_N}/blobs/(?P<digest>[^/]+)$"),
+        {"GET": "get_blob", "HEAD": "get_blob", "DELETE": "delete_blob"},
+    ),
+    _Route(re.compile(rf"^/v2/{_N}/referrers/(?P<digest>[^/]+)$"), {"GET": "referrers"}),
+]
+
+# The ECR action AWS documents for each route (DESIGN.md, auth path).
+ACTIONS = {
+    "tags": "ecr:ListImages",
+    "get_manifest": "ecr:BatchGetImage",
+    "put_manifest": "ecr:PutImage",
+    "delete_manifest": "ecr:BatchDeleteImage",
+    "start_upload": "ecr:InitiateLayerUpload",
+    "upload_status": "ecr:InitiateLayerUpload",
+    "patch_upload": "ecr:UploadLayerPart",
+    "finish_upload": "ecr:CompleteLayerUpload",
+    "cancel_upload": "ecr:InitiateLayerUpload",
+    "get_blob": "ecr:GetDownloadUrlForLayer",
+    "head_blob": "ecr:BatchCheckLayerAvailability",
+    "delete_blob": "ecr:BatchDeleteImage",
+    "referrers": "ecr:BatchGetImage",
+    "catalog": "ecr:DescribeRepositories",
+}
+
+_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+
+
+def _content_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise SizeInvalid(f"invalid Content-Length {value[:40]!r}")
+    return int(value)
+
+
+def _content_range(request: Request) -> tuple[int | None, int | None]:
+    value = request.headers.get("content-range")
+    if value is None:
+        return None, None
+    match = _CONTENT_RANGE.match(value.strip())
+    if match is None:
+        raise BlobUploadInvalid(f"invalid Content-Range {value[:60]!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _page(request: Request) -> tuple[int | None, str | None]:
+    n_text = request.query_params.get("n")
+    last = request.query_params.get("last") or None
+    if n_text is None:
+        return None, last
+    if not n_text.isdigit():
+        raise _BadPagination(n_text)
+    return min(int(n_text), MAX_PAGE), last
+
+
+class _BadPagination(Exception):
+    pass
+
+
+def _next_link(path: str, n: int, last: str) -> str:
+    return f'<{path}?{urlencode({"last": last, "n": n})}>; rel="next"'
+
+
+def _upload_headers(name: str, upload_id: str, offset: int) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{name}/blobs/uploads/{upload_id}",
+        "Range": f"0-{max(offset - 1, 0)}",
+        "Docker-Upload-UUID": upload_id,
+    }
+
+
+class OciFront:
+    def __init__(
+        self,
+        registry: RegistryService,
+        uploads: UploadService,
+        storage: StorageDriver,
+        gatekeeper: Gatekeeper,
+    ) -> None:
+        self.registry = registry
+        self.uploads = uploads
+        self.storage = storage
+        self.gatekeeper = gatekeeper
+
+    async def __call__(self, request: Request) -> Response:
+        try:
+            return await self._dispatch(request)
+        except Unauthenticated as exc:
+            return error_response(
+                "UNAUTHORIZED",
+                str(exc) or "authentication required",
+                401,
+                headers={"WWW-Authenticate": self.gatekeeper.challenge(), **API_VERSION},
+            )
+        except Forbidden as exc:
+            return error_response("DENIED", str(exc) or "access denied", 403)
+        except RegistryError as exc:
+            return from_registry_error(exc)
+        except _BadPagination as exc:
+            return error_response(
+                "PAGINATION_NUMBER_INVALID", f"invalid number of results requested: {exc}", 400
+            )
+        except ClientDisconnect:
+            log.info("client disconnected during %s %s", request.method, request.url.path)
+            return Response(status_code=400)
+
+    async def _dispatch(self, request: Request) -> Response:
+        path = request.url.path
+        method = request.method
+        if path in ("/v2/", "/v2"):
+            if method not in ("GET", "HEAD"):
+                return self._unsupported()
+            await self.gatekeeper.authenticate(request)
+            return Response(b"{}", 200, headers=API_VERSION, media_type="application/json")
+        if path == "/v2/_catalog":
+            if method != "GET":
+                return self._unsupported()
+            principal = await self.gatekeeper.authenticate(request)
+            await self.gatekeeper.authorize(principal, ACTIONS["catalog"], None)
+            return await self.catalog(request)
+        for route in _ROUTES:
+            match = route.pattern.match(path)
+            if match is None:
+                continue
+            handler_name = route.methods.get(method)
+            if handler_name is None:
+                return self._unsupported()
+            principal = await self.gatekeeper.authenticate(request)
+            name = match.group("name")
+            action_key = (
+                "head_blob" if (handler_name, method) == ("get_blob", "HEAD") else handler_name
+            )
+            await self.gatekeeper.authorize(principal, ACTIONS[action_key], name)
+            handler: Callable[..., Awaitable[Response]] = getattr(self, handler_name)
+            params = {k: v for k, v in match.groupdict().items() if k != "name"}
+            return await handler(request, name, principal=principal, **params)
+        return error_response("NOT_FOUND", "no such endpoint", 404)
+
+    @staticmethod
+    def _unsupported() -> Response:
+        return error_response("UNSUPPORTED", "the operation is unsupported", 405)
+
+    # -- listings ---------------------------------------------------------------------------
+
+    async def catalog(self, request: Request) -> Response:
+        n, last = _page(request)
+        limit = None if n is None else n + 1
+        names = [] if n == 0 else await self.registry.catalog(after=last, limit=limit)
+        headers = {}
+        if n is not None and len(names) > n:
+            names = names[:n]
+            headers["Link"] = _next_link("/v2/_catalog", n, names[-1])
+        body = json.dumps({"repositories": names}).encode()
+        return Response(body, 200, headers=headers, media_type="application/json")
+
+    async def tags(self, request: Request, name: str, *, principal: Principal) -> Response:
+        repository = await self.registry.repository(name)
+        n, last = _page(request)
+        limit = None if n is None else n + 1
+        found = [] if n == 0 else await self.registry.tags(repository, after=last, limit=limit)
+        headers = {}
+        if n is not None and len(found) > n:
+            found = found[:n]
+            headers["Link"] = _next_link(f"/v2/{name}/tags/list", n, found[-1])
+        body = json.dumps({"name": name, "tags": found}).encode()
+        return Response(body, 200, headers=headers, media_type="application/json")
+
+    # -- manifests --------------------------------------------------------------------------
+
+    async def get_manifest(
+        self, request: Request, name: str, *, principal: Principal, reference: str
+    ) -> Response:
+        repository = await self.registry.repository(name)
+        accept = request.headers.getlist("accept")
+        manifest = await self.registry.manifest(repository, reference, accept=accept or None)
+        headers = {
+            "Docker-Content-Digest": manifest.digest,
+            "Content-Length": str(manifest.size),
+            "ETag": f'"{manifest.digest}"',
+        }
+        if request.method == "HEAD":
+            return Response(None, 200, headers=headers, media_type=manifest.media_type)
+        await self.registry.record_pull(manifest)
+        return Response(manifest.content, 200, headers=headers, media_type=manifest.media_type)
+
+    async def put_manifest(
+        self, request: Request, name: str, *, principal: Principal, reference: str
+    ) -> Response:
+        length = _content_length(request)
+        if length is not None and length > MAX_MANIFEST_BYTES:
+            return error_response(
+                "SIZE_INVALID", f"manifest is larger than {MAX_MANIFEST_BYTES} bytes", 413
+            )
+        raw = await self._read_limited(request, MAX_MANIFEST_BYTES)
+        if raw is None:
+            return error_response(
+                "SIZE_INVALID", f"manifest is larger than {MAX_MANIFEST_BYTES} bytes", 413
+            )
+        if length is not None and len(raw) != length:
+            raise SizeInvalid(f"body has {len(raw)} bytes, Content-Length says {length}")
+        repository = await self.registry.repository_for_push(name)
+        pushed = await self.registry.put_manifest(
+            repository, reference, raw, request.headers.get("content-type")
+        )
+        headers = {
+            "Location": f"/v2/{name}/manifests/{pushed.manifest.digest}",
+            "Docker-Content-Digest": pushed.manifest.digest,
+        }
+        if pushed.parsed.subject is not None:
+            headers["OCI-Subject"] = str(pushed.parsed.subject.digest)
+        return Response(None, 201, headers=headers)
+
+    @staticmethod
+    async def _read_limited(request: Request, limit: int) -> bytes | None:
+        data = bytearray()
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > limit:
+                return None
+        return bytes(data)
+
+    async def delete_manifest(
+        self, request: Request, name: str, *, principal: Principal, reference: str
+    ) -> Response:
+        repository = await self.registry.repository(name)
+        await self.registry.delete_manifest(repository, reference)
+        return Response(None, 202)
+
+    async def referrers(
+        self, request: Request, name: str, *, principal: Principal, digest: str
+    ) -> Response:
+        repository = await self.registry.repository(name)
+        artifact_type = request.query_params.get("artifactType") or None
+        found = await self.registry.referrers(repository, digest, artifact_type)
+        descriptors = []
+        for manifest in found:
+            descriptor: dict[str, object] = {
+                "mediaType": manifest.media_type,
+                "digest": manifest.digest,
+                "size": manifest.size,
+            }
+            if manifest.artifact_type:
+                descriptor["artifactType"] = manifest.artifact_type
+            if manifest.annotations:
+                descriptor["annotations"] = manifest.annotations
+            descriptors.append(descriptor)
+        body = json.dumps(
+            {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}
+        ).encode()
+        headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else {}
+        return Response(body, 200, headers=headers, media_type=OCI_INDEX)
+
+    # -- blobs ------------------------------------------------------------------------------
+
+    async def get_blob(
+        self, request: Request, name: str, *, principal: Principal, digest: str
+    ) -> Response:
+        repository = await self.registry.repository(name)
+        blob = await self.registry.blob(repository, digest)
+        headers = {"Docker-Content-Digest": str(blob.digest), "Accept-Ranges": "bytes"}
+        if request.method == "HEAD":
+            headers["Content-Length"] = str(blob.size)
+            return Response(None, 200, headers=headers, media_type="application/octet-stream")
+        if blob.local_path is not None:
+            return FileResponse(
+                blob.local_path,
+                headers=headers,
+                media_type="application/octet-stream",
+            )
+        return StreamingResponse(
+            self.storage.read(blob.key),
+            headers={**headers, "Content-Length": str(blob.size)},
+            media_type="application/octet-stream",
+        )
+
+    async def delete_blob(
+        self, request: Request, name: str, *, principal: Principal, digest: str
+    ) -> Response:
+        repository = await self.registry.repository(name)
+        await self.registry.delete_blob(repository, digest)
+        return Response(None, 202)
+
+    # -- uploads ----------------------------------------------------------------------------
+
+    async def start_upload(self, request: Request, name: str, *, principal: Principal) -> Response:
+        repository = await self.registry.repository_for_push(name)
+        params = request.query_params
+        mount, source = params.get("mount"), params.get("from")
+        if mount and source:
+            mounted = await self._mount(repository, mount, source, principal)
+            if mounted:
+                return Response(
+                    None,
+                    201,
+                    headers={
+                        "Location": f"/v2/{name}/blobs/{mount}",
+                        "Docker-Content-Digest": mount,
+                    },
+                )
+        digest = params.get("digest")
+        if digest:
+            committed = await self.uploads.monolithic(
+                repository, digest, self._body(request), _content_length(request)
+            )
+            return Response(
+                None,
+                201,
+                headers={
+                    "Location": f"/v2/{name}/blobs/{committed.digest}",
+                    "Docker-Content-Digest": str(committed.digest),
+                },
+            )
+        upload = await self.uploads.start(repository)
+        return Response(None, 202, headers=_upload_headers(name, upload.id, 0))
+
+    async def _mount(
+        self, repository: Repository, digest: str, source_name: str, principal: Principal
+    ) -> bool:
+        try:
+            await self.gatekeeper.authorize(principal, ACTIONS["get_blob"], source_name)
+            source = await self.registry.repository(source_name)
+            return await self.registry.mount_blob(repository, digest, source) is not None
+        except (Forbidden, RegistryError):
+            # The spec's answer to a mount that cannot be done is a plain upload session.
+            return False
+
+    @staticmethod
+    async def _body(request: Request) -> AsyncIterator[bytes]:
+        async for chunk in request.stream():
+            yield chunk
+
+    async def upload_status(
+        self, request: Request, name: str, *, principal: Principal, upload: str
+    ) -> Response:
+        repository = await self.registry.repository(name)
+        found = await self.uploads.get(repository, upload)
+        return Response(None, 204, headers=_upload_headers(name, found.id, found.offset))
+
+    async def patch_upload(
+        self, request: Request, name: str, *, principal: Principal, upload: str
+    ) -> Response:
+        repository = await self.registry.repository(name)
+        start, end = _content_range(request)
+        updated = await self.uploads.append(
+            repository,
+            upload,
+            self._body(request),
+            start=start,
+            end=end,
+            content_length=_content_length(request),
+        )
+        return Response(None, 202, headers=_upload_headers(name, updated.id, updated.offset))
+
+    async def finish_upload(
+        self, request: Request, name: str, *, principal: Principal, upload: str
+    ) -> Response:
+        repository = await self.registry.repository(name)
+        length = _content_length(request)
+        start, end = _content_range(request)
+        has_body = length != 0 and (
+            length is not None or "chunked" in request.headers.get("transfer-encoding", "")
+        )
+        committed = await self.uploads.finish(
+            repository,
+            upload,
+            request.query_params.get("digest"),
+            self._body(request) if has_body else None,
+            start=start,
+            end=end,
+            content_length=length,
+        )
+        return Response(
+            None,
+            201,
+            headers={
+                "Location": f"/v2/{name}/blobs/{committed.digest}",
+                "Docker-Content-Digest": str(committed.digest),
+            },
+        )
+
+    async def cancel_upload(
+        self, request: Request, name: str, *, principal: Principal, upload: str
+    ) -> Response:
+        repository = await self.registry.repository(name)
+        await self.uploads.cancel(repository, upload)
+        return Response(None, 204)

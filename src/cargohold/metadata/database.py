@@ -1,0 +1,93 @@
+"""Engines and transactions for SQLite and PostgreSQL, and schema migration with Alembic.
+
+One URL configures both: `sqlite:///path` or `postgresql://user@host/db`. The async engine
+serves requests; Alembic runs on a short-lived sync engine at start-up.
+
+SQLite allows one writer: write transactions begin with `BEGIN IMMEDIATE` so two writers queue
+on the busy timeout instead of failing when a read lock is upgraded, and WAL lets readers go on
+while a write is in progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _driver_url(url: str, *, asynchronous: bool) -> sa.URL:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite" if asynchronous else "sqlite")
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg")
+    raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}")
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_events(sync_engine: sa.Engine) -> None:
+    @event.listens_for(sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin event, not the driver, decide how transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        write = connection.get_execution_options().get("cargohold_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def create_engine(url: str) -> AsyncEngine:
+    driver_url = _driver_url(url, asynchronous=True)
+    if is_sqlite(url):
+        engine = create_async_engine(driver_url, pool_size=8, max_overflow=8)
+        _sqlite_events(engine.sync_engine)
+    else:
+        engine = create_async_engine(driver_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return engine
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine, *, write: bool) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn:
+        if write:
+            conn = await conn.execution_options(cargohold_write=True)
+        async with conn.begin():
+            yield conn
+
+
+def upgrade(url: str) -> None:
+    """Bring the database to the newest schema revision (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    sync_url = _driver_url(url, asynchronous=False)
+    if sync_url.get_backend_name() == "sqlite" and sync_url.database:
+        Path(sync_url.database).parent.mkdir(parents=True, exist_ok=True)
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    engine = sa.create_engine(sync_url)
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()

@@ -1,0 +1,86 @@
+"""The ports the service layer depends on; adapters in storage/ implement them.
+
+A storage driver knows nothing about registries: it stores bytes under keys and stages
+uploads. The service decides the keys (see `service.paths`) and records everything else in the
+metadata database, the single source of truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+#: Opaque, JSON-serialisable driver state of one upload, stored in the `uploads` table.
+UploadState = dict[str, Any]
+
+
+class StorageError(Exception):
+    """A driver failure that is not the caller's fault (I/O error, backend refusal)."""
+
+
+class KeyNotFound(StorageError):
+    """A key that holds no object."""
+
+
+class UploadStateInvalid(StorageError):
+    """Upload staging that no longer matches its recorded state (lost, or shorter)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    key: str
+    size: int
+
+
+class UploadWriter(Protocol):
+    """Appends to one staged upload; `close` returns the state to record."""
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def close(self) -> UploadState: ...
+
+    async def abort(self) -> None:
+        """Give up this append; the upload stays at the offset it was opened at."""
+
+
+class StorageDriver(Protocol):
+    name: str
+
+    async def stat(self, key: str) -> ObjectInfo | None: ...
+
+    def read(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream `length` bytes (to the end when None) from `offset`; KeyNotFound if absent."""
+        ...
+
+    def local_path(self, key: str) -> str | None:
+        """A path the HTTP front may serve with sendfile, for drivers on a local disk."""
+        ...
+
+    async def put(self, key: str, data: bytes) -> None:
+        """Store `data` atomically: readers see the whole object or nothing."""
+        ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def list(self, prefix: str) -> list[str]: ...
+
+    async def redirect_url(self, key: str, expires_in: int) -> str | None:
+        """A time-limited URL to fetch the object from directly, if the driver has one."""
+        ...
+
+    async def begin_upload(self, upload_id: str) -> UploadState: ...
+
+    async def open_upload(self, state: UploadState, offset: int) -> UploadWriter:
+        """Continue the upload at `offset`, discarding anything staged past it."""
+        ...
+
+    async def commit_upload(self, state: UploadState, key: str, size: int) -> None:
+        """Make the staged bytes durable at `key`, atomically; the staging is consumed."""
+        ...
+
+    def read_upload(self, state: UploadState, size: int) -> AsyncIterator[bytes]:
+        """Stream the staged bytes back (for re-hashing when no hash state was kept)."""
+        ...
+
+    async def abort_upload(self, state: UploadState) -> None: ...

@@ -1,0 +1,279 @@
+"""Repositories, blobs, manifests, tags and referrers: the operations both fronts share."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cargohold.domain.digest import Digest, is_digest
+from cargohold.domain.errors import (
+    BlobUnknown,
+    DigestInvalid,
+    ImageTagAlreadyExists,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestReferencedUnknown,
+    ManifestUnknown,
+    NameUnknown,
+    SizeInvalid,
+)
+from cargohold.domain.manifest import MAX_MANIFEST_BYTES, ParsedManifest, negotiate, parse_manifest
+from cargohold.domain.names import validate_repository_name, validate_tag
+from cargohold.domain.records import Manifest, Repository
+from cargohold.metadata.store import MetadataStore, Tx
+from cargohold.ports import StorageDriver
+from cargohold.service.paths import blob_key
+
+#: A pull refreshes `last_pulled_at` at most this often, so hot pulls do not all write.
+PULL_TIME_RESOLUTION = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class BlobLocation:
+    digest: Digest
+    size: int
+    key: str
+    local_path: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PushedManifest:
+    manifest: Manifest
+    parsed: ParsedManifest
+    created: bool
+
+
+def repository_not_found(name: str, registry_id: str) -> NameUnknown:
+    return NameUnknown(
+        f"The repository with name '{name}' does not exist in the registry with id '{registry_id}'"
+    )
+
+
+def tag_is_immutable(repository: Repository, tag: str) -> bool:
+    """ECR's tag mutability, including the `*_WITH_EXCLUSION` modes and their wildcard filters."""
+    mode = repository.tag_mutability
+    patterns = [f.get("filter", "") for f in repository.tag_mutability_filters]
+    excluded = any(fnmatch.fnmatchcase(tag, p) for p in patterns if p)
+    if mode == "IMMUTABLE":
+        return True
+    if mode == "IMMUTABLE_WITH_EXCLUSION":
+        return not excluded
+    if mode == "MUTABLE_WITH_EXCLUSION":
+        return excluded
+    return False
+
+
+class RegistryService:
+    def __init__(
+        self,
+        store: MetadataStore,
+        storage: StorageDriver,
+        clock: Callable[[], float],
+        *,
+        registry_id: str,
+        create_on_push: bool = False,
+    ) -> None:
+        self._store = store
+        self._storage = storage
+        self._clock = clock
+        self.registry_id = registry_id
+        self._create_on_push = create_on_push
+
+    # -- repositories -----------------------------------------------------------------------
+
+    async def repository(self, name: str) -> Repository:
+        validate_repository_name(name)
+        async with self._store.read() as tx:
+            repository = await tx.get_repository(self.registry_id, name)
+        if repository is None:
+            raise repository_not_found(name, self.registry_id)
+        return repository
+
+    async def repository_for_push(self, name: str) -> Repository:
+        """The repository a push goes to, created first when the registry creates on push."""
+        try:
+            return await self.repository(name)
+        except NameUnknown:
+            if not self._create_on_push:
+                raise
+        async with self._store.write() as tx:
+            existing = await tx.get_repository(self.registry_id, name)
+            if existing is not None:
+                return existing
+            return await tx.create_repository(self.registry_id, name, self._clock())
+
+    async def catalog(self, *, after: str | None, limit: int | None) -> list[str]:
+        async with self._store.read() as tx:
+            found = await tx.list_repositories(self.registry_id, after=after, limit=limit)
+        return [r.name for r in found]
+
+    # -- blobs ------------------------------------------------------------------------------
+
+    async def blob(self, repository: Repository, digest_text: str) -> BlobLocation:
+        digest = Digest.parse(digest_text)
+        async with self._store.read() as tx:
+            size = await tx.linked_blob_size(repository.id, str(digest))
+        if size is None:
+            raise BlobUnknown(f"blob {digest} is not in repository {repository.name}")
+        key = blob_key(digest)
+        return BlobLocation(digest, size, key, self._storage.local_path(key))
+
+    async def delete_blob(self, repository: Repository, digest_text: str) -> None:
+        digest = Digest.parse(digest_text)
+        async with self._store.write() as tx:
+            removed = await tx.unlink_blob(repository.id, str(digest))
+        if not removed:
+            raise BlobUnknown(f"blob {digest} is not in repository {repository.name}")
+
+    async def mount_blob(
+        self, repository: Repository, digest_text: str, source: Repository
+    ) -> int | None:
+        """Link a blob the source repository holds; its size, or None when the source lacks it."""
+        digest = Digest.parse(digest_text)
+        async with self._store.write() as tx:
+            size = await tx.linked_blob_size(source.id, str(digest))
+            if size is None:
+                return None
+            await tx.link_blob(repository.id, str(digest), self._clock())
+        return size
+
+    # -- manifests --------------------------------------------------------------------------
+
+    async def put_manifest(
+        self,
+        repository: Repository,
+        reference: str,
+        raw: bytes,
+        content_type: str | None,
+    ) -> PushedManifest:
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise SizeInvalid(f"manifest is larger than the {MAX_MANIFEST_BYTES}-byte limit")
+        tag: str | None = None
+        if is_digest(reference):
+            expected = Digest.parse(reference)
+            digest = Digest.of(raw, expected.algorithm)
+            if digest != expected:
+                raise DigestInvalid(f"manifest digest {digest} does not match reference {expected}")
+        else:
+            tag = validate_tag(reference)
+            digest = Digest.of(raw)
+        parsed = parse_manifest(raw, content_type)
+        now = self._clock()
+        async with self._store.write() as tx:
+            image_size = await self._check_references(tx, repository, parsed)
+            manifest_id, created = await tx.put_manifest(
+                repository_id=repository.id,
+                digest=str(digest),
+                media_type=parsed.media_type,
+                artifact_type=parsed.effective_artifact_type,
+                subject_digest=str(parsed.subject.digest) if parsed.subject else None,
+                content=raw,
+                image_size=image_size,
+                annotations=parsed.annotations,
+                blob_digests=[str(d.digest) for d in parsed.blob_references],
+                child_digests=[str(c.digest) for c in parsed.children],
+                now=now,
+            )
+            if tag is not None:
+                await self._tag(tx, repository, tag, manifest_id, now)
+            manifest = await tx.get_manifest(repository.id, str(digest))
+        assert manifest is not None
+        return PushedManifest(manifest, parsed, created)
+
+    async def _check_references(
+        self, tx: Tx, repository: Repository, parsed: ParsedManifest
+    ) -> int:
+        """Refuse a manifest whose blobs or children the repository lacks; return its image size."""
+        wanted = parsed.blob_references
+        sizes = await tx.linked_blob_sizes(repository.id, [str(d.digest) for d in wanted])
+        for descriptor in wanted:
+            size = sizes.get(str(descriptor.digest))
+            if size is None:
+                raise ManifestBlobUnknown(
+                    f"blob {descriptor.digest} is not in repository {repository.name}",
+                    detail={"digest": str(descriptor.digest)},
+                )
+            if size != descriptor.size:
+                raise ManifestInvalid(
+                    f"descriptor of {descriptor.digest} says {descriptor.size} bytes, "
+                    f"the blob has {size}"
+                )
+        if parsed.children:
+            present = await tx.existing_manifests(
+                repository.id, [str(c.digest) for c in parsed.children]
+            )
+            for child in parsed.children:
+                if str(child.digest) not in present:
+                    raise ManifestReferencedUnknown(
+                        f"manifest {child.digest} is not in repository {repository.name}",
+                        detail={"digest": str(child.digest)},
+                    )
+            return sum(c.size for c in parsed.children)
+        return sum(layer.size for layer in parsed.layers)
+
+    async def _tag(
+        self, tx: Tx, repository: Repository, tag: str, manifest_id: int, now: float
+    ) -> None:
+        current = await tx.tag_target(repository.id, tag)
+        if current == manifest_id:
+            return
+        if current is not None and tag_is_immutable(repository, tag):
+            raise ImageTagAlreadyExists(
+                f"The image tag '{tag}' already exists in the '{repository.name}' repository "
+                "and cannot be overwritten because the tag is immutable."
+            )
+        await tx.set_tag(repository.id, tag, manifest_id, now)
+
+    async def manifest(
+        self, repository: Repository, reference: str, *, accept: list[str] | None = None
+    ) -> Manifest:
+        async with self._store.read() as tx:
+            manifest = await self._resolve(tx, repository, reference)
+        if accept is not None and not negotiate(manifest.media_type, accept):
+            raise ManifestUnknown(
+                f"manifest {reference} is a {manifest.media_type}, which the Accept header excludes"
+            )
+        return manifest
+
+    async def record_pull(self, manifest: Manifest) -> None:
+        now = self._clock()
+        if manifest.last_pulled_at is None or now - manifest.last_pulled_at >= PULL_TIME_RESOLUTION:
+            async with self._store.write() as tx:
+                await tx.record_pull(manifest.id, now)
+
+    async def _resolve(self, tx: Tx, repository: Repository, reference: str) -> Manifest:
+        if is_digest(reference):
+            digest = Digest.parse(reference)
+            manifest = await tx.get_manifest(repository.id, str(digest))
+        else:
+            manifest = await tx.get_tagged_manifest(repository.id, validate_tag(reference))
+        if manifest is None:
+            raise ManifestUnknown(f"manifest {reference} is not in repository {repository.name}")
+        return manifest
+
+    async def delete_manifest(self, repository: Repository, reference: str) -> None:
+        """By digest: the manifest and every tag on it. By tag: only the tag."""
+        async with self._store.write() as tx:
+            if is_digest(reference):
+                manifest = await tx.get_manifest(repository.id, str(Digest.parse(reference)))
+                if manifest is None:
+                    raise ManifestUnknown(
+                        f"manifest {reference} is not in repository {repository.name}"
+                    )
+                await tx.delete_manifest(manifest.id)
+            elif not await tx.delete_tag(repository.id, validate_tag(reference)):
+                raise ManifestUnknown(f"tag {reference} is not in repository {repository.name}")
+
+    async def tags(
+        self, repository: Repository, *, after: str | None, limit: int | None
+    ) -> list[str]:
+        async with self._store.read() as tx:
+            return await tx.list_tags(repository.id, after=after, limit=limit)
+
+    async def referrers(
+        self, repository: Repository, subject_text: str, artifact_type: str | None
+    ) -> list[Manifest]:
+        subject = Digest.parse(subject_text)
+        async with self._store.read() as tx:
+            return await tx.referrers(repository.id, str(subject), artifact_type)

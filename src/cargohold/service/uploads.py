@@ -1,0 +1,278 @@
+"""The one upload machinery behind `/v2/` blob uploads and ECR's layer-upload API.
+
+An upload is a row in `uploads` (offset, resumable hash state, driver state) plus bytes staged by
+the storage driver. Each append streams the request body to the driver while hashing it, then
+advances the row only if nobody moved it meanwhile; bytes of an append that did not finish are
+never counted and are cut off by the next append. So a client may continue on any node, after a
+restart, or after a dropped connection, from the offset the registry reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import anyio.to_thread
+
+from cargohold.domain.digest import DEFAULT_ALGORITHM, Digest
+from cargohold.domain.errors import (
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    RangeInvalid,
+    SizeInvalid,
+)
+from cargohold.domain.hashstate import ResumableHash
+from cargohold.domain.records import Repository, Upload
+from cargohold.metadata.store import MetadataStore
+from cargohold.ports import StorageDriver, UploadState, UploadStateInvalid
+from cargohold.service.paths import blob_key
+
+#: Appends are written and hashed in slices of this size: large enough to keep thread hops
+#: rare, small enough that memory never grows with the blob.
+SLICE = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedBlob:
+    digest: Digest
+    size: int
+
+
+async def _slices(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    pending = bytearray()
+    async for chunk in chunks:
+        if not chunk:
+            continue
+        pending += chunk
+        if len(pending) >= SLICE:
+            yield bytes(pending)
+            pending.clear()
+    if pending:
+        yield bytes(pending)
+
+
+def _parse_upload_id(upload_id: str) -> str:
+    try:
+        return str(uuid.UUID(upload_id))
+    except ValueError:
+        raise BlobUploadUnknown(f"unknown upload {upload_id[:64]!r}") from None
+
+
+class UploadService:
+    def __init__(
+        self, store: MetadataStore, storage: StorageDriver, clock: Callable[[], float]
+    ) -> None:
+        self._store = store
+        self._storage = storage
+        self._clock = clock
+        # Two appends to one upload at once would interleave their bytes in the staging; the
+        # database refuses the second, this refuses it before it writes anything.
+        self._busy: set[str] = set()
+
+    async def start(self, repository: Repository) -> Upload:
+        upload_id = str(uuid.uuid4())
+        state = await self._storage.begin_upload(upload_id)
+        hasher = ResumableHash(DEFAULT_ALGORITHM)
+        now = self._clock()
+        async with self._store.write() as tx:
+            await tx.create_upload(
+                upload_id, repository.id, DEFAULT_ALGORITHM, hasher.state(), state, now
+            )
+        return Upload(
+            upload_id, repository.id, 0, DEFAULT_ALGORITHM, hasher.state(), state, now, now
+        )
+
+    async def get(self, repository: Repository, upload_id: str) -> Upload:
+        upload_id = _parse_upload_id(upload_id)
+        async with self._store.read() as tx:
+            upload = await tx.get_upload(upload_id)
+        if upload is None or upload.repository_id != repository.id:
+            raise BlobUploadUnknown(f"unknown upload {upload_id}")
+        return upload
+
+    async def append(
+        self,
+        repository: Repository,
+        upload_id: str,
+        body: AsyncIterator[bytes],
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        content_length: int | None = None,
+    ) -> Upload:
+        """Append the body at the upload's offset; `start`/`end` come from a Content-Range."""
+        upload = await self.get(repository, upload_id)
+        if upload.id in self._busy:
+            raise RangeInvalid("another chunk of this upload is in progress", offset=upload.offset)
+        self._busy.add(upload.id)
+        try:
+            return await self._append(upload, body, start, end, content_length)
+        finally:
+            self._busy.discard(upload.id)
+
+    async def _append(
+        self,
+        upload: Upload,
+        body: AsyncIterator[bytes],
+        start: int | None,
+        end: int | None,
+        content_length: int | None,
+    ) -> Upload:
+        expected: int | None = content_length
+        if start is not None:
+            if start != upload.offset:
+                raise RangeInvalid(
+                    f"chunk starts at {start} but the upload stands at {upload.offset}",
+                    offset=upload.offset,
+                )
+            if end is not None:
+                if end < start:
+                    raise RangeInvalid(f"invalid range {start}-{end}", offset=upload.offset)
+                span = end - start + 1
+                if expected is not None and expected != span:
+                    raise SizeInvalid(
+                        f"Content-Length {expected} does not match Content-Range {start}-{end}"
+                    )
+                expected = span
+        hasher = ResumableHash.restore(upload.hash_algorithm, upload.hash_state)
+        try:
+            writer = await self._storage.open_upload(upload.driver_state, upload.offset)
+        except UploadStateInvalid as exc:
+            raise BlobUploadUnknown(
+                f"upload {upload.id} can no longer be continued: {exc}"
+            ) from None
+        written = 0
+        try:
+            async for piece in _slices(body):
+                written += len(piece)
+                if expected is not None and written > expected:
+                    raise SizeInvalid(f"body is longer than the declared {expected} bytes")
+                if hasher is not None:
+                    await anyio.to_thread.run_sync(hasher.update, piece)
+                await writer.write(piece)
+            if expected is not None and written != expected:
+                raise SizeInvalid(f"body has {written} bytes, {expected} were declared")
+            state: UploadState = await writer.close()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await writer.abort()
+            raise
+        now = self._clock()
+        new_offset = upload.offset + written
+        hash_state = hasher.state() if hasher is not None else None
+        async with self._store.write() as tx:
+            advanced = await tx.advance_upload(
+                upload.id,
+                from_offset=upload.offset,
+                to_offset=new_offset,
+                hash_state=hash_state,
+                driver_state=state,
+                now=now,
+            )
+        if not advanced:
+            raise BlobUploadInvalid("the upload changed while this chunk was written")
+        return Upload(
+            upload.id,
+            upload.repository_id,
+            new_offset,
+            upload.hash_algorithm,
+            hash_state,
+            state,
+            upload.created_at,
+            now,
+        )
+
+    async def finish(
+        self,
+        repository: Repository,
+        upload_id: str,
+        digest_text: str | None,
+        body: AsyncIterator[bytes] | None,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        content_length: int | None = None,
+    ) -> CommittedBlob:
+        """Append a last chunk (if any), verify the digest and commit the blob."""
+        if not digest_text:
+            raise DigestInvalid("the digest parameter is required to complete an upload")
+        digest = Digest.parse(digest_text)
+        upload = await self.get(repository, upload_id)
+        if body is not None:
+            upload = await self.append(
+                repository, upload.id, body, start=start, end=end, content_length=content_length
+            )
+        try:
+            actual = await self._digest_of(upload, digest.algorithm)
+        except UploadStateInvalid as exc:
+            raise BlobUploadUnknown(
+                f"upload {upload.id} can no longer be completed: {exc}"
+            ) from None
+        if actual != digest.hex:
+            await self._discard(upload)
+            raise DigestInvalid(
+                f"provided digest {digest} does not match the uploaded content "
+                f"{digest.algorithm}:{actual}"
+            )
+        return await self._commit(repository, upload, digest)
+
+    async def _digest_of(self, upload: Upload, algorithm: str) -> str:
+        if algorithm == upload.hash_algorithm:
+            hasher = ResumableHash.restore(upload.hash_algorithm, upload.hash_state)
+            if hasher is not None:
+                return hasher.hexdigest()
+        # No usable state (another algorithm, or no libcrypto): read the staged bytes once more.
+        hasher = ResumableHash(algorithm)
+        async for chunk in self._storage.read_upload(upload.driver_state, upload.offset):
+            await anyio.to_thread.run_sync(hasher.update, chunk)
+        return hasher.hexdigest()
+
+    async def _commit(
+        self, repository: Repository, upload: Upload, digest: Digest
+    ) -> CommittedBlob:
+        try:
+            await self._storage.commit_upload(upload.driver_state, blob_key(digest), upload.offset)
+        except UploadStateInvalid as exc:
+            raise BlobUploadUnknown(
+                f"upload {upload.id} can no longer be completed: {exc}"
+            ) from None
+        async with self._store.write() as tx:
+            await tx.add_blob(repository.id, str(digest), upload.offset, self._clock())
+            await tx.delete_upload(upload.id)
+        return CommittedBlob(digest, upload.offset)
+
+    async def _discard(self, upload: Upload) -> None:
+        async with self._store.write() as tx:
+            await tx.delete_upload(upload.id)
+        await self._storage.abort_upload(upload.driver_state)
+
+    async def cancel(self, repository: Repository, upload_id: str) -> None:
+        upload = await self.get(repository, upload_id)
+        await self._discard(upload)
+
+    async def monolithic(
+        self,
+        repository: Repository,
+        digest_text: str,
+        body: AsyncIterator[bytes],
+        content_length: int | None,
+    ) -> CommittedBlob:
+        """A whole blob in one request (`POST ?digest=`)."""
+        digest = Digest.parse(digest_text)
+        upload = await self.start(repository)
+        try:
+            return await self.finish(
+                repository, upload.id, str(digest), body, content_length=content_length
+            )
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._discard_quietly(upload)
+            raise
+
+    async def _discard_quietly(self, upload: Upload) -> None:
+        # Cleanup of a request that already failed: its own error is the one to report.
+        with contextlib.suppress(Exception):
+            await self._discard(upload)
