@@ -1,0 +1,187 @@
+"""SIGKILL in the middle of a large push leaves a consistent store, and the push can be repeated."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from support.clients import ACCEPT_MANIFESTS, Skopeo
+from support.images import (
+    DOCKER_MANIFEST_LIST,
+    MIB,
+    OCI_INDEX,
+    Image,
+    OciLayout,
+    large_image,
+    sha256_digest,
+    small_image,
+)
+from support.server import RegistryServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(480)]
+
+# ~208 MiB over four layers of different sizes, so some finish while others are still streaming.
+LAYER_SIZES = (8 * MIB, 40 * MIB, 64 * MIB, 96 * MIB)
+# Kill once the server has read this much of the push from its sockets.
+KILL_AFTER_BYTES = 90 * MIB
+PUSH_TIMEOUT = 240.0
+
+
+@pytest.fixture(scope="module")
+def big_layout(tmp_path_factory: pytest.TempPathFactory) -> tuple[OciLayout, Image]:
+    layout = OciLayout(tmp_path_factory.mktemp("big") / "oci")
+    return layout, large_image(layout, tag="big", layer_sizes=LAYER_SIZES, seed=7)
+
+
+def _bytes_read(process: psutil.Process) -> int:
+    """Bytes the server and its children have read through read()/recv() (sockets included)."""
+    total = 0
+    for proc in [process, *process.children(recursive=True)]:
+        try:
+            total += proc.io_counters().read_chars
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def _catalog(http: httpx.Client) -> list[str]:
+    names: list[str] = []
+    url: str | None = "/v2/_catalog"
+    while url is not None:
+        response = http.get(url)
+        assert response.status_code == 200, response.text
+        names += response.json()["repositories"]
+        link = response.headers.get("Link")
+        url = link.split(";")[0].strip().strip("<>") if link else None
+    return names
+
+
+def _tags(http: httpx.Client, name: str) -> list[str]:
+    response = http.get(f"/v2/{name}/tags/list")
+    assert response.status_code == 200, (name, response.text)
+    return list(response.json().get("tags") or [])
+
+
+def _check_manifest(http: httpx.Client, name: str, reference: str) -> None:
+    """The manifest is served with a matching digest and everything it references exists."""
+    response = http.get(f"/v2/{name}/manifests/{reference}", headers={"Accept": ACCEPT_MANIFESTS})
+    assert response.status_code == 200, (name, reference, response.status_code, response.text)
+    digest = response.headers["Docker-Content-Digest"]
+    assert sha256_digest(response.content) == digest, (name, reference)
+    manifest: dict[str, Any] = json.loads(response.content)
+    if manifest.get("mediaType") in (OCI_INDEX, DOCKER_MANIFEST_LIST):
+        for child in manifest["manifests"]:
+            _check_manifest(http, name, child["digest"])
+        return
+    for descriptor in [manifest["config"], *manifest["layers"]]:
+        head = http.head(f"/v2/{name}/blobs/{descriptor['digest']}")
+        assert head.status_code == 200, (name, reference, descriptor, head.status_code)
+        assert int(head.headers["Content-Length"]) == descriptor["size"], (name, descriptor)
+
+
+def _stream_digest(http: httpx.Client, name: str, digest: str) -> tuple[str, int]:
+    hasher = hashlib.sha256()
+    size = 0
+    with http.stream("GET", f"/v2/{name}/blobs/{digest}") as response:
+        assert response.status_code == 200, (digest, response.status_code)
+        for chunk in response.iter_bytes(MIB):
+            hasher.update(chunk)
+            size += len(chunk)
+    return "sha256:" + hasher.hexdigest(), size
+
+
+def _kill_mid_push(registry: RegistryServer, push: subprocess.Popen[bytes]) -> int:
+    """SIGKILL the server once it has read KILL_AFTER_BYTES; return how much it had read."""
+    server = psutil.Process(registry.pid)
+    baseline = _bytes_read(server)
+    deadline = time.monotonic() + PUSH_TIMEOUT
+    while time.monotonic() < deadline:
+        read = _bytes_read(server) - baseline
+        if read >= KILL_AFTER_BYTES:
+            assert push.poll() is None, "the push finished before the server could be killed"
+            registry.kill()
+            return read
+        if push.poll() is not None:
+            pytest.fail(f"the push ended (exit {push.returncode}) after the server read {read} B")
+        time.sleep(0.01)
+    pytest.fail(f"the server read only {_bytes_read(server) - baseline} B in {PUSH_TIMEOUT}s")
+
+
+def _wait(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """The exit code of `process`; past `timeout` it is killed and the wait fails."""
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        pytest.fail(f"{process.args!r} did not exit within {timeout}s after the server died")
+
+
+def test_sigkill_mid_push_leaves_store_consistent(
+    registry: RegistryServer,
+    skopeo: Skopeo,
+    big_layout: tuple[OciLayout, Image],
+    tmp_path: Path,
+) -> None:
+    layout, image = big_layout
+    # Something committed before the crash, which must survive it intact.
+    small = small_image(layout, tag="small", seed=21)
+    registry.create_repository("e2e/crash-small")
+    skopeo(
+        "copy", "--preserve-digests", layout.reference("small"), skopeo.ref("e2e/crash-small", "1")
+    )
+
+    name = "e2e/crash-big"
+    registry.create_repository(name)
+    push_args = ("copy", "--preserve-digests", layout.reference("big"), skopeo.ref(name, "1"))
+    push = skopeo.popen(*push_args, log=tmp_path / "push-1.log")
+    try:
+        _kill_mid_push(registry, push)
+        push_code = _wait(push, 120)
+    finally:
+        if push.poll() is None:
+            push.kill()
+            push.wait()
+    assert push_code != 0, (tmp_path / "push-1.log").read_text()
+
+    registry.start()
+    with registry.client() as http:
+        repositories = _catalog(http)
+        assert "e2e/crash-small" in repositories
+        for repository in repositories:
+            for tag in _tags(http, repository):
+                _check_manifest(http, repository, tag)
+        small_manifest = http.get(
+            "/v2/e2e/crash-small/manifests/1", headers={"Accept": ACCEPT_MANIFESTS}
+        )
+        assert small_manifest.content == small.manifest
+        for digest in small.blob_digests:
+            assert _stream_digest(http, "e2e/crash-small", digest)[0] == digest
+
+        # No partial blob is ever visible: each layer is absent, or whole and correct.
+        for layer in image.layers:
+            digest, size = layer.descriptor.digest, layer.descriptor.size
+            head = http.head(f"/v2/{name}/blobs/{digest}")
+            assert head.status_code in (200, 404), (digest, head.status_code)
+            if head.status_code == 200:
+                assert int(head.headers["Content-Length"]) == size
+                assert _stream_digest(http, name, digest) == (digest, size)
+
+        retry = skopeo(*push_args, timeout=PUSH_TIMEOUT)
+        assert retry.returncode == 0
+        pushed = http.get(f"/v2/{name}/manifests/1", headers={"Accept": ACCEPT_MANIFESTS})
+        assert pushed.status_code == 200
+        assert pushed.headers["Docker-Content-Digest"] == image.digest
+        assert pushed.content == image.manifest
+        for layer in image.layers:
+            digest, size = layer.descriptor.digest, layer.descriptor.size
+            assert _stream_digest(http, name, digest) == (digest, size)
+        _check_manifest(http, name, "1")
