@@ -86,3 +86,79 @@ class Unsupported(RegistryError):
 
 class ImageTagAlreadyExists(TagInvalid):
     """An immutable tag that a push tried to move to another manifest."""
+
+
+# -- errors only the ECR API distinguishes ---------------------------------------------------
+
+
+class AccessDenied(RegistryError):
+    """Policy does not allow the principal to perform the action on the resource."""
+
+
+class InvalidParameter(RegistryError):
+    """A parameter the model accepts but the operation cannot act on."""
+
+
+class ImageNotFound(RegistryError):
+    """An image (by tag or digest) the repository does not hold."""
+
+
+class ImageAlreadyExists(RegistryError):
+    """PutImage of a manifest and tag that are already exactly in place."""
+
+
+class ImageDigestDoesNotMatch(RegistryError):
+    """PutImage's imageDigest is not the digest of the manifest sent."""
+
+
+class LayersNotFound(RegistryError):
+    """Layers a request names that the repository does not hold."""
+
+
+class ReferencedImagesNotFound(RegistryError):
+    """An index whose child manifests the repository does not hold."""
+
+
+class InvalidLayer(RegistryError):
+    """A completed layer upload whose content does not match its digest."""
+
+
+class InvalidLayerPart(RegistryError):
+    """A layer part that does not continue the upload where it stands."""
+
+    def __init__(self, message: str, *, upload_id: str, last_valid_byte: int) -> None:
+        super().__init__(message)
+        self.upload_id = upload_id
+        self.last_valid_byte = last_valid_byte
+
+
+class LayerPartTooSmall(RegistryError):
+    """A layer part other than the last one smaller than the minimum part size."""
+
+
+class EmptyUpload(RegistryError):
+    """A layer upload completed without any part."""
+
+
+class LayerAlreadyExists(RegistryError):
+    """A completed layer upload of a layer the repository holds already."""
+
+
+class TemplateNotFound(RegistryError):
+    """A repository creation template that does not exist."""
+
+
+class TemplateAlreadyExists(RegistryError):
+    """A repository creation template with this prefix exists already."""
+
+
+class InvalidTagParameter(RegistryError):
+    """A resource tag key or value that breaks the tagging rules."""
+
+
+class TooManyTags(RegistryError):
+    """More than 50 tags on one resource."""
+
+
+class LimitExceeded(RegistryError):
+    """A quota, such as one basic scan per image per day."""
