@@ -144,7 +144,7 @@ def test_sigkill_mid_push_leaves_store_consistent(
     push_args = ("copy", "--preserve-digests", layout.reference("big"), skopeo.ref(name, "1"))
     push = skopeo.popen(*push_args, log=tmp_path / "push-1.log")
     try:
-        _kill_mid_push(registry, push)
+        read_before_kill = _kill_mid_push(registry, push)
         push_code = _wait(push, 120)
     finally:
         if push.poll() is None:
@@ -167,6 +167,7 @@ def test_sigkill_mid_push_leaves_store_consistent(
             assert _stream_digest(http, "e2e/crash-small", digest)[0] == digest
 
         # No partial blob is ever visible: each layer is absent, or whole and correct.
+        present = []
         for layer in image.layers:
             digest, size = layer.descriptor.digest, layer.descriptor.size
             head = http.head(f"/v2/{name}/blobs/{digest}")
@@ -174,6 +175,8 @@ def test_sigkill_mid_push_leaves_store_consistent(
             if head.status_code == 200:
                 assert int(head.headers["Content-Length"]) == size
                 assert _stream_digest(http, name, digest) == (digest, size)
+                present.append(size // MIB)
+        print(f"killed after {read_before_kill // MIB} MiB; whole layers after restart: {present}")
 
         retry = skopeo(*push_args, timeout=PUSH_TIMEOUT)
         assert retry.returncode == 0

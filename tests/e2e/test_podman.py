@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.clients import Podman, Skopeo
+from support.clients import ACCEPT_MANIFESTS, Podman, Skopeo
 from support.images import OciLayout, sha256_digest, small_image, tar_bytes
 from support.server import RegistryServer
 
@@ -91,7 +91,7 @@ def test_podman_pushes_an_imported_image(
     assert gzip.decompress(layer.content) == tar
 
     # And it pulls back into a clean store with the digest the registry reported.
-    head = http.head(f"/v2/{name}/manifests/1", headers={"Accept": str(manifest["mediaType"])})
+    head = http.head(f"/v2/{name}/manifests/1", headers={"Accept": ACCEPT_MANIFESTS})
     assert head.status_code == 200
     podman("rmi", "--all", "--force")
     podman("pull", podman.ref(name, "1"))
