@@ -151,6 +151,99 @@ uploads = sa.Table(
     sa.Column("hash_algorithm", sa.String(16), nullable=False),
     sa.Column("hash_state", sa.LargeBinary),
     sa.Column("driver_state", sa.JSON, nullable=False),
+    # Part sizes, for ECR's rule that every layer part but the last is at least 5 MiB.
+    sa.Column("part_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_part_size", sa.BigInteger),
+    sa.Column("smallest_earlier_part", sa.BigInteger),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# Resource tags (TagResource); ECR tags repositories.
+resource_tags = sa.Table(
+    "resource_tags",
+    metadata,
+    sa.Column(
+        "repository_id",
+        sa.Integer,
+        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+
+account_settings = sa.Table(
+    "account_settings",
+    metadata,
+    sa.Column(
+        "registry_id",
+        sa.String(12),
+        sa.ForeignKey("registries.account_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(64), nullable=False),
+)
+
+# Repository creation templates; `document` holds the template's settings as ECR shapes them.
+creation_templates = sa.Table(
+    "creation_templates",
+    metadata,
+    sa.Column(
+        "registry_id",
+        sa.String(12),
+        sa.ForeignKey("registries.account_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("prefix", sa.String(256), primary_key=True),
+    sa.Column("document", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# -- identities -------------------------------------------------------------------------------
+# Principals are IAM identities: users today; roles (trust policy, session limits) and the
+# account root join with the IAM issue, whose groups, memberships and policies point here by `id`.
+principals = sa.Table(
+    "principals",
+    metadata,
+    # AWS's unique id: `AIDA…` for a user, `AROA…` for a role, the account id for its root.
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(
+        "account_id",
+        sa.String(12),
+        sa.ForeignKey("registries.account_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    # IAM names are unique regardless of case; `name_key` is the case-folded name.
+    sa.Column("name_key", sa.String(64), nullable=False),
+    sa.Column("path", sa.String(512), nullable=False, server_default="/"),
+    sa.Column("arn", sa.String(1024), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("account_id", "kind", "name_key"),
+    sa.UniqueConstraint("arn"),
+)
+
+# Long-term access keys. The secret is a SecretBox ciphertext: SigV4 needs the plaintext back,
+# so it is encrypted (never hashed) with a key that lives outside the database.
+access_keys = sa.Table(
+    "access_keys",
+    metadata,
+    sa.Column("id", sa.String(20), primary_key=True),
+    sa.Column(
+        "principal_id",
+        sa.String(32),
+        sa.ForeignKey("principals.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("secret", sa.LargeBinary, nullable=False),
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_used_at", sa.Float),
+    sa.Column("last_used_service", sa.String(64)),
+    sa.Column("last_used_region", sa.String(32)),
+    sa.Index(None, "principal_id"),
 )

@@ -1,4 +1,4 @@
-"""initial schema: repositories, blobs, manifests, tags, uploads
+"""initial schema: repositories, blobs, manifests, tags, uploads, ECR settings
 
 Revision ID: 0001
 Revises:
@@ -32,6 +32,34 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("account_id", name=op.f("pk_registries")),
     )
     op.create_table(
+        "account_settings",
+        sa.Column("registry_id", sa.String(length=12), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["registry_id"],
+            ["registries.account_id"],
+            name=op.f("fk_account_settings_registry_id_registries"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("registry_id", "name", name=op.f("pk_account_settings")),
+    )
+    op.create_table(
+        "creation_templates",
+        sa.Column("registry_id", sa.String(length=12), nullable=False),
+        sa.Column("prefix", sa.String(length=256), nullable=False),
+        sa.Column("document", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("updated_at", sa.Float(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["registry_id"],
+            ["registries.account_id"],
+            name=op.f("fk_creation_templates_registry_id_registries"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("registry_id", "prefix", name=op.f("pk_creation_templates")),
+    )
+    op.create_table(
         "repositories",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("registry_id", sa.String(length=12), nullable=False),
@@ -50,6 +78,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_repositories")),
         sa.UniqueConstraint("registry_id", "name", name=op.f("uq_repositories_registry_id_name")),
     )
+
     op.create_table(
         "manifests",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -102,6 +131,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_repository_blobs_digest"), ["digest"], unique=False)
 
     op.create_table(
+        "resource_tags",
+        sa.Column("repository_id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("value", sa.String(length=256), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["repository_id"],
+            ["repositories.id"],
+            name=op.f("fk_resource_tags_repository_id_repositories"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("repository_id", "key", name=op.f("pk_resource_tags")),
+    )
+    op.create_table(
         "uploads",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("repository_id", sa.Integer(), nullable=False),
@@ -109,6 +151,9 @@ def upgrade() -> None:
         sa.Column("hash_algorithm", sa.String(length=16), nullable=False),
         sa.Column("hash_state", sa.LargeBinary(), nullable=True),
         sa.Column("driver_state", sa.JSON(), nullable=False),
+        sa.Column("part_count", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("last_part_size", sa.BigInteger(), nullable=True),
+        sa.Column("smallest_earlier_part", sa.BigInteger(), nullable=True),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.Column("updated_at", sa.Float(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -190,6 +235,7 @@ def downgrade() -> None:
 
     op.drop_table("manifest_blobs")
     op.drop_table("uploads")
+    op.drop_table("resource_tags")
     with op.batch_alter_table("repository_blobs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_repository_blobs_digest"))
 
@@ -198,6 +244,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_manifests_repository_id_subject_digest"))
 
     op.drop_table("manifests")
+
     op.drop_table("repositories")
+    op.drop_table("creation_templates")
+    op.drop_table("account_settings")
     op.drop_table("registries")
     op.drop_table("blobs")
