@@ -60,3 +60,6 @@ class Upload:
     driver_state: dict[str, Any]
     created_at: float
     updated_at: float
+    part_count: int = 0
+    last_part_size: int | None = None
+    smallest_earlier_part: int | None = None

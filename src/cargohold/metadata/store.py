@@ -94,6 +94,9 @@ def _upload(row: Any) -> Upload:
         driver_state=dict(row.driver_state),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        part_count=row.part_count,
+        last_part_size=row.last_part_size,
+        smallest_earlier_part=row.smallest_earlier_part,
     )
 
 
@@ -276,13 +279,22 @@ class Tx:
         hash_state: bytes | None,
         driver_state: dict[str, Any],
         now: float,
+        part_count: int,
+        last_part_size: int | None,
+        smallest_earlier_part: int | None,
     ) -> bool:
         """Move the upload forward only if nobody else moved it since `from_offset` was read."""
         result = await self.conn.execute(
             sa.update(uploads)
             .where(uploads.c.id == upload_id, uploads.c.offset == from_offset)
             .values(
-                offset=to_offset, hash_state=hash_state, driver_state=driver_state, updated_at=now
+                offset=to_offset,
+                hash_state=hash_state,
+                driver_state=driver_state,
+                updated_at=now,
+                part_count=part_count,
+                last_part_size=last_part_size,
+                smallest_earlier_part=smallest_earlier_part,
             )
         )
         return bool(result.rowcount)

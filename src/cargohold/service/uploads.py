@@ -10,6 +10,7 @@ restart, or after a dropped connection, from the offset the registry reports.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -163,6 +164,21 @@ class UploadService:
         now = self._clock()
         new_offset = upload.offset + written
         hash_state = hasher.state() if hasher is not None else None
+        # The part written before this one is no longer the last: it joins the earlier parts.
+        smallest = upload.smallest_earlier_part
+        if upload.last_part_size is not None:
+            previous = upload.last_part_size
+            smallest = previous if smallest is None else min(smallest, previous)
+        advanced_upload = dataclasses.replace(
+            upload,
+            offset=new_offset,
+            hash_state=hash_state,
+            driver_state=state,
+            updated_at=now,
+            part_count=upload.part_count + 1,
+            last_part_size=written,
+            smallest_earlier_part=smallest,
+        )
         async with self._store.write() as tx:
             advanced = await tx.advance_upload(
                 upload.id,
@@ -171,19 +187,13 @@ class UploadService:
                 hash_state=hash_state,
                 driver_state=state,
                 now=now,
+                part_count=advanced_upload.part_count,
+                last_part_size=written,
+                smallest_earlier_part=smallest,
             )
         if not advanced:
             raise BlobUploadInvalid("the upload changed while this chunk was written")
-        return Upload(
-            upload.id,
-            upload.repository_id,
-            new_offset,
-            upload.hash_algorithm,
-            hash_state,
-            state,
-            upload.created_at,
-            now,
-        )
+        return advanced_upload
 
     async def finish(
         self,
