@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ from support.images import (
     OCI_INDEX,
     Image,
     OciLayout,
+    SeededStream,
     large_image,
     sha256_digest,
     small_image,
@@ -188,3 +192,98 @@ def test_sigkill_mid_push_leaves_store_consistent(
             digest, size = layer.descriptor.digest, layer.descriptor.size
             assert _stream_digest(http, name, digest) == (digest, size)
         _check_manifest(http, name, "1")
+
+
+def _upload_offset(http: httpx.Client, location: str) -> int:
+    """The upload's current size, from `GET` status (204 with `Range: 0-<last byte>`)."""
+    status = http.get(location)
+    assert status.status_code == 204, (status.status_code, status.text)
+    start, _, end = status.headers["Range"].partition("-")
+    assert start == "0", status.headers
+    return int(end) + 1
+
+
+def _patch(http: httpx.Client, location: str, data: bytes, offset: int) -> str:
+    response = http.patch(
+        location,
+        content=data,
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"{offset}-{offset + len(data) - 1}",
+        },
+    )
+    assert response.status_code == 202, (offset, response.status_code, response.text)
+    assert response.headers["Range"] == f"0-{offset + len(data) - 1}"
+    return response.headers["Location"]
+
+
+def test_chunked_upload_resumes_after_sigkill(registry: RegistryServer) -> None:
+    """A chunked upload survives SIGKILL between PATCHes and during one, and then completes.
+
+    After each crash the upload's status says how much the server kept; the client resumes from
+    there, and the committed blob must be exactly the data, whatever was cut off.
+    """
+    name = "e2e/crash-resume"
+    registry.create_repository(name)
+    chunk = 8 * MIB
+    data = SeededStream(31, 3 * chunk).read()
+    digest = sha256_digest(data)
+
+    with registry.client() as http:
+        started = http.post(f"/v2/{name}/blobs/uploads/")
+        assert started.status_code == 202, started.text
+        location = _patch(http, started.headers["Location"], data[:chunk], 0)
+
+    # SIGKILL between two PATCHes: the first chunk is kept.
+    registry.kill()
+    registry.start()
+    with registry.client() as http:
+        assert _upload_offset(http, location) == chunk
+
+    # SIGKILL while a PATCH is half sent: whatever the server reports kept is what it has.
+    half_sent, resume = threading.Event(), threading.Event()
+
+    def cut_off_body() -> Iterator[bytes]:
+        yield data[chunk : chunk + chunk // 2]
+        half_sent.set()
+        resume.wait(30)
+        yield data[chunk + chunk // 2 : 2 * chunk]
+
+    def send() -> None:
+        with registry.client() as http, contextlib.suppress(httpx.HTTPError):
+            http.patch(
+                location,
+                content=cut_off_body(),
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Length": str(chunk),
+                    "Content-Range": f"{chunk}-{2 * chunk - 1}",
+                },
+            )
+
+    server = psutil.Process(registry.pid)
+    baseline = _bytes_read(server)
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    assert half_sent.wait(30)
+    deadline = time.monotonic() + 30
+    while _bytes_read(server) - baseline < chunk // 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    registry.kill()
+    resume.set()
+    sender.join(30)
+    registry.start()
+
+    with registry.client() as http:
+        offset = _upload_offset(http, location)
+        assert chunk <= offset <= chunk + chunk // 2, offset
+        print(f"the server kept {offset - chunk} B of the PATCH cut off by SIGKILL")
+        location = _patch(http, location, data[offset:], offset)
+        separator = "&" if "?" in location else "?"
+        done = http.put(f"{location}{separator}digest={digest}")
+        assert done.status_code == 201, done.text
+        assert done.headers["Docker-Content-Digest"] == digest
+        blob = http.get(f"/v2/{name}/blobs/{digest}")
+        assert blob.status_code == 200
+        assert blob.content == data
