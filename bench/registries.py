@@ -117,12 +117,12 @@ class Registry:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=STOP_TIMEOUT_S)
 
-    def log_tail(self, lines: int = 30) -> str:
+    def log_tail(self, lines: int = 15, width: int = 400) -> str:
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(line[:width] for line in text.splitlines()[-lines:])
 
     def auth_header(self) -> str | None:
         if self.credentials is None:
