@@ -1,0 +1,350 @@
+"""The one conformance suite every `StorageDriver` passes.
+
+Each test runs over the `driver` fixture; a new backend (S3, …) joins by adding one entry to
+`DRIVERS`. Upload state is always sent through JSON between calls, as the service stores it in the
+`uploads` table, so a driver cannot lean on Python objects surviving between requests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import anyio
+import pytest
+
+from cargohold.ports import (
+    KeyNotFound,
+    StorageDriver,
+    StorageError,
+    UploadState,
+    UploadStateInvalid,
+)
+from cargohold.storage.filesystem import FilesystemDriver
+
+pytestmark = pytest.mark.anyio
+
+MIB = 1024 * 1024
+
+
+def _filesystem(tmp_path: Path) -> StorageDriver:
+    return FilesystemDriver(tmp_path / "root")
+
+
+#: name → factory of a fresh, empty driver. An S3 driver adds itself here.
+DRIVERS: dict[str, Callable[[Path], StorageDriver]] = {"filesystem": _filesystem}
+
+
+@pytest.fixture(params=sorted(DRIVERS))
+def driver(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
+    factory = DRIVERS[request.param]
+    return factory(tmp_path)
+
+
+def stored(state: UploadState) -> UploadState:
+    """The state as it comes back from the database: through JSON."""
+    result: UploadState = json.loads(json.dumps(state))
+    return result
+
+
+async def collect(chunks: AsyncIterator[bytes]) -> bytes:
+    out = bytearray()
+    async for chunk in chunks:
+        out += chunk
+    return bytes(out)
+
+
+async def stage(driver: StorageDriver, upload_id: str, *parts: bytes) -> UploadState:
+    """Begin an upload and append each part in its own open/close, as PATCHes do."""
+    state = stored(await driver.begin_upload(upload_id))
+    offset = 0
+    for part in parts:
+        writer = await driver.open_upload(state, offset)
+        await writer.write(part)
+        state = stored(await writer.close())
+        offset += len(part)
+    return state
+
+
+def upload_id() -> str:
+    return os.urandom(16).hex()
+
+
+# -- objects ---------------------------------------------------------------------------------
+
+
+async def test_stat_of_a_missing_key(driver: StorageDriver) -> None:
+    assert await driver.stat("blobs/sha256/aa/missing") is None
+
+
+async def test_put_then_stat_and_read(driver: StorageDriver) -> None:
+    await driver.put("blobs/sha256/ab/one", b"hello world")
+    info = await driver.stat("blobs/sha256/ab/one")
+    assert info is not None
+    assert (info.key, info.size) == ("blobs/sha256/ab/one", 11)
+    assert await collect(driver.read("blobs/sha256/ab/one")) == b"hello world"
+
+
+async def test_put_of_an_empty_object(driver: StorageDriver) -> None:
+    await driver.put("k/empty", b"")
+    info = await driver.stat("k/empty")
+    assert info is not None and info.size == 0
+    assert await collect(driver.read("k/empty")) == b""
+
+
+async def test_read_with_offset_and_length(driver: StorageDriver) -> None:
+    data = os.urandom(3 * MIB + 12345)
+    await driver.put("k/big", data)
+    cases = [
+        (0, None),
+        (1, None),
+        (MIB - 1, None),
+        (MIB, 2),
+        (MIB - 1, MIB + 2),
+        (5, 0),
+        (len(data) - 1, None),
+        (len(data) - 10, 100),  # a length past the end stops at the end
+        (len(data), None),
+        (len(data) + 5, 10),
+    ]
+    for offset, length in cases:
+        got = await collect(driver.read("k/big", offset, length))
+        end = None if length is None else offset + length
+        assert got == data[offset:end], (offset, length)
+
+
+async def test_read_streams_in_bounded_chunks(driver: StorageDriver) -> None:
+    await driver.put("k/big", os.urandom(5 * MIB))
+    sizes = [len(chunk) async for chunk in driver.read("k/big")]
+    assert sum(sizes) == 5 * MIB
+    assert len(sizes) > 1 and max(sizes) <= 4 * MIB
+
+
+async def test_read_of_a_missing_key(driver: StorageDriver) -> None:
+    with pytest.raises(KeyNotFound):
+        await collect(driver.read("k/missing"))
+
+
+async def test_put_replaces_atomically(driver: StorageDriver) -> None:
+    """Readers racing overwrites see one whole version, never a mix or a prefix."""
+    versions = [bytes([i]) * (2 * MIB + 7) for i in range(1, 5)]
+    await driver.put("k/racy", versions[0])
+    seen: list[bytes] = []
+
+    async def writer(data: bytes) -> None:
+        await driver.put("k/racy", data)
+
+    async def reader() -> None:
+        for _ in range(5):
+            seen.append(await collect(driver.read("k/racy")))
+
+    async with anyio.create_task_group() as group:
+        for data in versions[1:]:
+            group.start_soon(writer, data)
+        for _ in range(4):
+            group.start_soon(reader)
+    assert seen
+    for got in seen:
+        assert got in versions, f"a reader saw {len(got)} bytes that are no version"
+    assert await collect(driver.read("k/racy")) in versions[1:]
+
+
+async def test_delete(driver: StorageDriver) -> None:
+    await driver.put("k/gone", b"x")
+    await driver.delete("k/gone")
+    assert await driver.stat("k/gone") is None
+    with pytest.raises(KeyNotFound):
+        await collect(driver.read("k/gone"))
+    await driver.delete("k/gone")  # deleting what is absent is no error
+
+
+async def test_list_by_prefix(driver: StorageDriver) -> None:
+    keys = ["blobs/sha256/aa/1", "blobs/sha256/ab/2", "blobs/sha512/aa/3", "other/4"]
+    for key in reversed(keys):
+        await driver.put(key, b"x")
+    assert await driver.list("blobs/") == keys[:3]
+    assert await driver.list("blobs/sha256/") == keys[:2]
+    assert await driver.list("blobs/sha256/aa/") == keys[:1]
+    assert await driver.list("") == keys
+    assert await driver.list("nothing/") == []
+
+
+async def test_list_shows_no_staging_or_temporary_objects(driver: StorageDriver) -> None:
+    await stage(driver, upload_id(), b"staged bytes")
+    await driver.put("blobs/sha256/aa/1", b"x")
+    assert await driver.list("") == ["blobs/sha256/aa/1"]
+
+
+@pytest.mark.parametrize(
+    "key", ["", "/etc/passwd", "../outside", "blobs/../../outside", "a/../../b", "a\\..\\b"]
+)
+async def test_keys_escaping_the_root_are_refused(
+    driver: StorageDriver, key: str, tmp_path: Path
+) -> None:
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(StorageError):
+        await driver.put(key, b"escape")
+    with pytest.raises(StorageError):
+        await driver.stat(key)
+    with pytest.raises(StorageError):
+        await collect(driver.read(key))
+    with pytest.raises(StorageError):
+        await driver.delete(key)
+    with pytest.raises(StorageError):
+        await driver.commit_upload(await stage(driver, upload_id(), b"x"), key, 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+async def test_local_path_and_redirect_url(driver: StorageDriver) -> None:
+    await driver.put("k/local", b"on disk")
+    path = driver.local_path("k/local")
+    if path is not None:
+        assert Path(path).read_bytes() == b"on disk"
+    url = await driver.redirect_url("k/local", 60)
+    assert url is None or url.startswith(("http://", "https://"))
+
+
+# -- uploads ---------------------------------------------------------------------------------
+
+
+async def test_upload_state_is_json(driver: StorageDriver) -> None:
+    state = await driver.begin_upload(upload_id())
+    assert stored(state) == state
+
+
+async def test_upload_in_parts_then_commit(driver: StorageDriver) -> None:
+    parts = [os.urandom(n) for n in (1, MIB + 3, 0, 4096, 2 * MIB)]
+    state = await stage(driver, upload_id(), *parts)
+    whole = b"".join(parts)
+    assert await collect(driver.read_upload(state, len(whole))) == whole
+    await driver.commit_upload(state, "blobs/sha256/cc/whole", len(whole))
+    info = await driver.stat("blobs/sha256/cc/whole")
+    assert info is not None and info.size == len(whole)
+    assert await collect(driver.read("blobs/sha256/cc/whole")) == whole
+
+
+async def test_many_writes_in_one_append(driver: StorageDriver) -> None:
+    state = stored(await driver.begin_upload(upload_id()))
+    writer = await driver.open_upload(state, 0)
+    for i in range(10):
+        await writer.write(bytes([i]) * 1000)
+    state = stored(await writer.close())
+    expected = b"".join(bytes([i]) * 1000 for i in range(10))
+    await driver.commit_upload(state, "k/many", len(expected))
+    assert await collect(driver.read("k/many")) == expected
+
+
+async def test_empty_upload_commits_an_empty_object(driver: StorageDriver) -> None:
+    state = stored(await driver.begin_upload(upload_id()))
+    await driver.commit_upload(state, "k/empty", 0)
+    info = await driver.stat("k/empty")
+    assert info is not None and info.size == 0
+
+
+async def test_read_upload_stops_at_the_recorded_size(driver: StorageDriver) -> None:
+    state = await stage(driver, upload_id(), b"0123456789")
+    assert await collect(driver.read_upload(state, 4)) == b"0123"
+
+
+async def test_reopen_at_an_offset_discards_staged_bytes_past_it(driver: StorageDriver) -> None:
+    """An append that was written but never recorded is cut off by the next append."""
+    state = await stage(driver, upload_id(), b"A" * 100)
+    writer = await driver.open_upload(state, 60)
+    await writer.write(b"xyz")
+    state = stored(await writer.close())
+    # The 37 bytes past the new end are gone, not hidden behind a size.
+    with pytest.raises(UploadStateInvalid):
+        await driver.open_upload(state, 100)
+    with pytest.raises(UploadStateInvalid):
+        await driver.commit_upload(state, "k/cut", 100)
+    await driver.commit_upload(state, "k/cut", 63)
+    assert await collect(driver.read("k/cut")) == b"A" * 60 + b"xyz"
+
+
+async def test_reopen_at_an_offset_then_commit_the_shorter_size(driver: StorageDriver) -> None:
+    state = await stage(driver, upload_id(), b"B" * 50)
+    writer = await driver.open_upload(state, 20)
+    state = stored(await writer.close())
+    await driver.commit_upload(state, "k/short", 20)
+    assert await collect(driver.read("k/short")) == b"B" * 20
+
+
+async def test_abort_of_an_append_keeps_the_upload_at_its_offset(driver: StorageDriver) -> None:
+    state = await stage(driver, upload_id(), b"kept")
+    writer = await driver.open_upload(state, 4)
+    await writer.write(b"lost" * 1000)
+    await writer.abort()
+    writer = await driver.open_upload(state, 4)
+    await writer.write(b"!")
+    state = stored(await writer.close())
+    with pytest.raises(UploadStateInvalid):
+        await driver.commit_upload(state, "k/aborted-append", 6)
+    await driver.commit_upload(state, "k/aborted-append", 5)
+    assert await collect(driver.read("k/aborted-append")) == b"kept!"
+
+
+async def test_open_past_the_staged_bytes_is_refused(driver: StorageDriver) -> None:
+    state = await stage(driver, upload_id(), b"abc")
+    with pytest.raises(UploadStateInvalid):
+        await driver.open_upload(state, 4)
+
+
+async def test_commit_of_a_short_staging_is_refused(driver: StorageDriver) -> None:
+    state = await stage(driver, upload_id(), b"ten bytes!")
+    with pytest.raises(UploadStateInvalid):
+        await driver.commit_upload(state, "k/never", 20)
+    assert await driver.stat("k/never") is None
+
+
+async def test_commit_consumes_the_staging(driver: StorageDriver) -> None:
+    state = await stage(driver, upload_id(), b"once")
+    await driver.commit_upload(state, "k/once", 4)
+    with pytest.raises(UploadStateInvalid):
+        await driver.open_upload(state, 4)
+    with pytest.raises(UploadStateInvalid):
+        await driver.commit_upload(state, "k/twice", 4)
+    with pytest.raises(UploadStateInvalid):
+        await collect(driver.read_upload(state, 4))
+    assert await driver.stat("k/twice") is None
+
+
+async def test_commit_over_an_existing_object(driver: StorageDriver) -> None:
+    """Two pushes of one blob both commit to its key; the second replaces it whole."""
+    await driver.put("k/same", b"same bytes")
+    state = await stage(driver, upload_id(), b"same bytes")
+    await driver.commit_upload(state, "k/same", 10)
+    assert await collect(driver.read("k/same")) == b"same bytes"
+
+
+async def test_abort_upload(driver: StorageDriver) -> None:
+    state = await stage(driver, upload_id(), b"abandoned")
+    await driver.abort_upload(state)
+    with pytest.raises(UploadStateInvalid):
+        await driver.open_upload(state, 0)
+    with pytest.raises(UploadStateInvalid):
+        await driver.commit_upload(state, "k/abandoned", 9)
+    await driver.abort_upload(state)  # twice is no error
+    assert await driver.stat("k/abandoned") is None
+
+
+async def test_uploads_are_independent(driver: StorageDriver) -> None:
+    first = await stage(driver, upload_id(), b"first")
+    second = await stage(driver, upload_id(), b"second")
+    await driver.abort_upload(first)
+    await driver.commit_upload(second, "k/second", 6)
+    assert await collect(driver.read("k/second")) == b"second"
+
+
+@pytest.mark.parametrize("bad_id", ["../escape", "a/b", "", "..", "x y"])
+async def test_upload_state_naming_no_valid_staging(driver: StorageDriver, bad_id: str) -> None:
+    """A state whose names were tampered with (in the database) never reaches outside."""
+    state = stored(await driver.begin_upload(upload_id()))
+    forged = {k: bad_id if isinstance(v, str) else v for k, v in state.items()}
+    assert forged != state
+    with pytest.raises(UploadStateInvalid):
+        await driver.open_upload(forged, 0)
+    with pytest.raises(UploadStateInvalid):
+        await driver.commit_upload(forged, "k/forged", 0)
+    assert await driver.stat("k/forged") is None
