@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from support.clients import ACCEPT_MANIFESTS, Podman, Skopeo
-from support.images import OciLayout, sha256_digest, small_image, tar_bytes
+from support.images import DOCKER_MANIFEST, OciLayout, sha256_digest, small_image, tar_bytes
 from support.server import RegistryServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -55,8 +55,21 @@ def test_podman_pulls_tags_and_pushes(
     pushed = manifest_json(skopeo, copy, "2.0")
     assert layer_digests(pushed) == [layer.descriptor.digest for layer in image.layers]
     assert config_digest(pushed) == image.config.digest
-    # The source is untouched by the push of its copy.
+    # The source is untouched by the push of its copy, and pulls by digest too.
     assert manifest_json(skopeo, source, "1.0") == json.loads(image.manifest)
+    by_digest = f"{registry.host}/{source}@{image.digest}"
+    podman("pull", by_digest)
+    assert (
+        podman("image", "inspect", "--format", "{{.Id}}", by_digest).stdout.strip()
+        == (image.config.digest.partition(":")[2])
+    )
+
+    # Pushed again in Docker's media types: a Docker manifest with the same config and layers.
+    podman("push", "--format", "v2s2", podman.ref(copy, "2.0"), podman.ref(copy, "docker"))
+    docker = manifest_json(skopeo, copy, "docker")
+    assert docker["mediaType"] == DOCKER_MANIFEST
+    assert layer_digests(docker) == [layer.descriptor.digest for layer in image.layers]
+    assert config_digest(docker) == image.config.digest
 
 
 def test_podman_pushes_an_imported_image(

@@ -17,6 +17,7 @@ from support.images import (
     DOCKER_CONFIG,
     DOCKER_LAYER_GZIP,
     DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
     EMPTY_DIGEST,
     EMPTY_JSON,
     OCI_INDEX,
@@ -171,6 +172,56 @@ def test_multi_platform_index_round_trips(
         assert layout_blob(out, child.digest) == child.manifest
         for digest in child.blob_digests:
             assert layout_blob(out, digest) == layout.read_blob(digest)
+
+
+def test_docker_manifest_list_round_trips(
+    registry: RegistryServer,
+    skopeo: Skopeo,
+    http: httpx.Client,
+    layout: OciLayout,
+    tmp_path: Path,
+) -> None:
+    """`--all --format v2s2` stores a Docker manifest list; its children keep their blobs."""
+    index = multi_platform_index(layout, tag="docker-list", seed=8)
+    name = "e2e/skopeo-docker-list"
+    registry.create_repository(name)
+
+    skopeo(
+        "copy", "--all", "--format", "v2s2", layout.reference("docker-list"), skopeo.ref(name, "v1")
+    )
+
+    raw = inspect_raw(skopeo, name, "v1")
+    manifest_list = json.loads(raw)
+    assert manifest_list["mediaType"] == DOCKER_MANIFEST_LIST
+    response = http.get(f"/v2/{name}/manifests/v1", headers={"Accept": DOCKER_MANIFEST_LIST})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == DOCKER_MANIFEST_LIST
+    assert response.headers["Docker-Content-Digest"] == sha256_digest(raw)
+    assert response.content == raw
+    children = manifest_list["manifests"]
+    assert [child["platform"]["architecture"] for child in children] == ["amd64", "arm64"]
+    for entry, image in zip(children, index.children, strict=True):
+        assert entry["mediaType"] == DOCKER_MANIFEST
+        child_raw = inspect_raw(skopeo, name, entry["digest"])
+        assert sha256_digest(child_raw) == entry["digest"]
+        assert len(child_raw) == entry["size"]
+        child = json.loads(child_raw)
+        assert child["mediaType"] == DOCKER_MANIFEST
+        assert child["config"]["digest"] == image.config.digest
+        assert [layer["digest"] for layer in child["layers"]] == [
+            layer.descriptor.digest for layer in image.layers
+        ]
+        head = http.head(
+            f"/v2/{name}/manifests/{entry['digest']}", headers={"Accept": DOCKER_MANIFEST}
+        )
+        assert head.status_code == 200
+        assert head.headers["Content-Type"] == DOCKER_MANIFEST
+        assert int(head.headers["Content-Length"]) == entry["size"]
+        assert_blobs_served(http, name, layout, image)
+
+    out = tmp_path / "dir"
+    skopeo("copy", "--all", skopeo.ref(name, "v1"), f"dir:{out}")
+    assert (out / "manifest.json").read_bytes() == raw
 
 
 def test_list_tags(
