@@ -21,7 +21,8 @@ CLI show their users the same text. The query-protocol fronts (STS, IAM) spell s
 differently on the wire (``InvalidClientTokenId``, ``SignatureDoesNotMatch``) and map them in their
 own error tables.
 
-No message ever contains a secret, a signature, a token or a header value the client sent.
+No message ever contains a secret, a signature, a token, or client input that has not first
+been validated as harmless (a well-formed timestamp, an algorithm name).
 """
 
 from __future__ import annotations
