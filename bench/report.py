@@ -172,8 +172,8 @@ Idle RSS: {idle_text}.
 
 {_kv_table(machine_rows)}
 
-The machine is shared: other work may run on its two cores during a run, which is one reason the
-registries alternate and medians are reported.
+{summary.foreign_cpu_text(results)} The machine may be shared: that is one reason the registries
+alternate and medians are reported.
 
 ## Command
 

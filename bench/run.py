@@ -29,6 +29,7 @@ sys.path.insert(0, str(BENCH))  # sibling modules, when run as a script from any
 import clients  # noqa: E402
 import limits  # noqa: E402
 import summary  # noqa: E402
+from busy import ForeignCpu  # noqa: E402
 from images import MANIFEST_MEDIA_TYPE, Image, generate_image, layout_size  # noqa: E402
 from registries import Cargohold, Distribution, Registry  # noqa: E402
 from rss import MIB, PeakRss, tree_rss  # noqa: E402
@@ -80,6 +81,7 @@ class Run:
     hot: Image | None = None
     wrk_scripts: dict[str, dict[str, Path]] = field(default_factory=dict)
     samples: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    foreign_cpu: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def hot_layer(self) -> str:
@@ -356,9 +358,10 @@ def measure(run: Run, registries: list[Registry]) -> dict[str, Any]:
         try:
             for key, scenario in SCENARIOS.items():
                 for registry in order:
-                    with PeakRss(registry.pid) as peak:
+                    with PeakRss(registry.pid) as peak, ForeignCpu() as foreign:
                         scenario(run, registry, rnd)
                     run.record(registry, f"{key}_peak_rss_mib", peak.mib)
+                    run.foreign_cpu.setdefault(key, []).append(foreign.cores)
         finally:
             shutil.rmtree(rnd.image.layout.parent, ignore_errors=True)
             if rnd.pull_root.is_relative_to("/dev/shm"):
@@ -403,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(settings.servers) == 2:
         print()
         print(summary.fraction_table(results))
+    print(f"\n{summary.foreign_cpu_text(results)}")
     print(f"\nresults: {out}")
     return 0
 
@@ -416,6 +420,7 @@ def build_results(
     started: datetime,
     argv: list[str] | None,
 ) -> dict[str, Any]:
+    every = [v for values in run.foreign_cpu.values() for v in values]
     entries = {
         metric.key: summary.summarize_metric(metric, run.samples.get(metric.key, {}))
         for metric in summary.metrics(settings.size_mib, settings.layers, settings.concurrency)
@@ -439,6 +444,11 @@ def build_results(
         "versions": limits.tool_versions(),
         "limits": machine_limits,
         "idle_rss_mib": idle,
+        "foreign_cpu_cores": {
+            "by_scenario": run.foreign_cpu,
+            "median": summary.median(every),
+            "max": max(every, default=0.0),
+        },
         "metrics": entries,
     }
     if len(settings.servers) == 2:

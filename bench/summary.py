@@ -182,3 +182,15 @@ def fractions_of_limits(
             "fraction": {n: v / limit for n, v in medians.items()},
         }
     return out
+
+
+def foreign_cpu_text(results: dict[str, Any]) -> str:
+    """How busy the rest of the machine was while the scenarios ran."""
+    foreign = results.get("foreign_cpu_cores")
+    if not foreign:
+        return "Other processes' CPU use was not recorded."
+    return (
+        f"Processes outside the benchmark used {foreign['median']:.2f} cores (median over "
+        f"scenarios; max {foreign['max']:.2f}) of the machine's {results['machine']['nproc']} "
+        "while the scenarios ran."
+    )
