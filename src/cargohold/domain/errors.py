@@ -144,6 +144,10 @@ class LayerAlreadyExists(RegistryError):
     """A completed layer upload of a layer the repository holds already."""
 
 
+class LayerInaccessible(RegistryError):
+    """A layer the repository holds that no image references (GetDownloadUrlForLayer)."""
+
+
 class TemplateNotFound(RegistryError):
     """A repository creation template that does not exist."""
 

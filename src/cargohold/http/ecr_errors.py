@@ -29,6 +29,7 @@ _TABLE: list[tuple[type[errors.RegistryError], str]] = [
     (errors.LayerPartTooSmall, "LayerPartTooSmallException"),
     (errors.EmptyUpload, "EmptyUploadException"),
     (errors.LayerAlreadyExists, "LayerAlreadyExistsException"),
+    (errors.LayerInaccessible, "LayerInaccessibleException"),
     (errors.InvalidLayer, "InvalidLayerException"),
     (errors.BlobUploadUnknown, "UploadNotFoundException"),
     (errors.TemplateNotFound, "TemplateNotFoundException"),

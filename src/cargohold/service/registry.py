@@ -82,12 +82,14 @@ class RegistryService:
 
     # -- repositories -----------------------------------------------------------------------
 
-    async def repository(self, name: str) -> Repository:
+    async def repository(self, name: str, registry_id: str | None = None) -> Repository:
+        """The repository `name` of `registry_id` (this registry's own when None)."""
+        registry_id = registry_id or self.registry_id
         validate_repository_name(name)
         async with self._store.read() as tx:
-            repository = await tx.get_repository(self.registry_id, name)
+            repository = await tx.get_repository(registry_id, name)
         if repository is None:
-            raise repository_not_found(name, self.registry_id)
+            raise repository_not_found(name, registry_id)
         return repository
 
     async def repository_for_push(self, name: str) -> Repository:
