@@ -16,6 +16,7 @@ from cargohold.domain.errors import (
     ManifestReferencedUnknown,
     ManifestUnknown,
     NameUnknown,
+    RepositoryAlreadyExists,
     SizeInvalid,
 )
 from cargohold.domain.manifest import MAX_MANIFEST_BYTES, ParsedManifest, negotiate, parse_manifest
@@ -99,11 +100,16 @@ class RegistryService:
         except NameUnknown:
             if not self._create_on_push:
                 raise
-        async with self._store.write() as tx:
-            existing = await tx.get_repository(self.registry_id, name)
-            if existing is not None:
-                return existing
-            return await tx.create_repository(self.registry_id, name, self._clock())
+        try:
+            async with self._store.write() as tx:
+                existing = await tx.get_repository(self.registry_id, name)
+                if existing is not None:
+                    return existing
+                return await tx.create_repository(self.registry_id, name, self._clock())
+        except RepositoryAlreadyExists:
+            # A concurrent first push created it after our read (PostgreSQL does not serialise
+            # the two writers as SQLite does): use theirs.
+            return await self.repository(name)
 
     async def catalog(self, *, after: str | None, limit: int | None) -> list[str]:
         async with self._store.read() as tx:
