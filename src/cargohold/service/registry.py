@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from cargohold.domain.digest import Digest, is_digest
 from cargohold.domain.errors import (
@@ -65,6 +66,18 @@ def tag_is_immutable(repository: Repository, tag: str) -> bool:
     return False
 
 
+class RepositoryRules(Protocol):
+    """What the ECR control plane decides for `/v2/` (service/repositories.py answers)."""
+
+    async def create_from_template(self, registry_id: str, name: str) -> Repository | None:
+        """CREATE_ON_PUSH: the repository made from a matching template, or None."""
+        ...
+
+    async def blob_mounting_allowed(self, target: Repository, source: Repository) -> bool:
+        """Whether a cross-repository mount may link the blob (BLOB_MOUNTING)."""
+        ...
+
+
 class RegistryService:
     def __init__(
         self,
@@ -74,7 +87,9 @@ class RegistryService:
         *,
         registry_id: str,
         create_on_push: bool = False,
+        rules: RepositoryRules | None = None,
     ) -> None:
+        self._rules = rules
         self._store = store
         self._storage = storage
         self._clock = clock
@@ -98,6 +113,10 @@ class RegistryService:
         try:
             return await self.repository(name)
         except NameUnknown:
+            if self._rules is not None:
+                created = await self._rules.create_from_template(self.registry_id, name)
+                if created is not None:
+                    return created
             if not self._create_on_push:
                 raise
         try:
@@ -137,8 +156,13 @@ class RegistryService:
     async def mount_blob(
         self, repository: Repository, digest_text: str, source: Repository
     ) -> int | None:
-        """Link a blob the source repository holds; its size, or None when the source lacks it."""
+        """Link a blob the source repository holds; its size, or None when the source lacks it
+        or the registry's rules (BLOB_MOUNTING) do not allow the mount."""
         digest = Digest.parse(digest_text)
+        if self._rules is not None and not await self._rules.blob_mounting_allowed(
+            repository, source
+        ):
+            return None
         async with self._store.write() as tx:
             size = await tx.linked_blob_size(source.id, str(digest))
             if size is None:
