@@ -663,3 +663,126 @@ class Tx:
         if limit is not None:
             query = query.limit(limit)
         return [self._template(row) for row in await self.conn.execute(query)]
+
+    # == ECR images: listings, reachability and referrers (service/images.py is their caller) ==
+
+    async def image_id_page(
+        self,
+        repository_id: int,
+        *,
+        tagged: bool | None,
+        after: tuple[int, str | None] | None,
+        limit: int,
+    ) -> list[tuple[int, str, str | None]]:
+        """(manifest id, digest, tag) rows: one per tag, one tagless row per untagged manifest,
+        in push order then tag order, after the keyset `after`."""
+        joined = manifests.outerjoin(tags, tags.c.manifest_id == manifests.c.id)
+        tag = self._lexical(tags.c.name)
+        query = sa.select(manifests.c.id, manifests.c.digest, tags.c.name.label("tag")).select_from(
+            joined
+        )
+        query = query.where(manifests.c.repository_id == repository_id)
+        if tagged is True:
+            query = query.where(tags.c.name.is_not(None))
+        elif tagged is False:
+            query = query.where(tags.c.name.is_(None))
+        if after is not None:
+            after_id, after_tag = after
+            if after_tag is None:
+                query = query.where(manifests.c.id > after_id)
+            else:
+                query = query.where(
+                    sa.or_(
+                        manifests.c.id > after_id,
+                        sa.and_(manifests.c.id == after_id, tag > after_tag),
+                    )
+                )
+        query = query.order_by(manifests.c.id, tag).limit(limit)
+        return [(row.id, row.digest, row.tag) for row in await self.conn.execute(query)]
+
+    async def manifest_page(
+        self, repository_id: int, *, tagged: bool | None, after_id: int | None, limit: int
+    ) -> list[Manifest]:
+        """Manifests of a repository in push order, after the manifest id `after_id`."""
+        query = sa.select(manifests).where(manifests.c.repository_id == repository_id)
+        has_tag = sa.exists().where(tags.c.manifest_id == manifests.c.id)
+        if tagged is True:
+            query = query.where(has_tag)
+        elif tagged is False:
+            query = query.where(~has_tag)
+        if after_id is not None:
+            query = query.where(manifests.c.id > after_id)
+        query = query.order_by(manifests.c.id).limit(limit)
+        return [_manifest(row) for row in await self.conn.execute(query)]
+
+    async def manifests_by_id(self, manifest_ids: Iterable[int]) -> list[Manifest]:
+        wanted = sorted(set(manifest_ids))
+        if not wanted:
+            return []
+        rows = await self.conn.execute(sa.select(manifests).where(manifests.c.id.in_(wanted)))
+        return [_manifest(row) for row in rows]
+
+    async def tags_by_manifest(self, manifest_ids: Iterable[int]) -> dict[int, list[str]]:
+        wanted = sorted(set(manifest_ids))
+        if not wanted:
+            return {}
+        rows = await self.conn.execute(
+            sa.select(tags.c.manifest_id, tags.c.name)
+            .where(tags.c.manifest_id.in_(wanted))
+            .order_by(self._lexical(tags.c.name))
+        )
+        found: dict[int, list[str]] = {}
+        for row in rows:
+            found.setdefault(row.manifest_id, []).append(row.name)
+        return found
+
+    async def manifest_parents(self, repository_id: int, child_digest: str) -> list[str]:
+        """Digests of the repository's indexes that list `child_digest` as a child."""
+        rows = await self.conn.execute(
+            sa.select(manifests.c.digest)
+            .select_from(
+                manifest_children.join(manifests, manifests.c.id == manifest_children.c.manifest_id)
+            )
+            .where(
+                manifests.c.repository_id == repository_id,
+                manifest_children.c.child_digest == child_digest,
+            )
+            .order_by(manifests.c.digest)
+        )
+        return [row.digest for row in rows]
+
+    async def blob_referrers(self, repository_id: int, digests: Iterable[str]) -> dict[str, int]:
+        """For each blob some manifest of the repository references: one such manifest's id."""
+        wanted = sorted(set(digests))
+        if not wanted:
+            return {}
+        rows = await self.conn.execute(
+            sa.select(manifest_blobs.c.digest, sa.func.min(manifests.c.id).label("manifest_id"))
+            .select_from(
+                manifest_blobs.join(manifests, manifests.c.id == manifest_blobs.c.manifest_id)
+            )
+            .where(manifests.c.repository_id == repository_id, manifest_blobs.c.digest.in_(wanted))
+            .group_by(manifest_blobs.c.digest)
+        )
+        return {row.digest: int(row.manifest_id) for row in rows}
+
+    async def referrer_page(
+        self,
+        repository_id: int,
+        subject_digest: str,
+        *,
+        artifact_types: Sequence[str] | None,
+        after_digest: str | None,
+        limit: int,
+    ) -> list[Manifest]:
+        """Manifests whose subject is `subject_digest`, in digest order, after `after_digest`."""
+        query = sa.select(manifests).where(
+            manifests.c.repository_id == repository_id,
+            manifests.c.subject_digest == subject_digest,
+        )
+        if artifact_types:
+            query = query.where(manifests.c.artifact_type.in_(sorted(set(artifact_types))))
+        if after_digest is not None:
+            query = query.where(self._lexical(manifests.c.digest) > after_digest)
+        query = query.order_by(self._lexical(manifests.c.digest)).limit(limit)
+        return [_manifest(row) for row in await self.conn.execute(query)]

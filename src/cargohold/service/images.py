@@ -1,0 +1,789 @@
+"""ECR's image and layer operations: listings, batch get/delete, PutImage, the layer-upload API,
+layer availability and downloads, referrers.
+
+Everything here runs over the same machinery `/v2/` uses: manifests go through
+`RegistryService.put_manifest`, layer parts through `UploadService`, so the two fronts cannot
+disagree about what a repository holds. This module adds only what ECR defines on top: batch
+semantics with per-item failures (`failureCode`/`failureReason`), "deleting an image's last tag
+deletes the image", the 5 MiB part rule, and opaque `nextToken` pagination.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from cargohold.domain.digest import Digest
+from cargohold.domain.errors import (
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    EmptyUpload,
+    ImageAlreadyExists,
+    ImageDigestDoesNotMatch,
+    ImageNotFound,
+    ImageTagAlreadyExists,
+    InvalidLayer,
+    InvalidLayerPart,
+    InvalidParameter,
+    LayerAlreadyExists,
+    LayerInaccessible,
+    LayerPartTooSmall,
+    LayersNotFound,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestReferencedUnknown,
+    RangeInvalid,
+    ReferencedImagesNotFound,
+    SizeInvalid,
+    TagInvalid,
+)
+from cargohold.domain.manifest import parse_manifest
+from cargohold.domain.names import validate_tag
+from cargohold.domain.records import Manifest, Repository
+from cargohold.metadata.store import MetadataStore, Tx
+from cargohold.service.registry import RegistryService
+from cargohold.service.uploads import UploadService
+
+T = TypeVar("T")
+
+#: Page sizes when the caller gives no `maxResults` (ListImages/DescribeImages; referrers).
+DEFAULT_PAGE = 100
+DEFAULT_REFERRER_PAGE = 50
+#: What InitiateLayerUpload advertises; every part but the last must be at least MIN_PART_SIZE.
+PART_SIZE = 10 * 1024 * 1024
+MIN_PART_SIZE = 5 * 1024 * 1024
+
+#: The patterns ECR quotes in its failure reasons.
+_DIGEST_PATTERN = "[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+"
+_TAG_PATTERN = "[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}"
+
+# Failure codes of ECR's ImageFailure and LayerFailure shapes.
+MISSING_DIGEST_AND_TAG = "MissingDigestAndTag"
+INVALID_IMAGE_DIGEST = "InvalidImageDigest"
+INVALID_IMAGE_TAG = "InvalidImageTag"
+IMAGE_NOT_FOUND = "ImageNotFound"
+TAG_DOES_NOT_MATCH_DIGEST = "ImageTagDoesNotMatchDigest"
+REFERENCED_BY_MANIFEST_LIST = "ImageReferencedByManifestList"
+INVALID_LAYER_DIGEST = "InvalidLayerDigest"
+MISSING_LAYER_DIGEST = "MissingLayerDigest"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageId:
+    """ECR's ImageIdentifier: a digest, a tag, or both."""
+
+    digest: str | None = None
+    tag: str | None = None
+
+    def describe(self) -> str:
+        """ECR's rendering of an image id inside messages."""
+        return f"{{imageDigest:'{self.digest or 'null'}', imageTag:'{self.tag or 'null'}'}}"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFailure:
+    image_id: ImageId
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageDetail:
+    manifest: Manifest
+    tags: tuple[str, ...]
+    #: The config's media type (`artifactMediaType`); None for an index.
+    artifact_media_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedImage:
+    image_id: ImageId
+    manifest: Manifest
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult(Generic[T]):
+    items: list[T] = field(default_factory=list)
+    failures: list[ImageFailure] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerState:
+    digest: str
+    available: bool
+    size: int | None = None
+    media_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LayerFailure:
+    digest: str
+    code: str
+    reason: str
+
+
+# -- pagination tokens ---------------------------------------------------------------------
+# A token is urlsafe base64 of a small JSON document naming the operation, the repository and
+# the keyset to continue after: opaque to clients, meaningless in another call.
+
+
+def _invalid_token() -> InvalidParameter:
+    return InvalidParameter(
+        "Invalid parameter at 'nextToken' failed to satisfy constraint: 'Invalid NextToken'"
+    )
+
+
+def encode_token(operation: str, repository_id: int, key: list[Any]) -> str:
+    document = {"v": 1, "op": operation, "repo": repository_id, "key": key}
+    raw = json.dumps(document, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str, operation: str, repository_id: int) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        document = json.loads(raw)
+    except (binascii.Error, ValueError):
+        raise _invalid_token() from None
+    if (
+        not isinstance(document, dict)
+        or document.get("v") != 1
+        or document.get("op") != operation
+        or document.get("repo") != repository_id
+        or not isinstance(document.get("key"), list)
+    ):
+        raise _invalid_token()
+    key: list[Any] = document["key"]
+    return key
+
+
+def _page_size(max_results: int | None, default: int) -> int:
+    return default if max_results is None else max_results
+
+
+def _tag_status(tag_status: str | None) -> bool | None:
+    return {"TAGGED": True, "UNTAGGED": False}.get(tag_status or "ANY")
+
+
+def _status_excludes_all(status: str | None) -> bool:
+    # Nothing here is ever archived: every image and artifact is ACTIVE.
+    return status in ("ARCHIVED", "ACTIVATING")
+
+
+def _config_media_type(manifest: Manifest) -> str | None:
+    try:
+        document = json.loads(manifest.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    config = document.get("config") if isinstance(document, dict) else None
+    media_type = config.get("mediaType") if isinstance(config, dict) else None
+    return media_type if isinstance(media_type, str) else None
+
+
+async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+class ImageService:
+    def __init__(
+        self,
+        registry: RegistryService,
+        uploads: UploadService,
+        store: MetadataStore,
+    ) -> None:
+        self._registry = registry
+        self._uploads = uploads
+        self._store = store
+
+    async def repository(self, name: str, registry_id: str | None = None) -> Repository:
+        return await self._registry.repository(name, registry_id)
+
+    # -- listings -----------------------------------------------------------------------------
+
+    async def list_images(
+        self,
+        repository: Repository,
+        *,
+        tag_status: str | None = None,
+        image_status: str | None = None,
+        max_results: int | None = None,
+        next_token: str | None = None,
+    ) -> Page[ImageId]:
+        """One id per tag (digest and tag); untagged images by digest alone."""
+        after: tuple[int, str | None] | None = None
+        if next_token is not None:
+            key = decode_token(next_token, "ListImages", repository.id)
+            if len(key) != 2 or not isinstance(key[0], int) or not isinstance(key[1], str | None):
+                raise _invalid_token()
+            after = (key[0], key[1])
+        if _status_excludes_all(image_status):
+            return Page([])
+        limit = _page_size(max_results, DEFAULT_PAGE)
+        async with self._store.read() as tx:
+            rows = await tx.image_id_page(
+                repository.id, tagged=_tag_status(tag_status), after=after, limit=limit + 1
+            )
+        token = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last_id, _, last_tag = rows[-1]
+            token = encode_token("ListImages", repository.id, [last_id, last_tag])
+        return Page([ImageId(digest, tag) for _, digest, tag in rows], token)
+
+    async def describe_images(
+        self,
+        repository: Repository,
+        image_ids: Sequence[ImageId] | None = None,
+        *,
+        tag_status: str | None = None,
+        image_status: str | None = None,
+        max_results: int | None = None,
+        next_token: str | None = None,
+    ) -> Page[ImageDetail]:
+        """Details of the listed images (ImageNotFound for any that is missing), or of all."""
+        if image_ids:
+            if max_results is not None or next_token is not None:
+                raise InvalidParameter(
+                    "Invalid parameter: maxResults and nextToken cannot be used with imageIds"
+                )
+            return Page(await self._describe_listed(repository, image_ids))
+        after_id: int | None = None
+        if next_token is not None:
+            key = decode_token(next_token, "DescribeImages", repository.id)
+            if len(key) != 1 or not isinstance(key[0], int):
+                raise _invalid_token()
+            after_id = key[0]
+        if _status_excludes_all(image_status):
+            return Page([])
+        limit = _page_size(max_results, DEFAULT_PAGE)
+        async with self._store.read() as tx:
+            found = await tx.manifest_page(
+                repository.id, tagged=_tag_status(tag_status), after_id=after_id, limit=limit + 1
+            )
+            token = None
+            if len(found) > limit:
+                found = found[:limit]
+                token = encode_token("DescribeImages", repository.id, [found[-1].id])
+            tags = await tx.tags_by_manifest(m.id for m in found)
+        return Page([self._detail(m, tags.get(m.id, [])) for m in found], token)
+
+    async def _describe_listed(
+        self, repository: Repository, image_ids: Sequence[ImageId]
+    ) -> list[ImageDetail]:
+        found: dict[int, Manifest] = {}
+        async with self._store.read() as tx:
+            for image_id in image_ids:
+                resolved = await self._resolve(tx, repository, image_id)
+                if isinstance(resolved, ImageFailure):
+                    if resolved.code in (IMAGE_NOT_FOUND, TAG_DOES_NOT_MATCH_DIGEST):
+                        raise ImageNotFound(self._not_found_message(repository, image_id))
+                    raise InvalidParameter(resolved.reason)
+                found.setdefault(resolved.id, resolved)
+            tags = await tx.tags_by_manifest(found)
+        return [self._detail(m, tags.get(m.id, [])) for m in found.values()]
+
+    @staticmethod
+    def _detail(manifest: Manifest, tags: list[str]) -> ImageDetail:
+        return ImageDetail(manifest, tuple(tags), _config_media_type(manifest))
+
+    @staticmethod
+    def _not_found_message(repository: Repository, image_id: ImageId) -> str:
+        return (
+            f"The image with imageId {image_id.describe()} does not exist within the repository "
+            f"with name '{repository.name}' in the registry with id '{repository.registry_id}'"
+        )
+
+    # -- resolving image ids ------------------------------------------------------------------
+
+    @staticmethod
+    def _check_image_id(image_id: ImageId) -> ImageFailure | None:
+        if not image_id.digest and not image_id.tag:
+            return ImageFailure(
+                image_id,
+                MISSING_DIGEST_AND_TAG,
+                "Invalid request parameters: both tag and digest cannot be null",
+            )
+        if image_id.digest:
+            try:
+                Digest.parse(image_id.digest)
+            except DigestInvalid:
+                return ImageFailure(
+                    image_id,
+                    INVALID_IMAGE_DIGEST,
+                    "Invalid request parameters: image digest should satisfy the regex "
+                    f"'{_DIGEST_PATTERN}'",
+                )
+        if image_id.tag:
+            try:
+                validate_tag(image_id.tag)
+            except TagInvalid:
+                return ImageFailure(
+                    image_id,
+                    INVALID_IMAGE_TAG,
+                    f"Invalid request parameters: image tag should satisfy the regex "
+                    f"'{_TAG_PATTERN}'",
+                )
+        return None
+
+    async def _resolve(
+        self, tx: Tx, repository: Repository, image_id: ImageId
+    ) -> Manifest | ImageFailure:
+        invalid = self._check_image_id(image_id)
+        if invalid is not None:
+            return invalid
+        by_digest = by_tag = None
+        if image_id.digest:
+            by_digest = await tx.get_manifest(repository.id, str(Digest.parse(image_id.digest)))
+        if image_id.tag:
+            by_tag = await tx.get_tagged_manifest(repository.id, image_id.tag)
+        manifest = by_digest or by_tag
+        if image_id.digest and image_id.tag:
+            if by_digest is not None and by_tag is not None and by_digest.id != by_tag.id:
+                return ImageFailure(
+                    image_id,
+                    TAG_DOES_NOT_MATCH_DIGEST,
+                    "Invalid request parameters: image tag does not match image digest",
+                )
+            manifest = by_digest if by_tag is not None else None
+        if manifest is None:
+            return ImageFailure(image_id, IMAGE_NOT_FOUND, "Requested image not found")
+        return manifest
+
+    # -- BatchGetImage ------------------------------------------------------------------------
+
+    async def batch_get_image(
+        self,
+        repository: Repository,
+        image_ids: Sequence[ImageId],
+        accepted_media_types: Sequence[str] | None = None,
+    ) -> BatchResult[FetchedImage]:
+        """The manifests asked for, each pull recorded as a `/v2/` GET records it."""
+        accepted = {t.strip().lower() for t in accepted_media_types or ()}
+        result: BatchResult[FetchedImage] = BatchResult()
+        seen: set[ImageId] = set()
+        async with self._store.read() as tx:
+            for image_id in image_ids:
+                if image_id in seen:
+                    continue
+                seen.add(image_id)
+                resolved = await self._resolve(tx, repository, image_id)
+                if isinstance(resolved, ImageFailure):
+                    result.failures.append(resolved)
+                elif accepted and resolved.media_type not in accepted:
+                    result.failures.append(
+                        ImageFailure(
+                            image_id,
+                            IMAGE_NOT_FOUND,
+                            f"Requested image's media type {resolved.media_type} is not among "
+                            "the acceptedMediaTypes",
+                        )
+                    )
+                else:
+                    reported = ImageId(resolved.digest, image_id.tag)
+                    result.items.append(FetchedImage(reported, resolved))
+        for fetched in result.items:
+            await self._registry.record_pull(fetched.manifest)
+        return result
+
+    # -- BatchDeleteImage ---------------------------------------------------------------------
+
+    async def batch_delete_image(
+        self, repository: Repository, image_ids: Sequence[ImageId]
+    ) -> BatchResult[ImageId]:
+        """By digest: the image and all its tags. By tag: the tag, and the image with it when
+        that was its last tag. A child of an index in the repository is never deleted."""
+        result: BatchResult[ImageId] = BatchResult()
+        async with self._store.write() as tx:
+            for image_id in image_ids:
+                resolved = await self._resolve(tx, repository, image_id)
+                if isinstance(resolved, ImageFailure):
+                    result.failures.append(resolved)
+                    continue
+                tags = (await tx.tags_by_manifest([resolved.id])).get(resolved.id, [])
+                untag_only = not image_id.digest and len(tags) > 1
+                if untag_only:
+                    assert image_id.tag is not None
+                    await tx.delete_tag(repository.id, image_id.tag)
+                    result.items.append(ImageId(resolved.digest, image_id.tag))
+                    continue
+                parents = await tx.manifest_parents(repository.id, resolved.digest)
+                if parents:
+                    result.failures.append(
+                        ImageFailure(
+                            image_id,
+                            REFERENCED_BY_MANIFEST_LIST,
+                            f"Requested image referenced by manifest list: [{', '.join(parents)}]",
+                        )
+                    )
+                    continue
+                await tx.delete_manifest(resolved.id)
+                if image_id.digest:
+                    result.items.extend(ImageId(resolved.digest, t) for t in tags)
+                    if not tags:
+                        result.items.append(ImageId(resolved.digest))
+                else:
+                    result.items.append(ImageId(resolved.digest, image_id.tag))
+        return result
+
+    # -- PutImage -----------------------------------------------------------------------------
+
+    async def put_image(
+        self,
+        repository: Repository,
+        manifest_text: str,
+        *,
+        media_type: str | None = None,
+        tag: str | None = None,
+        digest: str | None = None,
+    ) -> Manifest:
+        raw = manifest_text.encode("utf-8")
+        self._require_media_type(raw, media_type)
+        if tag is not None:
+            try:
+                validate_tag(tag)
+            except TagInvalid:
+                raise InvalidParameter(
+                    f"Invalid parameter at 'imageTag' failed to satisfy constraint: "
+                    f"'must satisfy regular expression {_TAG_PATTERN}'"
+                ) from None
+        actual = Digest.of(raw)
+        if digest is not None:
+            try:
+                expected = Digest.parse(digest)
+            except DigestInvalid:
+                raise InvalidParameter(
+                    "Invalid parameter at 'imageDigest' failed to satisfy constraint: "
+                    f"'must satisfy regular expression {_DIGEST_PATTERN}'"
+                ) from None
+            if Digest.of(raw, expected.algorithm) != expected:
+                raise ImageDigestDoesNotMatch(
+                    f"The image with digest '{expected}' in repository '{repository.name}' and "
+                    f"registry ID '{repository.registry_id}' does not match the image digest "
+                    "that Amazon ECR has calculated."
+                )
+        await self._refuse_unchanged(repository, actual, tag)
+        try:
+            pushed = await self._registry.put_manifest(
+                repository, tag if tag is not None else str(actual), raw, media_type
+            )
+        except ImageTagAlreadyExists:
+            raise
+        except ManifestBlobUnknown as exc:
+            raise await self._layers_not_found(repository, raw, media_type, exc) from None
+        except ManifestReferencedUnknown as exc:
+            raise await self._images_not_found(repository, raw, media_type, exc) from None
+        except (ManifestInvalid, SizeInvalid, TagInvalid, DigestInvalid) as exc:
+            raise InvalidParameter(
+                f"Invalid parameter at 'ImageManifest' failed to satisfy constraint: "
+                f"'{exc.message}'"
+            ) from None
+        return pushed.manifest
+
+    @staticmethod
+    def _require_media_type(raw: bytes, media_type: str | None) -> None:
+        """AWS: a manifest without `mediaType` needs `imageManifestMediaType`."""
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict) or (
+            media_type is None and not isinstance(document.get("mediaType"), str)
+        ):
+            raise InvalidParameter(
+                "Invalid parameter at 'ImageManifest' failed to satisfy constraint: "
+                "'Invalid JSON syntax'"
+            )
+
+    async def _refuse_unchanged(
+        self, repository: Repository, digest: Digest, tag: str | None
+    ) -> None:
+        async with self._store.read() as tx:
+            existing = await tx.get_manifest(repository.id, str(digest))
+            if existing is None:
+                return
+            if tag is not None and await tx.tag_target(repository.id, tag) != existing.id:
+                return
+        tagged = f" and tag '{tag}'" if tag is not None else ""
+        raise ImageAlreadyExists(
+            f"Image with digest '{digest}'{tagged} already exists in the repository with name "
+            f"'{repository.name}' in registry with id '{repository.registry_id}'"
+        )
+
+    def _required_message(self, kind: str, repository: Repository, digests: list[str]) -> str:
+        return (
+            f"{kind} with digests '[{', '.join(digests)}]' required for pushing image into "
+            f"repository with name '{repository.name}' in the registry with id "
+            f"'{repository.registry_id}' do not exist"
+        )
+
+    async def _layers_not_found(
+        self, repository: Repository, raw: bytes, media_type: str | None, exc: ManifestBlobUnknown
+    ) -> LayersNotFound:
+        # put_manifest stops at the first missing blob; ECR names all of them.
+        wanted = [str(d.digest) for d in parse_manifest(raw, media_type).blob_references]
+        async with self._store.read() as tx:
+            present = await tx.linked_blob_sizes(repository.id, wanted)
+        missing = list(dict.fromkeys(d for d in wanted if d not in present))
+        if not missing and isinstance(exc.detail, dict):
+            missing = [str(exc.detail.get("digest"))]
+        return LayersNotFound(self._required_message("Layers", repository, missing))
+
+    async def _images_not_found(
+        self,
+        repository: Repository,
+        raw: bytes,
+        media_type: str | None,
+        exc: ManifestReferencedUnknown,
+    ) -> ReferencedImagesNotFound:
+        wanted = [str(c.digest) for c in parse_manifest(raw, media_type).children]
+        async with self._store.read() as tx:
+            present = await tx.existing_manifests(repository.id, wanted)
+        missing = list(dict.fromkeys(d for d in wanted if d not in present))
+        if not missing and isinstance(exc.detail, dict):
+            missing = [str(exc.detail.get("digest"))]
+        return ReferencedImagesNotFound(self._required_message("Images", repository, missing))
+
+    # -- layers -------------------------------------------------------------------------------
+
+    async def check_layers(
+        self, repository: Repository, digests: Sequence[str]
+    ) -> tuple[list[LayerState], list[LayerFailure]]:
+        """BatchCheckLayerAvailability: AVAILABLE (size, media type) or UNAVAILABLE per layer;
+        failures only for digests that are empty or malformed."""
+        failures: list[LayerFailure] = []
+        valid: list[str] = []
+        for text in digests:
+            if not text:
+                failures.append(
+                    LayerFailure(text, MISSING_LAYER_DIGEST, "The layer digest is missing")
+                )
+                continue
+            try:
+                valid.append(str(Digest.parse(text)))
+            except DigestInvalid:
+                failures.append(
+                    LayerFailure(
+                        text,
+                        INVALID_LAYER_DIGEST,
+                        f"Invalid layer digest: it should satisfy the regex '{_DIGEST_PATTERN}'",
+                    )
+                )
+        async with self._store.read() as tx:
+            sizes = await tx.linked_blob_sizes(repository.id, valid)
+            referrers = await tx.blob_referrers(repository.id, sizes)
+            manifests = {m.id: m for m in await tx.manifests_by_id(referrers.values())}
+        media_types: dict[str, str] = {}
+        for manifest in manifests.values():
+            try:
+                parsed = parse_manifest(manifest.content, manifest.media_type)
+            except ManifestInvalid:
+                continue
+            for descriptor in parsed.blob_references:
+                media_types.setdefault(str(descriptor.digest), descriptor.media_type)
+        layers = [
+            LayerState(d, True, sizes[d], media_types.get(d))
+            if d in sizes
+            else LayerState(d, False)
+            for d in dict.fromkeys(valid)
+        ]
+        return layers, failures
+
+    async def layer_for_download(self, repository: Repository, digest_text: str) -> Digest:
+        """The layer GetDownloadUrlForLayer may hand out: held, and part of some image."""
+        try:
+            digest = Digest.parse(digest_text)
+        except DigestInvalid as exc:
+            raise InvalidParameter(
+                f"Invalid parameter at 'layerDigest' failed to satisfy constraint: '{exc.message}'"
+            ) from None
+        async with self._store.read() as tx:
+            size = await tx.linked_blob_size(repository.id, str(digest))
+            referenced = size is not None and bool(
+                await tx.blob_referrers(repository.id, [str(digest)])
+            )
+        if size is None:
+            raise LayersNotFound(
+                f"The layer with digest '{digest}' does not exist in the repository with name "
+                f"'{repository.name}' in the registry with id '{repository.registry_id}'"
+            )
+        if not referenced:
+            raise LayerInaccessible(
+                "The specified layer is not available because it is not associated with an "
+                "image. Unassociated image layers may be cleaned up at any time."
+            )
+        return digest
+
+    # -- the layer-upload API -----------------------------------------------------------------
+
+    def _upload_not_found(self, repository: Repository, upload_id: str) -> BlobUploadUnknown:
+        return BlobUploadUnknown(
+            f"The upload with id '{upload_id}' does not exist in the repository with name "
+            f"'{repository.name}' in the registry with id '{repository.registry_id}'"
+        )
+
+    async def initiate_upload(self, repository: Repository) -> tuple[str, int]:
+        upload = await self._uploads.start(repository)
+        return upload.id, PART_SIZE
+
+    async def upload_part(
+        self, repository: Repository, upload_id: str, first_byte: int, last_byte: int, data: bytes
+    ) -> int:
+        """Append one part at the upload's offset; the last byte received so far."""
+        try:
+            upload = await self._uploads.get(repository, upload_id)
+        except BlobUploadUnknown:
+            raise self._upload_not_found(repository, upload_id) from None
+        if first_byte != upload.offset or last_byte != first_byte + len(data) - 1 or not data:
+            raise self._invalid_part(repository, upload_id, upload.offset, first_byte, last_byte)
+        try:
+            advanced = await self._uploads.append(
+                repository,
+                upload_id,
+                _one_chunk(data),
+                start=first_byte,
+                end=last_byte,
+                content_length=len(data),
+            )
+        except BlobUploadUnknown:
+            raise self._upload_not_found(repository, upload_id) from None
+        except RangeInvalid as exc:
+            raise self._invalid_part(
+                repository, upload_id, exc.offset, first_byte, last_byte
+            ) from None
+        except BlobUploadInvalid:
+            # Another part of this upload moved it while this one was written.
+            current = await self._uploads.get(repository, upload_id)
+            raise self._invalid_part(
+                repository, upload_id, current.offset, first_byte, last_byte
+            ) from None
+        return advanced.offset - 1
+
+    @staticmethod
+    def _invalid_part(
+        repository: Repository, upload_id: str, offset: int, first: int, last: int
+    ) -> InvalidLayerPart:
+        error = InvalidLayerPart(
+            f"The layer part {first}-{last} of upload '{upload_id}' does not continue the upload, "
+            f"which has received bytes 0-{offset - 1}",
+            upload_id=upload_id,
+            last_valid_byte=offset - 1,
+        )
+        error.detail = {"registryId": repository.registry_id, "repositoryName": repository.name}
+        return error
+
+    async def complete_upload(
+        self, repository: Repository, upload_id: str, layer_digests: Sequence[str]
+    ) -> Digest:
+        try:
+            upload = await self._uploads.get(repository, upload_id)
+        except BlobUploadUnknown:
+            raise self._upload_not_found(repository, upload_id) from None
+        if upload.part_count == 0 or upload.offset == 0:
+            raise EmptyUpload(
+                f"The upload with id '{upload_id}' in the repository with name "
+                f"'{repository.name}' in the registry with id '{repository.registry_id}' "
+                "has no layer parts"
+            )
+        if (
+            upload.smallest_earlier_part is not None
+            and upload.smallest_earlier_part < MIN_PART_SIZE
+        ):
+            raise LayerPartTooSmall(
+                f"A layer part of upload '{upload_id}' is {upload.smallest_earlier_part} bytes; "
+                f"every part but the last must be at least {MIN_PART_SIZE} bytes"
+            )
+        try:
+            digest = Digest.parse(layer_digests[0])
+        except DigestInvalid as exc:
+            raise InvalidParameter(
+                f"Invalid parameter at 'layerDigests' failed to satisfy constraint: '{exc.message}'"
+            ) from None
+        async with self._store.read() as tx:
+            held_before = await tx.linked_blob_size(repository.id, str(digest)) is not None
+        try:
+            committed = await self._uploads.finish(repository, upload_id, str(digest), None)
+        except BlobUploadUnknown:
+            raise self._upload_not_found(repository, upload_id) from None
+        except DigestInvalid:
+            raise InvalidLayer(
+                f"The layer digest calculated by Amazon ECR for upload '{upload_id}' does not "
+                f"match the digest specified, {digest}"
+            ) from None
+        if held_before:
+            # The bytes were verified first, so the caller knows its digest is right.
+            raise LayerAlreadyExists(
+                f"The layer with digest '{digest}' already exists in the repository with name "
+                f"'{repository.name}' in the registry with id '{repository.registry_id}'"
+            )
+        return committed.digest
+
+    # -- ListImageReferrers -------------------------------------------------------------------
+
+    async def list_referrers(
+        self,
+        repository: Repository,
+        subject_digest: str,
+        *,
+        artifact_types: Sequence[str] | None = None,
+        artifact_status: str | None = None,
+        max_results: int | None = None,
+        next_token: str | None = None,
+    ) -> Page[Manifest]:
+        try:
+            subject = Digest.parse(subject_digest)
+        except DigestInvalid as exc:
+            raise InvalidParameter(
+                "Invalid parameter at 'subjectId.imageDigest' failed to satisfy constraint: "
+                f"'{exc.message}'"
+            ) from None
+        after: str | None = None
+        if next_token is not None:
+            key = decode_token(next_token, "ListImageReferrers", repository.id)
+            if len(key) != 2 or key[0] != str(subject) or not isinstance(key[1], str):
+                raise _invalid_token()
+            after = key[1]
+        if _status_excludes_all(artifact_status):
+            return Page([])
+        limit = _page_size(max_results, DEFAULT_REFERRER_PAGE)
+        async with self._store.read() as tx:
+            found = await tx.referrer_page(
+                repository.id,
+                str(subject),
+                artifact_types=artifact_types,
+                after_digest=after,
+                limit=limit + 1,
+            )
+        token = None
+        if len(found) > limit:
+            found = found[:limit]
+            token = encode_token(
+                "ListImageReferrers", repository.id, [str(subject), found[-1].digest]
+            )
+        return Page(found, token)
+
+
+__all__ = [
+    "DEFAULT_PAGE",
+    "MIN_PART_SIZE",
+    "PART_SIZE",
+    "BatchResult",
+    "FetchedImage",
+    "ImageDetail",
+    "ImageFailure",
+    "ImageId",
+    "ImageService",
+    "LayerFailure",
+    "LayerState",
+    "Page",
+]
