@@ -7,13 +7,16 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from cargohold import admin
 from cargohold.config import Config, ConfigError, load
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="TOML configuration file")
+def _common(parser: argparse.ArgumentParser, *, default: object = None) -> None:
+    parser.add_argument("--config", default=default, help="TOML configuration file")
     parser.add_argument(
-        "--data-dir", help="where metadata and blobs live (default ./cargohold-data)"
+        "--data-dir",
+        default=default,
+        help="where metadata and blobs live (default ./cargohold-data)",
     )
 
 
@@ -31,6 +34,11 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:
+        admin.first_start(config, profile=None if args.no_aws_profile else admin.DEFAULT_PROFILE)
+    except admin.AdminError as exc:
+        print(f"cargohold: {exc}", file=sys.stderr)
+        return 1
     print(
         f"cargohold serving http://{config.host}:{config.port} (data in {config.data_path})",
         flush=True,
@@ -54,7 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _common(serve)
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 5000)")
+    serve.add_argument(
+        "--no-aws-profile",
+        action="store_true",
+        help="on first start, do not save the administrator's key as AWS profile [cargohold]",
+    )
     serve.set_defaults(func=_serve)
+    admin.add_parser(commands, _common, _load)
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)

@@ -1,23 +1,70 @@
-"""Access to `/v2/` while the registry has no identities: every caller is the account itself."""
+"""Who may use `/v2/`: Basic credentials carrying a registry token, then one `authorize` call.
+
+Authentication: `Authorization: Basic base64("AWS:" + password)`, the password being what
+GetAuthorizationToken (or `cargohold admin login-password`) issued. A missing, malformed,
+tampered or expired token, or one whose access key was deactivated or deleted, is answered
+with 401 and the challenge ECR sends. Authorization: every route's ECR action on the
+repository's ARN goes through `Authorizer.authorize`; a denial is 403 DENIED.
+"""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from starlette.requests import Request
 
-from cargohold.domain.principal import Principal
+from cargohold.auth.errors import RegistryTokenError
+from cargohold.domain.principal import Principal, repository_arn
+from cargohold.http.oci import Forbidden, Unauthenticated
+from cargohold.service.authz import Authorizer, Context
+from cargohold.service.identity import IdentityService
+
+#: The service ECR names in its challenge; clients show it, some match on it.
+SERVICE = "ecr.amazonaws.com"
 
 
-class OpenGatekeeper:
-    def __init__(self, account_id: str) -> None:
-        self._principal = Principal(
-            account_id=account_id, arn=f"arn:aws:iam::{account_id}:root", principal_id=account_id
-        )
+def realm_for(public_url: str) -> str:
+    """ECR's realm is the registry's own URL (`https://<registry host>/`)."""
+    parts = urlsplit(public_url)
+    return f"{parts.scheme}://{parts.netloc}/" if parts.scheme and parts.netloc else public_url
+
+
+class TokenGatekeeper:
+    """The `Gatekeeper` of the OCI front (see `cargohold.http.oci.Gatekeeper`)."""
+
+    def __init__(
+        self,
+        identity: IdentityService,
+        authorizer: Authorizer,
+        *,
+        account_id: str,
+        region: str,
+        public_url: str,
+    ) -> None:
+        self._identity = identity
+        self._authorizer = authorizer
+        self._account_id = account_id
+        self._region = region
+        self._challenge = f'Basic realm="{realm_for(public_url)}",service="{SERVICE}"'
 
     async def authenticate(self, request: Request) -> Principal:
-        return self._principal
+        header = request.headers.get("authorization")
+        if not header:
+            raise Unauthenticated("authentication required")
+        try:
+            return await self._identity.authenticate_basic(header)
+        except RegistryTokenError as exc:
+            # The messages name no part of what the client sent (auth/errors.py).
+            raise Unauthenticated(exc.message) from None
 
     async def authorize(self, principal: Principal, action: str, repository: str | None) -> None:
-        return None
+        resource = repository_arn(self._region, self._account_id, repository or "*")
+        # The Gatekeeper protocol does not hand over the request yet, so request keys such as
+        # aws:SourceIp join the context when the IAM issue passes it through.
+        context: Context = {}
+        decision = await self._authorizer.authorize(principal, action, resource, context)
+        if not decision.allowed:
+            raise Forbidden(decision.message)
 
     def challenge(self) -> str:
-        return 'Basic realm="cargohold",service="ecr.amazonaws.com"'
+        return self._challenge

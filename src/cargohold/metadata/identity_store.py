@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cargohold.domain.identity import (
     AccessKey,
     AccessKeyStatus,
-    EntityAlreadyExists,
     Identity,
     PrincipalKind,
     name_key,
@@ -70,8 +69,8 @@ class IdentityTx:
 
     # -- principals -------------------------------------------------------------------------
 
-    async def insert_principal(self, identity: Identity) -> None:
-        """Raises EntityAlreadyExists when the name (in any case) or the ARN is taken."""
+    async def insert_principal(self, identity: Identity) -> bool:
+        """Insert unless the name (in any case), the id or the ARN is taken; whether it was."""
         insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
         # Any conflict (id, ARN, or the name in any case) means the principal exists already.
         stmt = (
@@ -89,10 +88,7 @@ class IdentityTx:
             .on_conflict_do_nothing()
         )
         result = await self.conn.execute(stmt)
-        if not result.rowcount:
-            raise EntityAlreadyExists(
-                f"{identity.kind.capitalize()} with name {identity.name} already exists."
-            )
+        return bool(result.rowcount)
 
     async def principal_by_name(
         self, account_id: str, kind: PrincipalKind, name: str, *, for_update: bool = False
@@ -163,14 +159,27 @@ class IdentityTx:
         """The key, its principal and its secret's ciphertext, in one query."""
         row = (
             await self.conn.execute(
-                sa.select(*_KEY_COLUMNS, access_keys.c.secret.label("secret"), principals)
+                sa.select(
+                    *_KEY_COLUMNS,
+                    access_keys.c.secret.label("secret"),
+                    *(column.label(f"p_{column.name}") for column in principals.c),
+                )
                 .select_from(_KEYS)
                 .where(access_keys.c.id == key_id)
             )
         ).first()
         if row is None:
             return None
-        return _access_key(row), _identity(row), bytes(row.secret)
+        owner = Identity(
+            id=row.p_id,
+            account_id=row.p_account_id,
+            kind=row.p_kind,
+            name=row.p_name,
+            path=row.p_path,
+            arn=row.p_arn,
+            created_at=row.p_created_at,
+        )
+        return _access_key(row), owner, bytes(row.secret)
 
     async def access_keys_of(self, principal_id: str) -> list[AccessKey]:
         rows = await self.conn.execute(

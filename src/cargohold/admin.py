@@ -1,0 +1,301 @@
+"""`cargohold admin …`: accounts and credentials, straight on the metadata database.
+
+The commands need no running server: they migrate the database if needed and open the same
+store and master key the server uses. Secrets are printed to standard output only when the
+command exists to show them (`access-key create`, `init` when it creates the key,
+`credentials`); nothing here logs them.
+
+For tests and scripts, `administrator_credentials(config)` and `login_password(config)` are the
+same answers as `cargohold admin credentials` and `cargohold admin login-password`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import TypeAlias, TypeVar
+
+import anyio
+
+from cargohold import awsprofile
+from cargohold.auth.errors import SecretBoxError
+from cargohold.config import Config
+from cargohold.domain.identity import AccessKey, IdentityError
+from cargohold.metadata import database
+from cargohold.metadata.store import MetadataStore
+from cargohold.service.identity import AdministratorKey, IdentityService
+
+T = TypeVar("T")
+
+DEFAULT_PROFILE = awsprofile.DEFAULT_PROFILE
+
+Loader = Callable[[argparse.Namespace], Config]
+
+
+class AdminError(Exception):
+    """A command that cannot be carried out; its message is for the terminal."""
+
+
+# -- running operations on a data directory ---------------------------------------------------
+
+
+async def _with_identity(config: Config, operation: Callable[[IdentityService], Awaitable[T]]) -> T:
+    config.data_path.mkdir(parents=True, exist_ok=True)
+    url = config.resolved_database_url
+    await anyio.to_thread.run_sync(database.upgrade, url)
+    store = MetadataStore.from_url(url)
+    try:
+        identity = IdentityService.from_data_dir(
+            store, config.data_path, time.time, account_id=config.account_id, region=config.region
+        )
+        return await operation(identity)
+    finally:
+        await store.close()
+
+
+def run(config: Config, operation: Callable[[IdentityService], Awaitable[T]]) -> T:
+    """Run one identity operation on the config's database; errors become AdminError."""
+    try:
+        return anyio.run(_with_identity, config, operation)
+    except (IdentityError, SecretBoxError) as exc:
+        raise AdminError(str(exc)) from None
+
+
+def _aws_credentials(config: Config, admin: AdministratorKey) -> awsprofile.AwsCredentials:
+    return awsprofile.AwsCredentials(
+        access_key_id=admin.key.id,
+        secret_access_key=admin.secret,
+        region=config.region,
+        endpoint_url=config.resolved_public_url,
+    )
+
+
+def administrator_credentials(config: Config) -> awsprofile.AwsCredentials:
+    """The administrator's key (created if there is none yet), region and endpoint."""
+    admin = run(config, lambda identity: identity.ensure_administrator())
+    return _aws_credentials(config, admin)
+
+
+def login_password(config: Config) -> str:
+    """A `/v2/` password for the administrator, as `aws ecr get-login-password` prints it."""
+
+    async def issue(identity: IdentityService) -> str:
+        admin = await identity.ensure_administrator()
+        password, _expires_at = identity.issue_password(admin.user.as_principal(admin.key.id))
+        return password
+
+    return run(config, issue)
+
+
+def initialize(
+    config: Config, *, rotate: bool = False, profile: str | None = awsprofile.DEFAULT_PROFILE
+) -> tuple[AdministratorKey, awsprofile.ProfileFiles | None]:
+    """Ensure the administrator and its key; write them as the AWS `profile` (None: don't)."""
+    admin = run(config, lambda identity: identity.ensure_administrator(rotate=rotate))
+    files = None
+    if profile is not None:
+        files = awsprofile.write_profile(_aws_credentials(config, admin), profile=profile)
+    return admin, files
+
+
+def first_start(config: Config, *, profile: str | None = awsprofile.DEFAULT_PROFILE) -> None:
+    """What `serve` does before it listens: the administrator exists, and a new key is saved as
+    an AWS profile. Prints where, never the secret (a server's output is often a log)."""
+    admin, _ = initialize(config, profile=None)
+    if admin.created and profile is not None:
+        files = awsprofile.write_profile(_aws_credentials(config, admin), profile=profile)
+        print(
+            f"created the administrator's access key {admin.key.id}; saved as AWS profile "
+            f"[{profile}] in {files.credentials} and {files.config}",
+            flush=True,
+        )
+    print(
+        f"credentials: aws --profile {profile or awsprofile.DEFAULT_PROFILE} ecr …, or "
+        f'eval "$(cargohold admin credentials --data-dir {config.data_path})"',
+        flush=True,
+    )
+
+
+# -- the commands -----------------------------------------------------------------------------
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in [header, *rows]:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+
+
+def _key_rows(keys: Sequence[AccessKey]) -> list[list[str]]:
+    return [
+        [key.id, key.user_name, key.status, _when(key.created_at), _when(key.last_used_at)]
+        for key in keys
+    ]
+
+
+def _init(config: Config, args: argparse.Namespace) -> int:
+    profile = None if args.no_profile else args.profile
+    admin, files = initialize(config, rotate=args.rotate, profile=profile)
+    verb = "created" if admin.created else "kept"
+    print(f"administrator: {admin.user.arn}")
+    print(f"access key: {admin.key.id} ({verb})")
+    if admin.created:
+        print(f"secret access key: {admin.secret}  (shown once)")
+    if files is not None:
+        print(f"AWS profile [{profile}] written to {files.credentials} and {files.config}")
+        print(f"try: aws --profile {profile} ecr describe-repositories")
+    print('for scripts: eval "$(cargohold admin credentials)"')
+    return 0
+
+
+def _credentials(config: Config, args: argparse.Namespace) -> int:
+    for line in awsprofile.export_lines(administrator_credentials(config)):
+        print(line)
+    return 0
+
+
+def _login_password(config: Config, args: argparse.Namespace) -> int:
+    print(login_password(config))
+    return 0
+
+
+def _user_create(config: Config, args: argparse.Namespace) -> int:
+    user = run(config, lambda identity: identity.create_user(args.name, path=args.path))
+    print(f"{user.name}  {user.id}  {user.arn}")
+    return 0
+
+
+def _user_delete(config: Config, args: argparse.Namespace) -> int:
+    keys = run(config, lambda identity: identity.delete_user(args.name, force=args.force))
+    suffix = f" and its access keys {', '.join(keys)}" if keys else ""
+    print(f"deleted user {args.name}{suffix}")
+    return 0
+
+
+def _user_list(config: Config, args: argparse.Namespace) -> int:
+    users = run(config, lambda identity: identity.list_users())
+    _table(
+        ["NAME", "USER ID", "ARN", "CREATED"],
+        [[user.name, user.id, user.arn, _when(user.created_at)] for user in users],
+    )
+    return 0
+
+
+def _key_create(config: Config, args: argparse.Namespace) -> int:
+    created = run(config, lambda identity: identity.create_access_key(args.user))
+    print(f"access key id: {created.key.id}")
+    print(f"secret access key: {created.secret}  (shown once)")
+    return 0
+
+
+def _key_delete(config: Config, args: argparse.Namespace) -> int:
+    run(config, lambda identity: identity.delete_access_key(args.key_id))
+    print(f"deleted access key {args.key_id}")
+    return 0
+
+
+def _key_status(status: str) -> Callable[[Config, argparse.Namespace], int]:
+    def command(config: Config, args: argparse.Namespace) -> int:
+        key = run(config, lambda identity: identity.set_access_key_status(args.key_id, status))
+        print(f"access key {key.id} of {key.user_name} is {key.status}")
+        return 0
+
+    return command
+
+
+def _key_list(config: Config, args: argparse.Namespace) -> int:
+    keys = run(config, lambda identity: identity.list_access_keys(args.user))
+    _table(["ACCESS KEY ID", "USER", "STATUS", "CREATED", "LAST USED"], _key_rows(keys))
+    return 0
+
+
+# -- the parser -------------------------------------------------------------------------------
+
+
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _profile_name(value: str) -> str:
+    if not awsprofile.is_profile_name(value):
+        raise argparse.ArgumentTypeError(f"invalid profile name {value!r}")
+    return value
+
+
+def add_parser(commands: Subcommands, common: Callable[..., None], load: Loader) -> None:
+    """Add `admin …` to the top-level `commands`; `common` adds --config/--data-dir."""
+    admin = commands.add_parser("admin", help="users, access keys and credentials")
+    common(admin)
+    verbs = admin.add_subparsers(dest="admin_command", required=True, metavar="COMMAND")
+
+    def group(name: str, help_text: str) -> Subcommands:
+        parser = verbs.add_parser(name, help=help_text)
+        common(parser, default=argparse.SUPPRESS)
+        return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
+
+    def leaf(
+        parent: Subcommands,
+        name: str,
+        help_text: str,
+        handler: Callable[[Config, argparse.Namespace], int],
+    ) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = parent.add_parser(name, help=help_text)
+        # Also accepted after the verb; SUPPRESS keeps a value given before it.
+        common(parser, default=argparse.SUPPRESS)
+        parser.set_defaults(func=lambda args: _guarded(handler, load(args), args))
+        return parser
+
+    init = leaf(verbs, "init", "create the administrator and its key; write an AWS profile", _init)
+    init.add_argument("--rotate", action="store_true", help="replace the administrator's key")
+    init.add_argument(
+        "--profile",
+        type=_profile_name,
+        default=awsprofile.DEFAULT_PROFILE,
+        help=f"AWS profile to write (default {awsprofile.DEFAULT_PROFILE})",
+    )
+    init.add_argument("--no-profile", action="store_true", help="do not write an AWS profile")
+    leaf(verbs, "credentials", "print the administrator's key as shell export lines", _credentials)
+    leaf(
+        verbs,
+        "login-password",
+        "print a /v2/ password for the administrator, as `aws ecr get-login-password` does",
+        _login_password,
+    )
+
+    users = group("user", "IAM users")
+    create = leaf(users, "create", "create a user", _user_create)
+    create.add_argument("name")
+    create.add_argument("--path", default="/", help="IAM path (default /)")
+    delete = leaf(users, "delete", "delete a user", _user_delete)
+    delete.add_argument("name")
+    delete.add_argument("--force", action="store_true", help="delete its access keys too")
+    leaf(users, "list", "list users", _user_list)
+
+    keys = group("access-key", "access keys")
+    leaf(keys, "create", "create an access key (prints the secret once)", _key_create).add_argument(
+        "user"
+    )
+    leaf(keys, "delete", "delete an access key", _key_delete).add_argument("key_id")
+    leaf(keys, "activate", "activate an access key", _key_status("Active")).add_argument("key_id")
+    leaf(keys, "deactivate", "deactivate an access key", _key_status("Inactive")).add_argument(
+        "key_id"
+    )
+    leaf(keys, "list", "list access keys", _key_list).add_argument("user", nargs="?")
+
+
+def _guarded(
+    handler: Callable[[Config, argparse.Namespace], int], config: Config, args: argparse.Namespace
+) -> int:
+    try:
+        return handler(config, args)
+    except (AdminError, OSError) as exc:
+        print(f"cargohold: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,457 @@
+"""Users, access keys and the credentials built on them: the operations the admin CLI, the
+fronts and (later) the IAM API share.
+
+- Users and their access keys: create, list, activate, deactivate, delete.
+- The registry's administrator (`admin`) and its key, made on `cargohold admin init` or first start.
+- SigV4 callers: an access key id to its secret and its principal (`lookup_secret`,
+  `principal_for_key`, `resolve_key`), for the ECR, STS and IAM fronts.
+- `/v2/` tokens: `issue_authorization_token` for GetAuthorizationToken, and
+  `authenticate_password` for every `/v2/` request. A token verifies only while the access key
+  that asked for it exists and is Active, so deactivating or deleting the key revokes it.
+
+Secrets: generated here, sealed with the SecretBox before they reach the database (the key id is
+the sealing context, so a ciphertext moved to another row does not open), returned in plaintext
+only to the caller who asked, and never put in a log line, an exception or a repr. Nothing is
+cached: every lookup reads the database, so a revocation holds on every node at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cargohold.auth.errors import SecretBoxError, TokenInvalid
+from cargohold.auth.secretbox import SecretBox
+from cargohold.auth.tokens import TokenClaims, TokenSigner, encode_authorization_token
+from cargohold.domain.identity import (
+    ACCESS_KEY_PREFIX,
+    ACCESS_KEY_RANDOM_LENGTH,
+    ACTIVE,
+    ADMINISTRATOR,
+    ID_ALPHABET,
+    MAX_ACCESS_KEYS_PER_USER,
+    UNIQUE_ID_PREFIXES,
+    UNIQUE_ID_RANDOM_LENGTH,
+    USER,
+    AccessKey,
+    AccessKeyStatus,
+    DeleteConflict,
+    EntityAlreadyExists,
+    Identity,
+    InvalidInput,
+    LimitExceeded,
+    NoSuchEntity,
+    is_access_key_id,
+    user_arn,
+    validate_name,
+    validate_path,
+    validate_status,
+)
+from cargohold.domain.principal import Principal
+from cargohold.metadata.identity_store import IdentityTx
+from cargohold.metadata.store import MetadataStore
+
+log = logging.getLogger(__name__)
+
+#: The master key file in the data directory; every derived key and sealed secret hangs off it.
+MASTER_KEY_FILE = "master.key"
+#: The SecretBox purpose whose derived key signs `/v2/` registry tokens.
+TOKEN_KEY_PURPOSE = "registry-token"  # noqa: S105 (a label, not a secret)
+#: `last_used_at` is refreshed at most this often, so busy keys do not write on every call.
+KEY_USE_RESOLUTION = 60.0
+_SECRET_BYTES = 30  # 40 base64 characters, the length of an AWS secret access key
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccessKey:
+    """A key just created, with its secret: the only time the secret is handed out."""
+
+    key: AccessKey
+    secret: str = ""
+
+    def __repr__(self) -> str:
+        return f"NewAccessKey(key={self.key!r}, secret=<hidden>)"
+
+
+@dataclass(frozen=True, slots=True)
+class AdministratorKey:
+    """The administrator's access key and secret, and whether this call created them."""
+
+    user: Identity
+    key: AccessKey
+    secret: str
+    created: bool
+
+    def __repr__(self) -> str:
+        return f"AdministratorKey(key={self.key.id!r}, created={self.created}, secret=<hidden>)"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCredential:
+    """What a SigV4 front needs about an Active access key: its secret and who it belongs to."""
+
+    key: AccessKey
+    principal: Principal
+    secret: str
+
+    def __repr__(self) -> str:
+        return f"KeyCredential(key={self.key.id!r}, principal={self.principal.arn!r})"
+
+
+def _random_id(prefix: str, length: int) -> str:
+    return prefix + "".join(secrets.choice(ID_ALPHABET) for _ in range(length))
+
+
+def _new_secret() -> str:
+    return base64.b64encode(secrets.token_bytes(_SECRET_BYTES)).decode("ascii")
+
+
+def _no_such_user(name: str) -> NoSuchEntity:
+    return NoSuchEntity(f"The user with name {name} cannot be found.")
+
+
+def _no_such_key(key_id: str) -> NoSuchEntity:
+    return NoSuchEntity(f"The Access Key with id {key_id} cannot be found.")
+
+
+class IdentityService:
+    """Identities of one registry account, over the metadata store and the secret box."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        box: SecretBox,
+        tokens: TokenSigner,
+        clock: Callable[[], float],
+        *,
+        account_id: str,
+        region: str,
+    ) -> None:
+        self._store = store
+        self._box = box
+        self._tokens = tokens
+        self._clock = clock
+        self.account_id = account_id
+        self.region = region
+
+    @classmethod
+    def from_data_dir(
+        cls,
+        store: MetadataStore,
+        data_path: Path,
+        clock: Callable[[], float],
+        *,
+        account_id: str,
+        region: str,
+    ) -> IdentityService:
+        """Keyed by `<data_path>/master.key`, created (0600) on first use."""
+        box = SecretBox.from_key_file(data_path / MASTER_KEY_FILE)
+        signer = TokenSigner(box.derive_key(TOKEN_KEY_PURPOSE))
+        return cls(store, box, signer, clock, account_id=account_id, region=region)
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    # -- users ------------------------------------------------------------------------------
+
+    async def create_user(self, name: str, *, path: str = "/") -> Identity:
+        """Raises InvalidInput for a bad name or path, EntityAlreadyExists if the name is taken."""
+        validate_name(name)
+        validate_path(path)
+        async with self._store.write() as tx:
+            await tx.ensure_registry(self.account_id, self.region, self._clock())
+            user = await self._insert_user(IdentityTx(tx.conn), name, path)
+        if user is None:
+            raise EntityAlreadyExists(f"User with name {name} already exists.")
+        log.info("created user %s", user.arn)
+        return user
+
+    async def _insert_user(self, ids: IdentityTx, name: str, path: str) -> Identity | None:
+        user = Identity(
+            id=_random_id(UNIQUE_ID_PREFIXES[USER], UNIQUE_ID_RANDOM_LENGTH),
+            account_id=self.account_id,
+            kind=USER,
+            name=name,
+            path=path,
+            arn=user_arn(self.account_id, name, path),
+            created_at=self._clock(),
+        )
+        return user if await ids.insert_principal(user) else None
+
+    async def get_user(self, name: str) -> Identity:
+        async with self._store.read() as tx:
+            user = await IdentityTx(tx.conn).principal_by_name(self.account_id, USER, name)
+        if user is None:
+            raise _no_such_user(name)
+        return user
+
+    async def list_users(self) -> list[Identity]:
+        async with self._store.read() as tx:
+            return await IdentityTx(tx.conn).list_principals(self.account_id, USER)
+
+    async def delete_user(self, name: str, *, force: bool = False) -> list[str]:
+        """Delete a user; with `force`, its access keys too (their ids are returned).
+
+        Without `force` a user that still has keys raises DeleteConflict, as IAM does. The
+        administrator cannot be deleted: `cargohold admin init --rotate` replaces its key.
+        """
+        if name.lower() == ADMINISTRATOR:
+            raise InvalidInput(
+                f"The user {ADMINISTRATOR} is the registry's administrator and cannot be deleted; "
+                "`cargohold admin init --rotate` replaces its access key."
+            )
+        async with self._store.write() as tx:
+            ids = IdentityTx(tx.conn)
+            user = await ids.principal_by_name(self.account_id, USER, name, for_update=True)
+            if user is None:
+                raise _no_such_user(name)
+            keys = [key.id for key in await ids.access_keys_of(user.id)]
+            if keys and not force:
+                raise DeleteConflict("Cannot delete entity, must delete access keys first.")
+            await ids.delete_principal(user.id)
+        log.info("deleted user %s and %d access key(s)", user.arn, len(keys))
+        return keys
+
+    # -- access keys ------------------------------------------------------------------------
+
+    async def create_access_key(self, user_name: str) -> NewAccessKey:
+        """A new Active key for the user; its secret is in the result and nowhere else.
+
+        Raises NoSuchEntity for an unknown user, LimitExceeded past two keys per user.
+        """
+        async with self._store.write() as tx:
+            ids = IdentityTx(tx.conn)
+            user = await ids.principal_by_name(self.account_id, USER, user_name, for_update=True)
+            if user is None:
+                raise _no_such_user(user_name)
+            created = await self._add_key(ids, user)
+        log.info("created access key %s for %s", created.key.id, user.arn)
+        return created
+
+    async def _add_key(self, ids: IdentityTx, user: Identity) -> NewAccessKey:
+        existing = await ids.access_keys_of(user.id)
+        if len(existing) >= MAX_ACCESS_KEYS_PER_USER:
+            raise LimitExceeded(
+                f"Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS_PER_USER}"
+            )
+        key_id = _random_id(ACCESS_KEY_PREFIX, ACCESS_KEY_RANDOM_LENGTH)
+        secret = _new_secret()
+        now = self._clock()
+        await ids.insert_access_key(
+            key_id=key_id,
+            principal_id=user.id,
+            secret_ciphertext=self._box.encrypt(secret.encode("ascii"), context=key_id.encode()),
+            status=ACTIVE,
+            now=now,
+        )
+        key = AccessKey(
+            id=key_id, principal_id=user.id, user_name=user.name, status=ACTIVE, created_at=now
+        )
+        return NewAccessKey(key, secret)
+
+    async def list_access_keys(self, user_name: str | None = None) -> list[AccessKey]:
+        """The keys of one user, or of every user of the account (by user, oldest first)."""
+        async with self._store.read() as tx:
+            ids = IdentityTx(tx.conn)
+            if user_name is None:
+                return await ids.access_keys_in(self.account_id)
+            user = await ids.principal_by_name(self.account_id, USER, user_name)
+            if user is None:
+                raise _no_such_user(user_name)
+            return await ids.access_keys_of(user.id)
+
+    async def get_access_key(self, key_id: str) -> AccessKey:
+        async with self._store.read() as tx:
+            key = await self._own_key(IdentityTx(tx.conn), key_id)
+        return key
+
+    async def _own_key(self, ids: IdentityTx, key_id: str) -> AccessKey:
+        """The key, if it belongs to a principal of this account; else NoSuchEntity."""
+        key = await ids.access_key(key_id) if is_access_key_id(key_id) else None
+        if key is None:
+            raise _no_such_key(key_id)
+        owner = await ids.principal(key.principal_id)
+        if owner is None or owner.account_id != self.account_id:
+            raise _no_such_key(key_id)
+        return key
+
+    async def set_access_key_status(self, key_id: str, status: str) -> AccessKey:
+        """Activate or deactivate a key. Deactivating revokes its `/v2/` tokens at once."""
+        new_status: AccessKeyStatus = validate_status(status)
+        async with self._store.write() as tx:
+            ids = IdentityTx(tx.conn)
+            await self._own_key(ids, key_id)
+            await ids.set_access_key_status(key_id, new_status)
+            key = await self._own_key(ids, key_id)
+        log.info("access key %s is now %s", key_id, new_status)
+        return key
+
+    async def delete_access_key(self, key_id: str) -> None:
+        """Delete a key; its `/v2/` tokens stop working at once."""
+        async with self._store.write() as tx:
+            ids = IdentityTx(tx.conn)
+            await self._own_key(ids, key_id)
+            await ids.delete_access_key(key_id)
+        log.info("deleted access key %s", key_id)
+
+    # -- the administrator ------------------------------------------------------------------
+
+    async def ensure_administrator(self, *, rotate: bool = False) -> AdministratorKey:
+        """Make sure the administrator exists with an Active key, and return that key.
+
+        Idempotent: with an Active key in place nothing is created. `rotate` deletes the
+        administrator's keys (revoking their tokens) and creates a new one. Safe to run on many
+        nodes at once: the administrator's row is locked while its keys are decided.
+        """
+        async with self._store.write() as tx:
+            await tx.ensure_registry(self.account_id, self.region, self._clock())
+            ids = IdentityTx(tx.conn)
+            await self._insert_user(ids, ADMINISTRATOR, "/")
+            user = await ids.principal_by_name(
+                self.account_id, USER, ADMINISTRATOR, for_update=True
+            )
+            assert user is not None, "the administrator was inserted in this transaction"
+            keys = await ids.access_keys_of(user.id)
+            active = [key for key in keys if key.status == ACTIVE]
+            if active and not rotate:
+                key = active[-1]
+                return AdministratorKey(user, key, await self._secret_of(ids, key.id), False)
+            if rotate:
+                for key in keys:
+                    await ids.delete_access_key(key.id)
+            elif len(keys) >= MAX_ACCESS_KEYS_PER_USER:
+                raise LimitExceeded(
+                    f"The administrator's {len(keys)} access keys are all inactive; activate one "
+                    "(`cargohold admin access-key activate KEYID`) or replace them "
+                    "(`cargohold admin init --rotate`)."
+                )
+            created = await self._add_key(ids, user)
+        log.info("created administrator access key %s for %s", created.key.id, user.arn)
+        return AdministratorKey(user, created.key, created.secret, True)
+
+    async def administrator_key(self) -> AdministratorKey:
+        """The administrator's newest Active key and its secret, for scripts and CI."""
+        async with self._store.read() as tx:
+            ids = IdentityTx(tx.conn)
+            user = await ids.principal_by_name(self.account_id, USER, ADMINISTRATOR)
+            active = [] if user is None else await ids.access_keys_of(user.id)
+            active = [key for key in active if key.status == ACTIVE]
+            if user is None or not active:
+                raise NoSuchEntity(
+                    "The administrator has no active access key; run `cargohold admin init`."
+                )
+            key = active[-1]
+            return AdministratorKey(user, key, await self._secret_of(ids, key.id), False)
+
+    async def _secret_of(self, ids: IdentityTx, key_id: str) -> str:
+        sealed = await ids.access_key_secret(key_id)
+        if sealed is None:
+            raise _no_such_key(key_id)
+        return self._box.decrypt(sealed, context=key_id.encode()).decode("ascii")
+
+    # -- SigV4 callers ----------------------------------------------------------------------
+
+    async def resolve_key(self, access_key_id: str) -> KeyCredential | None:
+        """An Active key's secret and principal; None for unknown, inactive or unreadable keys.
+
+        Keys of every account on this server resolve: which account may do what is for
+        `authorize` to decide, not authentication.
+        """
+        if not is_access_key_id(access_key_id):
+            return None
+        async with self._store.read() as tx:
+            found = await IdentityTx(tx.conn).access_key_credential(access_key_id)
+        if found is None:
+            return None
+        key, identity, sealed = found
+        if key.status != ACTIVE:
+            return None
+        try:
+            secret = self._box.decrypt(sealed, context=access_key_id.encode()).decode("ascii")
+        except SecretBoxError:
+            log.error(
+                "the secret of access key %s does not open with this node's master key "
+                "(%s in the data directory); the key cannot authenticate",
+                access_key_id,
+                MASTER_KEY_FILE,
+            )
+            return None
+        return KeyCredential(key, identity.as_principal(access_key_id), secret)
+
+    async def lookup_secret(self, access_key_id: str) -> str | None:
+        """The secret of an Active key, for SigV4 verification; None otherwise."""
+        credential = await self.resolve_key(access_key_id)
+        return None if credential is None else credential.secret
+
+    async def principal_for_key(self, access_key_id: str) -> Principal | None:
+        """Who signs with an Active key; None for unknown or inactive keys."""
+        credential = await self.resolve_key(access_key_id)
+        return None if credential is None else credential.principal
+
+    async def record_key_use(self, credential: KeyCredential, service: str, region: str) -> None:
+        """Note a verified use of the key (IAM's GetAccessKeyLastUsed), at most once a minute."""
+        now = self._clock()
+        last = credential.key.last_used_at
+        if last is not None and now - last < KEY_USE_RESOLUTION:
+            return
+        async with self._store.write() as tx:
+            await IdentityTx(tx.conn).record_key_use(credential.key.id, now, service, region)
+
+    # -- /v2/ tokens ------------------------------------------------------------------------
+
+    def issue_password(self, principal: Principal) -> tuple[str, float]:
+        """The `/v2/` password for `principal` and its expiry (epoch seconds): what
+        `aws ecr get-login-password` prints. The principal must carry the access key it
+        authenticated with; the password lives as long as that key stays Active, 12 h at most."""
+        if principal.access_key_id is None:
+            raise ValueError("a registry token binds an access key; the principal has none")
+        password, expires_at = self._tokens.issue(
+            account_id=principal.account_id,
+            principal_arn=principal.arn,
+            principal_id=principal.principal_id,
+            access_key_id=principal.access_key_id,
+            session_token_id=principal.session_token_id,
+            now=self._now(),
+        )
+        return password, expires_at.timestamp()
+
+    def issue_authorization_token(self, principal: Principal) -> tuple[str, float]:
+        """GetAuthorizationToken's `authorizationToken` (base64 of `AWS:<password>`) and
+        `expiresAt` (epoch seconds)."""
+        password, expires_at = self.issue_password(principal)
+        return encode_authorization_token(password), expires_at
+
+    async def authenticate_password(self, password: str) -> Principal:
+        """The principal a `/v2/` password was issued to, if it still holds.
+
+        Raises TokenInvalid (malformed, tampered, or its access key deleted, deactivated or
+        given to someone else) or TokenExpired.
+        """
+        return await self._check_claims(self._tokens.verify(password, now=self._now()))
+
+    async def authenticate_basic(self, authorization: str) -> Principal:
+        """As `authenticate_password`, from an `Authorization: Basic …` header value."""
+        claims = self._tokens.verify_authorization(authorization, now=self._now())
+        return await self._check_claims(claims)
+
+    async def _check_claims(self, claims: TokenClaims) -> Principal:
+        if claims.session_token_id is not None:
+            # Tokens of STS sessions need the session's own liveness check (IAM issue).
+            raise TokenInvalid()
+        async with self._store.read() as tx:
+            found = await IdentityTx(tx.conn).access_key_credential(claims.access_key_id)
+        if found is None:
+            raise TokenInvalid()
+        key, identity, _sealed = found
+        if (
+            key.status != ACTIVE
+            or identity.id != claims.principal_id
+            or identity.account_id != claims.account_id
+        ):
+            raise TokenInvalid()
+        return identity.as_principal(claims.access_key_id)
