@@ -13,12 +13,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.config import Config
-from cargohold.http.gatekeeper import OpenGatekeeper
+from cargohold.http.gatekeeper import TokenGatekeeper
 from cargohold.http.oci import OciFront
 from cargohold.http.oci_errors import error_response
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.ports import StorageDriver
+from cargohold.service.authz import Authorizer
+from cargohold.service.identity import IdentityService
 from cargohold.service.registry import RegistryService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
@@ -66,7 +68,18 @@ class Registry:
             create_on_push=config.create_on_push,
         )
         uploads = UploadService(store, storage, time.time)
-        oci = OciFront(registry, uploads, storage, OpenGatekeeper(config.account_id))
+        identity = IdentityService.from_data_dir(
+            store, config.data_path, time.time, account_id=config.account_id, region=config.region
+        )
+        authorizer = Authorizer(time.time)
+        gatekeeper = TokenGatekeeper(
+            identity,
+            authorizer,
+            account_id=config.account_id,
+            region=config.region,
+            public_url=config.resolved_public_url,
+        )
+        oci = OciFront(registry, uploads, storage, gatekeeper)
         return cls(config, store, storage, registry, uploads, oci)
 
     async def close(self) -> None:
