@@ -37,7 +37,8 @@ def repository_structure(
         "registryId": repository.registry_id,
         "repositoryName": repository.name,
         "repositoryUri": f"{registry_host}/{repository.name}",
-        "createdAt": repository.created_at,
+        # float(): SQLite hands back integral REALs from RETURNING as int.
+        "createdAt": float(repository.created_at),
         "imageTagMutability": repository.tag_mutability,
     }
     if repository.tag_mutability_filters:
