@@ -22,7 +22,7 @@ _TABLE: list[tuple[type[errors.RegistryError], str, int]] = [
     (errors.BlobUploadInvalid, "BLOB_UPLOAD_INVALID", 400),
     (errors.SizeInvalid, "SIZE_INVALID", 400),
     (errors.ManifestBlobUnknown, "MANIFEST_BLOB_UNKNOWN", 400),
-    (errors.ManifestReferencedUnknown, "MANIFEST_UNKNOWN", 400),
+    (errors.ManifestReferencedUnknown, "MANIFEST_BLOB_UNKNOWN", 400),
     (errors.ManifestUnknown, "MANIFEST_UNKNOWN", 404),
     (errors.ManifestInvalid, "MANIFEST_INVALID", 400),
     (errors.Unsupported, "UNSUPPORTED", 405),
@@ -36,11 +36,16 @@ def error_response(
     *,
     detail: Any = None,
     headers: dict[str, str] | None = None,
+    also: tuple[str, ...] = (),
 ) -> Response:
-    entry: dict[str, Any] = {"code": code, "message": message}
-    if detail is not None:
-        entry["detail"] = detail
-    body = json.dumps({"errors": [entry]}).encode()
+    """The spec's error body; `also` adds entries with further codes for the same error."""
+    entries: list[dict[str, Any]] = []
+    for each in (code, *also):
+        entry: dict[str, Any] = {"code": each, "message": message}
+        if detail is not None:
+            entry["detail"] = detail
+        entries.append(entry)
+    body = json.dumps({"errors": entries}).encode()
     return Response(body, status, headers=headers, media_type="application/json")
 
 
@@ -50,5 +55,13 @@ def from_registry_error(exc: errors.RegistryError) -> Response:
             headers: dict[str, str] = {}
             if isinstance(exc, errors.RangeInvalid):
                 headers["Range"] = f"0-{max(exc.offset - 1, 0)}"
-            return error_response(code, exc.message, status, detail=exc.detail, headers=headers)
+            # The spec: a manifest refused for a reference the registry lacks MUST get
+            # MANIFEST_BLOB_UNKNOWN, whether the reference is a blob or a child manifest;
+            # MANIFEST_UNKNOWN beside it says the missing thing is a manifest.
+            also = (
+                ("MANIFEST_UNKNOWN",) if isinstance(exc, errors.ManifestReferencedUnknown) else ()
+            )
+            return error_response(
+                code, exc.message, status, detail=exc.detail, headers=headers, also=also
+            )
     return error_response("UNKNOWN", exc.message, 500)
