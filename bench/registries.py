@@ -59,6 +59,7 @@ class Registry:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     credentials: tuple[str, str] | None = None
+    auth: str = "none"  # how /v2/ requests authenticate, for the report
 
     @property
     def host(self) -> str:
@@ -195,14 +196,17 @@ class Cargohold(Registry):
     def login(self) -> tuple[str, str] | None:
         credentials = cargohold_credentials(self.data_dir, self.url)
         if credentials is not None:
-            self.ecr = _ecr_client(_admin_credentials(self.data_dir))
+            self.auth = "Basic, password from `cargohold admin login-password`"
+            if _ecr_api_served(self.url):
+                self.auth = "Basic, token from ECR GetAuthorizationToken"
+                self.ecr = _ecr_client(_cargohold_admin(self.data_dir, "credentials"), self.url)
         return credentials
 
     def prepare_repository(self, name: str) -> None:
         # ---- HOOK: ECR semantics (a repository must exist before a push) ----------------------
-        # Today /v2/ is open and repositories appear on first push, so this does nothing. Once
-        # cargohold requires authentication (login() found credentials), create the repository
-        # through the ECR API first, exactly as `aws ecr create-repository` would.
+        # While cargohold's ECR API is not served, repositories appear on first push and this
+        # does nothing. Once it is (login() made an ECR client), create the repository through
+        # the ECR API first, exactly as `aws ecr create-repository` would.
         if self.ecr is None:
             return
         with contextlib.suppress(self.ecr.exceptions.RepositoryAlreadyExistsException):
@@ -210,41 +214,71 @@ class Cargohold(Registry):
 
 
 # ---- HOOK: credentials for cargohold -------------------------------------------------------------
-# Today cargohold's /v2/ is open: GET /v2/ answers 200 and this returns None, so the harness sends
-# no Authorization header. When /v2/ starts answering 401, the harness does what a user does:
+# While cargohold's /v2/ is open (GET /v2/ answers 200) this returns None and the harness sends no
+# Authorization header. When /v2/ answers 401, the harness does what a user does:
 #   1. `cargohold admin credentials --data-dir DIR` prints `export AWS_ACCESS_KEY_ID=…` lines;
-#   2. boto3 `ecr.get_authorization_token()` with those keys, at AWS_ENDPOINT_URL_ECR;
+#   2. boto3 `ecr.get_authorization_token()` with those keys, at the server's own URL;
 #   3. the token decodes to "AWS:<password>": `Authorization: Basic base64("AWS:"+password)`.
+# Until the ECR API is routed (POST / answers 404), `cargohold admin login-password` gives the same
+# password, as `aws ecr get-login-password` would.
 def cargohold_credentials(data_dir: Path, url: str) -> tuple[str, str] | None:
     """(user, password) for cargohold's /v2/, or None while /v2/ needs no authentication."""
     if v2_status(url) != 401:
         return None
-    ecr = _ecr_client(_admin_credentials(data_dir))
+    if not _ecr_api_served(url):
+        return "AWS", _cargohold_admin_output(data_dir, "login-password").strip()
+    ecr = _ecr_client(_cargohold_admin(data_dir, "credentials"), url)
     token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
     user, _, password = base64.b64decode(token).decode().partition(":")
     return user, password
 
 
-def _admin_credentials(data_dir: Path) -> dict[str, str]:
-    """The variables `cargohold admin credentials` prints as `export NAME=value` lines."""
+def _ecr_api_served(url: str) -> bool:
+    """Whether ``POST /`` is the ECR API (an unsigned call is refused, but not with 404)."""
+    request = urllib.request.Request(
+        f"{url}/",
+        data=b"{}",
+        method="POST",
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken",
+        },
+    )
+    try:
+        with _NO_PROXY.open(request, timeout=10):
+            return True
+    except urllib.error.HTTPError as e:
+        return e.code != 404
+
+
+def _cargohold_admin_output(data_dir: Path, command: str) -> str:
     script = Path(sys.executable).with_name("cargohold")
     launcher = [str(script)] if script.exists() else [sys.executable, "-m", "cargohold"]
-    out = subprocess.run(
-        [*launcher, "admin", "credentials", "--data-dir", str(data_dir)],
+    return subprocess.run(
+        [*launcher, "admin", command, "--data-dir", str(data_dir)],
         check=True,
         capture_output=True,
         text=True,
         timeout=60,
     ).stdout
+
+
+def _cargohold_admin(data_dir: Path, command: str) -> dict[str, str]:
+    """The variables `cargohold admin COMMAND` prints as `export NAME=value` lines."""
     env: dict[str, str] = {}
-    for word in out.replace("\n", " ").split():
+    for word in _cargohold_admin_output(data_dir, command).split():
         name, sep, value = word.partition("=")
         if sep and name.isupper():
             env[name] = value.strip("'\"")
     return env
 
 
-def _ecr_client(env: dict[str, str]) -> Any:
+def _ecr_client(env: dict[str, str], url: str) -> Any:
+    """An ECR client for the server at ``url``.
+
+    The printed AWS_ENDPOINT_URL_ECR comes from cargohold's configuration, which does not know the
+    --port this harness gave `serve`, so the server's own URL wins.
+    """
     import boto3  # only needed once cargohold requires authentication
 
     return boto3.client(
@@ -253,5 +287,5 @@ def _ecr_client(env: dict[str, str]) -> Any:
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
         aws_session_token=env.get("AWS_SESSION_TOKEN"),
         region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
-        endpoint_url=env["AWS_ENDPOINT_URL_ECR"],
+        endpoint_url=url,
     )

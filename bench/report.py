@@ -139,6 +139,8 @@ def render(results: dict[str, Any], results_name: str, chart_name: str) -> str:
         f"{v.get('end_mib', float('nan')):.0f} MiB at the end"
         for name, v in idle.items()
     )
+    auth = results.get("auth", {})
+    auth_text = "; ".join(f"{summary.DISPLAY[n]}: {a}" for n, a in auth.items()) or "not recorded"
     quick = " **(a --quick run: sizes too small to judge by)**" if settings["quick"] else ""
     return f"""# Performance: cargohold next to CNCF Distribution 2.8
 
@@ -207,7 +209,8 @@ apt-get install -y skopeo wrk hey docker-registry   # once, on a fresh Debian ma
 - **Distribution**: Debian's `docker-registry` run by hand with a config written by the harness:
   filesystem storage next to cargohold's data, `127.0.0.1` only, no auth, in-memory blob
   descriptor cache, `storage.delete.enabled: true`, log level warn, access log off.
-- **cargohold**: `cargohold serve --host 127.0.0.1 --port PORT --data-dir DIR` from the checkout.
+- **cargohold**: `cargohold serve --host 127.0.0.1 --port PORT --data-dir DIR` from the checkout;
+  /v2/ authentication in this run: {auth_text}.
 - **Limits**: SHA-256 of one core (`hashlib` over a 64 MiB buffer), sequential write of 1 MiB
   chunks plus `fsync` on the data directory's filesystem, one loopback TCP connection between two
   Python processes with 4 MiB buffers; each repeated like the scenarios.

@@ -82,6 +82,7 @@ class Run:
     wrk_scripts: dict[str, dict[str, Path]] = field(default_factory=dict)
     samples: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     foreign_cpu: dict[str, list[float]] = field(default_factory=dict)
+    auth: dict[str, str] = field(default_factory=dict)
 
     @property
     def hot_layer(self) -> str:
@@ -346,7 +347,10 @@ def measure(run: Run, registries: list[Registry]) -> dict[str, Any]:
     idle: dict[str, dict[str, float]] = {}
     for registry in registries:
         registry.start()
-        log(f"started {registry.name} on {registry.url} (pid {registry.pid})")
+        run.auth[registry.name] = registry.auth
+        log(
+            f"started {registry.name} on {registry.url} (pid {registry.pid}, auth: {registry.auth})"
+        )
     run.hot = generate_image(run.work_dir / "images" / "hot", 1 * MIB, 1)
     for registry in registries:
         prepare_hot_image(run, registry)
@@ -440,6 +444,7 @@ def build_results(
             "quick": settings.quick,
         },
         "servers": list(settings.servers),
+        "auth": run.auth,
         "machine": machine,
         "versions": limits.tool_versions(),
         "limits": machine_limits,
