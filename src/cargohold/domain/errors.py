@@ -88,6 +88,14 @@ class ImageTagAlreadyExists(TagInvalid):
     """An immutable tag that a push tried to move to another manifest."""
 
 
+class TooManyRequests(RegistryError):
+    """A caller over its request rate; `retry_after` says when to try again, in seconds."""
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 # -- errors only the ECR API distinguishes ---------------------------------------------------
 
 

@@ -26,6 +26,7 @@ _TABLE: list[tuple[type[errors.RegistryError], str, int]] = [
     (errors.ManifestUnknown, "MANIFEST_UNKNOWN", 404),
     (errors.ManifestInvalid, "MANIFEST_INVALID", 400),
     (errors.Unsupported, "UNSUPPORTED", 405),
+    (errors.TooManyRequests, "TOOMANYREQUESTS", 429),
 ]
 
 
@@ -55,6 +56,8 @@ def from_registry_error(exc: errors.RegistryError) -> Response:
             headers: dict[str, str] = {}
             if isinstance(exc, errors.RangeInvalid):
                 headers["Range"] = f"0-{max(exc.offset - 1, 0)}"
+            if isinstance(exc, errors.TooManyRequests) and exc.retry_after is not None:
+                headers["Retry-After"] = str(exc.retry_after)
             # The spec: a manifest refused for a reference the registry lacks MUST get
             # MANIFEST_BLOB_UNKNOWN, whether the reference is a blob or a child manifest;
             # MANIFEST_UNKNOWN beside it says the missing thing is a manifest.
