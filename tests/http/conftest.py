@@ -1,0 +1,49 @@
+"""The `/v2/` harness: a Registry on a temp data dir (SQLite, or PostgreSQL where a test asks with
+`@pytest.mark.parametrize("db_url", ["sqlite_url", "postgres_url"], indirect=True)`), its OCI
+front behind an allow-all gatekeeper, and an httpx client speaking ASGI to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cargohold.app import Registry
+from cargohold.config import Config, load
+from oci_harness import AllowAll, FrontApp
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest) -> str:
+    name = getattr(request, "param", "sqlite_url")
+    url: str = request.getfixturevalue(name)
+    return url
+
+
+@pytest.fixture
+def config(tmp_path: Path, db_url: str) -> Config:
+    return load(overrides={"data_dir": str(tmp_path / "data"), "database_url": db_url}, environ={})
+
+
+@pytest.fixture
+async def registry(config: Config) -> AsyncIterator[Registry]:
+    opened = await Registry.open(config)
+    opened.oci.gatekeeper = AllowAll()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+def app(registry: Registry) -> FrontApp:
+    return FrontApp(registry.oci)
+
+
+@pytest.fixture
+async def client(app: FrontApp) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as http:
+        yield http
