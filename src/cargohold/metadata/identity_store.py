@@ -86,9 +86,10 @@ class IdentityTx:
                 created_at=identity.created_at,
             )
             .on_conflict_do_nothing()
+            .returning(principals.c.id)
         )
-        result = await self.conn.execute(stmt)
-        return bool(result.rowcount)
+        # RETURNING says whether a row went in; on PostgreSQL rowcount did not, for this statement.
+        return (await self.conn.execute(stmt)).first() is not None
 
     async def principal_by_name(
         self, account_id: str, kind: PrincipalKind, name: str, *, for_update: bool = False

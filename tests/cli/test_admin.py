@@ -1,0 +1,328 @@
+"""`cargohold admin …` on a data directory, through `cargohold.cli.main` and as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import boto3
+import pytest
+
+from cargohold import admin
+from cargohold.cli import main
+from cargohold.config import Config, load
+from cargohold.domain.principal import Principal
+from cargohold.service.identity import IdentityService
+
+
+@pytest.fixture(autouse=True)
+def aws_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """AWS files in the test's directory, and an environment without AWS or cargohold settings."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "CARGOHOLD_")):
+            monkeypatch.delenv(name)
+    credentials, config = tmp_path / "aws" / "credentials", tmp_path / "aws" / "config"
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    return credentials, config
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> str:
+    return str(tmp_path / "data")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def field(output: str, label: str) -> str:
+    for line in output.splitlines():
+        if line.startswith(label + ":"):
+            return line.split(":", 1)[1].split()[0]
+    raise AssertionError(f"no {label!r} in {output!r}")
+
+
+def config_for(data_dir: str) -> Config:
+    return load(overrides={"data_dir": data_dir}, environ={})
+
+
+def authenticate(data_dir: str, password: str) -> Principal:
+    async def check(identity: IdentityService) -> Principal:
+        return await identity.authenticate_password(password)
+
+    return admin.run(config_for(data_dir), check)
+
+
+# -- init and the AWS profile --------------------------------------------------------------
+
+
+def test_init_writes_a_profile_boto3_uses(
+    capsys: pytest.CaptureFixture[str], data_dir: str, aws_files: tuple[Path, Path]
+) -> None:
+    code, out, _ = run(capsys, "admin", "init", "--data-dir", data_dir)
+    assert code == 0
+    key_id, secret = field(out, "access key"), field(out, "secret access key")
+    assert key_id.startswith("AKIA") and len(secret) == 40
+    credentials, config = aws_files
+    assert str(credentials) in out and str(config) in out
+    for path in aws_files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    session = boto3.Session(profile_name="cargohold")
+    frozen = session.get_credentials().get_frozen_credentials()  # type: ignore[union-attr]
+    assert (frozen.access_key, frozen.secret_key) == (key_id, secret)
+    assert session.region_name == "us-east-1"
+    ecr = session.client("ecr")
+    assert ecr.meta.endpoint_url == "http://127.0.0.1:5000"
+
+
+def test_init_is_idempotent_unless_rotating(
+    capsys: pytest.CaptureFixture[str], data_dir: str, aws_files: tuple[Path, Path]
+) -> None:
+    _, first, _ = run(capsys, "admin", "init", "--data-dir", data_dir)
+    key_id = field(first, "access key")
+    code, again, _ = run(capsys, "admin", "init", "--data-dir", data_dir)
+    assert code == 0 and field(again, "access key") == key_id and "(kept)" in again
+    assert "secret access key" not in again
+    _, keys, _ = run(capsys, "admin", "access-key", "list", "admin", "--data-dir", data_dir)
+    assert keys.count("AKIA") == 1
+
+    _, rotated, _ = run(capsys, "admin", "init", "--rotate", "--data-dir", data_dir)
+    new_id = field(rotated, "access key")
+    assert new_id != key_id and "(created)" in rotated
+    _, keys, _ = run(capsys, "admin", "access-key", "list", "--data-dir", data_dir)
+    assert new_id in keys and key_id not in keys
+    assert aws_files[0].read_text().count("aws_access_key_id") == 1
+    assert new_id in aws_files[0].read_text()
+
+
+def test_init_keeps_the_other_profiles(
+    capsys: pytest.CaptureFixture[str], data_dir: str, aws_files: tuple[Path, Path]
+) -> None:
+    credentials, config = aws_files
+    credentials.parent.mkdir()
+    credentials.write_text(
+        "# my keys\n[default]\naws_access_key_id = AKIADEFAULT\n\n"
+        "[cargohold]\naws_access_key_id = OLD\naws_secret_access_key = OLD\n\n"
+        "[work]\naws_access_key_id = AKIAWORK\n"
+    )
+    config.write_text("[default]\nregion = eu-west-1\n[profile work]\nregion = eu-central-1\n")
+    assert run(capsys, "admin", "init", "--data-dir", data_dir)[0] == 0
+    text = credentials.read_text()
+    assert "# my keys" in text and "AKIADEFAULT" in text and "AKIAWORK" in text
+    assert "OLD" not in text
+    assert "region = eu-west-1" in config.read_text()
+    assert boto3.Session(profile_name="work").region_name == "eu-central-1"
+    assert boto3.Session(profile_name="cargohold").region_name == "us-east-1"
+    assert boto3.Session().region_name == "eu-west-1"
+
+
+def test_init_options(
+    capsys: pytest.CaptureFixture[str],
+    data_dir: str,
+    aws_files: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:
+    toml = tmp_path / "cargohold.toml"
+    toml.write_text(
+        'account_id = "111122223333"\nregion = "eu-west-3"\n'
+        'public_url = "https://registry.example.com/"\n'
+    )
+    code, out, _ = run(
+        capsys, "admin", "init", "--profile", "reg", "--config", str(toml), "--data-dir", data_dir
+    )
+    assert code == 0 and "arn:aws:iam::111122223333:user/admin" in out
+    session = boto3.Session(profile_name="reg")
+    assert session.region_name == "eu-west-3"
+    assert session.client("ecr").meta.endpoint_url == "https://registry.example.com"
+
+    other = str(tmp_path / "other")
+    code, out, _ = run(capsys, "admin", "init", "--no-profile", "--data-dir", other)
+    assert code == 0 and "profile" not in out.split("for scripts")[0]
+    assert "[cargohold]" not in aws_files[0].read_text()
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["admin", "init", "--profile", "bad name", "--data-dir", other])
+    assert exit_info.value.code == 2
+    assert "invalid profile name" in capsys.readouterr().err
+
+
+def test_first_start_saves_the_profile_once_and_prints_no_secret(
+    capsys: pytest.CaptureFixture[str], data_dir: str, aws_files: tuple[Path, Path]
+) -> None:
+    config = config_for(data_dir)
+    admin.first_start(config)
+    out = capsys.readouterr().out
+    assert "created the administrator's access key" in out and str(aws_files[0]) in out
+    secret = admin.administrator_credentials(config).secret_access_key
+    assert secret not in out
+    assert secret in aws_files[0].read_text()
+    before = aws_files[0].read_text()
+    aws_files[0].unlink()
+    admin.first_start(config)
+    out = capsys.readouterr().out
+    assert "created" not in out and "admin credentials" in out
+    assert not aws_files[0].exists()  # an existing administrator's profile is init's job
+    assert run(capsys, "admin", "init", "--data-dir", data_dir)[0] == 0
+    assert aws_files[0].read_text() == before
+
+
+# -- credentials, login-password -----------------------------------------------------------
+
+
+def test_credentials_export_lines(capsys: pytest.CaptureFixture[str], data_dir: str) -> None:
+    code, out, _ = run(capsys, "admin", "credentials", "--data-dir", data_dir)
+    assert code == 0
+    exports = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in out.splitlines()
+        if line.startswith("export ")
+    )
+    assert exports["AWS_ACCESS_KEY_ID"].startswith("AKIA")
+    assert exports["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert exports["AWS_ENDPOINT_URL_ECR"] == "http://127.0.0.1:5000"
+    # The same key every time, and the one init reports.
+    assert run(capsys, "admin", "credentials", "--data-dir", data_dir)[1] == out
+    _, init_out, _ = run(capsys, "admin", "init", "--data-dir", data_dir)
+    assert field(init_out, "access key") == exports["AWS_ACCESS_KEY_ID"]
+
+
+def test_eval_credentials_in_bash(data_dir: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARGOHOLD_")}
+    env["AWS_SESSION_TOKEN"] = "stale"
+    script = (
+        f'eval "$({sys.executable} -m cargohold admin credentials --data-dir {data_dir})" && '
+        'echo "$AWS_ACCESS_KEY_ID|$AWS_SECRET_ACCESS_KEY|$AWS_DEFAULT_REGION|'
+        '$AWS_ENDPOINT_URL_ECR|${AWS_SESSION_TOKEN-unset}"'
+    )
+    result = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    key_id, secret, region, endpoint, session = result.stdout.strip().split("|")
+    expected = admin.administrator_credentials(config_for(data_dir))
+    assert (key_id, secret) == (expected.access_key_id, expected.secret_access_key)
+    assert (region, endpoint, session) == ("us-east-1", "http://127.0.0.1:5000", "unset")
+
+
+def test_login_password(capsys: pytest.CaptureFixture[str], data_dir: str) -> None:
+    code, out, _ = run(capsys, "admin", "login-password", "--data-dir", data_dir)
+    assert code == 0
+    password = out.strip()
+    principal = authenticate(data_dir, password)
+    assert principal.arn == "arn:aws:iam::123456789012:user/admin"
+    assert admin.login_password(config_for(data_dir)) != ""
+
+
+# -- users and access keys -----------------------------------------------------------------
+
+
+def test_users(capsys: pytest.CaptureFixture[str], data_dir: str) -> None:
+    code, out, _ = run(capsys, "admin", "user", "create", "alice", "--data-dir", data_dir)
+    assert code == 0 and "arn:aws:iam::123456789012:user/alice" in out
+    code, _, err = run(capsys, "admin", "user", "create", "alice", "--data-dir", data_dir)
+    assert code == 1 and "already exists" in err
+    # Options also go before the verb.
+    code, out, _ = run(capsys, "admin", "--data-dir", data_dir, "user", "list")
+    assert code == 0 and "alice" in out and out.startswith("NAME")
+    assert run(capsys, "admin", "user", "delete", "alice", "--data-dir", data_dir)[0] == 0
+    code, _, err = run(capsys, "admin", "user", "delete", "alice", "--data-dir", data_dir)
+    assert code == 1 and "cannot be found" in err
+    assert "alice" not in run(capsys, "admin", "user", "list", "--data-dir", data_dir)[1]
+
+
+def test_access_keys(capsys: pytest.CaptureFixture[str], data_dir: str) -> None:
+    run(capsys, "admin", "user", "create", "bob", "--data-dir", data_dir)
+    code, out, _ = run(capsys, "admin", "access-key", "create", "bob", "--data-dir", data_dir)
+    assert code == 0
+    key_id, secret = field(out, "access key id"), field(out, "secret access key")
+
+    def listing(*user: str) -> str:
+        return run(capsys, "admin", "access-key", "list", *user, "--data-dir", data_dir)[1]
+
+    assert key_id in listing("bob") and "Active" in listing("bob")
+    assert secret not in listing()
+
+    code, out, _ = run(capsys, "admin", "access-key", "deactivate", key_id, "--data-dir", data_dir)
+    assert code == 0 and "Inactive" in out
+    assert "Inactive" in listing("bob")
+    code, out, _ = run(capsys, "admin", "access-key", "activate", key_id, "--data-dir", data_dir)
+    assert code == 0 and "Active" in out
+
+    code, _, err = run(capsys, "admin", "user", "delete", "bob", "--data-dir", data_dir)
+    assert code == 1 and "delete access keys first" in err
+    assert run(capsys, "admin", "access-key", "delete", key_id, "--data-dir", data_dir)[0] == 0
+    assert key_id not in listing()
+    code, _, err = run(capsys, "admin", "access-key", "delete", key_id, "--data-dir", data_dir)
+    assert code == 1 and "cannot be found" in err
+    code, _, err = run(capsys, "admin", "access-key", "create", "nobody", "--data-dir", data_dir)
+    assert code == 1 and "cannot be found" in err
+
+    run(capsys, "admin", "access-key", "create", "bob", "--data-dir", data_dir)
+    code, out, _ = run(capsys, "admin", "user", "delete", "bob", "--force", "--data-dir", data_dir)
+    assert code == 0 and "AKIA" in out
+
+
+def test_a_deactivated_key_no_longer_resolves(
+    capsys: pytest.CaptureFixture[str], data_dir: str
+) -> None:
+    _, out, _ = run(capsys, "admin", "login-password", "--data-dir", data_dir)
+    password = out.strip()
+    _, out, _ = run(capsys, "admin", "credentials", "--data-dir", data_dir)
+    key_id = next(
+        line.split("=", 1)[1] for line in out.splitlines() if "AWS_ACCESS_KEY_ID=" in line
+    )
+    run(capsys, "admin", "access-key", "deactivate", key_id, "--data-dir", data_dir)
+    with pytest.raises(Exception, match="invalid"):
+        authenticate(data_dir, password)
+
+    async def lookup(identity: IdentityService) -> str | None:
+        return await identity.lookup_secret(key_id)
+
+    assert admin.run(config_for(data_dir), lookup) is None
+
+
+def test_secrets_are_not_in_the_database_file(
+    capsys: pytest.CaptureFixture[str], data_dir: str
+) -> None:
+    _, out, _ = run(capsys, "admin", "init", "--no-profile", "--data-dir", data_dir)
+    admin_key, admin_secret = field(out, "access key"), field(out, "secret access key")
+    run(capsys, "admin", "user", "create", "bob", "--data-dir", data_dir)
+    _, out, _ = run(capsys, "admin", "access-key", "create", "bob", "--data-dir", data_dir)
+    key_id, secret = field(out, "access key id"), field(out, "secret access key")
+    files = [p for p in Path(data_dir).iterdir() if p.name.startswith("metadata.db")]
+    raw = b"".join(p.read_bytes() for p in files)  # the database and any WAL
+    assert admin_key.encode() in raw and key_id.encode() in raw
+    assert admin_secret.encode() not in raw and secret.encode() not in raw
+    master = Path(data_dir) / "master.key"
+    assert stat.S_IMODE(master.stat().st_mode) == 0o600
+
+
+def test_admin_commands_need_a_verb(capsys: pytest.CaptureFixture[str], data_dir: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["admin", "--data-dir", data_dir])
+    assert exit_info.value.code == 2
+    capsys.readouterr()
+
+
+def test_bad_config_is_reported(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    toml = tmp_path / "bad.toml"
+    toml.write_text('acount_id = "1"\n')
+    code, _, err = run(capsys, "admin", "user", "list", "--config", str(toml))
+    assert code == 2 and "unknown key" in err
+
+
+def test_service_runs_inside_an_event_loop_only_async() -> None:
+    # `admin.run` owns its event loop; in async code use IdentityService directly.
+    async def inside() -> None:
+        with pytest.raises(RuntimeError):
+            admin.run(config_for("unused"), lambda identity: identity.list_users())
+
+    anyio.run(inside)

@@ -1,0 +1,219 @@
+"""`/v2/` authentication and authorization: the token gatekeeper in front of the OCI front."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from cargohold.app import Registry
+from cargohold.config import Config
+from cargohold.domain.principal import Principal
+from cargohold.http.gatekeeper import TokenGatekeeper, realm_for
+from cargohold.service.authz import Authorizer
+from cargohold.service.identity import IdentityService
+from oci_harness import FrontApp, expect_error, push_blob
+
+pytestmark = pytest.mark.anyio
+
+ACCOUNT = "123456789012"
+CHALLENGE = 'Basic realm="http://127.0.0.1:5000/",service="ecr.amazonaws.com"'
+
+
+@pytest.fixture
+def now() -> list[float]:
+    return [1_800_000_000.0]
+
+
+@pytest.fixture
+def identity(registry: Registry, config: Config, now: list[float]) -> IdentityService:
+    return IdentityService.from_data_dir(
+        registry.store,
+        config.data_path,
+        lambda: now[0],
+        account_id=config.account_id,
+        region=config.region,
+    )
+
+
+@pytest.fixture
+def gatekeeper(
+    registry: Registry, config: Config, identity: IdentityService, now: list[float]
+) -> TokenGatekeeper:
+    """The real gatekeeper, on a clock the test moves, in place of the harness's allow-all."""
+    keeper = TokenGatekeeper(
+        identity,
+        Authorizer(lambda: now[0]),
+        account_id=config.account_id,
+        region=config.region,
+        public_url=config.resolved_public_url,
+    )
+    registry.oci.gatekeeper = keeper
+    return keeper
+
+
+@pytest.fixture
+async def http(gatekeeper: TokenGatekeeper, app: FrontApp) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as client:
+        yield client
+
+
+async def _user(identity: IdentityService, name: str = "bob") -> Principal:
+    await identity.create_user(name)
+    key_id = (await identity.create_access_key(name)).key.id
+    principal = await identity.principal_for_key(key_id)
+    assert principal is not None
+    return principal
+
+
+def _basic(password: str, user: str = "AWS") -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def _expect_401(response: httpx.Response) -> None:
+    expect_error(response, 401, "UNAUTHORIZED")
+    assert response.headers["www-authenticate"] == CHALLENGE
+    assert response.headers["docker-distribution-api-version"] == "registry/2.0"
+
+
+async def test_no_credentials_get_the_ecr_challenge(http: httpx.AsyncClient) -> None:
+    for method, path in [
+        ("GET", "/v2/"),
+        ("GET", "/v2/_catalog"),
+        ("GET", "/v2/app/tags/list"),
+        ("HEAD", "/v2/app/manifests/latest"),
+        ("POST", "/v2/app/blobs/uploads/"),
+    ]:
+        response = await http.request(method, path)
+        assert response.status_code == 401, (method, path)
+        assert response.headers["www-authenticate"] == CHALLENGE
+    _expect_401(await http.get("/v2/"))
+
+
+async def test_a_valid_token_opens_v2(
+    http: httpx.AsyncClient, app: FrontApp, identity: IdentityService
+) -> None:
+    password, _ = identity.issue_password(await _user(identity))
+    response = await http.get("/v2/", headers=_basic(password))
+    assert response.status_code == 200, response.text
+    assert response.json() == {}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://registry.test", headers=_basic(password)
+    ) as bob:
+        digest = await push_blob(bob, "team/app", b"layer")
+        assert (await bob.head(f"/v2/team/app/blobs/{digest}")).status_code == 200
+        assert (await bob.get("/v2/_catalog")).json() == {"repositories": ["team/app"]}
+
+
+async def test_get_authorization_token_form_works_as_basic_header(
+    http: httpx.AsyncClient, identity: IdentityService
+) -> None:
+    token, _ = identity.issue_authorization_token(await _user(identity))
+    response = await http.get("/v2/", headers={"Authorization": f"Basic {token}"})
+    assert response.status_code == 200
+
+
+async def test_expired_token(
+    http: httpx.AsyncClient, identity: IdentityService, now: list[float]
+) -> None:
+    password, expires_at = identity.issue_password(await _user(identity))
+    now[0] = expires_at - 1
+    assert (await http.get("/v2/", headers=_basic(password))).status_code == 200
+    now[0] = expires_at
+    response = await http.get("/v2/", headers=_basic(password))
+    _expect_401(response)
+    assert "expired" in response.json()["errors"][0]["message"]
+
+
+async def test_tampered_token(http: httpx.AsyncClient, identity: IdentityService) -> None:
+    password, _ = identity.issue_password(await _user(identity))
+    version, payload, mac = password.split(".")
+    claims = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    forged = claims.replace(b"user/bob", b"user/eve")
+    forged_payload = base64.urlsafe_b64encode(forged).rstrip(b"=").decode()
+    assert forged_payload != payload
+    for bad in (f"{version}.{forged_payload}.{mac}", password[:-1], "not-a-token"):
+        _expect_401(await http.get("/v2/", headers=_basic(bad)))
+
+
+async def test_other_usernames_and_schemes(
+    http: httpx.AsyncClient, identity: IdentityService
+) -> None:
+    password, _ = identity.issue_password(await _user(identity))
+    _expect_401(await http.get("/v2/", headers=_basic(password, user="bob")))
+    _expect_401(await http.get("/v2/", headers={"Authorization": f"Bearer {password}"}))
+    _expect_401(await http.get("/v2/", headers={"Authorization": "Basic ***"}))
+
+
+async def test_deactivating_or_deleting_the_key_revokes_the_token(
+    http: httpx.AsyncClient, identity: IdentityService
+) -> None:
+    bob = await _user(identity)
+    assert bob.access_key_id is not None
+    password, _ = identity.issue_password(bob)
+    assert (await http.get("/v2/_catalog", headers=_basic(password))).status_code == 200
+    await identity.set_access_key_status(bob.access_key_id, "Inactive")
+    _expect_401(await http.get("/v2/_catalog", headers=_basic(password)))
+    await identity.set_access_key_status(bob.access_key_id, "Active")
+    assert (await http.get("/v2/_catalog", headers=_basic(password))).status_code == 200
+    await identity.delete_access_key(bob.access_key_id)
+    _expect_401(await http.get("/v2/_catalog", headers=_basic(password)))
+
+
+async def test_another_accounts_principal_is_denied(
+    http: httpx.AsyncClient, registry: Registry, config: Config, now: list[float]
+) -> None:
+    stranger_identity = IdentityService.from_data_dir(
+        registry.store,
+        config.data_path,
+        lambda: now[0],
+        account_id="210987654321",
+        region=config.region,
+    )
+    stranger = await _user(stranger_identity, "mallory")
+    password, _ = stranger_identity.issue_password(stranger)
+    # Authenticated (GET /v2/ needs no permission), but not allowed into this registry.
+    assert (await http.get("/v2/", headers=_basic(password))).status_code == 200
+    response = await http.get("/v2/_catalog", headers=_basic(password))
+    expect_error(response, 403, "DENIED")
+    message = response.json()["errors"][0]["message"]
+    assert message.startswith(
+        "User: arn:aws:iam::210987654321:user/mallory is not authorized to perform: "
+        f"ecr:DescribeRepositories on resource: arn:aws:ecr:us-east-1:{ACCOUNT}:repository/*"
+    )
+    response = await http.post("/v2/team/app/blobs/uploads/", headers=_basic(password))
+    expect_error(response, 403, "DENIED")
+    assert "ecr:InitiateLayerUpload" in response.json()["errors"][0]["message"]
+    assert "repository/team/app" in response.json()["errors"][0]["message"]
+
+
+async def test_registry_open_installs_the_token_gatekeeper(config: Config) -> None:
+    opened = await Registry.open(config)
+    try:
+        assert isinstance(opened.oci.gatekeeper, TokenGatekeeper)
+        transport = httpx.ASGITransport(app=FrontApp(opened.oci))
+        async with httpx.AsyncClient(transport=transport, base_url="http://r.test") as client:
+            _expect_401(await client.get("/v2/"))
+            identity = IdentityService.from_data_dir(
+                opened.store,
+                config.data_path,
+                time.time,
+                account_id=config.account_id,
+                region=config.region,
+            )
+            admin = await identity.ensure_administrator()
+            password, _ = identity.issue_password(admin.user.as_principal(admin.key.id))
+            assert (await client.get("/v2/", headers=_basic(password))).status_code == 200
+    finally:
+        await opened.close()
+
+
+def test_realm() -> None:
+    assert realm_for("https://registry.example.com") == "https://registry.example.com/"
+    assert realm_for("http://127.0.0.1:5000/") == "http://127.0.0.1:5000/"
+    assert realm_for("https://r.example.com/base") == "https://r.example.com/"
