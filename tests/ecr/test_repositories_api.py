@@ -3,22 +3,29 @@
 BLOB_MOUNTING).
 
 The caller is a fixed principal of the account and every action is allowed: authentication and
-authorization have tests of their own. boto3 tests against a live server join these when the
-shared `ecr` fixture lands.
+authorization have tests of their own. Most tests speak JSON through httpx over ASGI; the last
+few drive boto3 (its parsing, modeled exceptions and paginators) against uvicorn in a thread,
+and move onto the shared `ecr` fixture when tests/ecr/conftest.py brings it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.to_thread
+import boto3
 import httpx
 import pytest
+import uvicorn
+from mypy_boto3_ecr import ECRClient
 from starlette.requests import Request
 
 from cargohold.domain.principal import Principal
@@ -112,28 +119,6 @@ class Api:
         return message
 
 
-@pytest.fixture
-async def api(tmp_path: Path, sqlite_url: str) -> AsyncIterator[Api]:
-    await anyio.to_thread.run_sync(database.upgrade, sqlite_url)
-    store = MetadataStore.from_url(sqlite_url)
-    async with store.write() as tx:
-        await tx.ensure_registry(ACCOUNT, REGION, 1.0)
-    clock = Clock()
-    repos = RepositoryService(store, clock, region=REGION)
-    storage = FilesystemDriver(tmp_path / "storage")
-    registry = RegistryService(store, storage, clock, registry_id=ACCOUNT, rules=repos)
-    oci = OciFront(registry, UploadService(store, storage, clock), storage, FixedPrincipal())
-    ecr = EcrFront(
-        FixedPrincipal(), allow, repository_handlers(repos, public_url=PUBLIC_URL), region=REGION
-    )
-    transport = httpx.ASGITransport(app=Fronts(ecr, oci))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield Api(http)
-    finally:
-        await store.close()
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 1_700_000_000.0
@@ -141,6 +126,35 @@ class Clock:
     def __call__(self) -> float:
         self.now += 1.0
         return self.now
+
+
+async def build(data: Path, public_url: str) -> tuple[Fronts, MetadataStore]:
+    """Both fronts over one SQLite store in `data`, wired as the application wires them."""
+    url = f"sqlite:///{data / 'metadata.db'}"
+    await anyio.to_thread.run_sync(database.upgrade, url)
+    store = MetadataStore.from_url(url)
+    async with store.write() as tx:
+        await tx.ensure_registry(ACCOUNT, REGION, 1.0)
+    clock = Clock()
+    repos = RepositoryService(store, clock, region=REGION)
+    storage = FilesystemDriver(data / "storage")
+    registry = RegistryService(store, storage, clock, registry_id=ACCOUNT, rules=repos)
+    oci = OciFront(registry, UploadService(store, storage, clock), storage, FixedPrincipal())
+    ecr = EcrFront(
+        FixedPrincipal(), allow, repository_handlers(repos, public_url=public_url), region=REGION
+    )
+    return Fronts(ecr, oci), store
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    fronts, store = await build(tmp_path, PUBLIC_URL)
+    transport = httpx.ASGITransport(app=fronts)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield Api(http)
+    finally:
+        await store.close()
 
 
 def arn(name: str) -> str:
@@ -661,3 +675,149 @@ async def test_blob_mounting_needs_identical_encryption(api: Api) -> None:
     digest = await push_blob(api, "source", b"shared layer")
     response = await api.http.post(f"/v2/target/blobs/uploads/?mount={digest}&from=source")
     assert response.status_code == 202
+
+
+# -- through boto3 against a live server ------------------------------------------------------
+# Until the shared `ecr` fixture of tests/ecr/conftest.py lands: uvicorn in a thread, serving the
+# same fronts, so boto3's own parsing, modeled exceptions and paginators are exercised.
+
+
+class LiveApp:
+    """`build`'s fronts, made at start-up inside the server's event loop."""
+
+    def __init__(self, data: Path, public_url: str) -> None:
+        self.data = data
+        self.public_url = public_url
+        self.fronts: Fronts | None = None
+        self.store: MetadataStore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    self.fronts, self.store = await build(self.data, self.public_url)
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    if self.store is not None:
+                        await self.store.close()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        assert self.fronts is not None
+        await self.fronts(scope, receive, send)
+
+
+@pytest.fixture(scope="module")
+def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    app = LiveApp(tmp_path_factory.mktemp("repositories-api"), url)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    live = uvicorn.Server(config)
+    thread = threading.Thread(target=live.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not live.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.02)
+    try:
+        yield url
+    finally:
+        live.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def boto_ecr(live_url: str) -> ECRClient:
+    client: ECRClient = boto3.client(
+        "ecr",
+        endpoint_url=live_url,
+        region_name=REGION,
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    )
+    return client
+
+
+def test_boto3_repository_round_trip(boto_ecr: ECRClient, live_url: str) -> None:
+    created = boto_ecr.create_repository(
+        repositoryName="boto/app",
+        tags=[{"Key": "team", "Value": "a"}],
+        imageTagMutability="IMMUTABLE_WITH_EXCLUSION",
+        imageTagMutabilityExclusionFilters=[{"filterType": "WILDCARD", "filter": "dev-*"}],
+    )["repository"]
+    assert created["repositoryUri"] == f"{live_url.removeprefix('http://')}/boto/app"
+    assert created["createdAt"].year >= 2023
+    assert created["imageTagMutabilityExclusionFilters"] == [
+        {"filterType": "WILDCARD", "filter": "dev-*"}
+    ]
+    with pytest.raises(boto_ecr.exceptions.RepositoryAlreadyExistsException):
+        boto_ecr.create_repository(repositoryName="boto/app")
+    tags = boto_ecr.list_tags_for_resource(resourceArn=created["repositoryArn"])["tags"]
+    assert tags == [{"Key": "team", "Value": "a"}]
+    with pytest.raises(boto_ecr.exceptions.InvalidParameterException):
+        boto_ecr.list_tags_for_resource(resourceArn="arn:aws:sns:us-east-1:1:x")
+    with pytest.raises(boto_ecr.exceptions.TooManyTagsException):
+        boto_ecr.tag_resource(resourceArn=created["repositoryArn"], tags=tags_of(50, "x"))
+    boto_ecr.delete_repository(repositoryName="boto/app")
+    with pytest.raises(boto_ecr.exceptions.RepositoryNotFoundException):
+        boto_ecr.describe_repositories(repositoryNames=["boto/app"])
+
+
+def tags_of(count: int, prefix: str) -> list[Any]:
+    return [{"Key": f"{prefix}{i}", "Value": ""} for i in range(count)]
+
+
+def test_boto3_paginators(boto_ecr: ECRClient) -> None:
+    names = [f"paged/repo-{i:02}" for i in range(7)]
+    prefixes = [f"paged{i}" for i in range(5)]
+    for name in names:
+        boto_ecr.create_repository(repositoryName=name)
+    for prefix in prefixes:
+        boto_ecr.create_repository_creation_template(prefix=prefix, appliedFor=["REPLICATION"])
+    try:
+        pages = list(
+            boto_ecr.get_paginator("describe_repositories").paginate(
+                PaginationConfig={"PageSize": 3}
+            )
+        )
+        assert len(pages) >= 3 and all(len(p["repositories"]) <= 3 for p in pages)
+        assert all("nextToken" in p for p in pages[:-1]) and "nextToken" not in pages[-1]
+        seen = [r["repositoryName"] for p in pages for r in p["repositories"]]
+        assert [n for n in seen if n.startswith("paged/")] == names
+        template_pages = list(
+            boto_ecr.get_paginator("describe_repository_creation_templates").paginate(
+                PaginationConfig={"PageSize": 2}
+            )
+        )
+        assert len(template_pages) >= 3
+        found = [t["prefix"] for p in template_pages for t in p["repositoryCreationTemplates"]]
+        assert [f for f in found if f.startswith("paged")] == prefixes
+    finally:
+        for name in names:
+            boto_ecr.delete_repository(repositoryName=name)
+        for prefix in prefixes:
+            boto_ecr.delete_repository_creation_template(prefix=prefix)
+
+
+def test_boto3_templates_and_settings(boto_ecr: ECRClient) -> None:
+    created = boto_ecr.create_repository_creation_template(
+        prefix="ROOT", appliedFor=["CREATE_ON_PUSH"], description="everything"
+    )["repositoryCreationTemplate"]
+    assert created["createdAt"] == created["updatedAt"]
+    with pytest.raises(boto_ecr.exceptions.TemplateAlreadyExistsException):
+        boto_ecr.create_repository_creation_template(prefix="ROOT", appliedFor=["REPLICATION"])
+    boto_ecr.delete_repository_creation_template(prefix="ROOT")
+    with pytest.raises(boto_ecr.exceptions.TemplateNotFoundException):
+        boto_ecr.update_repository_creation_template(prefix="ROOT", description="x")
+    assert boto_ecr.get_account_setting(name="BLOB_MOUNTING")["value"] == "DISABLED"
+    assert boto_ecr.put_account_setting(name="BLOB_MOUNTING", value="ENABLED")["value"] == (
+        "ENABLED"
+    )
+    with pytest.raises(boto_ecr.exceptions.ValidationException):
+        boto_ecr.get_account_setting(name="NO_SUCH_SETTING")
+    registry = boto_ecr.describe_registry()
+    assert registry["registryId"] == ACCOUNT
+    assert registry["replicationConfiguration"] == {"rules": []}
