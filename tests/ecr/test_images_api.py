@@ -37,7 +37,8 @@ from cargohold.http.ecr_repositories import repository_handlers
 from cargohold.http.oci import OciFront
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
-from cargohold.service.images import MIN_PART_SIZE, PART_SIZE, ImageService
+from cargohold.service.images import ImageService
+from cargohold.service.layers import MIN_PART_SIZE, PART_SIZE, LayerService
 from cargohold.service.registry import RegistryService
 from cargohold.service.repositories import RepositoryService
 from cargohold.service.uploads import UploadService
@@ -108,7 +109,7 @@ class App:
         signer = DownloadSigner(b"k" * 32, self.base_url, self.clock)
         handlers = {
             **repository_handlers(repos, public_url=self.base_url),
-            **image_handlers(ImageService(registry, uploads, store), signer),
+            **image_handlers(ImageService(registry, store), LayerService(store, uploads), signer),
         }
         self.routes = {
             "/v2": OciFront(registry, uploads, storage, FixedPrincipal()),

@@ -11,18 +11,11 @@ import pytest
 
 from cargohold.domain.digest import Digest
 from cargohold.domain.errors import (
-    BlobUploadUnknown,
-    EmptyUpload,
     ImageAlreadyExists,
     ImageDigestDoesNotMatch,
     ImageNotFound,
     ImageTagAlreadyExists,
-    InvalidLayer,
-    InvalidLayerPart,
     InvalidParameter,
-    LayerAlreadyExists,
-    LayerInaccessible,
-    LayerPartTooSmall,
     LayersNotFound,
     NameUnknown,
     ReferencedImagesNotFound,
@@ -31,8 +24,6 @@ from cargohold.domain.manifest import DOCKER_MANIFEST, OCI_EMPTY, OCI_INDEX, OCI
 from cargohold.domain.records import Repository
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.images import (
-    MIN_PART_SIZE,
-    PART_SIZE,
     ImageId,
     ImageService,
     decode_token,
@@ -60,8 +51,8 @@ def sha(data: bytes) -> str:
 
 
 @pytest.fixture
-def images(registry: RegistryService, uploads: UploadService, store: MetadataStore) -> ImageService:
-    return ImageService(registry, uploads, store)
+def images(registry: RegistryService, store: MetadataStore) -> ImageService:
+    return ImageService(registry, store)
 
 
 async def push_blob(uploads: UploadService, repo: Repository, data: bytes) -> dict[str, Any]:
@@ -467,122 +458,6 @@ async def test_a_child_of_an_index_is_not_deleted(
     await images.batch_delete_image(repo, [ImageId(tag="multi")])
     result = await images.batch_delete_image(repo, [ImageId(child_digest)])
     assert result.items == [ImageId(child_digest, "child-tag")]
-
-
-# -- layers ---------------------------------------------------------------------------------
-
-
-async def test_check_layers(images: ImageService, uploads: UploadService, repo: Repository) -> None:
-    text, config, layer = await image(uploads, repo, "a")
-    await put(images, repo, text, "v1")
-    loose = await push_blob(uploads, repo, b"not in any image")
-    layers, failures = await images.check_layers(
-        repo, [layer["digest"], config["digest"], loose["digest"], sha(b"nope"), "sha256:xyz", ""]
-    )
-    assert [(s.digest, s.available, s.size, s.media_type) for s in layers] == [
-        (layer["digest"], True, layer["size"], LAYER),
-        (config["digest"], True, config["size"], CONFIG),
-        (loose["digest"], True, loose["size"], None),
-        (sha(b"nope"), False, None, None),
-    ]
-    assert [(f.digest, f.code) for f in failures] == [
-        ("sha256:xyz", "InvalidLayerDigest"),
-        ("", "MissingLayerDigest"),
-    ]
-
-
-async def test_layer_for_download(
-    images: ImageService, uploads: UploadService, repo: Repository
-) -> None:
-    text, _, layer = await image(uploads, repo, "a")
-    await put(images, repo, text, "v1")
-    assert str(await images.layer_for_download(repo, layer["digest"])) == layer["digest"]
-    with pytest.raises(LayersNotFound):
-        await images.layer_for_download(repo, sha(b"nope"))
-    loose = await push_blob(uploads, repo, b"loose")
-    with pytest.raises(LayerInaccessible) as caught:
-        await images.layer_for_download(repo, loose["digest"])
-    assert caught.value.message.startswith("The specified layer is not available")
-
-
-async def upload(images: ImageService, repo: Repository, *parts: bytes) -> str:
-    upload_id, part_size = await images.initiate_upload(repo)
-    assert part_size == PART_SIZE
-    offset = 0
-    for part in parts:
-        last = await images.upload_part(repo, upload_id, offset, offset + len(part) - 1, part)
-        offset += len(part)
-        assert last == offset - 1
-    return upload_id
-
-
-async def test_layer_upload_in_parts(
-    images: ImageService, uploads: UploadService, repo: Repository
-) -> None:
-    first, second = b"a" * MIN_PART_SIZE, b"tail"
-    upload_id = await upload(images, repo, first, second)
-    digest = await images.complete_upload(repo, upload_id, [sha(first + second)])
-    assert str(digest) == sha(first + second)
-    layers, _ = await images.check_layers(repo, [str(digest)])
-    assert layers[0].available and layers[0].size == len(first + second)
-    with pytest.raises(BlobUploadUnknown):  # the upload is spent
-        await images.complete_upload(repo, upload_id, [str(digest)])
-
-
-async def test_a_part_that_does_not_continue_the_upload_is_invalid_layer_part(
-    images: ImageService, repo: Repository
-) -> None:
-    upload_id = await upload(images, repo, b"0123456789")
-    for first, last, data in ((5, 9, b"56789"), (11, 12, b"ab"), (10, 15, b"ab"), (10, 9, b"")):
-        with pytest.raises(InvalidLayerPart) as caught:
-            await images.upload_part(repo, upload_id, first, last, data)
-        assert caught.value.last_valid_byte == 9
-        assert caught.value.upload_id == upload_id
-    assert await images.upload_part(repo, upload_id, 10, 11, b"ab") == 11
-    fresh, _ = await images.initiate_upload(repo)
-    with pytest.raises(InvalidLayerPart) as caught:
-        await images.upload_part(repo, fresh, 1, 1, b"x")
-    assert caught.value.last_valid_byte == -1
-
-
-async def test_complete_layer_upload_errors(
-    images: ImageService, uploads: UploadService, repo: Repository
-) -> None:
-    empty, _ = await images.initiate_upload(repo)
-    with pytest.raises(EmptyUpload):
-        await images.complete_upload(repo, empty, [sha(b"")])
-
-    small = await upload(images, repo, b"small", b"parts")
-    with pytest.raises(LayerPartTooSmall):
-        await images.complete_upload(repo, small, [sha(b"smallparts")])
-
-    wrong = await upload(images, repo, b"content")
-    with pytest.raises(InvalidLayer):
-        await images.complete_upload(repo, wrong, [sha(b"other content")])
-
-    existing = await push_blob(uploads, repo, b"already here")
-    again = await upload(images, repo, b"already here")
-    with pytest.raises(LayerAlreadyExists):
-        await images.complete_upload(repo, again, [existing["digest"]])
-
-    with pytest.raises(BlobUploadUnknown) as caught:
-        await images.complete_upload(repo, "00000000-0000-4000-8000-000000000000", [sha(b"")])
-    assert "The upload with id '00000000-0000-4000-8000-000000000000' does not exist" in (
-        caught.value.message
-    )
-    with pytest.raises(BlobUploadUnknown):
-        await images.upload_part(repo, "00000000-0000-4000-8000-000000000000", 0, 0, b"x")
-
-
-async def test_an_upload_belongs_to_its_repository(
-    images: ImageService, registry: RegistryService, repo: Repository
-) -> None:
-    upload_id = await upload(images, repo, b"data")
-    other = await registry.repository_for_push("team/other")
-    with pytest.raises(BlobUploadUnknown):
-        await images.upload_part(other, upload_id, 4, 4, b"x")
-    with pytest.raises(BlobUploadUnknown):
-        await images.complete_upload(other, upload_id, [sha(b"data")])
 
 
 # -- ListImageReferrers ---------------------------------------------------------------------

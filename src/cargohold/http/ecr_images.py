@@ -10,14 +10,8 @@ from typing import Any
 from cargohold.domain.records import Manifest, Repository
 from cargohold.http.download import DownloadSigner
 from cargohold.http.ecr import EcrCall, Handler
-from cargohold.service.images import (
-    ImageDetail,
-    ImageFailure,
-    ImageId,
-    ImageService,
-    LayerFailure,
-    LayerState,
-)
+from cargohold.service.images import ImageDetail, ImageFailure, ImageId, ImageService
+from cargohold.service.layers import LayerFailure, LayerService, LayerState
 
 
 def _image_ids(values: list[Mapping[str, Any]] | None) -> list[ImageId]:
@@ -108,8 +102,9 @@ def _with_token(result: dict[str, Any], token: str | None) -> dict[str, Any]:
 
 
 class _ImageHandlers:
-    def __init__(self, images: ImageService, signer: DownloadSigner) -> None:
+    def __init__(self, images: ImageService, layers: LayerService, signer: DownloadSigner) -> None:
         self._images = images
+        self._layers = layers
         self._signer = signer
 
     async def _repository(self, call: EcrCall) -> Repository:
@@ -192,7 +187,7 @@ class _ImageHandlers:
 
     async def batch_check_layer_availability(self, call: EcrCall) -> dict[str, Any]:
         repository = await self._repository(call)
-        layers, failures = await self._images.check_layers(repository, call.params["layerDigests"])
+        layers, failures = await self._layers.check_layers(repository, call.params["layerDigests"])
         return {
             "layers": [_layer(layer) for layer in layers],
             "failures": [_layer_failure(f) for f in failures],
@@ -200,13 +195,13 @@ class _ImageHandlers:
 
     async def initiate_layer_upload(self, call: EcrCall) -> dict[str, Any]:
         repository = await self._repository(call)
-        upload_id, part_size = await self._images.initiate_upload(repository)
+        upload_id, part_size = await self._layers.initiate_upload(repository)
         return {"uploadId": upload_id, "partSize": part_size}
 
     async def upload_layer_part(self, call: EcrCall) -> dict[str, Any]:
         repository = await self._repository(call)
         upload_id = call.params["uploadId"]
-        last = await self._images.upload_part(
+        last = await self._layers.upload_part(
             repository,
             upload_id,
             call.params["partFirstByte"],
@@ -223,7 +218,7 @@ class _ImageHandlers:
     async def complete_layer_upload(self, call: EcrCall) -> dict[str, Any]:
         repository = await self._repository(call)
         upload_id = call.params["uploadId"]
-        digest = await self._images.complete_upload(
+        digest = await self._layers.complete_upload(
             repository, upload_id, call.params["layerDigests"]
         )
         return {
@@ -235,7 +230,7 @@ class _ImageHandlers:
 
     async def get_download_url_for_layer(self, call: EcrCall) -> dict[str, Any]:
         repository = await self._repository(call)
-        digest = await self._images.layer_for_download(repository, call.params["layerDigest"])
+        digest = await self._layers.layer_for_download(repository, call.params["layerDigest"])
         url = self._signer.url(repository.registry_id, repository.name, str(digest))
         return {"downloadUrl": url, "layerDigest": str(digest)}
 
@@ -253,9 +248,11 @@ class _ImageHandlers:
         return _with_token({"referrers": [_referrer(m) for m in page.items]}, page.next_token)
 
 
-def image_handlers(images: ImageService, signer: DownloadSigner) -> dict[str, Handler]:
+def image_handlers(
+    images: ImageService, layers: LayerService, signer: DownloadSigner
+) -> dict[str, Handler]:
     """The ECR operations on images and layers, keyed by operation name."""
-    handlers = _ImageHandlers(images, signer)
+    handlers = _ImageHandlers(images, layers, signer)
     return {
         "ListImages": handlers.list_images,
         "DescribeImages": handlers.describe_images,
