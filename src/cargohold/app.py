@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,17 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cargohold.auth.secretbox import SecretBox
+from cargohold.auth.tokens import TokenSigner
 from cargohold.config import Config
+from cargohold.domain.errors import AccessDenied
+from cargohold.domain.principal import Principal
+from cargohold.http.aws_auth import SigV4Authenticator
+from cargohold.http.download import DownloadRoute, DownloadSigner
+from cargohold.http.ecr import EcrFront
+from cargohold.http.ecr_images import image_handlers
+from cargohold.http.ecr_repositories import repository_handlers
+from cargohold.http.ecr_tokens import token_handlers
 from cargohold.http.gatekeeper import TokenGatekeeper
 from cargohold.http.oci import OciFront
 from cargohold.http.oci_errors import error_response
@@ -20,12 +30,17 @@ from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.ports import StorageDriver
 from cargohold.service.authz import Authorizer
-from cargohold.service.identity import IdentityService
+from cargohold.service.identity import MASTER_KEY_FILE, TOKEN_KEY_PURPOSE, IdentityService
+from cargohold.service.images import ImageService
+from cargohold.service.layers import LayerService
 from cargohold.service.registry import RegistryService
+from cargohold.service.repositories import RepositoryService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
 
 log = logging.getLogger(__name__)
+
+DOWNLOAD_KEY_PURPOSE = "layer-download-url"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -48,7 +63,10 @@ class Registry:
     storage: StorageDriver
     registry: RegistryService
     uploads: UploadService
+    identity: IdentityService
     oci: OciFront
+    ecr: EcrFront
+    download: DownloadRoute
 
     @classmethod
     async def open(cls, config: Config, *, migrate: bool = True) -> Registry:
@@ -60,34 +78,69 @@ class Registry:
         async with store.write() as tx:
             await tx.ensure_registry(config.account_id, config.region, time.time())
         storage = build_storage(config)
+        clock = time.time
+        public_url = config.resolved_public_url
+        repositories = RepositoryService(store, clock, region=config.region)
         registry = RegistryService(
             store,
             storage,
-            time.time,
+            clock,
             registry_id=config.account_id,
             create_on_push=config.create_on_push,
+            rules=repositories,
         )
-        uploads = UploadService(store, storage, time.time)
-        identity = IdentityService.from_data_dir(
-            store, config.data_path, time.time, account_id=config.account_id, region=config.region
+        uploads = UploadService(store, storage, clock)
+        box = SecretBox.from_key_file(config.data_path / MASTER_KEY_FILE)
+        identity = IdentityService(
+            store,
+            box,
+            TokenSigner(box.derive_key(TOKEN_KEY_PURPOSE)),
+            clock,
+            account_id=config.account_id,
+            region=config.region,
         )
-        authorizer = Authorizer(time.time)
+        authorizer = Authorizer(clock)
         gatekeeper = TokenGatekeeper(
             identity,
             authorizer,
             account_id=config.account_id,
             region=config.region,
-            public_url=config.resolved_public_url,
+            public_url=public_url,
         )
         oci = OciFront(registry, uploads, storage, gatekeeper)
-        return cls(config, store, storage, registry, uploads, oci)
+        signer = DownloadSigner(box.derive_key(DOWNLOAD_KEY_PURPOSE), public_url, clock)
+
+        async def authorize(
+            principal: Principal, action: str, resource: str, context: Mapping[str, Any]
+        ) -> None:
+            decision = await authorizer.authorize(principal, action, resource, context)
+            if not decision.allowed:
+                raise AccessDenied(decision.message)
+
+        ecr = EcrFront(
+            SigV4Authenticator(
+                identity.lookup_secret, identity.principal_for_key, service="ecr", clock=clock
+            ),
+            authorize,
+            {
+                **repository_handlers(repositories, public_url=public_url),
+                **image_handlers(
+                    ImageService(registry, store), LayerService(store, uploads), signer
+                ),
+                **token_handlers(identity, public_url=public_url),
+            },
+            region=config.region,
+        )
+        download = DownloadRoute(signer, registry, storage)
+        return cls(config, store, storage, registry, uploads, identity, oci, ecr, download)
 
     async def close(self) -> None:
         await self.store.close()
 
 
 class Application:
-    """The ASGI application: `/v2/…` to the OCI front; everything else 404."""
+    """The ASGI application: `/v2/…` to the OCI front, `POST /` to the ECR API, `/_download/…`
+    to presigned layer downloads; everything else 404."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -105,6 +158,10 @@ class Application:
         try:
             if path == "/v2" or path.startswith("/v2/"):
                 response = await self.registry.oci(request)
+            elif path == "/":
+                response = await self.registry.ecr(request)
+            elif path.startswith("/_download/"):
+                response = await self.registry.download(request)
             else:
                 response = error_response("NOT_FOUND", "no such endpoint", 404)
         except Exception:

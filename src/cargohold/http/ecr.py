@@ -158,6 +158,10 @@ class EcrFront:
         name = call.params.get("repositoryName")
         if name:
             return call.repository_arn(name)
+        if call.operation == "DescribeRepositories":
+            return call.repository_arn("*")
+        # Account-level operations (GetAuthorizationToken, DescribeRegistry, settings,
+        # templates) name no resource; IAM policies grant them on "*".
         return "*"
 
     @staticmethod

@@ -77,7 +77,9 @@ class Authorizer:
     ) -> Decision:
         # Policies will see `{**principal_context(principal, now), **context}`; today's rule
         # needs neither.
-        owner = resource_account(resource_arn)
+        # "*" is what account-level actions (GetAuthorizationToken, DescribeRegistry) act on:
+        # the caller's own registry.
+        owner = principal.account_id if resource_arn == "*" else resource_account(resource_arn)
         if owner is not None and owner == principal.account_id:
             return Decision(allowed=True)
         return Decision(
