@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import anyio.to_thread
@@ -106,11 +106,20 @@ class UploadService:
     ) -> Upload:
         """Append the body at the upload's offset; `start`/`end` come from a Content-Range."""
         upload = await self.get(repository, upload_id)
+        with self._exclusive(upload):
+            return await self._append(upload, body, start, end, content_length)
+
+    @contextlib.contextmanager
+    def _exclusive(self, upload: Upload) -> Iterator[None]:
+        """One request at a time per upload: an append and a commit at once would let the
+        append's writes land in the committed blob, under a digest they do not match."""
         if upload.id in self._busy:
-            raise RangeInvalid("another chunk of this upload is in progress", offset=upload.offset)
+            raise RangeInvalid(
+                "another request on this upload is in progress", offset=upload.offset
+            )
         self._busy.add(upload.id)
         try:
-            return await self._append(upload, body, start, end, content_length)
+            yield
         finally:
             self._busy.discard(upload.id)
 
@@ -211,23 +220,22 @@ class UploadService:
             raise DigestInvalid("the digest parameter is required to complete an upload")
         digest = Digest.parse(digest_text)
         upload = await self.get(repository, upload_id)
-        if body is not None:
-            upload = await self.append(
-                repository, upload.id, body, start=start, end=end, content_length=content_length
-            )
-        try:
-            actual = await self._digest_of(upload, digest.algorithm)
-        except UploadStateInvalid as exc:
-            raise BlobUploadUnknown(
-                f"upload {upload.id} can no longer be completed: {exc}"
-            ) from None
-        if actual != digest.hex:
-            await self._discard(upload)
-            raise DigestInvalid(
-                f"provided digest {digest} does not match the uploaded content "
-                f"{digest.algorithm}:{actual}"
-            )
-        return await self._commit(repository, upload, digest)
+        with self._exclusive(upload):
+            if body is not None:
+                upload = await self._append(upload, body, start, end, content_length)
+            try:
+                actual = await self._digest_of(upload, digest.algorithm)
+            except UploadStateInvalid as exc:
+                raise BlobUploadUnknown(
+                    f"upload {upload.id} can no longer be completed: {exc}"
+                ) from None
+            if actual != digest.hex:
+                await self._discard(upload)
+                raise DigestInvalid(
+                    f"provided digest {digest} does not match the uploaded content "
+                    f"{digest.algorithm}:{actual}"
+                )
+            return await self._commit(repository, upload, digest)
 
     async def _digest_of(self, upload: Upload, algorithm: str) -> str:
         if algorithm == upload.hash_algorithm:
