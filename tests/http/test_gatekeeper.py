@@ -95,8 +95,10 @@ async def test_no_credentials_get_the_ecr_challenge(http: httpx.AsyncClient) -> 
 
 
 async def test_a_valid_token_opens_v2(
-    http: httpx.AsyncClient, app: FrontApp, identity: IdentityService
+    http: httpx.AsyncClient, app: FrontApp, identity: IdentityService, registry: Registry
 ) -> None:
+    async with registry.store.write() as tx:
+        await tx.create_repository(ACCOUNT, "team/app", 0.0)
     password, _ = identity.issue_password(await _user(identity))
     response = await http.get("/v2/", headers=_basic(password))
     assert response.status_code == 200, response.text
