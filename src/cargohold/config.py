@@ -40,7 +40,7 @@ class Config:
     #: The URL clients reach this registry at: repository URIs and `proxyEndpoint` derive from it.
     public_url: str | None = None
     #: Whether a push to a repository that does not exist creates it.
-    create_on_push: bool = True
+    create_on_push: bool = False
     log_level: str = "info"
     storage: StorageConfig = field(default_factory=StorageConfig)
 

@@ -38,7 +38,12 @@ def config_digest(manifest: dict[str, object]) -> str:
 def test_podman_pulls_tags_and_pushes(
     registry: RegistryServer, skopeo: Skopeo, podman: Podman, layout: OciLayout
 ) -> None:
-    """podman pulls what skopeo pushed, and pushes it under a new name with the same layers."""
+    """podman pulls what skopeo pushed, and pushes it under a new name with the same layers.
+
+    podman reuses the layers by a cross-repository mount, which ECR performs only with the
+    BLOB_MOUNTING account setting enabled; without it podman would upload (and recompress) them.
+    """
+    registry.ecr_client().put_account_setting(name="BLOB_MOUNTING", value="ENABLED")
     image = small_image(layout, tag="podman", seed=11)
     source, copy = "e2e/podman-source", "e2e/podman-copy"
     registry.create_repository(source)

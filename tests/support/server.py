@@ -1,12 +1,14 @@
 """A cargohold server run as a real subprocess on a free loopback port, for end-to-end tests.
 
 Every credential a client needs and every repository a test pushes to goes through
-`registry_credentials()` and `create_repository()`: today `/v2/` is open and pushing creates a
-repository; when authentication lands, those two methods are the only place that changes.
+`registry_credentials()` and `create_repository()`: `/v2/` wants a token from ECR's
+GetAuthorizationToken, and a push needs its repository created through the ECR API first, as
+on AWS. The server writes its administrator's AWS profile into files of its own, never `~/.aws`.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import signal
@@ -15,9 +17,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import boto3
 import httpx
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
 
 _READY_TIMEOUT = 30.0
 _STOP_TIMEOUT = 15.0
@@ -44,6 +49,8 @@ class RegistryServer:
         self._port = free_port(host)
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._admin: dict[str, str] | None = None
+        self._password: str | None = None
 
     # --- addresses ------------------------------------------------------------------------------
 
@@ -70,15 +77,74 @@ class RegistryServer:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    # --- the hooks that authentication will fill in ---------------------------------------------
+    # --- credentials and repositories ----------------------------------------------------------
+
+    def admin_credentials(self) -> dict[str, str]:
+        """The administrator's AWS variables, from `cargohold admin credentials`."""
+        if self._admin is None:
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "cargohold",
+                    "admin",
+                    "credentials",
+                    "--data-dir",
+                    str(self.data_dir),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+                env=self._env(),
+            ).stdout
+            found: dict[str, str] = {}
+            for word in out.replace("\n", " ").split():
+                if "=" in word and word.startswith("AWS_"):
+                    key, _, value = word.partition("=")
+                    found[key] = value.strip("'\"")
+            self._admin = found
+        return self._admin
+
+    def ecr_client(self, **session: str) -> Any:
+        """A boto3 ECR client of the administrator (or of the given key)."""
+        creds = self.admin_credentials()
+        return boto3.client(
+            "ecr",
+            endpoint_url=self.url,
+            region_name=creds["AWS_DEFAULT_REGION"],
+            aws_access_key_id=session.get("key", creds["AWS_ACCESS_KEY_ID"]),
+            aws_secret_access_key=session.get("secret", creds["AWS_SECRET_ACCESS_KEY"]),
+            config=BotoConfig(retries={"max_attempts": 1}),
+        )
+
+    def login_password(self) -> str:
+        """What `aws ecr get-login-password` prints for the administrator."""
+        if self._password is None:
+            data = self.ecr_client().get_authorization_token()["authorizationData"][0]
+            token = base64.b64decode(data["authorizationToken"]).decode()
+            self._password = token.removeprefix("AWS:")
+        return self._password
 
     def registry_credentials(self) -> tuple[str, str] | None:
-        """(username, password) for `/v2/`, or None while `/v2/` is open."""
-        return None
+        """(username, password) for `/v2/`."""
+        return ("AWS", self.login_password())
 
     def create_repository(self, name: str) -> None:
-        """Make `name` ready to be pushed to. Pushing creates a repository for now."""
-        del name
+        """Make `name` ready to be pushed to: CreateRepository, as on ECR."""
+        try:
+            self.ecr_client().create_repository(repositoryName=name)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "RepositoryAlreadyExistsException":
+                raise
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CARGOHOLD_", "AWS_"))}
+        env["CARGOHOLD_PORT"] = str(self._port)
+        env["CARGOHOLD_HOST"] = self._bind_host
+        env["AWS_SHARED_CREDENTIALS_FILE"] = str(self.data_dir.parent / "aws-credentials")
+        env["AWS_CONFIG_FILE"] = str(self.data_dir.parent / "aws-config")
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
 
     def auth(self) -> httpx.BasicAuth | None:
         credentials = self.registry_credentials()
@@ -109,8 +175,7 @@ class RegistryServer:
             "--data-dir",
             str(self.data_dir),
         ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CARGOHOLD_")}
-        env["PYTHONUNBUFFERED"] = "1"
+        env = self._env()
         self._process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
