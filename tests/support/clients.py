@@ -198,6 +198,10 @@ class Podman:
     ) -> subprocess.CompletedProcess[str]:
         return _run(self.argv(*args), self.env, check=check, timeout=timeout)
 
+    def bare(self, *args: str) -> list[str]:
+        """The command line without injected credentials: it relies on `podman login`."""
+        return [self.binary, *self._global, *args]
+
     def ref(self, name: str, tag: str) -> str:
         return f"{self.server.host}/{name}:{tag}"
 
