@@ -376,11 +376,19 @@ class Tx:
             .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
             .returning(manifests.c.id)
         )
-        row = (await self.conn.execute(stmt)).first()
-        if row is None:
-            existing = await self.get_manifest(repository_id, digest)
-            assert existing is not None
-            return existing.id, False
+        while (row := (await self.conn.execute(stmt)).first()) is None:
+            # Present already. Hold it (FOR SHARE) so that a concurrent delete cannot remove it
+            # before this transaction tags it; SQLite's single writer needs no lock.
+            existing = (
+                await self.conn.execute(
+                    sa.select(manifests.c.id)
+                    .where(manifests.c.repository_id == repository_id, manifests.c.digest == digest)
+                    .with_for_update(read=True)
+                )
+            ).first()
+            if existing is not None:
+                return int(existing.id), False
+            # Deleted between the insert and the lock: insert it afresh.
         manifest_id = int(row.id)
         if blob_digests:
             await self.conn.execute(
