@@ -106,6 +106,15 @@ class Registry:
     def prepare_repository(self, name: str) -> None:
         """Make ``name`` pushable. Distribution creates repositories on first push."""
 
+    def check_alive(self, during: str) -> None:
+        """Raise if the server exited: a dead server must stop the run, not skew it."""
+        if self.process is None:
+            raise RuntimeError(f"{self.name} is not running ({during})")
+        code = self.process.poll()
+        if code is not None:
+            how = f"signal {signal.Signals(-code).name}" if code < 0 else f"status {code}"
+            raise RuntimeError(f"{self.name} exited with {how} during {during}")
+
     def stop(self) -> None:
         """SIGTERM, then SIGKILL to the process group we started if it does not go."""
         process, self.process = self.process, None

@@ -363,7 +363,11 @@ def measure(run: Run, registries: list[Registry]) -> dict[str, Any]:
             for key, scenario in SCENARIOS.items():
                 for registry in order:
                     with PeakRss(registry.pid) as peak, ForeignCpu() as foreign:
-                        scenario(run, registry, rnd)
+                        try:
+                            scenario(run, registry, rnd)
+                        finally:
+                            for each in registries:
+                                each.check_alive(f"{key}, repetition {index + 1}")
                     run.record(registry, f"{key}_peak_rss_mib", peak.mib)
                     run.foreign_cpu.setdefault(key, []).append(foreign.cores)
         finally:
@@ -392,8 +396,13 @@ def main(argv: list[str] | None = None) -> int:
         machine_limits = measure_limits(settings, work_dir)
         idle = measure(run, registries)
     except Exception:
+        args.results_dir.mkdir(parents=True, exist_ok=True)
         for registry in registries:
             log(f"---- {registry.name} log tail ----\n{registry.log_tail()}")
+            if registry.log_path.exists():
+                kept = args.results_dir / f"{stamp}-{registry.name}.log"
+                shutil.copyfile(registry.log_path, kept)
+                log(f"(whole log kept in {kept})")
         raise
     finally:
         for registry in registries:
