@@ -1,10 +1,11 @@
 """ECR image and layer operations through boto3: shapes, paginators, every error as boto3 sees it,
-and presigned layer downloads that work without credentials until they expire.
+presigned layer downloads that work without credentials, and the upload machinery shared with
+`/v2/`.
 
-The server is a real uvicorn in a thread serving `EcrFront` with the image and repository
-handlers, `/v2/` and the download route, every call authenticated as the account's root (SigV4
-and policies have tests of their own). When the shared `ecr`/`ecr_server` fixtures of
-tests/ecr/conftest.py land, these tests move onto the full application.
+Most tests drive the real application (a `cargohold serve` subprocess, SigV4 with the
+administrator's key: the `ecr`/`ecr_server` fixtures of tests/ecr/conftest.py). Expiry needs a
+clock the test can move, so one test runs the same handlers in an in-thread server whose services
+read a test clock, every call authenticated as the account's root.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from cargohold.service.registry import RegistryService
 from cargohold.service.repositories import RepositoryService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
+from support.server import RegistryServer
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -142,7 +144,7 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     clock = Clock()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -164,10 +166,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def ecr(server: Server) -> ECRClient:
+def local_ecr(local_server: Server) -> ECRClient:
     client: ECRClient = boto3.client(
         "ecr",
-        endpoint_url=server.url,
+        endpoint_url=local_server.url,
         region_name=REGION,
         aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
         aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
@@ -245,7 +247,7 @@ def push_image(
 
 
 def test_push_with_layer_api_pull_with_batch_get_and_presigned_download(
-    ecr: ECRClient, repo: str, server: Server
+    ecr: ECRClient, repo: str, ecr_server: RegistryServer
 ) -> None:
     text, digest = push_image(ecr, repo, "chain", "1.0")
     assert digest == sha(text.encode())
@@ -265,16 +267,31 @@ def test_push_with_layer_api_pull_with_batch_get_and_presigned_download(
         )
         assert answer["layerDigest"] == descriptor["digest"]
         url = answer["downloadUrl"]
-        assert url.startswith(server.url + "/_download/")
+        assert url.startswith(ecr_server.url + "/_download/")
         blob = httpx.get(url)  # no credentials of any kind
         assert blob.status_code == 200
         assert sha(blob.content) == descriptor["digest"]
         assert len(blob.content) == descriptor["size"]
 
 
+def test_a_registry_id_names_the_registry_looked_in(local_ecr: ECRClient) -> None:
+    # Authorization allows everything here, so the lookup itself answers.
+    repo = f"images/registry-{next(_names)}"
+    local_ecr.create_repository(repositoryName=repo)
+    assert local_ecr.list_images(repositoryName=repo, registryId=ACCOUNT)["imageIds"] == []
+    with pytest.raises(ClientError) as caught:
+        local_ecr.describe_images(repositoryName=repo, registryId="999999999999")
+    assert error_of(caught)["Code"] == "RepositoryNotFoundException"
+    assert error_of(caught)["Message"] == (
+        f"The repository with name '{repo}' does not exist in the registry with id '999999999999'"
+    )
+
+
 def test_a_download_url_stops_working_when_it_expires_or_is_altered(
-    ecr: ECRClient, repo: str, server: Server
+    local_ecr: ECRClient, local_server: Server
 ) -> None:
+    ecr, server, repo = local_ecr, local_server, f"images/expiry-{next(_names)}"
+    ecr.create_repository(repositoryName=repo)
     text, _ = push_image(ecr, repo, "expiry", "v1")
     layer = json.loads(text)["layers"][0]["digest"]
     config = json.loads(text)["config"]["digest"]
@@ -383,10 +400,10 @@ def test_invalid_next_token_and_unknown_registry(ecr: ECRClient, repo: str) -> N
     assert error_of(caught)["Message"] == (
         "Invalid parameter at 'nextToken' failed to satisfy constraint: 'Invalid NextToken'"
     )
+    # Another account's registry: refused before anything is looked up (no policy grants it).
     with pytest.raises(ClientError) as caught:
         ecr.describe_images(repositoryName=repo, registryId="999999999999")
-    assert error_of(caught)["Code"] == "RepositoryNotFoundException"
-    assert "registry with id '999999999999'" in error_of(caught)["Message"]
+    assert error_of(caught)["Code"] == "AccessDeniedException"
     with pytest.raises(ClientError) as caught:
         ecr.list_images(repositoryName="images/never-created")
     assert error_of(caught)["Code"] == "RepositoryNotFoundException"
@@ -727,3 +744,103 @@ def test_list_image_referrers(ecr: ECRClient, repo: str) -> None:
         "imageDetails"
     ]
     assert detail["subjectManifestDigest"] == subject
+
+
+# -- one upload machinery with /v2/ ---------------------------------------------------------
+
+
+def test_an_upload_started_through_ecr_finishes_through_v2_and_back(
+    ecr: ECRClient, repo: str, ecr_server: RegistryServer
+) -> None:
+    first, rest = b"started with UploadLayerPart, ", b"finished with a /v2/ PUT"
+    upload_id = ecr.initiate_layer_upload(repositoryName=repo)["uploadId"]
+    ecr.upload_layer_part(
+        repositoryName=repo,
+        uploadId=upload_id,
+        partFirstByte=0,
+        partLastByte=len(first) - 1,
+        layerPartBlob=first,
+    )
+    with ecr_server.client() as v2:
+        status = v2.get(f"/v2/{repo}/blobs/uploads/{upload_id}")
+        assert status.status_code == 204
+        assert status.headers["Range"] == f"0-{len(first) - 1}"
+        done = v2.put(
+            f"/v2/{repo}/blobs/uploads/{upload_id}",
+            params={"digest": sha(first + rest)},
+            content=rest,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert done.status_code == 201, done.text
+
+        # And the other way: a /v2/ upload session continued with UploadLayerPart.
+        started = v2.post(f"/v2/{repo}/blobs/uploads/")
+        assert started.status_code == 202
+        other_id = started.headers["Docker-Upload-UUID"]
+    ecr.upload_layer_part(
+        repositoryName=repo,
+        uploadId=other_id,
+        partFirstByte=0,
+        partLastByte=2,
+        layerPartBlob=b"abc",
+    )
+    ecr.complete_layer_upload(repositoryName=repo, uploadId=other_id, layerDigests=[sha(b"abc")])
+
+    layers = ecr.batch_check_layer_availability(
+        repositoryName=repo, layerDigests=[sha(first + rest), sha(b"abc")]
+    )["layers"]
+    assert [(x["layerAvailability"], x.get("layerSize")) for x in layers] == [
+        ("AVAILABLE", len(first + rest)),
+        ("AVAILABLE", 3),
+    ]
+
+
+def test_an_image_pushed_through_v2_is_seen_and_pulled_through_ecr(
+    ecr: ECRClient, repo: str, ecr_server: RegistryServer
+) -> None:
+    config, layer = b'{"architecture":"amd64","os":"linux"}', b"a layer pushed over /v2/"
+    with ecr_server.client() as v2:
+        for blob in (config, layer):
+            pushed = v2.post(
+                f"/v2/{repo}/blobs/uploads/", params={"digest": sha(blob)}, content=blob
+            )
+            assert pushed.status_code == 201, pushed.text
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": DOCKER_MANIFEST,
+                "config": {
+                    "mediaType": "application/vnd.docker.container.image.v1+json",
+                    "digest": sha(config),
+                    "size": len(config),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                        "digest": sha(layer),
+                        "size": len(layer),
+                    }
+                ],
+            }
+        ).encode()
+        put = v2.put(
+            f"/v2/{repo}/manifests/v2-push",
+            content=manifest,
+            headers={"Content-Type": DOCKER_MANIFEST},
+        )
+        assert put.status_code == 201, put.text
+
+    [detail] = ecr.describe_images(repositoryName=repo)["imageDetails"]
+    assert detail["imageDigest"] == sha(manifest)
+    assert detail["imageTags"] == ["v2-push"]
+    assert detail["imageManifestMediaType"] == DOCKER_MANIFEST
+    assert detail["artifactMediaType"] == "application/vnd.docker.container.image.v1+json"
+    assert detail["imageSizeInBytes"] == len(layer)
+    [image] = ecr.batch_get_image(
+        repositoryName=repo,
+        imageIds=[{"imageTag": "v2-push"}],
+        acceptedMediaTypes=[DOCKER_MANIFEST],
+    )["images"]
+    assert image["imageManifest"].encode() == manifest
+    url = ecr.get_download_url_for_layer(repositoryName=repo, layerDigest=sha(layer))["downloadUrl"]
+    assert httpx.get(url).content == layer
