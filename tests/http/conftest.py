@@ -24,7 +24,9 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def config(tmp_path: Path, db_url: str) -> Config:
-    return load(overrides={"data_dir": str(tmp_path / "data"), "database_url": db_url}, environ={})
+    """Pushing creates the repository, so each test pushes to names of its choosing."""
+    overrides = {"data_dir": str(tmp_path / "data"), "database_url": db_url, "create_on_push": True}
+    return load(overrides=overrides, environ={})
 
 
 @pytest.fixture

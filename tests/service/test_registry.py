@@ -345,8 +345,9 @@ async def test_artifact_with_subject_and_referrers(
         ).encode()
 
     # The subject need not exist yet (spec: referrers may be pushed first).
-    first = await registry.put_manifest(repo, str(Digest.of(artifact("x/sbom", "1"))),
-                                        artifact("x/sbom", "1"), OCI_MANIFEST)  # fmt: skip
+    first = await registry.put_manifest(
+        repo, str(Digest.of(artifact("x/sbom", "1"))), artifact("x/sbom", "1"), OCI_MANIFEST
+    )
     assert first.parsed.subject is not None and str(first.parsed.subject.digest) == subject
     await registry.put_manifest(repo, "sig", artifact("x/sig", "2"), OCI_MANIFEST)
     await registry.put_manifest(repo, "v1", subject_raw, OCI_MANIFEST)
@@ -460,9 +461,13 @@ async def test_foreign_layers_need_not_be_pushed(
         "urls": ["https://example.com/base"],
     }
     raw = json.dumps(
-        {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-         "config": {"mediaType": CONFIG, **config}, "layers": [foreign]}
-    ).encode()  # fmt: skip
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": CONFIG, **config},
+            "layers": [foreign],
+        }
+    ).encode()
     assert (await registry.put_manifest(repo, "win", raw, OCI_MANIFEST)).created
 
 

@@ -395,3 +395,33 @@ async def test_upload_survives_a_restart(db_url: str, tmp_path: Path, repo: Repo
     finally:
         await second.close()
     assert committed.size == len(data)
+
+
+async def test_finish_while_an_append_streams_is_refused(
+    uploads: UploadService, storage: FilesystemDriver, repo: Repository
+) -> None:
+    """Committing mid-append would let the append's bytes land in the committed blob."""
+    upload = await uploads.start(repo)
+    await uploads.append(repo, upload.id, body(b"head"))
+    release = anyio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield b"x" * (SLICE + 1)
+        await release.wait()
+        yield b"tail"
+
+    async def append_slowly() -> None:
+        await uploads.append(repo, upload.id, slow())
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(append_slowly)
+        await anyio.sleep(0.2)
+        with pytest.raises(RangeInvalid):
+            await uploads.finish(repo, upload.id, sha256(b"head"), None)
+        with pytest.raises(RangeInvalid):
+            await uploads.finish(repo, upload.id, sha256(b"headmore"), body(b"more"))
+        release.set()
+    whole = b"head" + b"x" * (SLICE + 1) + b"tail"
+    assert await storage.stat(blob_key(Digest.parse(sha256(b"head")))) is None
+    await uploads.finish(repo, upload.id, sha256(whole), None)
+    assert await read_blob(storage, sha256(whole)) == whole
