@@ -1,0 +1,120 @@
+"""Matching the parts of a statement against a request: actions, resource ARNs, principals, and the
+policy variables (`${aws:username}`) that Resource and condition values may carry.
+
+How AWS matches, as the IAM JSON policy reference documents it:
+- Actions: `service:ActionName`, compared without regard to case; `*` and `?` are wildcards.
+- ARNs (Resource, NotResource, the Arn* operators): the six colon-separated fields
+  `arn:partition:service:region:account:resource` are matched one by one, each with `*` and `?`
+  wildcards that stay inside their field; the last field takes the rest of the ARN, colons and
+  slashes included. A pattern of fewer than six fields (`arn:aws:ecr:*`) is a glob over the whole.
+- Policy variables (Version 2012-10-17 only): `${key}` takes the value of a single-valued context
+  key, `${key, 'default'}` a default where the key is missing; `${*}`, `${?}` and `${$}` stand for
+  the literal characters. A variable with neither value nor default leaves the element unmatchable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+
+#: Wildcards written in a policy are carried through variable substitution as these private-use
+#: characters, so that characters a variable brings in (or `${*}`) stay literal.
+STAR = "\ue000"
+QUESTION = "\ue001"
+
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+_ESCAPES = {"*": "*", "?": "?", "$": "$"}
+_DEFAULT = re.compile(r"\s*(?P<key>[^,]+?)\s*,\s*'(?P<default>[^']*)'\s*")
+
+#: Context keys as the request carries them: lower-cased names, each with its values.
+NormalizedContext = Mapping[str, tuple[str, ...]]
+
+
+def to_pattern(text: str) -> str:
+    """A policy string with its wildcards marked, and no variables resolved."""
+    return text.replace("*", STAR).replace("?", QUESTION)
+
+
+def resolve(text: str, context: NormalizedContext, *, variables: bool) -> str | None:
+    """The policy string `text` as a pattern, its variables replaced by their values.
+
+    Returns None when a variable has no value in the context and no default: such an element
+    matches nothing. Without `variables` (policy Version 2008-10-17), `${…}` is literal text.
+    """
+    if not variables or "${" not in text:
+        return to_pattern(text)
+    out: list[str] = []
+    position = 0
+    for found in _VARIABLE.finditer(text):
+        out.append(to_pattern(text[position : found.start()]))
+        value = _variable_value(found.group(1), context)
+        if value is None:
+            return None
+        out.append(value)
+        position = found.end()
+    out.append(to_pattern(text[position:]))
+    return "".join(out)
+
+
+def _variable_value(body: str, context: NormalizedContext) -> str | None:
+    if body in _ESCAPES:
+        return _ESCAPES[body]
+    default: str | None = None
+    with_default = _DEFAULT.fullmatch(body)
+    if with_default is not None:
+        body, default = with_default["key"], with_default["default"]
+    values = context.get(body.strip().lower())
+    # Multivalued keys cannot be policy variables: only a key with exactly one value resolves.
+    if values is not None and len(values) == 1:
+        return values[0]
+    return default
+
+
+def literal(pattern: str) -> str:
+    """A pattern read as plain text: what the equality operators compare."""
+    return pattern.replace(STAR, "*").replace(QUESTION, "?")
+
+
+@lru_cache(maxsize=4096)
+def _compiled(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    parts: list[str] = []
+    for char in pattern:
+        if char == STAR:
+            parts.append(".*")
+        elif char == QUESTION:
+            parts.append(".")
+        else:
+            parts.append(re.escape(char))
+    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
+    return re.compile("".join(parts), flags)
+
+
+def glob(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
+    """Whether `value` matches the whole of `pattern` (`*`: any run, `?`: one character)."""
+    if STAR not in pattern and QUESTION not in pattern:
+        return pattern.casefold() == value.casefold() if ignore_case else pattern == value
+    return _compiled(pattern, ignore_case).fullmatch(value) is not None
+
+
+def action_matches(pattern: str, action: str) -> bool:
+    """`ecr:Put*` against `ecr:PutImage`: service prefix and action name both ignore case."""
+    return glob(to_pattern(pattern), action, ignore_case=True)
+
+
+def arn_matches(pattern: str, arn: str) -> bool:
+    """A resolved ARN pattern against a request ARN, field by field as AWS compares ARNs."""
+    if pattern == STAR:
+        return True
+    wanted = pattern.split(":", 5)
+    if len(wanted) < 6:
+        return glob(pattern, arn)
+    given = arn.split(":", 5)
+    if len(given) < 6:
+        return False
+    return all(glob(w, g) for w, g in zip(wanted, given, strict=True))
+
+
+def is_arn(value: str) -> bool:
+    parts = value.split(":", 5)
+    return len(parts) == 6 and parts[0] == "arn"
