@@ -6,6 +6,7 @@ ASGI and checks what a client relies on: status, headers, exact bytes, and the e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from cargohold.domain.principal import Principal
 from cargohold.http.oci import Forbidden, Unauthenticated
 from oci_harness import (
     AllowAll,
+    FrontApp,
     PushedImage,
     codes,
     expect_error,
@@ -289,8 +291,19 @@ async def test_cancel_upload(client: httpx.AsyncClient) -> None:
 # -- end-11: cross-repository mount ----------------------------------------------------------
 
 
-async def test_mount_from_a_repository_that_holds_the_blob(client: httpx.AsyncClient) -> None:
+async def test_mount_from_a_repository_that_holds_the_blob(
+    client: httpx.AsyncClient, registry: Registry
+) -> None:
     digest = await push_blob(client, "source", b"shared layer")
+    # ECR mounts only with the account's BLOB_MOUNTING setting ENABLED; until then, a session.
+    declined = await client.post(
+        "/v2/target/blobs/uploads/", params={"mount": digest, "from": "source"}
+    )
+    assert declined.status_code == 202
+    assert (await client.get(declined.headers["location"])).status_code == 204
+    assert (await client.head(f"/v2/target/blobs/{digest}")).status_code == 404
+    async with registry.store.write() as tx:
+        await tx.put_account_setting(registry.config.account_id, "BLOB_MOUNTING", "ENABLED")
     response = await client.post(
         "/v2/target/blobs/uploads/", params={"mount": digest, "from": "source"}
     )
@@ -302,8 +315,10 @@ async def test_mount_from_a_repository_that_holds_the_blob(client: httpx.AsyncCl
 
 @pytest.mark.parametrize("source", ["source", "missing/repo", "UPPER"])
 async def test_mount_that_cannot_be_done_opens_a_session(
-    client: httpx.AsyncClient, source: str
+    client: httpx.AsyncClient, registry: Registry, source: str
 ) -> None:
+    async with registry.store.write() as tx:
+        await tx.put_account_setting(registry.config.account_id, "BLOB_MOUNTING", "ENABLED")
     await push_blob(client, "source", b"something else")
     digest = sha256(b"not in source")
     response = await client.post(
@@ -910,3 +925,24 @@ async def test_the_application_serves_v2_after_its_lifespan(config: Config) -> N
             expect_error(await http.get("/elsewhere"), 404, "NOT_FOUND")
         stop.set()
     assert sent[-1]["type"] == "lifespan.shutdown.complete"
+
+
+async def test_without_create_on_push_a_missing_repository_is_name_unknown(
+    config: Config,
+) -> None:
+    closed = dataclasses.replace(config, create_on_push=False)
+    registry = await Registry.open(closed)
+    registry.oci.gatekeeper = AllowAll()
+    transport = httpx.ASGITransport(app=FrontApp(registry.oci))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            expect_error(await http.post("/v2/not/created/blobs/uploads/"), 404, "NAME_UNKNOWN")
+            single = await http.post(
+                "/v2/not/created/blobs/uploads/", params={"digest": sha256(b"x")}, content=b"x"
+            )
+            expect_error(single, 404, "NAME_UNKNOWN")
+            pushed = await put_manifest(http, "not/created", "v1", b"{}", OCI_MANIFEST)
+            expect_error(pushed, 404, "NAME_UNKNOWN")
+            assert (await http.get("/v2/_catalog")).json() == {"repositories": []}
+    finally:
+        await registry.close()

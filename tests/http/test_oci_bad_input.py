@@ -19,14 +19,17 @@ import pytest
 from cargohold.app import Registry
 from cargohold.config import Config
 from cargohold.domain.digest import Digest
+from cargohold.domain.manifest import MAX_MANIFEST_BYTES
 from cargohold.service.paths import blob_key
 from oci_harness import (
     AllowAll,
     FrontApp,
+    RawResponse,
     assert_serving,
     codes,
     expect_error,
     get_manifest,
+    parse_response,
     push_blob,
     push_image,
     push_image_blobs,
@@ -510,3 +513,81 @@ async def test_chunked_upload_survives_a_restart(config: Config) -> None:
     finally:
         await http.aclose()
         await registry.close()
+
+
+async def test_client_disconnects_mid_download(app: FrontApp, client: httpx.AsyncClient) -> None:
+    data = os.urandom(16 * MIB)
+    digest = await push_blob(client, NAME, data)
+    async with socket_client(app) as (port, http):
+        for _ in range(3):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"GET /v2/{NAME}/blobs/{digest} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            await writer.drain()
+            assert (await reader.read(65536)).startswith(b"HTTP/1.1 200")
+            writer.transport.abort()
+        fetched = await http.get(f"/v2/{NAME}/blobs/{digest}")
+        assert fetched.status_code == 200 and fetched.content == data
+        await assert_serving(http)
+
+
+async def test_heads_and_errors_over_one_kept_alive_connection(
+    app: FrontApp, client: httpx.AsyncClient
+) -> None:
+    """What clients meet on a real connection: HEAD answers carry the length but no body, and
+    an error that leaves a request body unread does not derail the next request."""
+    image = await push_image(client, NAME, "keepalive", "v1")
+    layer = image.layers[0]
+    accept = f"Accept: {OCI_MANIFEST}\r\n"
+    requests = [
+        (f"HEAD /v2/{NAME}/manifests/v1 HTTP/1.1\r\nHost: t\r\n{accept}\r\n", True),
+        (f"HEAD /v2/{NAME}/blobs/{layer.digest} HTTP/1.1\r\nHost: t\r\n\r\n", True),
+        (
+            f"PATCH /v2/{NAME}/blobs/uploads/garbage HTTP/1.1\r\nHost: t\r\n"
+            "Content-Length: 5\r\n\r\nhello",
+            False,
+        ),
+        (
+            f"PUT /v2/{NAME}/manifests/big HTTP/1.1\r\nHost: t\r\n"
+            f"Content-Length: {MAX_MANIFEST_BYTES + 1}\r\n\r\n{{",
+            False,
+        ),
+    ]
+    answers = []
+    async with serve(app) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for request, is_head in requests[:3]:
+                writer.write(request.encode())
+                await writer.drain()
+                answers.append(await read_one_response(reader, head=is_head))
+            writer.write(
+                f"GET /v2/{NAME}/manifests/v1 HTTP/1.1\r\nHost: t\r\n{accept}\r\n".encode()
+            )
+            await writer.drain()
+            answers.append(await read_one_response(reader, head=False))
+            # A manifest announced too big is refused without reading it; the connection may
+            # then be closed, but the answer comes first.
+            writer.write(requests[3][0].encode())
+            await writer.drain()
+            answers.append(await read_one_response(reader, head=False))
+        finally:
+            writer.close()
+    head_manifest, head_blob, unknown, manifest, too_big = answers
+    assert head_manifest.status == 200 and head_manifest.body == b""
+    assert head_manifest.headers["content-length"] == str(len(image.manifest))
+    assert head_manifest.headers["docker-content-digest"] == image.digest
+    assert head_manifest.headers["content-type"] == OCI_MANIFEST
+    assert head_blob.status == 200 and head_blob.body == b""
+    assert head_blob.headers["content-length"] == str(layer.size)
+    assert unknown.status == 404 and b"BLOB_UPLOAD_UNKNOWN" in unknown.body
+    assert manifest.status == 200 and manifest.body == image.manifest
+    assert too_big.status == 413 and b"SIZE_INVALID" in too_big.body
+
+
+async def read_one_response(reader: asyncio.StreamReader, *, head: bool) -> RawResponse:
+    """One response off a kept-alive connection, framed by its Content-Length."""
+    raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    response = parse_response(raw)
+    length = 0 if head else int(response.headers.get("content-length", "0"))
+    response.body = await asyncio.wait_for(reader.readexactly(length), 10) if length else b""
+    return response
