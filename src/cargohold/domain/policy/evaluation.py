@@ -14,7 +14,9 @@ role's trust policy):
 5. The account root user is allowed by identity without any policy ("all requests are denied by
    default, except those of the AWS account root user, which has full access"); a Deny in a
    resource-based policy still binds it, and across accounts it still needs the resource side.
-6. An AWS service principal is allowed only by a resource-based policy that names it.
+6. A role's trust policy must name the caller (or its account) even within the account: an
+   identity-based Allow of sts:AssumeRole alone does not let anyone assume a role.
+7. An AWS service principal is allowed only by a resource-based policy that names it.
 
 The decision says which of AWS's four denials it is, so the caller can word the message as AWS
 does: "… with an explicit deny in an identity-based policy", "… because no identity-based
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 
 from cargohold.domain.policy.conditions import conditions_hold
 from cargohold.domain.policy.document import DENY, Policy, Statement
+from cargohold.domain.policy.kinds import PolicyKind
 from cargohold.domain.policy.matching import (
     NormalizedContext,
     action_matches,
@@ -116,17 +119,15 @@ def evaluate(
         if resource_grant is Grant.DIRECT:
             return ALLOWED
         return PolicyDecision(False, Denial.NO_RESOURCE_ALLOW)
-    identity_allow = identity_allow or caller.kind == "root"
-    owner = request.resource_account or caller.account_id
-    if owner == caller.account_id:
-        if identity_allow or resource_grant is Grant.DIRECT:
-            return ALLOWED
-        return PolicyDecision(False, Denial.NO_IDENTITY_ALLOW)
-    if resource_grant is Grant.NONE:
+    same_account = (request.resource_account or caller.account_id) == caller.account_id
+    if same_account and resource_grant is Grant.DIRECT:
+        return ALLOWED
+    trust = any(policy.kind is PolicyKind.TRUST for policy in resource_policies)
+    if (trust or not same_account) and resource_grant is Grant.NONE:
         return PolicyDecision(False, Denial.NO_RESOURCE_ALLOW)
-    if not identity_allow:
-        return PolicyDecision(False, Denial.NO_IDENTITY_ALLOW)
-    return ALLOWED
+    if identity_allow or caller.kind == "root":
+        return ALLOWED
+    return PolicyDecision(False, Denial.NO_IDENTITY_ALLOW)
 
 
 def normalize_context(context: Context) -> NormalizedContext:

@@ -3,10 +3,10 @@ policy variables (`${aws:username}`) that Resource and condition values may carr
 
 How AWS matches, as the IAM JSON policy reference documents it:
 - Actions: `service:ActionName`, compared without regard to case; `*` and `?` are wildcards.
-- ARNs (Resource, NotResource, the Arn* operators): the six colon-separated fields
-  `arn:partition:service:region:account:resource` are matched one by one, each with `*` and `?`
-  wildcards that stay inside their field; the last field takes the rest of the ARN, colons and
-  slashes included. A pattern of fewer than six fields (`arn:aws:ecr:*`) is a glob over the whole.
+- ARNs (Resource, NotResource, the Arn* operators), case-sensitive: `*` and `?` match within
+  a colon-separated segment, except that "if the * wildcard is the last character of a resource
+  ARN segment, it can expand to match beyond colon boundaries" (so `arn:aws:ecr:*` covers every
+  ECR ARN, and `arn:aws:ecr:us-*:repository/app` every region and account).
 - Policy variables (Version 2012-10-17 only): `${key}` takes the value of a single-valued context
   key, `${key, 'default'}` a default where the key is missing; `${*}`, `${?}` and `${$}` stand for
   the literal characters. A variable with neither value nor default leaves the element unmatchable.
@@ -77,13 +77,15 @@ def literal(pattern: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _compiled(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+def _compiled(pattern: str, ignore_case: bool, arn: bool) -> re.Pattern[str]:
     parts: list[str] = []
-    for char in pattern:
+    for index, char in enumerate(pattern):
         if char == STAR:
-            parts.append(".*")
+            # In an ARN, a star stays inside its segment unless it ends one.
+            ends_segment = index + 1 == len(pattern) or pattern[index + 1] == ":"
+            parts.append(".*" if not arn or ends_segment else "[^:]*")
         elif char == QUESTION:
-            parts.append(".")
+            parts.append("[^:]" if arn else ".")
         else:
             parts.append(re.escape(char))
     flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
@@ -94,7 +96,7 @@ def glob(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     """Whether `value` matches the whole of `pattern` (`*`: any run, `?`: one character)."""
     if STAR not in pattern and QUESTION not in pattern:
         return pattern.casefold() == value.casefold() if ignore_case else pattern == value
-    return _compiled(pattern, ignore_case).fullmatch(value) is not None
+    return _compiled(pattern, ignore_case, False).fullmatch(value) is not None
 
 
 def action_matches(pattern: str, action: str) -> bool:
@@ -103,16 +105,10 @@ def action_matches(pattern: str, action: str) -> bool:
 
 
 def arn_matches(pattern: str, arn: str) -> bool:
-    """A resolved ARN pattern against a request ARN, field by field as AWS compares ARNs."""
-    if pattern == STAR:
-        return True
-    wanted = pattern.split(":", 5)
-    if len(wanted) < 6:
-        return glob(pattern, arn)
-    given = arn.split(":", 5)
-    if len(given) < 6:
-        return False
-    return all(glob(w, g) for w, g in zip(wanted, given, strict=True))
+    """A resolved ARN pattern against a request ARN, segment-aware as AWS matches ARNs."""
+    if STAR not in pattern and QUESTION not in pattern:
+        return pattern == arn
+    return _compiled(pattern, False, True).fullmatch(arn) is not None
 
 
 def is_arn(value: str) -> bool:

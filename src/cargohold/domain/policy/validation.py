@@ -207,6 +207,8 @@ def _resource_format_error(resource: str) -> str | None:
     if not colon:
         return errors.RESOURCE_VENDOR
     service, _, rest = rest.partition(":")
+    if "*" in service or "?" in service:
+        return errors.RESOURCE_VENDOR
     if service == "iam" and not rest.startswith(":"):
         return f"IAM resource {resource} cannot contain region information."
     if service == "s3" and not rest.startswith(":"):
