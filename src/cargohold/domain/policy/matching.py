@@ -109,8 +109,3 @@ def arn_matches(pattern: str, arn: str) -> bool:
     if STAR not in pattern and QUESTION not in pattern:
         return pattern == arn
     return _compiled(pattern, False, True).fullmatch(arn) is not None
-
-
-def is_arn(value: str) -> bool:
-    parts = value.split(":", 5)
-    return len(parts) == 6 and parts[0] == "arn"

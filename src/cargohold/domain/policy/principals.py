@@ -4,7 +4,8 @@ resource-based policies that names who a statement is about.
 What a policy can name, as AWS documents it: everyone (`"*"`, `{"AWS": "*"}`), an account (its
 twelve-digit id or `arn:aws:iam::ID:root`, the same thing), an IAM user or role by ARN, an
 assumed-role session by its STS ARN, and AWS services (`{"Service": "ecs-tasks.amazonaws.com"}`).
-No partial wildcards: `arn:aws:iam::ID:user/*` is an invalid principal.
+No partial wildcards: `arn:aws:iam::ID:user/*` is an invalid principal. `Federated` and
+`CanonicalUser` principals are accepted, as AWS accepts them, and match no caller here.
 
 Naming an account *delegates* to it: the account's administrator still has to allow its users and
 roles through their identity-based policies, so such a grant carries less than naming the caller
