@@ -174,3 +174,11 @@ class TooManyTags(RegistryError):
 
 class LimitExceeded(RegistryError):
     """A quota, such as one basic scan per image per day."""
+
+
+class ScanNotFound(RegistryError):
+    """An image that has never been scanned (DescribeImageScanFindings)."""
+
+
+class UnsupportedImageType(RegistryError):
+    """An image the scanner cannot scan at all (StartImageScan)."""
