@@ -78,6 +78,20 @@ class RepositoryRules(Protocol):
         ...
 
 
+class PushHook(Protocol):
+    """Told of every manifest a push creates (scan on push answers)."""
+
+    async def manifest_pushed(
+        self, tx: Tx, repository: Repository, manifest_id: int, parsed: ParsedManifest, now: float
+    ) -> bool:
+        """Inside the push's transaction; whether there is follow-up work to start."""
+        ...
+
+    def pushed(self) -> None:
+        """After the push committed, when `manifest_pushed` said there is work."""
+        ...
+
+
 class RegistryService:
     def __init__(
         self,
@@ -95,6 +109,7 @@ class RegistryService:
         self._clock = clock
         self.registry_id = registry_id
         self._create_on_push = create_on_push
+        self.push_hook: PushHook | None = None
 
     # -- repositories -----------------------------------------------------------------------
 
@@ -210,6 +225,14 @@ class RegistryService:
             if tag is not None:
                 await self._tag(tx, repository, tag, manifest_id, now)
             manifest = await tx.get_manifest(repository.id, str(digest))
+            hook = self.push_hook
+            follow_up = bool(
+                created
+                and hook is not None
+                and await hook.manifest_pushed(tx, repository, manifest_id, parsed, now)
+            )
+        if follow_up and hook is not None:
+            hook.pushed()
         assert manifest is not None
         return PushedManifest(manifest, parsed, created)
 
