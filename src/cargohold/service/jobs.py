@@ -1,0 +1,152 @@
+"""The in-process runner of background jobs (scans, re-matching after a vulnerability database
+import, …) over the `jobs` table.
+
+Any node may claim any job; a claim is a lease the runner extends while the job runs, so a job
+whose node died is claimed again once its lease runs out. A handler that raises is retried
+(with a growing delay) up to `max_attempts`; then its kind's `give_up` records the failure
+where users see it (a scan ends FAILED, never stuck IN_PROGRESS). CPU-heavy handlers take
+themselves off the event loop (threads); the runner itself only awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cargohold.domain.scans import Job
+from cargohold.metadata.scan_store import ScanTx
+from cargohold.metadata.store import MetadataStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class JobKind:
+    run: Callable[[dict[str, Any]], Awaitable[None]]
+    #: Called once attempts are exhausted, with the last error's text.
+    give_up: Callable[[dict[str, Any], str], Awaitable[None]] | None = None
+    max_attempts: int = 3
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: MetadataStore,
+        clock: Callable[[], float],
+        kinds: Mapping[str, JobKind] | None = None,
+        *,
+        concurrency: int = 2,
+        poll_interval: float = 1.0,
+        lease: float = 60.0,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self.kinds: dict[str, JobKind] = dict(kinds or {})
+        self._concurrency = concurrency
+        self._poll = poll_interval
+        self._lease = lease
+        self.node = f"node-{uuid.uuid4().hex[:12]}"
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def register(self, name: str, kind: JobKind) -> None:
+        self.kinds[name] = kind
+
+    def wake(self) -> None:
+        """A job was queued on this node: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(self._worker(i), name=f"jobs-{i}") for i in range(self._concurrency)
+        ]
+
+    async def stop(self) -> None:
+        """Stop claiming; cancel running jobs (their leases run out and another node, or this
+        one after a restart, takes them up again)."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    async def _worker(self, number: int) -> None:
+        while not self._stopping:
+            try:
+                ran = await self.run_one()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("job worker %d failed to claim a job", number)
+                ran = False
+            if ran:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+
+    async def run_one(self) -> bool:
+        """Claim and run one due job; whether there was one."""
+        async with self._store.write() as tx:
+            job = await ScanTx(tx.conn).claim(self.node, self._clock(), self._lease)
+        if job is None:
+            return False
+        kind = self.kinds.get(job.kind)
+        if kind is None:
+            await self._finish(job, error=f"no handler for job kind {job.kind!r}")
+            return True
+        if job.attempts > kind.max_attempts:
+            # Claimed again after its last attempt's lease ran out: that node died mid-job.
+            await self._give_up(job, kind, "the node running it stopped before it finished")
+            return True
+        heartbeat = asyncio.create_task(self._heartbeat(job))
+        try:
+            await kind.run(job.payload)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("job %d (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, error)
+            if job.attempts < kind.max_attempts:
+                await self._finish(job, error=error, retry_at=self._clock() + 2.0**job.attempts)
+            else:
+                await self._give_up(job, kind, error)
+        else:
+            await self._finish(job)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        return True
+
+    async def _give_up(self, job: Job, kind: JobKind, error: str) -> None:
+        if kind.give_up is not None:
+            try:
+                await kind.give_up(job.payload, error)
+            except Exception:
+                log.exception("recording the failure of job %d failed", job.id)
+        await self._finish(job, error=error)
+
+    async def _finish(
+        self, job: Job, *, error: str | None = None, retry_at: float | None = None
+    ) -> None:
+        async with self._store.write() as tx:
+            await ScanTx(tx.conn).finish_job(
+                job.id, self.node, self._clock(), error=error, retry_at=retry_at
+            )
+
+    async def _heartbeat(self, job: Job) -> None:
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            async with self._store.write() as tx:
+                await ScanTx(tx.conn).extend_lease(job.id, self.node, self._clock() + self._lease)
