@@ -4,14 +4,19 @@ empty)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from cargohold.domain.records import Manifest, Repository
 from cargohold.http.download import DownloadSigner
 from cargohold.http.ecr import EcrCall, Handler
+from cargohold.http.ecr_scanning import scan_fields
 from cargohold.service.images import ImageDetail, ImageFailure, ImageId, ImageService
 from cargohold.service.layers import LayerFailure, LayerService, LayerState
+from cargohold.service.scans import ScanState
+
+#: The scan state of each listed manifest that has one (ScanService.states).
+ScanStates = Callable[[Repository, Sequence[Manifest]], Awaitable[dict[int, ScanState]]]
 
 
 def _image_ids(values: list[Mapping[str, Any]] | None) -> list[ImageId]:
@@ -102,10 +107,17 @@ def _with_token(result: dict[str, Any], token: str | None) -> dict[str, Any]:
 
 
 class _ImageHandlers:
-    def __init__(self, images: ImageService, layers: LayerService, signer: DownloadSigner) -> None:
+    def __init__(
+        self,
+        images: ImageService,
+        layers: LayerService,
+        signer: DownloadSigner,
+        scan_states: ScanStates | None,
+    ) -> None:
         self._images = images
         self._layers = layers
         self._signer = signer
+        self._scan_states = scan_states
 
     async def _repository(self, call: EcrCall) -> Repository:
         return await self._images.repository(call.params["repositoryName"], call.registry_id)
@@ -134,6 +146,10 @@ class _ImageHandlers:
             next_token=call.params.get("nextToken"),
         )
         details = [_detail(repository, d) for d in page.items]
+        if self._scan_states is not None:
+            states = await self._scan_states(repository, [d.manifest for d in page.items])
+            for shaped, detail in zip(details, page.items, strict=True):
+                shaped.update(scan_fields(states.get(detail.manifest.id)))
         return _with_token({"imageDetails": details}, page.next_token)
 
     async def batch_get_image(self, call: EcrCall) -> dict[str, Any]:
@@ -249,10 +265,13 @@ class _ImageHandlers:
 
 
 def image_handlers(
-    images: ImageService, layers: LayerService, signer: DownloadSigner
+    images: ImageService,
+    layers: LayerService,
+    signer: DownloadSigner,
+    scan_states: ScanStates | None = None,
 ) -> dict[str, Handler]:
     """The ECR operations on images and layers, keyed by operation name."""
-    handlers = _ImageHandlers(images, layers, signer)
+    handlers = _ImageHandlers(images, layers, signer, scan_states)
     return {
         "ListImages": handlers.list_images,
         "DescribeImages": handlers.describe_images,
