@@ -22,6 +22,7 @@ from cargohold.http.download import DownloadRoute, DownloadSigner
 from cargohold.http.ecr import EcrFront
 from cargohold.http.ecr_images import image_handlers
 from cargohold.http.ecr_repositories import repository_handlers
+from cargohold.http.ecr_scanning import scanning_handlers
 from cargohold.http.ecr_tokens import token_handlers
 from cargohold.http.gatekeeper import TokenGatekeeper
 from cargohold.http.oci import OciFront
@@ -32,10 +33,13 @@ from cargohold.ports import StorageDriver
 from cargohold.service.authz import Authorizer
 from cargohold.service.identity import MASTER_KEY_FILE, TOKEN_KEY_PURPOSE, IdentityService
 from cargohold.service.images import ImageService
+from cargohold.service.jobs import JobKind, JobRunner
 from cargohold.service.layers import LayerService
 from cargohold.service.registry import RegistryService
 from cargohold.service.repositories import RepositoryService
+from cargohold.service.scans import SCAN, ScanService
 from cargohold.service.uploads import UploadService
+from cargohold.service.vulndb import REMATCH, VulnerabilityDatabase
 from cargohold.storage.filesystem import FilesystemDriver
 
 log = logging.getLogger(__name__)
@@ -67,6 +71,8 @@ class Registry:
     oci: OciFront
     ecr: EcrFront
     download: DownloadRoute
+    #: Background jobs (scans, re-matching); started by the application's lifespan.
+    jobs: JobRunner
 
     @classmethod
     async def open(cls, config: Config, *, migrate: bool = True) -> Registry:
@@ -90,6 +96,19 @@ class Registry:
             rules=repositories,
         )
         uploads = UploadService(store, storage, clock)
+        jobs = JobRunner(store, clock)
+        scans = ScanService(
+            store,
+            storage,
+            registry,
+            uploads,
+            VulnerabilityDatabase(store, clock),
+            clock,
+            wake=jobs.wake,
+        )
+        registry.push_hook = scans
+        jobs.register(SCAN, JobKind(scans.run_scan, scans.fail_scan))
+        jobs.register(REMATCH, JobKind(scans.rematch))
         box = SecretBox.from_key_file(config.data_path / MASTER_KEY_FILE)
         identity = IdentityService(
             store,
@@ -125,16 +144,21 @@ class Registry:
             {
                 **repository_handlers(repositories, public_url=public_url),
                 **image_handlers(
-                    ImageService(registry, store), LayerService(store, uploads), signer
+                    ImageService(registry, store),
+                    LayerService(store, uploads),
+                    signer,
+                    scans.states,
                 ),
+                **scanning_handlers(scans, registry),
                 **token_handlers(identity, public_url=public_url),
             },
             region=config.region,
         )
         download = DownloadRoute(signer, registry, storage)
-        return cls(config, store, storage, registry, uploads, identity, oci, ecr, download)
+        return cls(config, store, storage, registry, uploads, identity, oci, ecr, download, jobs)
 
     async def close(self) -> None:
+        await self.jobs.stop()
         await self.store.close()
 
 
@@ -175,6 +199,7 @@ class Application:
             if message["type"] == "lifespan.startup":
                 try:
                     self.registry = await Registry.open(self.config)
+                    await self.registry.jobs.start()
                 except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
