@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from cargohold import admin
+from cargohold import admin, scan_cli
 from cargohold.config import Config, ConfigError, load
 
 
@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     serve.set_defaults(func=_serve)
     admin.add_parser(commands, _common, _load)
+    scan_cli.add_parsers(commands, _common, _load)
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)
