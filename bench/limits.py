@@ -127,7 +127,7 @@ def describe_disk(directory: Path) -> str:
     block = Path("/sys/class/block") / Path(device).name
     rotational = block / "queue" / "rotational"
     if rotational.exists():
-        text += ", rotational" if rotational.read_text().strip() == "1" else ", non-rotational"
+        text += f", queue/rotational={rotational.read_text().strip()}"
     model = block / "device" / "model"
     if model.exists():
         text += f", {model.read_text().strip()}"
@@ -151,7 +151,8 @@ def tool_versions() -> dict[str, str]:
     return {
         "distribution": _output(["docker-registry", "--version"]),
         "skopeo": _output(["skopeo", "--version"]),
-        "wrk": wrk[0] if wrk else "unknown",
+        "wrk": wrk[0].split(" Copyright")[0] if wrk else "unknown",
+        "hey": "hey " + _output(["dpkg-query", "-W", "-f", "${Version}", "hey"]),
         "cargohold": _output(["git", "-C", str(Path(__file__).parent), "describe", "--always"])
         + (
             "-dirty"

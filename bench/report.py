@@ -126,11 +126,12 @@ def render(results: dict[str, Any], results_name: str, chart_name: str) -> str:
         ("CPU", str(machine["cpu"])),
         ("memory", f"{machine['memory_gib']} GiB"),
         ("kernel", str(machine["kernel"])),
-        ("disk (data of both registries)", str(machine["disk"])),
+        ("disk (data of both registries)", str(machine["disk"]).replace(", rotational", "")),
         ("Python", str(machine["python"])),
         ("Distribution", versions["distribution"]),
         ("skopeo", versions["skopeo"]),
-        ("wrk", versions["wrk"]),
+        ("wrk", versions["wrk"].split(" Copyright")[0]),
+        ("hey", versions.get("hey", "(not recorded)")),
         ("cargohold", f"commit {versions['cargohold']}"),
     ]
     idle = results.get("idle_rss_mib", {})
@@ -160,6 +161,12 @@ is better for latency and memory.
 
 Idle RSS: {idle_text}.
 
+<details><summary>Every repetition (in run order)</summary>
+
+{summary.samples_table(results)}
+
+</details>
+
 ## Targets (issue 5)
 
 {target_summary(results)}
@@ -174,8 +181,8 @@ Idle RSS: {idle_text}.
 
 {_kv_table(machine_rows)}
 
-{summary.foreign_cpu_text(results)} The machine may be shared: that is one reason the registries
-alternate and medians are reported.
+{summary.foreign_cpu_text(results)}
+The machine may be shared: that is one reason the registries alternate and medians are reported.
 
 ## Command
 

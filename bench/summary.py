@@ -194,3 +194,13 @@ def foreign_cpu_text(results: dict[str, Any]) -> str:
         f"scenarios; max {foreign['max']:.2f}) of the machine's {results['machine']['nproc']} "
         "while the scenarios ran."
     )
+
+
+def samples_table(results: dict[str, Any]) -> str:
+    """Every repetition's value, so the spread behind each median stays visible."""
+    names = [n for n in (CARGOHOLD, DISTRIBUTION) if n in results["servers"]]
+    rows = [["Metric", *(DISPLAY[n] for n in names)], ["---"] * (1 + len(names))]
+    for entry in results["metrics"].values():
+        cells = [", ".join(_number(v) for v in entry["samples"].get(n, [])) for n in names]
+        rows.append([f"{entry['label']} ({entry['unit']})", *cells])
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
