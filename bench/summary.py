@@ -16,6 +16,9 @@ DISTRIBUTION = "distribution"
 DISPLAY = {CARGOHOLD: "cargohold", DISTRIBUTION: "Distribution 2.8"}
 
 Better = Literal["higher", "lower"]
+BUSY_CORES = (
+    0.25  # others' median CPU use above which a run is flagged as measured on a busy machine
+)
 
 
 @dataclass(frozen=True)
@@ -189,11 +192,17 @@ def foreign_cpu_text(results: dict[str, Any]) -> str:
     foreign = results.get("foreign_cpu_cores")
     if not foreign:
         return "Other processes' CPU use was not recorded."
-    return (
+    text = (
         f"Processes outside the benchmark used {foreign['median']:.2f} cores (median over "
         f"scenarios; max {foreign['max']:.2f}) of the machine's {results['machine']['nproc']} "
         "while the scenarios ran."
     )
+    if foreign["median"] > BUSY_CORES:
+        text += (
+            " **The machine was busy: both registries and their clients competed with that load,"
+            " so treat the ratios as indicative and rerun on a quiet machine.**"
+        )
+    return text
 
 
 def samples_table(results: dict[str, Any]) -> str:
