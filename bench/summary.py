@@ -16,9 +16,8 @@ DISTRIBUTION = "distribution"
 DISPLAY = {CARGOHOLD: "cargohold", DISTRIBUTION: "Distribution 2.8"}
 
 Better = Literal["higher", "lower"]
-BUSY_CORES = (
-    0.25  # others' median CPU use above which a run is flagged as measured on a busy machine
-)
+# Others' median CPU use, in cores, above which a run is flagged as measured on a busy machine.
+BUSY_CORES = 0.25
 
 
 @dataclass(frozen=True)
