@@ -33,7 +33,10 @@ from support.images import (
 )
 from support.scan_images import IMAGES, OSV_FIXTURES, ScanImage
 
-pytestmark = pytest.mark.anyio
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.parametrize("db_url", ["sqlite_url", "postgres_url"], indirect=True),
+]
 
 
 async def _body(data: bytes) -> AsyncIterator[bytes]:

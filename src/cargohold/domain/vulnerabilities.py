@@ -146,8 +146,9 @@ def affects(affected: Mapping[str, Any], key: QueryKey) -> bool:
     if key.version in versions:
         return True
     ranges = [r for r in affected.get("ranges") or [] if r.get("type") in ("ECOSYSTEM", "SEMVER")]
-    if not ranges and not versions:
-        # An entry with neither ranges nor versions affects every version (OSV schema).
+    if not affected.get("ranges") and not versions:
+        # An entry with neither ranges nor versions affects every version (OSV schema); one
+        # with only GIT ranges says nothing about package versions.
         return True
     if not has_order(key.ecosystem) and not any(r.get("type") == "SEMVER" for r in ranges):
         return False
