@@ -18,6 +18,7 @@ from cargohold.config import Config
 from cargohold.domain.errors import AccessDenied
 from cargohold.domain.principal import Principal
 from cargohold.http.aws_auth import SigV4Authenticator
+from cargohold.http.awsquery import QueryDispatch, is_query_request
 from cargohold.http.download import DownloadRoute, DownloadSigner
 from cargohold.http.ecr import EcrFront
 from cargohold.http.ecr_images import image_handlers
@@ -25,19 +26,25 @@ from cargohold.http.ecr_repositories import repository_handlers
 from cargohold.http.ecr_scanning import scanning_handlers
 from cargohold.http.ecr_tokens import token_handlers
 from cargohold.http.gatekeeper import TokenGatekeeper
+from cargohold.http.iam import IamServices, build_iam_front, entity_handlers
+from cargohold.http.iam_policies import policy_handlers
 from cargohold.http.oci import OciFront
 from cargohold.http.oci_errors import error_response
+from cargohold.http.sts import build_sts_front
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.ports import StorageDriver
 from cargohold.service.authz import Authorizer
+from cargohold.service.iam import IamService
 from cargohold.service.identity import MASTER_KEY_FILE, TOKEN_KEY_PURPOSE, IdentityService
 from cargohold.service.images import ImageService
 from cargohold.service.jobs import JobKind, JobRunner
 from cargohold.service.layers import LayerService
+from cargohold.service.managed_policies import ManagedPolicyService
 from cargohold.service.registry import RegistryService
 from cargohold.service.repositories import RepositoryService
 from cargohold.service.scans import SCAN, ScanService
+from cargohold.service.sts import StsService
 from cargohold.service.uploads import UploadService
 from cargohold.service.vulndb import REMATCH, VulnerabilityDatabase
 from cargohold.storage.filesystem import FilesystemDriver
@@ -73,6 +80,8 @@ class Registry:
     download: DownloadRoute
     #: Background jobs (scans, re-matching); started by the application's lifespan.
     jobs: JobRunner
+    #: STS and IAM (query protocol) on `POST /`.
+    query: QueryDispatch
 
     @classmethod
     async def open(cls, config: Config, *, migrate: bool = True) -> Registry:
@@ -137,9 +146,7 @@ class Registry:
                 raise AccessDenied(decision.message)
 
         ecr = EcrFront(
-            SigV4Authenticator(
-                identity.lookup_secret, identity.principal_for_key, service="ecr", clock=clock
-            ),
+            SigV4Authenticator(identity, service="ecr", clock=clock),
             authorize,
             {
                 **repository_handlers(repositories, public_url=public_url),
@@ -155,7 +162,22 @@ class Registry:
             region=config.region,
         )
         download = DownloadRoute(signer, registry, storage)
-        return cls(config, store, storage, registry, uploads, identity, oci, ecr, download, jobs)
+        iam = IamService(store, clock, account_id=config.account_id)
+        managed = ManagedPolicyService(store, iam, clock, account_id=config.account_id)
+        await managed.ensure_aws_managed_policies()
+        iam_services = IamServices(identity, iam, managed)
+        query = QueryDispatch(
+            build_sts_front(identity, StsService(store, box, iam, clock), authorize, clock=clock),
+            build_iam_front(
+                iam_services,
+                authorize,
+                {**entity_handlers(iam_services), **policy_handlers(iam_services)},
+                clock=clock,
+            ),
+        )
+        return cls(
+            config, store, storage, registry, uploads, identity, oci, ecr, download, jobs, query
+        )
 
     async def close(self) -> None:
         await self.jobs.stop()
@@ -163,8 +185,9 @@ class Registry:
 
 
 class Application:
-    """The ASGI application: `/v2/…` to the OCI front, `POST /` to the ECR API, `/_download/…`
-    to presigned layer downloads; everything else 404."""
+    """The ASGI application: `/v2/…` to the OCI front, `POST /` to the ECR API (JSON, by
+    `X-Amz-Target`) or to STS and IAM (query protocol, form-encoded), `/_download/…` to
+    presigned layer downloads; everything else 404."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -182,6 +205,8 @@ class Application:
         try:
             if path == "/v2" or path.startswith("/v2/"):
                 response = await self.registry.oci(request)
+            elif path == "/" and is_query_request(request):
+                response = await self.registry.query(request)
             elif path == "/":
                 response = await self.registry.ecr(request)
             elif path.startswith("/_download/"):

@@ -18,9 +18,9 @@ from pathlib import Path
 
 DEFAULT_PROFILE = "cargohold"
 
-#: The AWS services whose endpoint is this registry. The STS and IAM fronts add "sts" and "iam"
-#: here; the profile's `services` section and `AWS_ENDPOINT_URL_<SERVICE>` both follow.
-ENDPOINT_SERVICES: tuple[str, ...] = ("ecr",)
+#: The AWS services whose endpoint is this registry; the profile's `services` section and
+#: `AWS_ENDPOINT_URL_<SERVICE>` both follow.
+ENDPOINT_SERVICES: tuple[str, ...] = ("ecr", "sts", "iam")
 
 _SECTION = re.compile(r"^\s*\[\s*([^\]]*?)\s*\]\s*(?:[#;].*)?$")
 

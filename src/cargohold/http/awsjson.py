@@ -1,4 +1,5 @@
-"""AWS JSON 1.1 protocol: request validation against botocore's own service model.
+"""Request validation against botocore's own service model: AWS JSON 1.1 (ECR), and the query
+protocol's parameters once `cargohold.http.awsquery` has nested them.
 
 No shape is written by hand: the walker below reads botocore's model (types, required members,
 min/max, patterns, enums) and reports violations in the words AWS services use, e.g.
@@ -13,6 +14,7 @@ import base64
 import binascii
 import functools
 import re
+from collections.abc import Callable
 from typing import Any
 
 import botocore.session
@@ -52,9 +54,19 @@ def _show(value: Any) -> str:
     return text if len(text) <= 200 else text[:200] + "…"
 
 
+def _as_written(name: str) -> str:
+    return name
+
+
+def lower_camel(name: str) -> str:
+    """How query-protocol services name members in messages: `userName` for `UserName`."""
+    return name[:1].lower() + name[1:]
+
+
 class _Walker:
-    def __init__(self) -> None:
+    def __init__(self, member_name: Callable[[str], str] = _as_written) -> None:
         self.problems: list[str] = []
+        self.member_name = member_name
 
     def constraint(self, value: Any, path: str, rule: str) -> None:
         self.problems.append(
@@ -146,25 +158,32 @@ class _Walker:
         result: dict[str, Any] = {}
         for name in shape.required_members:
             if value.get(name) is None:
-                where = f"{path}.{name}" if path else name
+                shown = self.member_name(name)
+                where = f"{path}.{shown}" if path else shown
                 self.problems.append(
                     f"Value null at '{where}' failed to satisfy constraint: Member must not be null"
                 )
         for name, member in shape.members.items():
             if name in value and value[name] is not None:
-                where = f"{path}.{name}" if path else name
+                shown = self.member_name(name)
+                where = f"{path}.{shown}" if path else shown
                 result[name] = self.walk(member, value[name], where)
         return result
 
 
-def validate_input(operation: OperationModel, body: Any) -> dict[str, Any]:
-    """The request's parameters, type-checked and constraint-checked against the model."""
+def validate_input(
+    operation: OperationModel, body: Any, *, member_name: Callable[[str], str] = _as_written
+) -> dict[str, Any]:
+    """The request's parameters, type-checked and constraint-checked against the model.
+
+    `member_name` spells member names in messages (JSON services as the model does; query
+    services in lower camel case, see `lower_camel`)."""
     shape = operation.input_shape
     if shape is None:
         if body not in ({}, None):
             raise SerializationFailed("this operation takes no parameters")
         return {}
-    walker = _Walker()
+    walker = _Walker(member_name)
     params = walker.structure(shape, {} if body is None else body, "")
     if walker.problems:
         raise ValidationFailed(walker.problems)

@@ -82,6 +82,10 @@ class Authorizer:
         owner = principal.account_id if resource_arn == "*" else resource_account(resource_arn)
         if owner is not None and owner == principal.account_id:
             return Decision(allowed=True)
+        # AWS managed policies (`arn:aws:iam::aws:policy/…`) belong to no account and are
+        # readable by every account's principals.
+        if owner == "aws" and action.lower().startswith(("iam:get", "iam:list")):
+            return Decision(allowed=True)
         return Decision(
             allowed=False,
             message=denial_message(

@@ -3,11 +3,14 @@ fronts and (later) the IAM API share.
 
 - Users and their access keys: create, list, activate, deactivate, delete.
 - The registry's administrator (`admin`) and its key, made on `cargohold admin init` or first start.
-- SigV4 callers: an access key id to its secret and its principal (`lookup_secret`,
-  `principal_for_key`, `resolve_key`), for the ECR, STS and IAM fronts.
+- SigV4 callers: an access key id (and, for STS temporary credentials, the session token) to
+  its secret and its principal (`resolve_credential`; `lookup_secret`, `principal_for_key`,
+  `resolve_key` for long-term keys), for the ECR, STS and IAM fronts. Temporary credentials
+  (`ASIA…`) work only with their session token and only until they expire (`ExpiredToken`).
 - `/v2/` tokens: `issue_authorization_token` for GetAuthorizationToken, and
   `authenticate_password` for every `/v2/` request. A token verifies only while the access key
-  that asked for it exists and is Active, so deactivating or deleting the key revokes it.
+  that asked for it exists and is Active (or, for temporary credentials, while their session
+  lasts), so deactivating or deleting the key revokes it.
 
 Secrets: generated here, sealed with the SecretBox before they reach the database (the key id is
 the sealing context, so a ciphertext moved to another row does not open), returned in plaintext
@@ -18,16 +21,22 @@ cached: every lookup reads the database, so a revocation holds on every node at 
 from __future__ import annotations
 
 import base64
+import hmac
 import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cargohold.auth.errors import SecretBoxError, TokenInvalid
+from cargohold.auth.errors import ExpiredToken, SecretBoxError, TokenInvalid
 from cargohold.auth.secretbox import SecretBox
-from cargohold.auth.tokens import TokenClaims, TokenSigner, encode_authorization_token
+from cargohold.auth.tokens import (
+    TOKEN_LIFETIME,
+    TokenClaims,
+    TokenSigner,
+    encode_authorization_token,
+)
 from cargohold.domain.identity import (
     ACCESS_KEY_PREFIX,
     ACCESS_KEY_RANDOM_LENGTH,
@@ -46,13 +55,17 @@ from cargohold.domain.identity import (
     InvalidInput,
     LimitExceeded,
     NoSuchEntity,
+    Session,
+    arn_name,
     is_access_key_id,
+    is_session_key_id,
     user_arn,
     validate_name,
     validate_path,
     validate_status,
 )
-from cargohold.domain.principal import Principal
+from cargohold.domain.principal import ASSUMED_ROLE_PRINCIPAL, Principal
+from cargohold.metadata.iam_store import Entity, IamTx
 from cargohold.metadata.identity_store import IdentityTx
 from cargohold.metadata.store import MetadataStore
 
@@ -93,29 +106,67 @@ class AdministratorKey:
 
 @dataclass(frozen=True, slots=True)
 class KeyCredential:
-    """What a SigV4 front needs about an Active access key: its secret and who it belongs to."""
+    """What a SigV4 front needs about a usable access key: its secret and who signs with it.
 
-    key: AccessKey
+    `key` is the long-term key's record; None for STS temporary credentials.
+    """
+
+    key: AccessKey | None
     principal: Principal
     secret: str
 
     def __repr__(self) -> str:
-        return f"KeyCredential(key={self.key.id!r}, principal={self.principal.arn!r})"
+        return (
+            f"KeyCredential(key={self.principal.access_key_id!r}, principal={self.principal.arn!r})"
+        )
 
 
-def _random_id(prefix: str, length: int) -> str:
+def random_id(prefix: str, length: int) -> str:
+    """An AWS-shaped id: `prefix` and `length` characters of base32."""
     return prefix + "".join(secrets.choice(ID_ALPHABET) for _ in range(length))
 
 
-def _new_secret() -> str:
+def new_secret() -> str:
+    """A secret access key: 40 base64 characters, as AWS's."""
     return base64.b64encode(secrets.token_bytes(_SECRET_BYTES)).decode("ascii")
+
+
+def session_token_context(session_id: str) -> bytes:
+    """The SecretBox context a session token is sealed under (its secret's is the key id)."""
+    return f"{session_id}/token".encode()
+
+
+def session_principal(session: Session) -> Principal:
+    """Who signs with a session's temporary credentials."""
+    if session.kind == ASSUMED_ROLE_PRINCIPAL:
+        return Principal(
+            account_id=session.account_id,
+            arn=session.arn,
+            principal_id=session.user_id,
+            access_key_id=session.id,
+            session_token_id=session.id,
+            kind=ASSUMED_ROLE_PRINCIPAL,
+            identity_id=session.principal_id,
+            role_arn=session.role_arn,
+            session_name=session.session_name,
+            expires_at=session.expires_at,
+        )
+    return Principal(
+        account_id=session.account_id,
+        arn=session.arn,
+        principal_id=session.user_id,
+        access_key_id=session.id,
+        username=arn_name(session.arn)[1],
+        session_token_id=session.id,
+        expires_at=session.expires_at,
+    )
 
 
 def _no_such_user(name: str) -> NoSuchEntity:
     return NoSuchEntity(f"The user with name {name} cannot be found.")
 
 
-def _no_such_key(key_id: str) -> NoSuchEntity:
+def no_such_key(key_id: str) -> NoSuchEntity:
     return NoSuchEntity(f"The Access Key with id {key_id} cannot be found.")
 
 
@@ -154,6 +205,19 @@ class IdentityService:
         signer = TokenSigner(box.derive_key(TOKEN_KEY_PURPOSE))
         return cls(store, box, signer, clock, account_id=account_id, region=region)
 
+    def for_account(self, account_id: str) -> IdentityService:
+        """The same service for another account on this server (the caller's, in IAM calls)."""
+        if account_id == self.account_id:
+            return self
+        return IdentityService(
+            self._store,
+            self._box,
+            self._tokens,
+            self._clock,
+            account_id=account_id,
+            region=self.region,
+        )
+
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
 
@@ -173,7 +237,7 @@ class IdentityService:
 
     async def _insert_user(self, ids: IdentityTx, name: str, path: str) -> Identity | None:
         user = Identity(
-            id=_random_id(UNIQUE_ID_PREFIXES[USER], UNIQUE_ID_RANDOM_LENGTH),
+            id=random_id(UNIQUE_ID_PREFIXES[USER], UNIQUE_ID_RANDOM_LENGTH),
             account_id=self.account_id,
             kind=USER,
             name=name,
@@ -195,10 +259,11 @@ class IdentityService:
             return await IdentityTx(tx.conn).list_principals(self.account_id, USER)
 
     async def delete_user(self, name: str, *, force: bool = False) -> list[str]:
-        """Delete a user; with `force`, its access keys too (their ids are returned).
+        """Delete a user; with `force`, its access keys, inline policies, policy attachments
+        and group memberships too (the keys' ids are returned).
 
-        Without `force` a user that still has keys raises DeleteConflict, as IAM does. The
-        administrator cannot be deleted: `cargohold admin init --rotate` replaces its key.
+        Without `force` a user that still has any of them raises DeleteConflict, as IAM does.
+        The administrator cannot be deleted: `cargohold admin init --rotate` replaces its key.
         """
         if name.lower() == ADMINISTRATOR:
             raise InvalidInput(
@@ -211,8 +276,8 @@ class IdentityService:
             if user is None:
                 raise _no_such_user(name)
             keys = [key.id for key in await ids.access_keys_of(user.id)]
-            if keys and not force:
-                raise DeleteConflict("Cannot delete entity, must delete access keys first.")
+            if not force:
+                refuse_deletion(await IamTx(tx.conn).dependents(Entity(USER, user.id)))
             await ids.delete_principal(user.id)
         log.info("deleted user %s and %d access key(s)", user.arn, len(keys))
         return keys
@@ -239,8 +304,8 @@ class IdentityService:
             raise LimitExceeded(
                 f"Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS_PER_USER}"
             )
-        key_id = _random_id(ACCESS_KEY_PREFIX, ACCESS_KEY_RANDOM_LENGTH)
-        secret = _new_secret()
+        key_id = random_id(ACCESS_KEY_PREFIX, ACCESS_KEY_RANDOM_LENGTH)
+        secret = new_secret()
         now = self._clock()
         await ids.insert_access_key(
             key_id=key_id,
@@ -274,10 +339,10 @@ class IdentityService:
         """The key, if it belongs to a principal of this account; else NoSuchEntity."""
         key = await ids.access_key(key_id) if is_access_key_id(key_id) else None
         if key is None:
-            raise _no_such_key(key_id)
+            raise no_such_key(key_id)
         owner = await ids.principal(key.principal_id)
         if owner is None or owner.account_id != self.account_id:
-            raise _no_such_key(key_id)
+            raise no_such_key(key_id)
         return key
 
     async def set_access_key_status(self, key_id: str, status: str) -> AccessKey:
@@ -351,7 +416,7 @@ class IdentityService:
     async def _secret_of(self, ids: IdentityTx, key_id: str) -> str:
         sealed = await ids.access_key_secret(key_id)
         if sealed is None:
-            raise _no_such_key(key_id)
+            raise no_such_key(key_id)
         return self._box.decrypt(sealed, context=key_id.encode()).decode("ascii")
 
     # -- SigV4 callers ----------------------------------------------------------------------
@@ -383,6 +448,43 @@ class IdentityService:
             return None
         return KeyCredential(key, identity.as_principal(access_key_id), secret)
 
+    async def resolve_credential(
+        self, access_key_id: str, session_token: str | None
+    ) -> KeyCredential | None:
+        """The secret and principal of what a SigV4 request claims to be signed with.
+
+        A long-term key (`AKIA…`) must be Active and come without a session token; temporary
+        credentials (`ASIA…`) need their own session token. None for anything else (the fronts
+        answer UnrecognizedClient / InvalidClientTokenId); raises ExpiredToken for temporary
+        credentials past their expiry.
+        """
+        if not is_session_key_id(access_key_id):
+            return None if session_token else await self.resolve_key(access_key_id)
+        if not session_token:
+            return None
+        async with self._store.read() as tx:
+            found = await IamTx(tx.conn).session_credential(access_key_id)
+        if found is None:
+            return None
+        session, sealed_secret, sealed_token, _policy = found
+        context = access_key_id.encode()
+        try:
+            token = self._box.decrypt(sealed_token, context=session_token_context(access_key_id))
+            secret = self._box.decrypt(sealed_secret, context=context).decode("ascii")
+        except SecretBoxError:
+            log.error("session %s does not open with this node's master key", access_key_id)
+            return None
+        if not hmac.compare_digest(token, session_token.encode("utf-8", "surrogateescape")):
+            return None
+        if self._clock() >= session.expires_at:
+            raise ExpiredToken()
+        return KeyCredential(None, session_principal(session), secret)
+
+    async def record_use(self, credential: KeyCredential, service: str, region: str) -> None:
+        """Note a verified use of a long-term key; temporary credentials keep no such record."""
+        if credential.key is not None:
+            await self.record_key_use(credential, service, region)
+
     async def lookup_secret(self, access_key_id: str) -> str | None:
         """The secret of an Active key, for SigV4 verification; None otherwise."""
         credential = await self.resolve_key(access_key_id)
@@ -396,6 +498,8 @@ class IdentityService:
     async def record_key_use(self, credential: KeyCredential, service: str, region: str) -> None:
         """Note a verified use of the key (IAM's GetAccessKeyLastUsed), at most once a minute."""
         now = self._clock()
+        if credential.key is None:
+            return
         last = credential.key.last_used_at
         if last is not None and now - last < KEY_USE_RESOLUTION:
             return
@@ -407,9 +511,14 @@ class IdentityService:
     def issue_password(self, principal: Principal) -> tuple[str, float]:
         """The `/v2/` password for `principal` and its expiry (epoch seconds): what
         `aws ecr get-login-password` prints. The principal must carry the access key it
-        authenticated with; the password lives as long as that key stays Active, 12 h at most."""
+        authenticated with; the password lives as long as that key stays Active (or the
+        temporary credentials' session lasts), 12 h at most."""
         if principal.access_key_id is None:
             raise ValueError("a registry token binds an access key; the principal has none")
+        lifetime = TOKEN_LIFETIME
+        if principal.expires_at is not None:
+            left = int(principal.expires_at - self._clock())
+            lifetime = max(timedelta(seconds=1), min(lifetime, timedelta(seconds=left)))
         password, expires_at = self._tokens.issue(
             account_id=principal.account_id,
             principal_arn=principal.arn,
@@ -417,6 +526,7 @@ class IdentityService:
             access_key_id=principal.access_key_id,
             session_token_id=principal.session_token_id,
             now=self._now(),
+            lifetime=lifetime,
         )
         return password, expires_at.timestamp()
 
@@ -441,8 +551,7 @@ class IdentityService:
 
     async def _check_claims(self, claims: TokenClaims) -> Principal:
         if claims.session_token_id is not None:
-            # Tokens of STS sessions need the session's own liveness check (IAM issue).
-            raise TokenInvalid()
+            return await self._check_session_claims(claims)
         async with self._store.read() as tx:
             found = await IdentityTx(tx.conn).access_key_credential(claims.access_key_id)
         if found is None:
@@ -455,3 +564,32 @@ class IdentityService:
         ):
             raise TokenInvalid()
         return identity.as_principal(claims.access_key_id)
+
+    async def _check_session_claims(self, claims: TokenClaims) -> Principal:
+        """A token asked for with temporary credentials holds while their session lasts."""
+        async with self._store.read() as tx:
+            session = await IamTx(tx.conn).session(claims.session_token_id or "")
+        if (
+            session is None
+            or session.id != claims.access_key_id
+            or session.user_id != claims.principal_id
+            or session.account_id != claims.account_id
+        ):
+            raise TokenInvalid()
+        if self._clock() >= session.expires_at:
+            raise TokenInvalid()
+        return session_principal(session)
+
+
+def refuse_deletion(dependents: dict[str, int]) -> None:
+    """IAM's DeleteConflict for an entity that still has keys, policies, groups or members."""
+    if dependents.get("keys"):
+        raise DeleteConflict("Cannot delete entity, must delete access keys first.")
+    if dependents.get("inline"):
+        raise DeleteConflict("Cannot delete entity, must delete policies first.")
+    if dependents.get("attached"):
+        raise DeleteConflict("Cannot delete entity, must detach all policies first.")
+    if dependents.get("groups"):
+        raise DeleteConflict("Cannot delete entity, must remove users from group first.")
+    if dependents.get("members"):
+        raise DeleteConflict("Cannot delete entity, must remove users from group first.")

@@ -1,0 +1,654 @@
+"""Queries over roles, groups, policies and STS sessions, inside a transaction the
+`MetadataStore` opened.
+
+`IamTx(tx.conn)` speaks IAM's words (role, group, inline policy, managed policy, version,
+attachment, session) over the connection of one `Tx`, beside `IdentityTx` for users and keys.
+An *entity* that policies belong to is named by its kind and id: a user or role (`principals`
+row) or a group (`iam_groups` row). Session secrets and tokens pass through only as SecretBox
+ciphertext.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cargohold.domain.identity import (
+    GROUP,
+    ROLE,
+    USER,
+    Group,
+    Identity,
+    ManagedPolicy,
+    PolicyVersion,
+    Role,
+    Session,
+    name_key,
+)
+from cargohold.metadata.schema import (
+    access_keys,
+    group_members,
+    iam_groups,
+    inline_policies,
+    managed_policies,
+    policy_attachments,
+    policy_versions,
+    principals,
+    roles,
+    sessions,
+)
+
+#: What policies are attached to: a user, a role or a group.
+EntityKind = Literal["user", "role", "group"]
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    kind: EntityKind
+    id: str
+
+    @property
+    def column(self) -> str:
+        return "group_id" if self.kind == GROUP else "principal_id"
+
+
+@dataclass(frozen=True, slots=True)
+class Attached:
+    """Who a managed policy is attached to."""
+
+    users: list[Identity]
+    groups: list[Group]
+    roles: list[Identity]
+
+
+def _identity(row: Any, prefix: str = "") -> Identity:
+    return Identity(
+        id=getattr(row, f"{prefix}id"),
+        account_id=getattr(row, f"{prefix}account_id"),
+        kind=getattr(row, f"{prefix}kind"),
+        name=getattr(row, f"{prefix}name"),
+        path=getattr(row, f"{prefix}path"),
+        arn=getattr(row, f"{prefix}arn"),
+        created_at=getattr(row, f"{prefix}created_at"),
+    )
+
+
+def _role(row: Any) -> Role:
+    return Role(
+        id=row.id,
+        account_id=row.account_id,
+        name=row.name,
+        path=row.path,
+        arn=row.arn,
+        created_at=row.created_at,
+        trust_policy=row.trust_policy,
+        description=row.description,
+        max_session_duration=row.max_session_duration,
+    )
+
+
+def _group(row: Any) -> Group:
+    return Group(
+        id=row.id,
+        account_id=row.account_id,
+        name=row.name,
+        path=row.path,
+        arn=row.arn,
+        created_at=row.created_at,
+    )
+
+
+def _policy(row: Any) -> ManagedPolicy:
+    return ManagedPolicy(
+        id=row.id,
+        account_id=row.account_id,
+        name=row.name,
+        path=row.path,
+        arn=row.arn,
+        default_version=row.default_version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        description=row.description,
+        attachment_count=row.attachment_count,
+    )
+
+
+def _session(row: Any) -> Session:
+    return Session(
+        id=row.id,
+        principal_id=row.principal_id,
+        account_id=row.account_id,
+        kind=row.kind,
+        arn=row.arn,
+        user_id=row.user_id,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        session_name=row.session_name,
+        role_arn=row.role_arn,
+        source_arn=row.source_arn,
+        chained=bool(row.chained),
+    )
+
+
+_ROLES = principals.join(roles, roles.c.principal_id == principals.c.id)
+_ATTACHMENT_COUNT = (
+    sa.select(sa.func.count())
+    .where(policy_attachments.c.policy_id == managed_policies.c.id)
+    .scalar_subquery()
+    .label("attachment_count")
+)
+
+
+class IamTx:
+    """Role, group, policy and session statements on one transaction's connection."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    def _insert(self, table: sa.Table) -> Any:
+        return (postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert)(
+            table
+        )
+
+    # -- roles ------------------------------------------------------------------------------
+
+    async def insert_role_details(
+        self, principal_id: str, trust_policy: str, description: str | None, max_session: int
+    ) -> None:
+        """The role's own columns, for a `principals` row of kind role inserted just before."""
+        await self.conn.execute(
+            sa.insert(roles).values(
+                principal_id=principal_id,
+                trust_policy=trust_policy,
+                description=description,
+                max_session_duration=max_session,
+            )
+        )
+
+    async def role_by_name(
+        self, account_id: str, name: str, *, for_update: bool = False
+    ) -> Role | None:
+        query = (
+            sa.select(principals, roles)
+            .select_from(_ROLES)
+            .where(
+                principals.c.account_id == account_id,
+                principals.c.kind == ROLE,
+                principals.c.name_key == name_key(name),
+            )
+        )
+        if for_update:
+            query = query.with_for_update(of=principals)
+        row = (await self.conn.execute(query)).first()
+        return _role(row) if row else None
+
+    async def role(self, principal_id: str) -> Role | None:
+        row = (
+            await self.conn.execute(
+                sa.select(principals, roles)
+                .select_from(_ROLES)
+                .where(principals.c.id == principal_id)
+            )
+        ).first()
+        return _role(row) if row else None
+
+    async def role_by_arn(self, arn: str) -> Role | None:
+        row = (
+            await self.conn.execute(
+                sa.select(principals, roles).select_from(_ROLES).where(principals.c.arn == arn)
+            )
+        ).first()
+        return _role(row) if row else None
+
+    async def list_roles(self, account_id: str) -> list[Role]:
+        rows = await self.conn.execute(
+            sa.select(principals, roles)
+            .select_from(_ROLES)
+            .where(principals.c.account_id == account_id, principals.c.kind == ROLE)
+            .order_by(principals.c.name_key, principals.c.name)
+        )
+        return [_role(row) for row in rows]
+
+    async def update_role(self, principal_id: str, **values: Any) -> None:
+        await self.conn.execute(
+            sa.update(roles).where(roles.c.principal_id == principal_id).values(**values)
+        )
+
+    async def principal_exists(self, arn: str) -> bool:
+        row = (
+            await self.conn.execute(sa.select(principals.c.id).where(principals.c.arn == arn))
+        ).first()
+        return row is not None
+
+    # -- groups -----------------------------------------------------------------------------
+
+    async def insert_group(self, group: Group) -> bool:
+        """Insert unless the name (in any case) or the ARN is taken; whether it was."""
+        stmt = (
+            self._insert(iam_groups)
+            .values(
+                id=group.id,
+                account_id=group.account_id,
+                name=group.name,
+                name_key=name_key(group.name),
+                path=group.path,
+                arn=group.arn,
+                created_at=group.created_at,
+            )
+            .on_conflict_do_nothing()
+            .returning(iam_groups.c.id)
+        )
+        return (await self.conn.execute(stmt)).first() is not None
+
+    async def group_by_name(
+        self, account_id: str, name: str, *, for_update: bool = False
+    ) -> Group | None:
+        query = sa.select(iam_groups).where(
+            iam_groups.c.account_id == account_id, iam_groups.c.name_key == name_key(name)
+        )
+        if for_update:
+            query = query.with_for_update()
+        row = (await self.conn.execute(query)).first()
+        return _group(row) if row else None
+
+    async def list_groups(self, account_id: str) -> list[Group]:
+        rows = await self.conn.execute(
+            sa.select(iam_groups)
+            .where(iam_groups.c.account_id == account_id)
+            .order_by(iam_groups.c.name_key, iam_groups.c.name)
+        )
+        return [_group(row) for row in rows]
+
+    async def delete_group(self, group_id: str) -> None:
+        await self.conn.execute(sa.delete(iam_groups).where(iam_groups.c.id == group_id))
+
+    async def add_member(self, group_id: str, principal_id: str, now: float) -> None:
+        await self.conn.execute(
+            self._insert(group_members)
+            .values(group_id=group_id, principal_id=principal_id, added_at=now)
+            .on_conflict_do_nothing()
+        )
+
+    async def remove_member(self, group_id: str, principal_id: str) -> bool:
+        result = await self.conn.execute(
+            sa.delete(group_members).where(
+                group_members.c.group_id == group_id,
+                group_members.c.principal_id == principal_id,
+            )
+        )
+        return bool(result.rowcount)
+
+    async def members(self, group_id: str) -> list[Identity]:
+        rows = await self.conn.execute(
+            sa.select(principals)
+            .join(group_members, group_members.c.principal_id == principals.c.id)
+            .where(group_members.c.group_id == group_id)
+            .order_by(principals.c.name_key)
+        )
+        return [_identity(row) for row in rows]
+
+    async def groups_of(self, principal_id: str) -> list[Group]:
+        rows = await self.conn.execute(
+            sa.select(iam_groups)
+            .join(group_members, group_members.c.group_id == iam_groups.c.id)
+            .where(group_members.c.principal_id == principal_id)
+            .order_by(iam_groups.c.name_key)
+        )
+        return [_group(row) for row in rows]
+
+    # -- inline policies --------------------------------------------------------------------
+
+    async def put_inline(self, entity: Entity, name: str, document: str, now: float) -> None:
+        """Create or replace the entity's inline policy `name`."""
+        column = inline_policies.c[entity.column]
+        updated = await self.conn.execute(
+            sa.update(inline_policies)
+            .where(column == entity.id, inline_policies.c.name == name)
+            .values(document=document, updated_at=now)
+        )
+        if not updated.rowcount:
+            await self.conn.execute(
+                sa.insert(inline_policies).values(
+                    {entity.column: entity.id},
+                    name=name,
+                    document=document,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+
+    async def inline_policies(self, entity: Entity) -> dict[str, str]:
+        """The entity's inline policies, name to document, by name."""
+        rows = await self.conn.execute(
+            sa.select(inline_policies.c.name, inline_policies.c.document)
+            .where(inline_policies.c[entity.column] == entity.id)
+            .order_by(inline_policies.c.name)
+        )
+        return {row.name: row.document for row in rows}
+
+    async def delete_inline(self, entity: Entity, name: str) -> bool:
+        result = await self.conn.execute(
+            sa.delete(inline_policies).where(
+                inline_policies.c[entity.column] == entity.id, inline_policies.c.name == name
+            )
+        )
+        return bool(result.rowcount)
+
+    # -- managed policies -------------------------------------------------------------------
+
+    async def insert_policy(self, policy: ManagedPolicy, document: str) -> bool:
+        """Insert the policy with `document` as its version v1 (its default); False when the
+        name (in any case) or the ARN is taken."""
+        stmt = (
+            self._insert(managed_policies)
+            .values(
+                id=policy.id,
+                account_id=policy.account_id,
+                name=policy.name,
+                name_key=name_key(policy.name),
+                path=policy.path,
+                arn=policy.arn,
+                description=policy.description,
+                default_version=policy.default_version,
+                next_version=int(policy.default_version.removeprefix("v")) + 1,
+                created_at=policy.created_at,
+                updated_at=policy.updated_at,
+            )
+            .on_conflict_do_nothing()
+            .returning(managed_policies.c.id)
+        )
+        if (await self.conn.execute(stmt)).first() is None:
+            return False
+        await self.conn.execute(
+            sa.insert(policy_versions).values(
+                policy_id=policy.id,
+                version_id=policy.default_version,
+                document=document,
+                created_at=policy.updated_at,
+            )
+        )
+        return True
+
+    async def policy_by_arn(self, arn: str, *, for_update: bool = False) -> ManagedPolicy | None:
+        query = sa.select(managed_policies, _ATTACHMENT_COUNT).where(managed_policies.c.arn == arn)
+        if for_update:
+            query = query.with_for_update(of=managed_policies)
+        row = (await self.conn.execute(query)).first()
+        return _policy(row) if row else None
+
+    async def list_policies(
+        self, account_id: str, *, local: bool, aws: bool
+    ) -> list[ManagedPolicy]:
+        """The account's own policies (`local`) and AWS's (`aws`), by name."""
+        scopes = []
+        if local:
+            scopes.append(managed_policies.c.account_id == account_id)
+        if aws:
+            scopes.append(managed_policies.c.account_id.is_(None))
+        if not scopes:
+            return []
+        rows = await self.conn.execute(
+            sa.select(managed_policies, _ATTACHMENT_COUNT)
+            .where(sa.or_(*scopes))
+            .order_by(managed_policies.c.name_key, managed_policies.c.arn)
+        )
+        return [_policy(row) for row in rows]
+
+    async def delete_policy(self, policy_id: str) -> None:
+        await self.conn.execute(
+            sa.delete(managed_policies).where(managed_policies.c.id == policy_id)
+        )
+
+    async def versions(self, policy_id: str, default_version: str) -> list[PolicyVersion]:
+        """The policy's versions, newest first."""
+        rows = await self.conn.execute(
+            sa.select(policy_versions)
+            .where(policy_versions.c.policy_id == policy_id)
+            .order_by(policy_versions.c.created_at.desc(), policy_versions.c.version_id.desc())
+        )
+        return [
+            PolicyVersion(
+                policy_id=row.policy_id,
+                version_id=row.version_id,
+                document=row.document,
+                is_default=row.version_id == default_version,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+
+    async def version_document(self, policy_id: str, version_id: str) -> tuple[str, float] | None:
+        row = (
+            await self.conn.execute(
+                sa.select(policy_versions.c.document, policy_versions.c.created_at).where(
+                    policy_versions.c.policy_id == policy_id,
+                    policy_versions.c.version_id == version_id,
+                )
+            )
+        ).first()
+        return (row.document, row.created_at) if row else None
+
+    async def add_version(
+        self, policy_id: str, document: str, *, set_default: bool, now: float
+    ) -> str:
+        """Add the next version (`v<n>`, never reused); the new version id."""
+        number = (
+            await self.conn.execute(
+                sa.select(managed_policies.c.next_version).where(managed_policies.c.id == policy_id)
+            )
+        ).scalar_one()
+        version_id = f"v{number}"
+        await self.conn.execute(
+            sa.insert(policy_versions).values(
+                policy_id=policy_id, version_id=version_id, document=document, created_at=now
+            )
+        )
+        values: dict[str, Any] = {"next_version": number + 1, "updated_at": now}
+        if set_default:
+            values["default_version"] = version_id
+        await self.conn.execute(
+            sa.update(managed_policies).where(managed_policies.c.id == policy_id).values(**values)
+        )
+        return version_id
+
+    async def delete_version(self, policy_id: str, version_id: str) -> bool:
+        result = await self.conn.execute(
+            sa.delete(policy_versions).where(
+                policy_versions.c.policy_id == policy_id,
+                policy_versions.c.version_id == version_id,
+            )
+        )
+        return bool(result.rowcount)
+
+    async def set_default_version(self, policy_id: str, version_id: str, now: float) -> None:
+        await self.conn.execute(
+            sa.update(managed_policies)
+            .where(managed_policies.c.id == policy_id)
+            .values(default_version=version_id, updated_at=now)
+        )
+
+    async def replace_aws_policy(self, policy: ManagedPolicy, document: str) -> None:
+        """Bring a stored AWS managed policy to `policy`'s default version and `document`."""
+        await self.conn.execute(
+            sa.update(managed_policies)
+            .where(managed_policies.c.id == policy.id)
+            .values(
+                description=policy.description,
+                default_version=policy.default_version,
+                next_version=int(policy.default_version.removeprefix("v")) + 1,
+                updated_at=policy.updated_at,
+            )
+        )
+        await self.conn.execute(
+            sa.delete(policy_versions).where(policy_versions.c.policy_id == policy.id)
+        )
+        await self.conn.execute(
+            sa.insert(policy_versions).values(
+                policy_id=policy.id,
+                version_id=policy.default_version,
+                document=document,
+                created_at=policy.updated_at,
+            )
+        )
+
+    # -- attachments ------------------------------------------------------------------------
+
+    async def attach(self, policy_id: str, entity: Entity, now: float) -> None:
+        await self.conn.execute(
+            self._insert(policy_attachments)
+            .values({entity.column: entity.id}, policy_id=policy_id, attached_at=now)
+            .on_conflict_do_nothing()
+        )
+
+    async def detach(self, policy_id: str, entity: Entity) -> bool:
+        result = await self.conn.execute(
+            sa.delete(policy_attachments).where(
+                policy_attachments.c.policy_id == policy_id,
+                policy_attachments.c[entity.column] == entity.id,
+            )
+        )
+        return bool(result.rowcount)
+
+    async def attached_policies(self, entity: Entity) -> list[ManagedPolicy]:
+        rows = await self.conn.execute(
+            sa.select(managed_policies, _ATTACHMENT_COUNT)
+            .join(policy_attachments, policy_attachments.c.policy_id == managed_policies.c.id)
+            .where(policy_attachments.c[entity.column] == entity.id)
+            .order_by(managed_policies.c.name_key, managed_policies.c.arn)
+        )
+        return [_policy(row) for row in rows]
+
+    async def attached_to(self, policy_id: str) -> Attached:
+        people = await self.conn.execute(
+            sa.select(principals)
+            .join(policy_attachments, policy_attachments.c.principal_id == principals.c.id)
+            .where(policy_attachments.c.policy_id == policy_id)
+            .order_by(principals.c.name_key)
+        )
+        found = [_identity(row) for row in people]
+        groups = await self.conn.execute(
+            sa.select(iam_groups)
+            .join(policy_attachments, policy_attachments.c.group_id == iam_groups.c.id)
+            .where(policy_attachments.c.policy_id == policy_id)
+            .order_by(iam_groups.c.name_key)
+        )
+        return Attached(
+            users=[identity for identity in found if identity.kind == USER],
+            groups=[_group(row) for row in groups],
+            roles=[identity for identity in found if identity.kind == ROLE],
+        )
+
+    # -- what decides for a principal -------------------------------------------------------
+
+    async def identity_documents(self, principal_id: str) -> list[str]:
+        """Every identity-based policy document that applies to a user or role: its inline
+        policies, the default versions of its managed policies, and those of its groups."""
+        group_ids = sa.select(group_members.c.group_id).where(
+            group_members.c.principal_id == principal_id
+        )
+        owned = sa.or_(
+            inline_policies.c.principal_id == principal_id,
+            inline_policies.c.group_id.in_(group_ids),
+        )
+        inline = await self.conn.execute(
+            sa.select(inline_policies.c.document).where(owned).order_by(inline_policies.c.id)
+        )
+        attached = sa.or_(
+            policy_attachments.c.principal_id == principal_id,
+            policy_attachments.c.group_id.in_(group_ids),
+        )
+        managed = await self.conn.execute(
+            sa.select(policy_versions.c.document)
+            .select_from(
+                policy_attachments.join(
+                    managed_policies, managed_policies.c.id == policy_attachments.c.policy_id
+                ).join(
+                    policy_versions,
+                    sa.and_(
+                        policy_versions.c.policy_id == managed_policies.c.id,
+                        policy_versions.c.version_id == managed_policies.c.default_version,
+                    ),
+                )
+            )
+            .where(attached)
+            .distinct()
+        )
+        return [row.document for row in inline] + [row.document for row in managed]
+
+    async def dependents(self, entity: Entity) -> dict[str, int]:
+        """What stops an entity's deletion: counts of its access keys, inline policies,
+        attached policies, groups (a user's) and members (a group's)."""
+        counts: dict[str, int] = {}
+
+        async def count(name: str, table: sa.Table, column: str) -> None:
+            counts[name] = (
+                await self.conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(table)
+                    .where(table.c[column] == entity.id)
+                )
+            ).scalar_one()
+
+        await count("inline", inline_policies, entity.column)
+        await count("attached", policy_attachments, entity.column)
+        if entity.kind == GROUP:
+            await count("members", group_members, "group_id")
+        else:
+            await count("groups", group_members, "principal_id")
+            await count("keys", access_keys, "principal_id")
+        return counts
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    async def insert_session(
+        self,
+        session: Session,
+        *,
+        secret_ciphertext: bytes,
+        token_ciphertext: bytes,
+        session_policy: str | None,
+    ) -> None:
+        await self.conn.execute(
+            sa.insert(sessions).values(
+                id=session.id,
+                principal_id=session.principal_id,
+                account_id=session.account_id,
+                kind=session.kind,
+                arn=session.arn,
+                user_id=session.user_id,
+                session_name=session.session_name,
+                role_arn=session.role_arn,
+                source_arn=session.source_arn,
+                chained=session.chained,
+                session_policy=session_policy,
+                secret=secret_ciphertext,
+                token=token_ciphertext,
+                created_at=session.created_at,
+                expires_at=session.expires_at,
+            )
+        )
+
+    async def session(self, session_id: str) -> Session | None:
+        row = (
+            await self.conn.execute(sa.select(sessions).where(sessions.c.id == session_id))
+        ).first()
+        return _session(row) if row else None
+
+    async def session_credential(
+        self, session_id: str
+    ) -> tuple[Session, bytes, bytes, str | None] | None:
+        """The session, its secret's and token's ciphertexts, and its session policy."""
+        row = (
+            await self.conn.execute(sa.select(sessions).where(sessions.c.id == session_id))
+        ).first()
+        if row is None:
+            return None
+        return _session(row), bytes(row.secret), bytes(row.token), row.session_policy
+
+    async def delete_expired_sessions(self, before: float) -> int:
+        result = await self.conn.execute(sa.delete(sessions).where(sessions.c.expires_at < before))
+        return int(result.rowcount or 0)
