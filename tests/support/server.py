@@ -107,13 +107,27 @@ class RegistryServer:
 
     def ecr_client(self, **session: str) -> Any:
         """A boto3 ECR client of the administrator (or of the given key)."""
+        return self.aws_client("ecr", **session)
+
+    def iam_client(self, **session: str) -> Any:
+        """A boto3 IAM client of the administrator (or of the given key)."""
+        return self.aws_client("iam", **session)
+
+    def sts_client(self, **session: str) -> Any:
+        """A boto3 STS client of the administrator (or of the given key)."""
+        return self.aws_client("sts", **session)
+
+    def aws_client(self, service: str, **session: str) -> Any:
+        """A boto3 client of the administrator, or of `key`/`secret` (and `token`, for
+        temporary credentials), whose endpoint is this server."""
         creds = self.admin_credentials()
         return boto3.client(
-            "ecr",
+            service,
             endpoint_url=self.url,
             region_name=creds["AWS_DEFAULT_REGION"],
             aws_access_key_id=session.get("key", creds["AWS_ACCESS_KEY_ID"]),
             aws_secret_access_key=session.get("secret", creds["AWS_SECRET_ACCESS_KEY"]),
+            aws_session_token=session.get("token"),
             config=BotoConfig(retries={"max_attempts": 1}),
         )
 
