@@ -7,12 +7,15 @@ Layout under the root:
     _tmp/<random>                         a `put` being written before its rename
 
 Every object reaches its key by `rename` after `fsync`, so a reader (or a crash) never sees a
-partial object at its final key.
+partial object at its final key. An upload has one writer at a time: appends and the commit take
+an exclusive `flock` on the staging file, so two nodes serving one upload cannot interleave their
+bytes or commit a file that is still being written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -35,6 +38,22 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _lock_staging(fd: int, path: Path) -> None:
+    """Take the upload's writer lock on `fd`, open on `path`; refuse when another request holds
+    it, or when the staging was committed or removed between the open and the lock."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise UploadStateInvalid("another request is writing to this upload") from None
+    try:
+        current = os.stat(path)
+    except FileNotFoundError:
+        raise UploadStateInvalid("upload staging is missing") from None
+    opened = os.fstat(fd)
+    if (current.st_dev, current.st_ino) != (opened.st_dev, opened.st_ino):
+        raise UploadStateInvalid("upload staging was replaced")
 
 
 class _FileUploadWriter:
@@ -173,6 +192,11 @@ class FilesystemDriver:
                 handle = open(path, "r+b")  # noqa: SIM115 - handed to the writer
             except FileNotFoundError:
                 raise UploadStateInvalid("upload staging is missing") from None
+            try:
+                _lock_staging(handle.fileno(), path)
+            except BaseException:
+                handle.close()
+                raise
             size = os.fstat(handle.fileno()).st_size
             if size < offset:
                 handle.close()
@@ -195,14 +219,16 @@ class FilesystemDriver:
             except FileNotFoundError:
                 raise UploadStateInvalid("upload staging is missing") from None
             try:
+                _lock_staging(fd, source)
                 if os.fstat(fd).st_size < size:
                     raise UploadStateInvalid("upload staging is shorter than its recorded size")
                 os.ftruncate(fd, size)
                 os.fsync(fd)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                # Renamed under the lock: a writer that locks after this finds another inode.
+                os.replace(source, final)
             finally:
                 os.close(fd)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, final)
             _fsync_dir(final.parent)
 
         await anyio.to_thread.run_sync(commit)
