@@ -16,6 +16,7 @@ from cargohold.domain import hashstate
 from cargohold.domain.digest import Digest
 from cargohold.domain.errors import (
     BlobUnknown,
+    BlobUploadInvalid,
     BlobUploadUnknown,
     DigestInvalid,
     RangeInvalid,
@@ -425,3 +426,40 @@ async def test_finish_while_an_append_streams_is_refused(
     assert await storage.stat(blob_key(Digest.parse(sha256(b"head")))) is None
     await uploads.finish(repo, upload.id, sha256(whole), None)
     assert await read_blob(storage, sha256(whole)) == whole
+
+
+async def test_two_nodes_appending_at_once_never_corrupt_the_blob(
+    uploads: UploadService, store: MetadataStore, storage: FilesystemDriver, repo: Repository
+) -> None:
+    """Two nodes (no shared memory) take appends to one upload at the same moment: one may
+    win, and what is committed is exactly what the winner's recorded digest says."""
+    other_node = UploadService(store, FilesystemDriver(storage.root), lambda: 2e9)
+    upload = await uploads.start(repo)
+    gates = {b"A": anyio.Event(), b"B": anyio.Event()}
+    outcome: dict[bytes, str] = {}
+
+    async def stalling(fill: bytes) -> AsyncIterator[bytes]:
+        yield fill * SLICE
+        await gates[fill].wait()
+        yield fill * 10
+
+    async def append(node: UploadService, fill: bytes) -> None:
+        try:
+            await node.append(repo, upload.id, stalling(fill))
+            outcome[fill] = "appended"
+        except (BlobUploadUnknown, RangeInvalid, BlobUploadInvalid) as exc:
+            outcome[fill] = type(exc).__name__
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(append, uploads, b"A")
+        await anyio.sleep(0.2)
+        group.start_soon(append, other_node, b"B")
+        await anyio.sleep(0.2)
+        gates[b"A"].set()
+        await anyio.sleep(0.2)
+        gates[b"B"].set()
+    winners = [fill for fill, result in outcome.items() if result == "appended"]
+    assert len(winners) == 1, outcome
+    data = winners[0] * (SLICE + 10)
+    committed = await uploads.finish(repo, upload.id, sha256(data), None)
+    assert await read_blob(storage, str(committed.digest)) == data

@@ -348,3 +348,42 @@ async def test_upload_state_naming_no_valid_staging(driver: StorageDriver, bad_i
     with pytest.raises(UploadStateInvalid):
         await driver.commit_upload(forged, "k/forged", 0)
     assert await driver.stat("k/forged") is None
+
+
+async def test_a_second_writer_never_corrupts_the_first(driver: StorageDriver) -> None:
+    """Two appends at one offset (two nodes serving one upload): the metadata keeps only one of
+    them, and the committed object must then be exactly that one's bytes. A driver may refuse
+    the second writer outright."""
+    state = await stage(driver, upload_id(), b"head:")
+    first = await driver.open_upload(state, 5)
+    await first.write(b"A" * 70_000)
+    try:
+        second = await driver.open_upload(state, 5)
+    except UploadStateInvalid:
+        second = None
+    if second is not None:
+        await second.write(b"B" * 90_000)
+        await second.close()  # its state is dropped: the database took the first append
+    await first.write(b"A" * 30_000)
+    kept = stored(await first.close())
+    await driver.commit_upload(kept, "k/contended", 5 + 100_000)
+    assert await collect(driver.read("k/contended")) == b"head:" + b"A" * 100_000
+
+
+async def test_a_commit_never_takes_in_a_running_append(driver: StorageDriver) -> None:
+    """Committing while an append still writes: the commit is refused, or the object is the
+    committed bytes and stays so whatever the append goes on writing."""
+    state = await stage(driver, upload_id(), b"committed")
+    writer = await driver.open_upload(state, 9)
+    await writer.write(b"late bytes")
+    try:
+        await driver.commit_upload(state, "k/racing-commit", 9)
+    except UploadStateInvalid:
+        await writer.close()
+        await driver.commit_upload(state, "k/racing-commit", 9)
+    else:
+        await writer.write(b"more late bytes" * 1000)
+        await writer.abort()
+    assert await collect(driver.read("k/racing-commit")) == b"committed"
+    info = await driver.stat("k/racing-commit")
+    assert info is not None and info.size == 9
