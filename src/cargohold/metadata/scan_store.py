@@ -358,13 +358,22 @@ class ScanTx:
         )
         return int(result.scalar_one())
 
-    async def claim(self, node: str, now: float, lease: float) -> Job | None:
-        """The oldest job that is due, or whose runner's lease ran out, now leased to `node`."""
-        due = sa.or_(
+    async def has_due_job(self, now: float) -> bool:
+        """Whether `claim` would find a job: asked in a read transaction, so idle runners
+        polling do not take SQLite's write lock."""
+        query = sa.select(jobs.c.id).where(self._due(now)).limit(1)
+        return (await self.conn.execute(query)).first() is not None
+
+    @staticmethod
+    def _due(now: float) -> sa.ColumnElement[bool]:
+        return sa.or_(
             sa.and_(jobs.c.status == QUEUED, jobs.c.run_after <= now),
             sa.and_(jobs.c.status == RUNNING, jobs.c.lease_until < now),
         )
-        query = sa.select(jobs).where(due).order_by(jobs.c.id).limit(1)
+
+    async def claim(self, node: str, now: float, lease: float) -> Job | None:
+        """The oldest job that is due, or whose runner's lease ran out, now leased to `node`."""
+        query = sa.select(jobs).where(self._due(now)).order_by(jobs.c.id).limit(1)
         if self._postgres:
             query = query.with_for_update(skip_locked=True)
         row = (await self.conn.execute(query)).first()

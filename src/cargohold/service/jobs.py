@@ -97,6 +97,9 @@ class JobRunner:
 
     async def run_one(self) -> bool:
         """Claim and run one due job; whether there was one."""
+        async with self._store.read() as tx:
+            if not await ScanTx(tx.conn).has_due_job(self._clock()):
+                return False
         async with self._store.write() as tx:
             job = await ScanTx(tx.conn).claim(self.node, self._clock(), self._lease)
         if job is None:

@@ -190,7 +190,7 @@ class ScanService:
         self._wake = wake
         self._attach_sbom = attach_sbom
         self._images = ImageService(registry, store)
-        # Scans are CPU-bound in their thread: two at once keep one core for requests.
+        # Reading layers and matching are CPU-bound: one at a time leaves a core for requests.
         self._threads = anyio.CapacityLimiter(1)
 
     # == configuration ===========================================================================
