@@ -135,9 +135,12 @@ def _session(row: Any) -> Session:
 
 
 _ROLES = principals.join(roles, roles.c.principal_id == principals.c.id)
+_COUNTED = policy_attachments.alias("counted_attachments")
 _ATTACHMENT_COUNT = (
     sa.select(sa.func.count())
-    .where(policy_attachments.c.policy_id == managed_policies.c.id)
+    .select_from(_COUNTED)
+    .where(_COUNTED.c.policy_id == managed_policies.c.id)
+    .correlate(managed_policies)
     .scalar_subquery()
     .label("attachment_count")
 )
@@ -313,11 +316,13 @@ class IamTx:
         if not updated.rowcount:
             await self.conn.execute(
                 sa.insert(inline_policies).values(
-                    {entity.column: entity.id},
-                    name=name,
-                    document=document,
-                    created_at=now,
-                    updated_at=now,
+                    {
+                        entity.column: entity.id,
+                        "name": name,
+                        "document": document,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
                 )
             )
 
@@ -500,7 +505,7 @@ class IamTx:
     async def attach(self, policy_id: str, entity: Entity, now: float) -> None:
         await self.conn.execute(
             self._insert(policy_attachments)
-            .values({entity.column: entity.id}, policy_id=policy_id, attached_at=now)
+            .values({entity.column: entity.id, "policy_id": policy_id, "attached_at": now})
             .on_conflict_do_nothing()
         )
 
