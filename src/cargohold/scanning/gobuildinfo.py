@@ -91,7 +91,9 @@ def parse_buildinfo(data: bytes) -> BuildInfo | None:
     except ValueError:
         return None
     main_module, main_version, deps = parse_modinfo(modinfo)
-    return BuildInfo(version.decode("utf-8", errors="replace"), main_module, main_version, tuple(deps))
+    return BuildInfo(
+        version.decode("utf-8", errors="replace"), main_module, main_version, tuple(deps)
+    )
 
 
 class Readable(Protocol):
