@@ -49,7 +49,10 @@ def import_osv(config: Config, path: Path, *, progress: bool = True) -> ImportRe
         store = await _store(config)
         try:
             with tqdm(
-                total=len(source), unit="record", desc="vulndb", disable=None if progress else True
+                total=len(source),
+                unit="record",
+                desc="vulndb",
+                disable=not (progress and sys.stderr.isatty()),
             ) as bar:
                 return await VulnerabilityDatabase(store, time.time).import_records(
                     source, progress=bar.update
