@@ -42,9 +42,20 @@ def service_model(service: str) -> ServiceModel:
     return botocore.session.get_session().get_service_model(service)
 
 
+# The models write some patterns for Java's regex engine: Unicode property classes become their
+# Python equivalents (letters and digits are `\w`, separators `\s`).
+_UNICODE_CLASSES = {r"\p{L}": r"\w", r"\p{N}": r"\d", r"\p{Z}": r"\s"}
+
+
 @functools.cache
-def _pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _pattern(pattern: str) -> re.Pattern[str] | None:
+    """The model's pattern as a Python regex; None for one Python cannot read (not checked)."""
+    for java, python in _UNICODE_CLASSES.items():
+        pattern = pattern.replace(java, python)
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
 
 
 def _show(value: Any) -> str:
@@ -105,7 +116,8 @@ class _Walker:
                     value, path, f"Member must satisfy enum value set: [{', '.join(enum)}]"
                 )
             pattern = shape.metadata.get("pattern")
-            if pattern and not _pattern(pattern).fullmatch(value):
+            compiled = _pattern(pattern) if pattern else None
+            if compiled is not None and not compiled.fullmatch(value):
                 self.constraint(
                     value, path, f"Member must satisfy regular expression pattern: {pattern}"
                 )

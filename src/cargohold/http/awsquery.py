@@ -451,13 +451,28 @@ async def _read_body(request: Request) -> bytes:
 
 class QueryDispatch:
     """The query-protocol services on `/`, told apart by the service their SigV4 credential
-    scope names (`…/us-east-1/iam/aws4_request`); a request naming none goes to STS, whose
-    front then answers as AWS does to an unsigned or mis-scoped request."""
+    scope names (`…/us-east-1/iam/aws4_request`), or for a request that names none (unsigned),
+    by its Action; failing both, STS answers (as AWS does to an unsigned request)."""
 
     def __init__(self, *fronts: QueryFront, default: str = "sts") -> None:
         self._fronts = {front.service: front for front in fronts}
         self._default = self._fronts[default]
 
     async def __call__(self, request: Request) -> Response:
-        front = self._fronts.get(claimed_service(request) or "", self._default)
+        front = self._fronts.get(claimed_service(request) or "")
+        if front is None:
+            front = await self._by_action(request)
         return await front(request)
+
+    async def _by_action(self, request: Request) -> QueryFront:
+        length = request.headers.get("content-length", "")
+        if request.method == "POST" and (not length.isdigit() or int(length) > MAX_BODY):
+            return self._default
+        # Starlette keeps the body read here for the front's own reading of it.
+        body = await request.body() if request.method == "POST" else b""
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        action = form_params(body, query).get("Action", "")
+        for front in self._fronts.values():
+            if action in front.actions:
+                return front
+        return self._default

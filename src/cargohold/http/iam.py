@@ -37,7 +37,7 @@ from cargohold.http.awsquery import Authorize, QueryCall, QueryError, QueryFront
 from cargohold.metadata.iam_store import EntityKind
 from cargohold.service.iam import IamService, paginate
 from cargohold.service.identity import IdentityService, no_such_key
-from cargohold.service.managed_policies import ManagedPolicyService
+from cargohold.service.managed_policies import ManagedPolicyService, validate_policy_arn
 
 SERVICE = "iam"
 
@@ -335,7 +335,7 @@ def resource_resolver(services: IamServices) -> Callable[[QueryCall], Any]:
         if "UserName" in params:
             return await entity_arn(call, USER, params["UserName"])
         if "PolicyArn" in params:
-            return str(params["PolicyArn"])
+            return validate_policy_arn(params["PolicyArn"])
         if call.action == "CreatePolicy":
             return policy_arn(call.account, params["PolicyName"], params.get("Path", "/"))
         if call.action in _LISTINGS:
