@@ -143,6 +143,19 @@ def test_a_wrong_or_missing_session_token_is_refused(iam_server: RegistryServer,
     assert error_of(with_token.get_caller_identity)[0] == "InvalidClientTokenId"
 
 
+def test_a_presigned_get_caller_identity(iam_server: RegistryServer, sts: Any) -> None:
+    """A presigned GetCallerIdentity URL (what EKS-style tokens carry) answers with no header."""
+    url = sts.generate_presigned_url(
+        "get_caller_identity", Params={}, ExpiresIn=60, HttpMethod="GET"
+    )
+    assert "Action=GetCallerIdentity" in url and "X-Amz-Signature=" in url
+    answer = httpx.get(url)
+    assert answer.status_code == 200
+    assert f"<Arn>arn:aws:iam::{ACCOUNT}:user/admin</Arn>" in answer.text
+    tampered = httpx.get(url.replace("X-Amz-Expires=60", "X-Amz-Expires=61"))
+    assert tampered.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in tampered.text
+
+
 # -- AssumeRole --------------------------------------------------------------------------------
 
 

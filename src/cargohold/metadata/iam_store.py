@@ -1,11 +1,10 @@
-"""Queries over roles, groups, policies and STS sessions, inside a transaction the
-`MetadataStore` opened.
+"""Queries over roles, groups and policies, inside a transaction the `MetadataStore` opened.
 
 `IamTx(tx.conn)` speaks IAM's words (role, group, inline policy, managed policy, version,
-attachment, session) over the connection of one `Tx`, beside `IdentityTx` for users and keys.
+attachment) over the connection of one `Tx`, beside `IdentityTx` for users and keys and
+`SessionTx` for STS sessions.
 An *entity* that policies belong to is named by its kind and id: a user or role (`principals`
-row) or a group (`iam_groups` row). Session secrets and tokens pass through only as SecretBox
-ciphertext.
+row) or a group (`iam_groups` row).
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from cargohold.domain.identity import (
     ManagedPolicy,
     PolicyVersion,
     Role,
-    Session,
     name_key,
 )
 from cargohold.metadata.schema import (
@@ -39,7 +37,6 @@ from cargohold.metadata.schema import (
     policy_versions,
     principals,
     roles,
-    sessions,
 )
 
 #: What policies are attached to: a user, a role or a group.
@@ -114,23 +111,6 @@ def _policy(row: Any) -> ManagedPolicy:
         updated_at=row.updated_at,
         description=row.description,
         attachment_count=row.attachment_count,
-    )
-
-
-def _session(row: Any) -> Session:
-    return Session(
-        id=row.id,
-        principal_id=row.principal_id,
-        account_id=row.account_id,
-        kind=row.kind,
-        arn=row.arn,
-        user_id=row.user_id,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        session_name=row.session_name,
-        role_arn=row.role_arn,
-        source_arn=row.source_arn,
-        chained=bool(row.chained),
     )
 
 
@@ -606,54 +586,3 @@ class IamTx:
             await count("groups", group_members, "principal_id")
             await count("keys", access_keys, "principal_id")
         return counts
-
-    # -- sessions ---------------------------------------------------------------------------
-
-    async def insert_session(
-        self,
-        session: Session,
-        *,
-        secret_ciphertext: bytes,
-        token_ciphertext: bytes,
-        session_policy: str | None,
-    ) -> None:
-        await self.conn.execute(
-            sa.insert(sessions).values(
-                id=session.id,
-                principal_id=session.principal_id,
-                account_id=session.account_id,
-                kind=session.kind,
-                arn=session.arn,
-                user_id=session.user_id,
-                session_name=session.session_name,
-                role_arn=session.role_arn,
-                source_arn=session.source_arn,
-                chained=session.chained,
-                session_policy=session_policy,
-                secret=secret_ciphertext,
-                token=token_ciphertext,
-                created_at=session.created_at,
-                expires_at=session.expires_at,
-            )
-        )
-
-    async def session(self, session_id: str) -> Session | None:
-        row = (
-            await self.conn.execute(sa.select(sessions).where(sessions.c.id == session_id))
-        ).first()
-        return _session(row) if row else None
-
-    async def session_credential(
-        self, session_id: str
-    ) -> tuple[Session, bytes, bytes, str | None] | None:
-        """The session, its secret's and token's ciphertexts, and its session policy."""
-        row = (
-            await self.conn.execute(sa.select(sessions).where(sessions.c.id == session_id))
-        ).first()
-        if row is None:
-            return None
-        return _session(row), bytes(row.secret), bytes(row.token), row.session_policy
-
-    async def delete_expired_sessions(self, before: float) -> int:
-        result = await self.conn.execute(sa.delete(sessions).where(sessions.c.expires_at < before))
-        return int(result.rowcount or 0)

@@ -67,6 +67,7 @@ from cargohold.domain.identity import (
 from cargohold.domain.principal import ASSUMED_ROLE_PRINCIPAL, Principal
 from cargohold.metadata.iam_store import Entity, IamTx
 from cargohold.metadata.identity_store import IdentityTx
+from cargohold.metadata.session_store import SessionTx
 from cargohold.metadata.store import MetadataStore
 
 log = logging.getLogger(__name__)
@@ -463,7 +464,7 @@ class IdentityService:
         if not session_token:
             return None
         async with self._store.read() as tx:
-            found = await IamTx(tx.conn).session_credential(access_key_id)
+            found = await SessionTx(tx.conn).session_credential(access_key_id)
         if found is None:
             return None
         session, sealed_secret, sealed_token, _policy = found
@@ -568,7 +569,7 @@ class IdentityService:
     async def _check_session_claims(self, claims: TokenClaims) -> Principal:
         """A token asked for with temporary credentials holds while their session lasts."""
         async with self._store.read() as tx:
-            session = await IamTx(tx.conn).session(claims.session_token_id or "")
+            session = await SessionTx(tx.conn).session(claims.session_token_id or "")
         if (
             session is None
             or session.id != claims.access_key_id

@@ -44,6 +44,7 @@ from cargohold.domain.policy import (
 from cargohold.domain.policy.kinds import policy_size
 from cargohold.domain.principal import ASSUMED_ROLE_PRINCIPAL, USER_PRINCIPAL, Principal
 from cargohold.metadata.iam_store import IamTx
+from cargohold.metadata.session_store import SessionTx
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.iam import IamService, parse_document
 from cargohold.service.identity import new_secret, random_id, session_token_context
@@ -279,9 +280,9 @@ class StsService:
         secret = new_secret()
         token = base64.b64encode(secrets.token_bytes(_TOKEN_BYTES)).decode("ascii")
         async with self._store.write() as tx:
-            iam = IamTx(tx.conn)
-            await iam.delete_expired_sessions(session.created_at - _SESSION_RETENTION)
-            await iam.insert_session(
+            stored = SessionTx(tx.conn)
+            await stored.delete_expired_sessions(session.created_at - _SESSION_RETENTION)
+            await stored.insert_session(
                 session,
                 secret_ciphertext=self._box.encrypt(
                     secret.encode("ascii"), context=session.id.encode()
