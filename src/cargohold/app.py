@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from starlette.responses import Response
 
 from cargohold.auth.secretbox import SecretBox
 from cargohold.auth.tokens import TokenSigner
-from cargohold.config import Config
+from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, from_json
 from cargohold.domain.errors import AccessDenied
 from cargohold.domain.principal import Principal
 from cargohold.http.aws_auth import SigV4Authenticator
@@ -239,6 +240,14 @@ class Application:
 
 def build_app(config: Config) -> Application:
     return Application(config)
+
+
+def app_from_environment() -> Application:
+    """The application of one worker process, from the configuration `serve` resolved."""
+    text = os.environ.get(RESOLVED_CONFIG_VARIABLE)
+    if text is None:
+        raise RuntimeError(f"{RESOLVED_CONFIG_VARIABLE} is not set; start workers with `serve`")
+    return Application(from_json(text))
 
 
 __all__ = ["Application", "Registry", "Response", "build_app"]

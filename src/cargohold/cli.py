@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from cargohold import admin, scan_cli
-from cargohold.config import Config, ConfigError, load
+from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, ConfigError, load, to_json
 
 
 def _common(parser: argparse.ArgumentParser, *, default: object = None) -> None:
@@ -29,7 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from cargohold.app import build_app
 
-    config = _load(args, host=args.host, port=args.port)
+    config = _load(args, host=args.host, port=args.port, workers=args.workers)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -43,8 +45,17 @@ def _serve(args: argparse.Namespace) -> int:
         f"cargohold serving http://{config.host}:{config.port} (data in {config.data_path})",
         flush=True,
     )
+    options: dict[str, Any] = {}
+    if config.workers > 1:
+        # Worker processes import the application by name and read the resolved configuration.
+        os.environ[RESOLVED_CONFIG_VARIABLE] = to_json(config)
+        app: Any = "cargohold.app:app_from_environment"
+        options = {"factory": True, "workers": config.workers}
+    else:
+        app = build_app(config)
     uvicorn.run(
-        build_app(config),
+        app,
+        **options,
         host=config.host,
         port=config.port,
         log_level=config.log_level,
@@ -62,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _common(serve)
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 5000)")
+    serve.add_argument("--workers", type=int, help="server processes (default 1)")
     serve.add_argument(
         "--no-aws-profile",
         action="store_true",

@@ -6,11 +6,12 @@ Unknown keys, variables and driver names are errors: a typo never falls back sil
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ class Config:
     #: Whether a push to a repository that does not exist creates it.
     create_on_push: bool = False
     log_level: str = "info"
+    #: Server processes sharing the port and the store; each runs the whole application.
+    workers: int = 1
     storage: StorageConfig = field(default_factory=StorageConfig)
 
     @property
@@ -74,6 +77,8 @@ class Config:
                 f"unknown storage driver {self.storage.driver!r}; "
                 f"known: {', '.join(STORAGE_DRIVERS)}"
             )
+        if not 1 <= self.workers <= 64:
+            raise ConfigError(f"workers must be between 1 and 64, not {self.workers}")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"unknown log_level {self.log_level!r}")
         return self
@@ -95,11 +100,11 @@ def _coerce(name: str, value: Any, target: Any) -> Any:
         ):
             return value.lower() in ("1", "true", "yes", "on")
         raise ConfigError(f"{name} must be a boolean")
-    if name == "port":
+    if name in ("port", "workers"):
         try:
             return int(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"port must be an integer, not {value!r}") from None
+            raise ConfigError(f"{name} must be an integer, not {value!r}") from None
     if not isinstance(value, str):
         raise ConfigError(f"{name} must be a string")
     return value
@@ -133,7 +138,7 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         if not name.startswith("CARGOHOLD_"):
             continue
         key = name.removeprefix("CARGOHOLD_").lower()
-        if key == "config":
+        if key in ("config", "resolved_config"):
             continue
         if key.startswith("storage_"):
             values.setdefault("storage", {})[key.removeprefix("storage_")] = value
@@ -164,3 +169,17 @@ def load(
     if overrides:
         config = _apply(config, {k: v for k, v in overrides.items() if v is not None}, "flags")
     return config.validate()
+
+
+#: Where `serve` hands the resolved configuration to its worker processes.
+RESOLVED_CONFIG_VARIABLE = "CARGOHOLD_RESOLVED_CONFIG"
+
+
+def to_json(config: Config) -> str:
+    return json.dumps(asdict(config))
+
+
+def from_json(text: str) -> Config:
+    values = json.loads(text)
+    storage = StorageConfig(**values.pop("storage"))
+    return Config(storage=storage, **values).validate()

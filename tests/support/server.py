@@ -42,7 +42,15 @@ def free_port(host: str = "127.0.0.1") -> int:
 class RegistryServer:
     """`python -m cargohold serve` on `data_dir`, logging to `log_path`; restarts keep the port."""
 
-    def __init__(self, data_dir: Path, log_path: Path, *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        log_path: Path,
+        *,
+        host: str = "127.0.0.1",
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.extra_args = extra_args
         self.data_dir = data_dir
         self.log_path = log_path
         self._bind_host = host
@@ -188,6 +196,7 @@ class RegistryServer:
             str(self._port),
             "--data-dir",
             str(self.data_dir),
+            *self.extra_args,
         ]
         env = self._env()
         self._process = subprocess.Popen(

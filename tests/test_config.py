@@ -1,0 +1,60 @@
+"""Configuration: defaults, file, environment and flags in rising precedence; typos are errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cargohold.config import ConfigError, from_json, load, to_json
+
+
+def test_defaults() -> None:
+    config = load(environ={})
+    assert (config.host, config.port, config.workers) == ("127.0.0.1", 5000, 1)
+    assert config.data_dir == "./cargohold-data"
+    assert config.resolved_database_url.startswith("sqlite:///")
+    assert config.create_on_push is False
+
+
+def test_file_environment_and_flags_in_order(tmp_path: Path) -> None:
+    file = tmp_path / "cargohold.toml"
+    file.write_text(
+        'port = 6000\nregion = "eu-west-1"\nworkers = 2\n[storage]\ndriver = "filesystem"\n'
+    )
+    config = load(
+        config_file=str(file),
+        environ={"CARGOHOLD_PORT": "7000", "CARGOHOLD_ACCOUNT_ID": "210987654321"},
+        overrides={"port": 8000},
+    )
+    assert config.port == 8000
+    assert config.region == "eu-west-1"
+    assert config.account_id == "210987654321"
+    assert config.workers == 2
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"CARGOHOLD_PROT": "1"}, "unknown key 'prot'"),
+        ({"CARGOHOLD_STORAGE_DRIVER": "floppy"}, "unknown storage driver 'floppy'"),
+        ({"CARGOHOLD_WORKERS": "0"}, "workers must be between 1 and 64"),
+        ({"CARGOHOLD_PORT": "x"}, "port must be an integer"),
+        ({"CARGOHOLD_ACCOUNT_ID": "12"}, "account_id must be 12 digits"),
+    ],
+)
+def test_mistakes_are_errors(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(environ=environ)
+
+
+def test_unknown_key_in_a_file(tmp_path: Path) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text("prot = 1\n")
+    with pytest.raises(ConfigError, match="unknown key 'prot'"):
+        load(config_file=str(file), environ={})
+
+
+def test_workers_receive_the_resolved_configuration() -> None:
+    config = load(environ={"CARGOHOLD_PORT": "7001"}, overrides={"workers": 3})
+    assert from_json(to_json(config)) == config
