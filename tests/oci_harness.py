@@ -22,7 +22,7 @@ import uvicorn
 from starlette.requests import Request
 
 from cargohold.domain.principal import Principal
-from cargohold.http.oci import OciFront
+from cargohold.http.oci import Access, OciFront
 from support.images import (
     OCI_CONFIG,
     OCI_LAYER,
@@ -58,7 +58,10 @@ class AllowAll:
     async def authenticate(self, request: Request) -> Principal:
         return self.principal
 
-    async def authorize(self, principal: Principal, action: str, repository: str | None) -> None:
+    def registry_id(self, request: Request, principal: Principal) -> str:
+        return principal.account_id
+
+    async def authorize(self, request: Request, principal: Principal, access: Access) -> None:
         return None
 
     def challenge(self) -> str:

@@ -35,13 +35,16 @@ from cargohold.http.sts import build_sts_front
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.ports import StorageDriver
-from cargohold.service.authz import Authorizer
+from cargohold.service.audit import AuditLog
+from cargohold.service.authz import Authorizer, RequestRecord
 from cargohold.service.iam import IamService
 from cargohold.service.identity import MASTER_KEY_FILE, TOKEN_KEY_PURPOSE, IdentityService
+from cargohold.service.identity_policies import IdentityPolicies
 from cargohold.service.images import ImageService
 from cargohold.service.jobs import JobKind, JobRunner
 from cargohold.service.layers import LayerService
 from cargohold.service.managed_policies import ManagedPolicyService
+from cargohold.service.policies import ResourcePolicies
 from cargohold.service.registry import RegistryService
 from cargohold.service.repositories import RepositoryService
 from cargohold.service.scans import SCAN, ScanService
@@ -128,7 +131,13 @@ class Registry:
             account_id=config.account_id,
             region=config.region,
         )
-        authorizer = Authorizer(clock)
+        iam = IamService(store, clock, account_id=config.account_id)
+        authorizer = Authorizer(
+            clock,
+            identities=IdentityPolicies(store, iam),
+            resources=ResourcePolicies(store),
+            audit=AuditLog(store),
+        )
         gatekeeper = TokenGatekeeper(
             identity,
             authorizer,
@@ -140,9 +149,16 @@ class Registry:
         signer = DownloadSigner(box.derive_key(DOWNLOAD_KEY_PURPOSE), public_url, clock)
 
         async def authorize(
-            principal: Principal, action: str, resource: str, context: Mapping[str, Any]
+            principal: Principal,
+            action: str,
+            resource: str,
+            context: Mapping[str, Any],
+            *,
+            record: RequestRecord | None = None,
         ) -> None:
-            decision = await authorizer.authorize(principal, action, resource, context)
+            decision = await authorizer.authorize(
+                principal, action, resource, context, record=record
+            )
             if not decision.allowed:
                 raise AccessDenied(decision.message)
 
@@ -150,7 +166,9 @@ class Registry:
             SigV4Authenticator(identity, service="ecr", clock=clock),
             authorize,
             {
-                **repository_handlers(repositories, public_url=public_url),
+                **repository_handlers(
+                    repositories, public_url=public_url, account_id=config.account_id
+                ),
                 **image_handlers(
                     ImageService(registry, store),
                     LayerService(store, uploads),
@@ -158,12 +176,11 @@ class Registry:
                     scans.states,
                 ),
                 **scanning_handlers(scans, registry),
-                **token_handlers(identity, public_url=public_url),
+                **token_handlers(identity, public_url=public_url, account_id=config.account_id),
             },
             region=config.region,
         )
         download = DownloadRoute(signer, registry, storage)
-        iam = IamService(store, clock, account_id=config.account_id)
         managed = ManagedPolicyService(store, iam, clock, account_id=config.account_id)
         await managed.ensure_aws_managed_policies()
         iam_services = IamServices(identity, iam, managed)

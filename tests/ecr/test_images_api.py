@@ -83,7 +83,7 @@ class FixedPrincipal:
 
 
 async def allow(
-    principal: Principal, action: str, resource: str, context: Mapping[str, Any]
+    principal: Principal, action: str, resource: str, context: Mapping[str, Any], **record: Any
 ) -> None:
     return None
 

@@ -31,7 +31,7 @@ from starlette.requests import Request
 from cargohold.domain.principal import Principal
 from cargohold.http.ecr import EcrFront
 from cargohold.http.ecr_repositories import repository_handlers
-from cargohold.http.oci import OciFront
+from cargohold.http.oci import Access, OciFront
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.registry import RegistryService
@@ -60,7 +60,10 @@ class FixedPrincipal:
     async def authenticate(self, request: Request, body: bytes = b"") -> Principal:
         return PRINCIPAL
 
-    async def authorize(self, principal: Principal, action: str, repository: str | None) -> None:
+    def registry_id(self, request: Request, principal: Principal) -> str:
+        return principal.account_id
+
+    async def authorize(self, request: Request, principal: Principal, access: Access) -> None:
         return None
 
     def challenge(self) -> str:
@@ -68,7 +71,7 @@ class FixedPrincipal:
 
 
 async def allow(
-    principal: Principal, action: str, resource: str, context: Mapping[str, Any]
+    principal: Principal, action: str, resource: str, context: Mapping[str, Any], **record: Any
 ) -> None:
     return None
 
@@ -517,7 +520,10 @@ TEMPLATE: dict[str, Any] = {
     "encryptionConfiguration": {"encryptionType": "AES256"},
     "resourceTags": [{"Key": "owner", "Value": "team"}],
     "imageTagMutability": "IMMUTABLE",
-    "repositoryPolicy": '{"Version":"2012-10-17","Statement":[]}',
+    "repositoryPolicy": (
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+        '"Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"ecr:BatchGetImage"}]}'
+    ),
     "lifecyclePolicy": '{"rules":[]}',
     "appliedFor": ["CREATE_ON_PUSH"],
     "customRoleArn": f"arn:aws:iam::{ACCOUNT}:role/templates",

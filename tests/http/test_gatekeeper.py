@@ -11,10 +11,14 @@ import pytest
 
 from cargohold.app import Registry
 from cargohold.config import Config
+from cargohold.domain.identity import USER
 from cargohold.domain.principal import Principal
 from cargohold.http.gatekeeper import TokenGatekeeper, realm_for
 from cargohold.service.authz import Authorizer
+from cargohold.service.iam import IamService
 from cargohold.service.identity import IdentityService
+from cargohold.service.identity_policies import IdentityPolicies
+from cargohold.service.policies import ResourcePolicies
 from oci_harness import FrontApp, expect_error, push_blob
 
 pytestmark = pytest.mark.anyio
@@ -40,13 +44,22 @@ def identity(registry: Registry, config: Config, now: list[float]) -> IdentitySe
 
 
 @pytest.fixture
+def iam(registry: Registry, config: Config, now: list[float]) -> IamService:
+    return IamService(registry.store, lambda: now[0], account_id=config.account_id)
+
+
+@pytest.fixture
 def gatekeeper(
-    registry: Registry, config: Config, identity: IdentityService, now: list[float]
+    registry: Registry, config: Config, identity: IdentityService, iam: IamService, now: list[float]
 ) -> TokenGatekeeper:
     """The real gatekeeper, on a clock the test moves, in place of the harness's allow-all."""
     keeper = TokenGatekeeper(
         identity,
-        Authorizer(lambda: now[0]),
+        Authorizer(
+            lambda: now[0],
+            identities=IdentityPolicies(registry.store, iam),
+            resources=ResourcePolicies(registry.store),
+        ),
         account_id=config.account_id,
         region=config.region,
         public_url=config.resolved_public_url,
@@ -62,8 +75,19 @@ async def http(gatekeeper: TokenGatekeeper, app: FrontApp) -> AsyncIterator[http
         yield client
 
 
-async def _user(identity: IdentityService, name: str = "bob") -> Principal:
+ECR_ALL = (
+    '{"Version": "2012-10-17", '
+    '"Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}]}'
+)
+
+
+async def _user(
+    identity: IdentityService, name: str = "bob", *, iam: IamService | None = None
+) -> Principal:
+    """A user with a key; given `iam`, allowed every ECR action by an inline policy."""
     await identity.create_user(name)
+    if iam is not None:
+        await iam.for_account(identity.account_id).put_inline_policy(USER, name, "ecr", ECR_ALL)
     key_id = (await identity.create_access_key(name)).key.id
     principal = await identity.principal_for_key(key_id)
     assert principal is not None
@@ -95,11 +119,15 @@ async def test_no_credentials_get_the_ecr_challenge(http: httpx.AsyncClient) -> 
 
 
 async def test_a_valid_token_opens_v2(
-    http: httpx.AsyncClient, app: FrontApp, identity: IdentityService, registry: Registry
+    http: httpx.AsyncClient,
+    app: FrontApp,
+    identity: IdentityService,
+    registry: Registry,
+    iam: IamService,
 ) -> None:
     async with registry.store.write() as tx:
         await tx.create_repository(ACCOUNT, "team/app", 0.0)
-    password, _ = identity.issue_password(await _user(identity))
+    password, _ = identity.issue_password(await _user(identity, iam=iam))
     response = await http.get("/v2/", headers=_basic(password))
     assert response.status_code == 200, response.text
     assert response.json() == {}
@@ -153,9 +181,9 @@ async def test_other_usernames_and_schemes(
 
 
 async def test_deactivating_or_deleting_the_key_revokes_the_token(
-    http: httpx.AsyncClient, identity: IdentityService
+    http: httpx.AsyncClient, identity: IdentityService, iam: IamService
 ) -> None:
-    bob = await _user(identity)
+    bob = await _user(identity, iam=iam)
     assert bob.access_key_id is not None
     password, _ = identity.issue_password(bob)
     assert (await http.get("/v2/_catalog", headers=_basic(password))).status_code == 200
@@ -168,7 +196,7 @@ async def test_deactivating_or_deleting_the_key_revokes_the_token(
 
 
 async def test_another_accounts_principal_is_denied(
-    http: httpx.AsyncClient, registry: Registry, config: Config, now: list[float]
+    http: httpx.AsyncClient, registry: Registry, config: Config, now: list[float], iam: IamService
 ) -> None:
     stranger_identity = IdentityService.from_data_dir(
         registry.store,
@@ -177,21 +205,27 @@ async def test_another_accounts_principal_is_denied(
         account_id="210987654321",
         region=config.region,
     )
-    stranger = await _user(stranger_identity, "mallory")
+    # Allowed everything by its own account, but nothing by this one's.
+    stranger = await _user(stranger_identity, "mallory", iam=iam)
     password, _ = stranger_identity.issue_password(stranger)
-    # Authenticated (GET /v2/ needs no permission), but not allowed into this registry.
+    # Authenticated (GET /v2/ needs no permission); a plain host is its own (empty) registry.
     assert (await http.get("/v2/", headers=_basic(password))).status_code == 200
-    response = await http.get("/v2/_catalog", headers=_basic(password))
+    own = await http.get("/v2/_catalog", headers=_basic(password))
+    assert own.status_code == 200 and own.json() == {"repositories": []}
+    # This registry, addressed by its host, is not open to it.
+    this = {**_basic(password), "Host": f"{ACCOUNT}.registry.test"}
+    response = await http.get("/v2/_catalog", headers=this)
     expect_error(response, 403, "DENIED")
     message = response.json()["errors"][0]["message"]
-    assert message.startswith(
+    assert message == (
         "User: arn:aws:iam::210987654321:user/mallory is not authorized to perform: "
-        f"ecr:DescribeRepositories on resource: arn:aws:ecr:us-east-1:{ACCOUNT}:repository/*"
+        f"ecr:DescribeRepositories on resource: arn:aws:ecr:us-east-1:{ACCOUNT}:repository/* "
+        "because no resource-based policy allows the ecr:DescribeRepositories action"
     )
-    response = await http.post("/v2/team/app/blobs/uploads/", headers=_basic(password))
+    response = await http.post("/v2/team/app/blobs/uploads/", headers=this)
     expect_error(response, 403, "DENIED")
     assert "ecr:InitiateLayerUpload" in response.json()["errors"][0]["message"]
-    assert "repository/team/app" in response.json()["errors"][0]["message"]
+    assert f"{ACCOUNT}:repository/team/app" in response.json()["errors"][0]["message"]
 
 
 async def test_registry_open_installs_the_token_gatekeeper(config: Config) -> None:

@@ -22,7 +22,7 @@ from cargohold.config import Config
 from cargohold.domain.errors import TooManyRequests
 from cargohold.domain.manifest import MAX_MANIFEST_BYTES
 from cargohold.domain.principal import Principal
-from cargohold.http.oci import Forbidden, Unauthenticated
+from cargohold.http.oci import Access, Forbidden, Unauthenticated
 from oci_harness import (
     AllowAll,
     FrontApp,
@@ -813,7 +813,7 @@ class Refusing(AllowAll):
             raise self.error
         return self.principal
 
-    async def authorize(self, principal: Principal, action: str, repository: str | None) -> None:
+    async def authorize(self, request: Any, principal: Principal, access: Access) -> None:
         raise self.error
 
 

@@ -158,6 +158,20 @@ def test_access_keys(iam_server: RegistryServer, iam: Any) -> None:
 
 def test_a_user_manages_its_own_keys(iam_server: RegistryServer, iam: Any) -> None:
     iam.create_user(UserName="u-self")
+    # IAM's "manage your own access keys" policy, by policy variable.
+    iam.put_user_policy(
+        UserName="u-self",
+        PolicyName="self",
+        PolicyDocument=json.dumps(
+            policy(
+                "iam:GetUser",
+                "iam:CreateAccessKey",
+                "iam:ListAccessKeys",
+                "iam:DeleteAccessKey",
+                resource="arn:aws:iam::*:user/${aws:username}",
+            )
+        ),
+    )
     created = iam.create_access_key(UserName="u-self")["AccessKey"]
     own = iam_server.iam_client(key=created["AccessKeyId"], secret=created["SecretAccessKey"])
     assert own.get_user()["User"]["UserName"] == "u-self"
@@ -485,6 +499,9 @@ def test_a_role_session_calls_iam(iam_server: RegistryServer, iam: Any, sts: Any
     role = iam.create_role(
         RoleName="r-iam-admin", AssumeRolePolicyDocument=json.dumps(trust({"AWS": admin}))
     )["Role"]
+    iam.put_role_policy(
+        RoleName="r-iam-admin", PolicyName="iam", PolicyDocument=json.dumps(policy("iam:*"))
+    )
     credentials = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ops")["Credentials"]
     session = iam_server.iam_client(
         key=credentials["AccessKeyId"],

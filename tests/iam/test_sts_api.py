@@ -39,7 +39,9 @@ from cargohold.metadata.store import MetadataStore
 from cargohold.service.authz import Authorizer
 from cargohold.service.iam import IamService
 from cargohold.service.identity import MASTER_KEY_FILE, IdentityService
+from cargohold.service.identity_policies import IdentityPolicies
 from cargohold.service.managed_policies import ManagedPolicyService
+from cargohold.service.policies import ResourcePolicies
 from cargohold.service.sts import StsService
 from support.server import RegistryServer
 
@@ -285,6 +287,9 @@ def test_a_role_session_logs_in_to_v2(
     role = iam.create_role(RoleName="puller", AssumeRolePolicyDocument=trust({"AWS": admin_arn}))[
         "Role"
     ]
+    iam.attach_role_policy(
+        RoleName="puller", PolicyArn="arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"
+    )
     assumed = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="pull", DurationSeconds=1800)
     credentials = assumed["Credentials"]
     ecr = as_session(iam_server, "ecr", credentials)
@@ -296,6 +301,9 @@ def test_a_role_session_logs_in_to_v2(
     answer = httpx.get(f"{iam_server.url}/v2/", auth=(username, password))
     assert answer.status_code == 200
     # Deleting the role ends the session and its /v2/ token.
+    iam.detach_role_policy(
+        RoleName="puller", PolicyArn="arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"
+    )
     iam.delete_role(RoleName="puller")
     assert httpx.get(f"{iam_server.url}/v2/", auth=(username, password)).status_code == 401
     assert error_of(as_session(iam_server, "sts", credentials).get_caller_identity)[0] == (
@@ -342,7 +350,11 @@ class App:
         iam = IamService(store, self.clock, account_id=ACCOUNT)
         managed = ManagedPolicyService(store, iam, self.clock, account_id=ACCOUNT)
         await managed.ensure_aws_managed_policies()
-        authorizer = Authorizer(self.clock)
+        authorizer = Authorizer(
+            self.clock,
+            identities=IdentityPolicies(store, iam),
+            resources=ResourcePolicies(store),
+        )
 
         async def authorize(principal: Principal, action: str, resource: str, context: Any) -> None:
             decision = await authorizer.authorize(principal, action, resource, context)
@@ -454,6 +466,22 @@ def test_role_sessions_and_their_v2_tokens_expire(local: Local) -> None:
     role = iam.create_role(RoleName="expiring", AssumeRolePolicyDocument=trust({"AWS": admin}))[
         "Role"
     ]
+    iam.put_role_policy(
+        RoleName="expiring",
+        PolicyName="list",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["iam:ListRoles", "ecr:GetAuthorizationToken"],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    )
     credentials = local.client("sts").assume_role(
         RoleArn=role["Arn"], RoleSessionName="s1", DurationSeconds=900
     )["Credentials"]

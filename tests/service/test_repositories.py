@@ -405,7 +405,10 @@ TEMPLATE: dict[str, Any] = {
     "resourceTags": [{"Key": "env", "Value": "prod"}],
     "imageTagMutability": "IMMUTABLE_WITH_EXCLUSION",
     "imageTagMutabilityExclusionFilters": [{"filterType": "WILDCARD", "filter": "latest"}],
-    "repositoryPolicy": '{"Version": "2012-10-17", "Statement": []}',
+    "repositoryPolicy": (
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+        '"Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "ecr:BatchGetImage"}]}'
+    ),
     "lifecyclePolicy": '{"rules": []}',
     "appliedFor": ["CREATE_ON_PUSH", "REPLICATION"],
     "customRoleArn": "arn:aws:iam::123456789012:role/ecr-templates",

@@ -182,3 +182,11 @@ class ScanNotFound(RegistryError):
 
 class UnsupportedImageType(RegistryError):
     """An image the scanner cannot scan at all (StartImageScan)."""
+
+
+class RepositoryPolicyNotFound(RegistryError):
+    """A repository that has no repository policy (Get/DeleteRepositoryPolicy)."""
+
+
+class RegistryPolicyNotFound(RegistryError):
+    """A registry that has no registry policy (Get/DeleteRegistryPolicy)."""

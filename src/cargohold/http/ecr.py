@@ -1,7 +1,9 @@
 """The Amazon ECR API front: AWS JSON 1.1 on `POST /`, dispatched on `X-Amz-Target`.
 
 Each call is authenticated (SigV4), validated against botocore's ECR model, authorized as
-`ecr:<Operation>` on the resource it names, and handed to one operation handler. Handlers are
+`ecr:<Operation>` on the resource it names (with the request's condition keys: `aws:SourceIp`,
+`aws:SecureTransport`, and the tags a call sets as `aws:RequestTag/…` and `aws:TagKeys`), and
+handed to one operation handler. Handlers are
 thin: they call the service layer and shape its answer for the wire. Timestamps go out as epoch
 seconds; every answer carries `x-amzn-RequestId`.
 """
@@ -12,7 +14,8 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from starlette.requests import ClientDisconnect, Request
@@ -20,6 +23,7 @@ from starlette.responses import Response
 
 from cargohold.auth.errors import AuthError
 from cargohold.domain.errors import AccessDenied, RegistryError
+from cargohold.domain.policy import request_tag_context
 from cargohold.domain.principal import Principal
 from cargohold.http.awsjson import (
     SerializationFailed,
@@ -28,6 +32,7 @@ from cargohold.http.awsjson import (
     validate_input,
 )
 from cargohold.http.ecr_errors import CONTENT_TYPE, aws_error, from_registry_error
+from cargohold.service.authz import RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +52,8 @@ class EcrCall:
     request_id: str
     source_ip: str | None
     region: str
+    #: The request's condition keys, as authorization saw them.
+    context: Mapping[str, Any] = field(default_factory=dict)
 
     def repository_arn(self, name: str) -> str:
         return f"arn:aws:ecr:{self.region}:{self.registry_id}:repository/{name}"
@@ -61,7 +68,57 @@ class EcrAuthenticator(Protocol):
     async def authenticate(self, request: Request, body: bytes) -> Principal: ...
 
 
-Authorize = Callable[[Principal, str, str, Mapping[str, Any]], Awaitable[None]]
+class Authorize(Protocol):
+    """`Authorizer.authorize`, raising AccessDenied for a denial (the composition root's)."""
+
+    async def __call__(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        context: Mapping[str, Any],
+        *,
+        record: RequestRecord | None = None,
+    ) -> None: ...
+
+
+#: Request members CloudTrail leaves out of `requestParameters`: layer bytes.
+_UNRECORDED = frozenset({"layerPartBlob"})
+#: Longer strings are cut in the audit log (a manifest can be 4 MiB).
+_RECORDED_TEXT = 10240
+
+
+def request_context(operation: str, params: Mapping[str, Any], request: Request) -> dict[str, Any]:
+    """The condition keys an ECR call brings: where it comes from, and the tags it sets."""
+    context: dict[str, Any] = {
+        "aws:SecureTransport": "true" if request.url.scheme == "https" else "false"
+    }
+    if request.client is not None:
+        context["aws:SourceIp"] = request.client.host
+    if operation in ("CreateRepository", "TagResource"):
+        tags = {t.get("Key", ""): t.get("Value", "") for t in params.get("tags") or []}
+        if tags or operation == "TagResource":
+            context.update(request_tag_context(tags))
+    elif operation == "UntagResource":
+        context["aws:TagKeys"] = tuple(params.get("tagKeys") or [])
+    return context
+
+
+def recorded_parameters(value: Any) -> Any:
+    """Request parameters as the audit log keeps them: JSON values, layer bytes left out."""
+    if isinstance(value, Mapping):
+        return {
+            key: recorded_parameters(item) for key, item in value.items() if key not in _UNRECORDED
+        }
+    if isinstance(value, list | tuple):
+        return [recorded_parameters(item) for item in value]
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str) and len(value) > _RECORDED_TEXT:
+        return value[:_RECORDED_TEXT] + "…"
+    return value
 
 
 class EcrFront:
@@ -128,12 +185,20 @@ class EcrFront:
             request_id=request_id,
             source_ip=request.client.host if request.client else None,
             region=self._region,
+            context=request_context(operation, params, request),
         )
         await self._authorize(
             principal,
             f"ecr:{operation}",
             self._resource_arn(call),
-            {"aws:SourceIp": call.source_ip, "aws:SecureTransport": request.url.scheme == "https"},
+            call.context,
+            record=RequestRecord(
+                event_source="ecr.amazonaws.com",
+                parameters=recorded_parameters(params),
+                request_id=request_id,
+                user_agent=request.headers.get("user-agent"),
+                region=self._region,
+            ),
         )
         handler = self._handlers.get(operation)
         if handler is None:

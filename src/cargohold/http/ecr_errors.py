@@ -33,6 +33,8 @@ _TABLE: list[tuple[type[errors.RegistryError], str]] = [
     (errors.InvalidLayer, "InvalidLayerException"),
     (errors.BlobUploadUnknown, "UploadNotFoundException"),
     (errors.TemplateNotFound, "TemplateNotFoundException"),
+    (errors.RepositoryPolicyNotFound, "RepositoryPolicyNotFoundException"),
+    (errors.RegistryPolicyNotFound, "RegistryPolicyNotFoundException"),
     (errors.TemplateAlreadyExists, "TemplateAlreadyExistsException"),
     (errors.InvalidTagParameter, "InvalidTagParameterException"),
     (errors.TooManyTags, "TooManyTagsException"),

@@ -8,12 +8,12 @@ the answer as botocore's model does. `repository_structure` renders a repository
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from cargohold.domain.principal import repository_arn
 from cargohold.domain.records import Repository
 from cargohold.http.awsjson import ValidationFailed
 from cargohold.http.ecr import EcrCall, Handler
+from cargohold.http.hosts import account_host, registry_host
 from cargohold.service.repositories import (
     ACCOUNT_SETTINGS,
     CreationTemplate,
@@ -21,11 +21,6 @@ from cargohold.service.repositories import (
     RepositorySettings,
     encryption_configuration,
 )
-
-
-def registry_host(public_url: str) -> str:
-    """`host[:port]` of the URL clients reach the registry at, as repository URIs begin."""
-    return urlsplit(public_url).netloc or public_url
 
 
 def repository_structure(
@@ -79,12 +74,16 @@ def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
 
 
 class _RepositoryHandlers:
-    def __init__(self, repos: RepositoryService, host: str) -> None:
+    def __init__(self, repos: RepositoryService, host: str, account_id: str | None) -> None:
         self._repos = repos
         self._host = host
+        self._account_id = account_id
 
     def _shape(self, repository: Repository, call: EcrCall) -> dict[str, Any]:
-        return repository_structure(repository, region=call.region, registry_host=self._host)
+        host = self._host
+        if self._account_id is not None:
+            host = account_host(host, repository.registry_id, primary_account=self._account_id)
+        return repository_structure(repository, region=call.region, registry_host=host)
 
     # -- repositories -----------------------------------------------------------------------
 
@@ -222,9 +221,12 @@ class _RepositoryHandlers:
         return answer
 
 
-def repository_handlers(repos: RepositoryService, *, public_url: str) -> dict[str, Handler]:
-    """The ECR operations this module serves, by operation name."""
-    h = _RepositoryHandlers(repos, registry_host(public_url))
+def repository_handlers(
+    repos: RepositoryService, *, public_url: str, account_id: str | None = None
+) -> dict[str, Handler]:
+    """The ECR operations this module serves, by operation name. Repository URIs of accounts
+    other than `account_id` (the server's own) name their account's host (see `http.hosts`)."""
+    h = _RepositoryHandlers(repos, registry_host(public_url), account_id)
     return {
         "CreateRepository": h.create_repository,
         "DeleteRepository": h.delete_repository,

@@ -3,8 +3,12 @@
 Authentication: `Authorization: Basic base64("AWS:" + password)`, the password being what
 GetAuthorizationToken (or `cargohold admin login-password`) issued. A missing, malformed,
 tampered or expired token, or one whose access key was deactivated or deleted, is answered
-with 401 and the challenge ECR sends. Authorization: every route's ECR action on the
-repository's ARN goes through `Authorizer.authorize`; a denial is 403 DENIED.
+with 401 and the challenge ECR sends.
+
+The registry a request addresses is the account its host names (`<account>.<host>`, see
+`cargohold.http.hosts`), else the caller's own. Authorization: every route's ECR action on the
+repository's ARN in that registry goes through `Authorizer.authorize`, with the request's
+`aws:SourceIp` and `aws:SecureTransport`; a denial is 403 DENIED.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from starlette.requests import Request
 
 from cargohold.auth.errors import RegistryTokenError
 from cargohold.domain.principal import Principal, repository_arn
-from cargohold.http.oci import Forbidden, Unauthenticated
-from cargohold.service.authz import Authorizer, Context
+from cargohold.http.hosts import addressed_account
+from cargohold.http.oci import Access, Forbidden, Unauthenticated
+from cargohold.service.authz import Authorizer, RequestRecord
 from cargohold.service.identity import IdentityService
 
 #: The service ECR names in its challenge; clients show it, some match on it.
@@ -57,12 +62,27 @@ class TokenGatekeeper:
             # The messages name no part of what the client sent (auth/errors.py).
             raise Unauthenticated(exc.message) from None
 
-    async def authorize(self, principal: Principal, action: str, repository: str | None) -> None:
-        resource = repository_arn(self._region, self._account_id, repository or "*")
-        # The Gatekeeper protocol does not hand over the request yet, so request keys such as
-        # aws:SourceIp join the context when the IAM issue passes it through.
-        context: Context = {}
-        decision = await self._authorizer.authorize(principal, action, resource, context)
+    def registry_id(self, request: Request, principal: Principal) -> str:
+        return addressed_account(request.headers.get("host")) or principal.account_id
+
+    async def authorize(self, request: Request, principal: Principal, access: Access) -> None:
+        resource = repository_arn(self._region, access.registry_id, access.repository or "*")
+        context = {"aws:SecureTransport": "true" if request.url.scheme == "https" else "false"}
+        if request.client is not None:
+            context["aws:SourceIp"] = request.client.host
+        parameters = {"registryId": access.registry_id}
+        if access.repository is not None:
+            parameters["repositoryName"] = access.repository
+        parameters.update(access.parameters)
+        record = RequestRecord(
+            event_source=SERVICE,
+            parameters=parameters,
+            user_agent=request.headers.get("user-agent"),
+            region=self._region,
+        )
+        decision = await self._authorizer.authorize(
+            principal, access.action, resource, context, record=record
+        )
         if not decision.allowed:
             raise Forbidden(decision.message)
 

@@ -1,7 +1,11 @@
 """The OCI Distribution API v1.1 front (`/v2/`): wire to service and back, nothing more.
 
-Each route authenticates the caller, authorizes it for the ECR action AWS maps the route to,
-calls one service operation and renders the answer. Business rules live in service/ and domain/.
+Each route authenticates the caller, finds the registry (account) the request addresses (the
+gatekeeper reads it from the host name), authorizes the caller for the ECR action AWS maps the
+route to on that registry's repository, calls one service operation and renders the answer.
+A push that would create its repository (CREATE_ON_PUSH) is also authorized as
+`ecr:CreateRepository`, and a cross-repository mount as `ecr:GetDownloadUrlForLayer` on the
+source. Business rules live in service/ and domain/.
 """
 
 from __future__ import annotations
@@ -9,8 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlencode
 
@@ -40,18 +44,42 @@ class Forbidden(Exception):
     """An authenticated principal that policy does not allow; answered with 403 DENIED."""
 
 
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What one `/v2/` request asks for: an ECR action on a repository of a registry."""
+
+    action: str
+    registry_id: str
+    #: None for the registry's catalog.
+    repository: str | None
+    #: The request's own parameters (reference, digest, upload), for the audit log.
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+
 class Gatekeeper(Protocol):
     """Authentication and authorization for `/v2/`, supplied by the composition root."""
 
     async def authenticate(self, request: Request) -> Principal: ...
 
-    async def authorize(self, principal: Principal, action: str, repository: str | None) -> None:
-        """Raise Forbidden unless `principal` may perform `action` on the repository."""
+    def registry_id(self, request: Request, principal: Principal) -> str:
+        """The registry (account) the request addresses."""
+        ...
+
+    async def authorize(self, request: Request, principal: Principal, access: Access) -> None:
+        """Raise Forbidden unless `principal` may have `access`."""
         ...
 
     def challenge(self) -> str:
         """The WWW-Authenticate value sent with 401."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Who a routed request comes from and which registry it addresses."""
+
+    principal: Principal
+    registry_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +230,11 @@ class OciFront:
             if method != "GET":
                 return self._unsupported()
             principal = await self.gatekeeper.authenticate(request)
-            await self.gatekeeper.authorize(principal, ACTIONS["catalog"], None)
-            return await self.catalog(request)
+            registry_id = self.gatekeeper.registry_id(request, principal)
+            await self.gatekeeper.authorize(
+                request, principal, Access(ACTIONS["catalog"], registry_id, None)
+            )
+            return await self.catalog(request, registry_id)
         for route in _ROUTES:
             match = route.pattern.match(path)
             if match is None:
@@ -216,10 +247,13 @@ class OciFront:
             action_key = (
                 "head_blob" if (handler_name, method) == ("get_blob", "HEAD") else handler_name
             )
-            await self.gatekeeper.authorize(principal, ACTIONS[action_key], name)
-            handler: Callable[..., Awaitable[Response]] = getattr(self, handler_name)
             params = {k: v for k, v in match.groupdict().items() if k != "name"}
-            return await handler(request, name, principal=principal, **params)
+            target = Target(principal, self.gatekeeper.registry_id(request, principal))
+            await self.gatekeeper.authorize(
+                request, principal, Access(ACTIONS[action_key], target.registry_id, name, params)
+            )
+            handler: Callable[..., Awaitable[Response]] = getattr(self, handler_name)
+            return await handler(request, name, target=target, **params)
         return error_response("NOT_FOUND", "no such endpoint", 404)
 
     @staticmethod
@@ -228,10 +262,14 @@ class OciFront:
 
     # -- listings ---------------------------------------------------------------------------
 
-    async def catalog(self, request: Request) -> Response:
+    async def catalog(self, request: Request, registry_id: str) -> Response:
         n, last = _page(request)
         limit = None if n is None else n + 1
-        names = [] if n == 0 else await self.registry.catalog(after=last, limit=limit)
+        names = (
+            []
+            if n == 0
+            else await self.registry.catalog(after=last, limit=limit, registry_id=registry_id)
+        )
         headers = {}
         if n is not None and len(names) > n:
             names = names[:n]
@@ -239,8 +277,8 @@ class OciFront:
         body = json.dumps({"repositories": names}).encode()
         return Response(body, 200, headers=headers, media_type="application/json")
 
-    async def tags(self, request: Request, name: str, *, principal: Principal) -> Response:
-        repository = await self.registry.repository(name)
+    async def tags(self, request: Request, name: str, *, target: Target) -> Response:
+        repository = await self.registry.repository(name, target.registry_id)
         n, last = _page(request)
         limit = None if n is None else n + 1
         found = [] if n == 0 else await self.registry.tags(repository, after=last, limit=limit)
@@ -254,9 +292,9 @@ class OciFront:
     # -- manifests --------------------------------------------------------------------------
 
     async def get_manifest(
-        self, request: Request, name: str, *, principal: Principal, reference: str
+        self, request: Request, name: str, *, target: Target, reference: str
     ) -> Response:
-        repository = await self.registry.repository(name)
+        repository = await self.registry.repository(name, target.registry_id)
         accept = request.headers.getlist("accept")
         manifest = await self.registry.manifest(repository, reference, accept=accept or None)
         headers = {
@@ -270,7 +308,7 @@ class OciFront:
         return Response(manifest.content, 200, headers=headers, media_type=manifest.media_type)
 
     async def put_manifest(
-        self, request: Request, name: str, *, principal: Principal, reference: str
+        self, request: Request, name: str, *, target: Target, reference: str
     ) -> Response:
         length = _content_length(request)
         if length is not None and length > MAX_MANIFEST_BYTES:
@@ -284,7 +322,7 @@ class OciFront:
             )
         if length is not None and len(raw) != length:
             raise SizeInvalid(f"body has {len(raw)} bytes, Content-Length says {length}")
-        repository = await self.registry.repository_for_push(name)
+        repository = await self._repository_for_push(request, name, target)
         pushed = await self.registry.put_manifest(
             repository, reference, raw, request.headers.get("content-type")
         )
@@ -306,16 +344,16 @@ class OciFront:
         return bytes(data)
 
     async def delete_manifest(
-        self, request: Request, name: str, *, principal: Principal, reference: str
+        self, request: Request, name: str, *, target: Target, reference: str
     ) -> Response:
-        repository = await self.registry.repository(name)
+        repository = await self.registry.repository(name, target.registry_id)
         await self.registry.delete_manifest(repository, reference)
         return Response(None, 202)
 
     async def referrers(
-        self, request: Request, name: str, *, principal: Principal, digest: str
+        self, request: Request, name: str, *, target: Target, digest: str
     ) -> Response:
-        repository = await self.registry.repository(name)
+        repository = await self.registry.repository(name, target.registry_id)
         artifact_type = request.query_params.get("artifactType") or None
         found = await self.registry.referrers(repository, digest, artifact_type)
         descriptors = []
@@ -339,9 +377,9 @@ class OciFront:
     # -- blobs ------------------------------------------------------------------------------
 
     async def get_blob(
-        self, request: Request, name: str, *, principal: Principal, digest: str
+        self, request: Request, name: str, *, target: Target, digest: str
     ) -> Response:
-        repository = await self.registry.repository(name)
+        repository = await self.registry.repository(name, target.registry_id)
         blob = await self.registry.blob(repository, digest)
         headers = {"Docker-Content-Digest": str(blob.digest), "Accept-Ranges": "bytes"}
         if request.method == "HEAD":
@@ -360,20 +398,20 @@ class OciFront:
         )
 
     async def delete_blob(
-        self, request: Request, name: str, *, principal: Principal, digest: str
+        self, request: Request, name: str, *, target: Target, digest: str
     ) -> Response:
-        repository = await self.registry.repository(name)
+        repository = await self.registry.repository(name, target.registry_id)
         await self.registry.delete_blob(repository, digest)
         return Response(None, 202)
 
     # -- uploads ----------------------------------------------------------------------------
 
-    async def start_upload(self, request: Request, name: str, *, principal: Principal) -> Response:
-        repository = await self.registry.repository_for_push(name)
+    async def start_upload(self, request: Request, name: str, *, target: Target) -> Response:
+        repository = await self._repository_for_push(request, name, target)
         params = request.query_params
         mount, source = params.get("mount"), params.get("from")
         if mount and source:
-            mounted = await self._mount(repository, mount, source, principal)
+            mounted = await self._mount(request, repository, mount, source, target)
             if mounted:
                 return Response(
                     None,
@@ -399,12 +437,36 @@ class OciFront:
         upload = await self.uploads.start(repository)
         return Response(None, 202, headers=_upload_headers(name, upload.id, 0))
 
+    async def _repository_for_push(self, request: Request, name: str, target: Target) -> Repository:
+        """The repository a push goes to. Creating a missing one (CREATE_ON_PUSH) needs
+        `ecr:CreateRepository` besides the push's own action."""
+
+        async def may_create() -> None:
+            await self.gatekeeper.authorize(
+                request, target.principal, Access("ecr:CreateRepository", target.registry_id, name)
+            )
+
+        return await self.registry.repository_for_push(
+            name, target.registry_id, before_create=may_create
+        )
+
     async def _mount(
-        self, repository: Repository, digest: str, source_name: str, principal: Principal
+        self,
+        request: Request,
+        repository: Repository,
+        digest: str,
+        source_name: str,
+        target: Target,
     ) -> bool:
         try:
-            await self.gatekeeper.authorize(principal, ACTIONS["get_blob"], source_name)
-            source = await self.registry.repository(source_name)
+            await self.gatekeeper.authorize(
+                request,
+                target.principal,
+                Access(
+                    ACTIONS["get_blob"], repository.registry_id, source_name, {"digest": digest}
+                ),
+            )
+            source = await self.registry.repository(source_name, repository.registry_id)
             return await self.registry.mount_blob(repository, digest, source) is not None
         except (Forbidden, RegistryError):
             # The spec's answer to a mount that cannot be done is a plain upload session.
@@ -416,16 +478,16 @@ class OciFront:
             yield chunk
 
     async def upload_status(
-        self, request: Request, name: str, *, principal: Principal, upload: str
+        self, request: Request, name: str, *, target: Target, upload: str
     ) -> Response:
-        repository = await self.registry.repository(name)
+        repository = await self.registry.repository(name, target.registry_id)
         found = await self.uploads.get(repository, upload)
         return Response(None, 204, headers=_upload_headers(name, found.id, found.offset))
 
     async def patch_upload(
-        self, request: Request, name: str, *, principal: Principal, upload: str
+        self, request: Request, name: str, *, target: Target, upload: str
     ) -> Response:
-        repository = await self.registry.repository(name)
+        repository = await self.registry.repository(name, target.registry_id)
         start, end = _content_range(request)
         updated = await self.uploads.append(
             repository,
@@ -438,9 +500,9 @@ class OciFront:
         return Response(None, 202, headers=_upload_headers(name, updated.id, updated.offset))
 
     async def finish_upload(
-        self, request: Request, name: str, *, principal: Principal, upload: str
+        self, request: Request, name: str, *, target: Target, upload: str
     ) -> Response:
-        repository = await self.registry.repository(name)
+        repository = await self.registry.repository(name, target.registry_id)
         length = _content_length(request)
         start, end = _content_range(request)
         has_body = length != 0 and (
@@ -465,8 +527,8 @@ class OciFront:
         )
 
     async def cancel_upload(
-        self, request: Request, name: str, *, principal: Principal, upload: str
+        self, request: Request, name: str, *, target: Target, upload: str
     ) -> Response:
-        repository = await self.registry.repository(name)
+        repository = await self.registry.repository(name, target.registry_id)
         await self.uploads.cancel(repository, upload)
         return Response(None, 204)

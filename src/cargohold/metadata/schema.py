@@ -527,3 +527,52 @@ jobs = sa.Table(
     sa.Column("error", sa.Text),
     sa.Index(None, "status", "run_after"),
 )
+
+# -- resource-based policies and the audit log --------------------------------------------------
+# ECR's repository policy (SetRepositoryPolicy): one per repository, gone with it.
+repository_policies = sa.Table(
+    "repository_policies",
+    metadata,
+    sa.Column(
+        "repository_id",
+        sa.Integer,
+        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("policy_text", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# ECR's registry policy (PutRegistryPolicy): one per registry (account).
+registry_policies = sa.Table(
+    "registry_policies",
+    metadata,
+    sa.Column(
+        "registry_id",
+        sa.String(12),
+        sa.ForeignKey("registries.account_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("policy_text", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# Events: the audit log (`kind` "audit": one CloudTrail-like record per authorization decision,
+# `document` holding the whole record) and, later, notifications. Not tied to a registry row:
+# a denied caller may name an account this server does not hold. The columns beside `document`
+# are what the audit log is searched by.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("event_time", sa.Float, nullable=False),
+    sa.Column("account_id", sa.String(12)),
+    sa.Column("event_source", sa.String(64), nullable=False),
+    sa.Column("event_name", sa.String(128), nullable=False),
+    sa.Column("principal_arn", sa.String(2048)),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("document", sa.JSON, nullable=False),
+    sa.Index(None, "kind", "event_time"),
+    sa.Index(None, "principal_arn", "event_time"),
+)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -73,6 +73,10 @@ class RepositoryRules(Protocol):
         """CREATE_ON_PUSH: the repository made from a matching template, or None."""
         ...
 
+    async def creates_on_push(self, registry_id: str, name: str) -> bool:
+        """Whether a CREATE_ON_PUSH template matches the name."""
+        ...
+
     async def blob_mounting_allowed(self, target: Repository, source: Repository) -> bool:
         """Whether a cross-repository mount may link the blob (BLOB_MOUNTING)."""
         ...
@@ -123,31 +127,52 @@ class RegistryService:
             raise repository_not_found(name, registry_id)
         return repository
 
-    async def repository_for_push(self, name: str) -> Repository:
-        """The repository a push goes to, created first when the registry creates on push."""
+    async def repository_for_push(
+        self,
+        name: str,
+        registry_id: str | None = None,
+        *,
+        before_create: Callable[[], Awaitable[None]] | None = None,
+    ) -> Repository:
+        """The repository a push goes to, created first when the registry creates on push.
+
+        `before_create` runs first when a missing repository is about to be created, and may
+        refuse by raising (the `/v2/` front authorizes `ecr:CreateRepository` there)."""
+        registry_id = registry_id or self.registry_id
         try:
-            return await self.repository(name)
+            return await self.repository(name, registry_id)
         except NameUnknown:
+            if before_create is not None and (
+                self._create_on_push
+                or (
+                    self._rules is not None and await self._rules.creates_on_push(registry_id, name)
+                )
+            ):
+                await before_create()
             if self._rules is not None:
-                created = await self._rules.create_from_template(self.registry_id, name)
+                created = await self._rules.create_from_template(registry_id, name)
                 if created is not None:
                     return created
             if not self._create_on_push:
                 raise
         try:
             async with self._store.write() as tx:
-                existing = await tx.get_repository(self.registry_id, name)
+                existing = await tx.get_repository(registry_id, name)
                 if existing is not None:
                     return existing
-                return await tx.create_repository(self.registry_id, name, self._clock())
+                return await tx.create_repository(registry_id, name, self._clock())
         except RepositoryAlreadyExists:
             # A concurrent first push created it after our read (PostgreSQL does not serialise
             # the two writers as SQLite does): use theirs.
-            return await self.repository(name)
+            return await self.repository(name, registry_id)
 
-    async def catalog(self, *, after: str | None, limit: int | None) -> list[str]:
+    async def catalog(
+        self, *, after: str | None, limit: int | None, registry_id: str | None = None
+    ) -> list[str]:
         async with self._store.read() as tx:
-            found = await tx.list_repositories(self.registry_id, after=after, limit=limit)
+            found = await tx.list_repositories(
+                registry_id or self.registry_id, after=after, limit=limit
+            )
         return [r.name for r in found]
 
     # -- blobs ------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Owns: creating (directly, or from a repository creation template on a `/v2/` push), describing
 and deleting repositories; their tag mutability, scan-on-push and encryption settings; resource
 tags; account settings (`BLOB_MOUNTING` decides `/v2/` cross-repository mounts); and repository
-creation templates. Every operation names the registry (account) it acts in, so one node can
+creation templates (a CREATE_ON_PUSH template's `repositoryPolicy` becomes the new repository's
+policy). Every operation names the registry (account) it acts in, so one node can
 serve several accounts. Errors are domain errors in ECR's own words; the ECR front maps them to
 `__type` names.
 """
@@ -29,7 +30,9 @@ from cargohold.domain.errors import (
     TooManyTags,
 )
 from cargohold.domain.names import validate_repository_name
+from cargohold.domain.policy import PolicyKind, parse_policy
 from cargohold.domain.records import Repository
+from cargohold.metadata.policy_store import PolicyTx
 from cargohold.metadata.store import MetadataStore, Tx
 from cargohold.service.registry import repository_not_found
 
@@ -459,6 +462,10 @@ class RepositoryService:
         for member in ("description", "repositoryPolicy", "lifecyclePolicy"):
             if member in params:
                 settings[member] = params[member]
+        if settings.get("repositoryPolicy"):
+            # Checked now, as SetRepositoryPolicy would check it, so that a push creating a
+            # repository from the template never meets a policy it cannot apply.
+            parse_policy(settings["repositoryPolicy"], PolicyKind.REPOSITORY)
         if "customRoleArn" in params:
             role = params["customRoleArn"]
             if role and not _ROLE_ARN.fullmatch(role):
@@ -593,9 +600,18 @@ class RepositoryService:
                 template = await self._template_for(tx, registry_id, name, "CREATE_ON_PUSH")
                 if template is None:
                     return None
-                return await self._create(tx, registry_id, name, self._from_template(template))
+                created = await self._create(tx, registry_id, name, self._from_template(template))
+                policy = template.settings.get("repositoryPolicy")
+                if policy:
+                    await PolicyTx(tx.conn).put_repository_policy(created.id, policy, self._clock())
+                return created
         except RepositoryAlreadyExists:
             return await self.repository(registry_id, name)
+
+    async def creates_on_push(self, registry_id: str, name: str) -> bool:
+        """Whether a template applied for CREATE_ON_PUSH matches `name`."""
+        async with self._store.read() as tx:
+            return await self._template_for(tx, registry_id, name, "CREATE_ON_PUSH") is not None
 
     async def _template_for(
         self, tx: Tx, registry_id: str, name: str, scenario: str

@@ -1,0 +1,158 @@
+"""The audit log: every authorization decision, kept as a CloudTrail-like event.
+
+Each decision `Authorizer.authorize` makes becomes one record in the `events` table (kind
+"audit"), shaped as CloudTrail shapes a management event: `eventTime`, `eventSource`,
+`eventName`, `awsRegion`, `sourceIPAddress`, `userAgent`, `userIdentity` (type, ARN, account,
+access key, and for a role session its issuer), `requestParameters`, `resources`, and for a
+denial `errorCode` (the service's own: `AccessDeniedException` for ECR, `AccessDenied` for IAM
+and STS) and `errorMessage` (AWS's "User: … is not authorized to perform: …").
+
+Writing a record never fails the request it is about: a record that cannot be stored is logged
+instead. `cargohold audit` reads the log back (`AuditLog.events`).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from cargohold.domain.principal import ASSUMED_ROLE_PRINCIPAL, ROOT_PRINCIPAL, Principal
+from cargohold.metadata.policy_store import EventTx
+from cargohold.metadata.store import MetadataStore
+from cargohold.service.authz import AuthorizationRecord
+
+log = logging.getLogger(__name__)
+
+AUDIT: Final = "audit"
+EVENT_VERSION: Final = "1.08"
+#: The error code a denial is recorded with, by service (what each answers on the wire).
+_DENIED: Final = {"ecr": "AccessDeniedException", "iam": "AccessDenied", "sts": "AccessDenied"}
+#: Operations that change nothing, by the prefixes AWS names them with.
+_READ_ONLY_PREFIXES: Final = ("Get", "List", "Describe", "BatchGet", "BatchCheck")
+
+
+def iso_time(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def user_identity(principal: Principal) -> dict[str, Any]:
+    """CloudTrail's `userIdentity` of a caller."""
+    identity: dict[str, Any] = {
+        "type": "IAMUser",
+        "principalId": principal.principal_id,
+        "arn": principal.arn,
+        "accountId": principal.account_id,
+    }
+    if principal.kind == ROOT_PRINCIPAL:
+        identity["type"] = "Root"
+    elif principal.kind == ASSUMED_ROLE_PRINCIPAL:
+        identity["type"] = "AssumedRole"
+    if principal.access_key_id is not None:
+        identity["accessKeyId"] = principal.access_key_id
+    if principal.username is not None:
+        identity["userName"] = principal.username
+    if principal.kind == ASSUMED_ROLE_PRINCIPAL and principal.role_arn is not None:
+        identity["sessionContext"] = {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": principal.holder_id,
+                "arn": principal.role_arn,
+                "accountId": principal.account_id,
+                "userName": principal.role_arn.rsplit("/", 1)[-1],
+            }
+        }
+    return identity
+
+
+def audit_event(entry: AuthorizationRecord, *, event_id: str) -> dict[str, Any]:
+    """The CloudTrail-like record of one decision."""
+    service, _, name = entry.action.partition(":")
+    request = entry.request
+    event: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": user_identity(entry.principal),
+        "eventTime": iso_time(entry.time),
+        "eventSource": request.event_source or f"{service}.amazonaws.com",
+        "eventName": name,
+        "awsRegion": request.region or "us-east-1",
+        "sourceIPAddress": entry.source_ip,
+        "userAgent": request.user_agent,
+    }
+    if not entry.decision.allowed:
+        event["errorCode"] = _DENIED.get(service.lower(), "AccessDenied")
+        event["errorMessage"] = entry.decision.message
+    event["requestParameters"] = (
+        dict(request.parameters) if request.parameters is not None else None
+    )
+    event["responseElements"] = None
+    event["requestID"] = request.request_id
+    event["eventID"] = event_id
+    event["readOnly"] = name.startswith(_READ_ONLY_PREFIXES)
+    if entry.resource_arn != "*":
+        event["resources"] = [{"ARN": entry.resource_arn, "accountId": entry.resource_account}]
+    event["eventType"] = "AwsApiCall"
+    event["managementEvent"] = True
+    event["recipientAccountId"] = entry.principal.account_id
+    return event
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    id: int
+    time: float
+    document: dict[str, Any]
+
+
+class AuditLog:
+    """The `AuditSink` of the authorizer, and the reader behind `cargohold audit`."""
+
+    def __init__(self, store: MetadataStore) -> None:
+        self._store = store
+
+    async def record(self, entry: AuthorizationRecord) -> None:
+        event = audit_event(entry, event_id=str(uuid.uuid4()))
+        try:
+            async with self._store.write() as tx:
+                await EventTx(tx.conn).insert_event(
+                    kind=AUDIT,
+                    event_time=entry.time,
+                    account_id=entry.principal.account_id,
+                    event_source=event["eventSource"],
+                    event_name=event["eventName"],
+                    principal_arn=entry.principal.arn,
+                    error_code=event.get("errorCode"),
+                    document=event,
+                )
+        except Exception:
+            log.exception(
+                "could not record the audit event of %s %s by %s",
+                entry.action,
+                entry.resource_arn,
+                entry.principal.arn,
+            )
+
+    async def events(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        principal_arn: str | None = None,
+        account_id: str | None = None,
+        after_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEvent]:
+        """Recorded decisions, oldest first."""
+        async with self._store.read() as tx:
+            found = await EventTx(tx.conn).list_events(
+                AUDIT,
+                since=since,
+                until=until,
+                principal_arn=principal_arn,
+                account_id=account_id,
+                after_id=after_id,
+                limit=limit,
+            )
+        return [AuditEvent(e.id, e.event_time, e.document) for e in found]
