@@ -23,6 +23,7 @@ from cargohold.http.awsquery import QueryDispatch, is_query_request
 from cargohold.http.download import DownloadRoute, DownloadSigner
 from cargohold.http.ecr import EcrFront
 from cargohold.http.ecr_images import image_handlers
+from cargohold.http.ecr_policies import ecr_policy_handlers
 from cargohold.http.ecr_repositories import repository_handlers
 from cargohold.http.ecr_scanning import scanning_handlers
 from cargohold.http.ecr_tokens import token_handlers
@@ -44,7 +45,7 @@ from cargohold.service.images import ImageService
 from cargohold.service.jobs import JobKind, JobRunner
 from cargohold.service.layers import LayerService
 from cargohold.service.managed_policies import ManagedPolicyService
-from cargohold.service.policies import ResourcePolicies
+from cargohold.service.policies import PolicyService, ResourcePolicies
 from cargohold.service.registry import RegistryService
 from cargohold.service.repositories import RepositoryService
 from cargohold.service.scans import SCAN, ScanService
@@ -177,6 +178,9 @@ class Registry:
                 ),
                 **scanning_handlers(scans, registry),
                 **token_handlers(identity, public_url=public_url, account_id=config.account_id),
+                **ecr_policy_handlers(
+                    PolicyService(store, clock, region=config.region, simulator=authorizer)
+                ),
             },
             region=config.region,
         )
