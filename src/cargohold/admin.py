@@ -12,6 +12,7 @@ same answers as `cargohold admin credentials` and `cargohold admin login-passwor
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,6 +29,8 @@ from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.identity import AdministratorKey, IdentityService
 
+ACCOUNT_ID = re.compile(r"\d{12}", re.ASCII)
+
 T = TypeVar("T")
 
 DEFAULT_PROFILE = awsprofile.DEFAULT_PROFILE
@@ -42,24 +45,47 @@ class AdminError(Exception):
 # -- running operations on a data directory ---------------------------------------------------
 
 
-async def _with_identity(config: Config, operation: Callable[[IdentityService], Awaitable[T]]) -> T:
+async def _with_store(config: Config, operation: Callable[[MetadataStore], Awaitable[T]]) -> T:
     config.data_path.mkdir(parents=True, exist_ok=True)
     url = config.resolved_database_url
     await anyio.to_thread.run_sync(database.upgrade, url)
     store = MetadataStore.from_url(url)
     try:
-        identity = IdentityService.from_data_dir(
-            store, config.data_path, time.time, account_id=config.account_id, region=config.region
-        )
-        return await operation(identity)
+        return await operation(store)
     finally:
         await store.close()
 
 
-def run(config: Config, operation: Callable[[IdentityService], Awaitable[T]]) -> T:
-    """Run one identity operation on the config's database; errors become AdminError."""
+async def _with_identity(
+    config: Config,
+    operation: Callable[[IdentityService], Awaitable[T]],
+    account: str | None,
+) -> T:
+    async def on(store: MetadataStore) -> T:
+        identity = IdentityService.from_data_dir(
+            store,
+            config.data_path,
+            time.time,
+            account_id=account or config.account_id,
+            region=config.region,
+        )
+        return await operation(identity)
+
+    return await _with_store(config, on)
+
+
+def run(
+    config: Config,
+    operation: Callable[[IdentityService], Awaitable[T]],
+    *,
+    account: str | None = None,
+) -> T:
+    """Run one identity operation on the config's database, in `account` (the configured
+    account when None); errors become AdminError."""
+    if account is not None and not ACCOUNT_ID.fullmatch(account):
+        raise AdminError(f"an account id is twelve digits, not {account!r}")
     try:
-        return anyio.run(_with_identity, config, operation)
+        return anyio.run(_with_identity, config, operation, account)
     except (IdentityError, SecretBoxError) as exc:
         raise AdminError(str(exc)) from None
 
@@ -73,13 +99,16 @@ def _aws_credentials(config: Config, admin: AdministratorKey) -> awsprofile.AwsC
     )
 
 
-def administrator_credentials(config: Config) -> awsprofile.AwsCredentials:
-    """The administrator's key (created if there is none yet), region and endpoint."""
-    admin = run(config, lambda identity: identity.ensure_administrator())
+def administrator_credentials(
+    config: Config, *, account: str | None = None
+) -> awsprofile.AwsCredentials:
+    """The administrator's key (created if there is none yet), region and endpoint, of the
+    configured account or of `account`."""
+    admin = run(config, lambda identity: identity.ensure_administrator(), account=account)
     return _aws_credentials(config, admin)
 
 
-def login_password(config: Config) -> str:
+def login_password(config: Config, *, account: str | None = None) -> str:
     """A `/v2/` password for the administrator, as `aws ecr get-login-password` prints it."""
 
     async def issue(identity: IdentityService) -> str:
@@ -87,7 +116,23 @@ def login_password(config: Config) -> str:
         password, _expires_at = identity.issue_password(admin.user.as_principal(admin.key.id))
         return password
 
-    return run(config, issue)
+    return run(config, issue, account=account)
+
+
+def create_account(config: Config, account: str) -> AdministratorKey:
+    """Another account on this server: its registry and its administrator with a key.
+    Idempotent: an account that exists keeps its administrator's key."""
+    return run(config, lambda identity: identity.ensure_administrator(), account=account)
+
+
+def list_accounts(config: Config) -> list[tuple[str, str, float]]:
+    """(account id, region, created at) of every account this server holds."""
+
+    async def accounts(store: MetadataStore) -> list[tuple[str, str, float]]:
+        async with store.read() as tx:
+            return await tx.list_registries()
+
+    return anyio.run(_with_store, config, accounts)
 
 
 def initialize(
@@ -158,13 +203,34 @@ def _init(config: Config, args: argparse.Namespace) -> int:
 
 
 def _credentials(config: Config, args: argparse.Namespace) -> int:
-    for line in awsprofile.export_lines(administrator_credentials(config)):
+    for line in awsprofile.export_lines(administrator_credentials(config, account=args.account)):
         print(line)
     return 0
 
 
 def _login_password(config: Config, args: argparse.Namespace) -> int:
-    print(login_password(config))
+    print(login_password(config, account=args.account))
+    return 0
+
+
+def _account_create(config: Config, args: argparse.Namespace) -> int:
+    admin = create_account(config, args.account_id)
+    verb = "created" if admin.created else "kept"
+    print(f"account: {args.account_id} ({config.region})")
+    print(f"administrator: {admin.user.arn}")
+    print(f"access key: {admin.key.id} ({verb})")
+    if admin.created:
+        print(f"secret access key: {admin.secret}  (shown once)")
+    print(f'for scripts: eval "$(cargohold admin credentials --account {args.account_id})"')
+    return 0
+
+
+def _account_list(config: Config, args: argparse.Namespace) -> int:
+    accounts = list_accounts(config)
+    _table(
+        ["ACCOUNT", "REGION", "CREATED"],
+        [[account, region, _when(created)] for account, region, created in accounts],
+    )
     return 0
 
 
@@ -262,13 +328,25 @@ def add_parser(commands: Subcommands, common: Callable[..., None], load: Loader)
         help=f"AWS profile to write (default {awsprofile.DEFAULT_PROFILE})",
     )
     init.add_argument("--no-profile", action="store_true", help="do not write an AWS profile")
-    leaf(verbs, "credentials", "print the administrator's key as shell export lines", _credentials)
+    account_help = "the administrator of this account (default: the configured account)"
+    leaf(
+        verbs, "credentials", "print the administrator's key as shell export lines", _credentials
+    ).add_argument("--account", help=account_help)
     leaf(
         verbs,
         "login-password",
         "print a /v2/ password for the administrator, as `aws ecr get-login-password` does",
         _login_password,
-    )
+    ).add_argument("--account", help=account_help)
+
+    accounts = group("account", "the accounts (registries) this server holds")
+    leaf(
+        accounts,
+        "create",
+        "add an account with its own administrator and key (prints the secret once)",
+        _account_create,
+    ).add_argument("account_id", metavar="ACCOUNT_ID", help="twelve digits")
+    leaf(accounts, "list", "list accounts", _account_list)
 
     users = group("user", "IAM users")
     create = leaf(users, "create", "create a user", _user_create)

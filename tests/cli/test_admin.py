@@ -221,6 +221,39 @@ def test_login_password(capsys: pytest.CaptureFixture[str], data_dir: str) -> No
     assert admin.login_password(config_for(data_dir)) != ""
 
 
+# -- accounts ---------------------------------------------------------------------------------
+
+
+def test_accounts(capsys: pytest.CaptureFixture[str], data_dir: str) -> None:
+    run(capsys, "admin", "init", "--no-profile", "--data-dir", data_dir)
+    code, out, _ = run(capsys, "admin", "account", "create", "210987654321", "--data-dir", data_dir)
+    assert code == 0
+    assert field(out, "administrator") == "arn:aws:iam::210987654321:user/admin"
+    key = field(out, "access key")
+    assert "(created)" in out and field(out, "secret access key")
+    # Idempotent: the account keeps its administrator's key, and its secret is not shown again.
+    code, again, _ = run(
+        capsys, "admin", "account", "create", "210987654321", "--data-dir", data_dir
+    )
+    assert code == 0 and field(again, "access key") == key and "secret" not in again
+    code, out, _ = run(capsys, "admin", "account", "list", "--data-dir", data_dir)
+    assert [line.split()[0] for line in out.splitlines()] == [
+        "ACCOUNT",
+        "123456789012",
+        "210987654321",
+    ]
+    code, out, _ = run(
+        capsys, "admin", "credentials", "--account", "210987654321", "--data-dir", data_dir
+    )
+    assert f"export AWS_ACCESS_KEY_ID={key}" in out.splitlines()
+    code, out, _ = run(
+        capsys, "admin", "login-password", "--account", "210987654321", "--data-dir", data_dir
+    )
+    assert authenticate(data_dir, out.strip()).arn == "arn:aws:iam::210987654321:user/admin"
+    code, _, err = run(capsys, "admin", "account", "create", "12345", "--data-dir", data_dir)
+    assert code == 1 and "twelve digits" in err
+
+
 # -- users and access keys -----------------------------------------------------------------
 
 

@@ -125,6 +125,11 @@ class Tx:
         stmt = self._insert(registries).values(account_id=account_id, region=region, created_at=now)
         await self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["account_id"]))
 
+    async def list_registries(self) -> list[tuple[str, str, float]]:
+        """(account id, region, created at) of every registry, by account id."""
+        rows = await self.conn.execute(sa.select(registries).order_by(registries.c.account_id))
+        return [(row.account_id, row.region, float(row.created_at)) for row in rows]
+
     # -- repositories -----------------------------------------------------------------------
 
     async def get_repository(self, registry_id: str, name: str) -> Repository | None:
