@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from cargohold import admin, scan_cli
+from cargohold import admin, audit_cli, scan_cli
 from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, ConfigError, load, to_json
 
 
@@ -82,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.set_defaults(func=_serve)
     admin.add_parser(commands, _common, _load)
     scan_cli.add_parsers(commands, _common, _load)
+    audit_cli.add_parser(commands, _common, _load)
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)

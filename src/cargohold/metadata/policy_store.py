@@ -194,9 +194,11 @@ class EventTx:
         principal_arn: str | None = None,
         account_id: str | None = None,
         after_id: int | None = None,
+        errors_only: bool = False,
         limit: int | None = None,
     ) -> list[StoredEvent]:
-        """Events of one kind, oldest first (by time, then by id)."""
+        """Events of one kind, oldest first (by time, then by id); `errors_only`: those with an
+        error code."""
         query = sa.select(events).where(events.c.kind == kind)
         if since is not None:
             query = query.where(events.c.event_time >= since)
@@ -208,6 +210,8 @@ class EventTx:
             query = query.where(events.c.account_id == account_id)
         if after_id is not None:
             query = query.where(events.c.id > after_id)
+        if errors_only:
+            query = query.where(events.c.error_code.is_not(None))
         query = query.order_by(events.c.event_time, events.c.id)
         if limit is not None:
             query = query.limit(limit)

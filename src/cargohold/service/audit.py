@@ -142,9 +142,10 @@ class AuditLog:
         principal_arn: str | None = None,
         account_id: str | None = None,
         after_id: int | None = None,
+        denied: bool = False,
         limit: int | None = None,
     ) -> list[AuditEvent]:
-        """Recorded decisions, oldest first."""
+        """Recorded decisions, oldest first; `denied`: the denials only."""
         async with self._store.read() as tx:
             found = await EventTx(tx.conn).list_events(
                 AUDIT,
@@ -153,6 +154,7 @@ class AuditLog:
                 principal_arn=principal_arn,
                 account_id=account_id,
                 after_id=after_id,
+                errors_only=denied,
                 limit=limit,
             )
         return [AuditEvent(e.id, e.event_time, e.document) for e in found]

@@ -1,0 +1,139 @@
+"""`cargohold audit`: the audit log, read straight from the metadata database.
+
+Every authorization decision the server made, oldest first: as a table (time, event, caller,
+source address, outcome, resource), or with `--json` as CloudTrail-like records, one JSON
+document per line. `--since`/`--until` take an ISO 8601 time (`2026-11-26T17:00:00Z`, a date)
+or an age (`90s`, `15m`, `2h`, `7d`); `--principal` an ARN; `--denied` keeps the denials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import anyio
+
+from cargohold.config import Config
+from cargohold.metadata import database
+from cargohold.metadata.store import MetadataStore
+from cargohold.service.audit import AuditEvent, AuditLog
+
+Common = Callable[[argparse.ArgumentParser], None]
+Loader = Callable[[argparse.Namespace], Config]
+
+_AGE = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_when(text: str, *, now: float) -> float:
+    """Epoch seconds of an ISO 8601 time or date (UTC unless it says), or of an age ago."""
+    age = _AGE.fullmatch(text.strip())
+    if age is not None:
+        return now - int(age.group(1)) * _UNITS[age.group(2)]
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a time: {text!r} (ISO 8601, such as 2026-11-26T17:00:00Z, or an age: 15m, 2h)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def read_events(
+    config: Config,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    principal: str | None = None,
+    denied: bool = False,
+    limit: int | None = None,
+) -> list[AuditEvent]:
+    async def read() -> list[AuditEvent]:
+        config.data_path.mkdir(parents=True, exist_ok=True)
+        url = config.resolved_database_url
+        await anyio.to_thread.run_sync(database.upgrade, url)
+        store = MetadataStore.from_url(url)
+        try:
+            return await AuditLog(store).events(
+                since=since, until=until, principal_arn=principal, denied=denied, limit=limit
+            )
+        finally:
+            await store.close()
+
+    return anyio.run(read)
+
+
+def _row(event: AuditEvent) -> list[str]:
+    document = event.document
+    resources = document.get("resources") or [{}]
+    outcome = document.get("errorCode") or "allowed"
+    return [
+        str(document.get("eventTime", "")),
+        f"{document.get('eventSource', '').split('.')[0]}:{document.get('eventName', '')}",
+        str(document.get("userIdentity", {}).get("arn", "")),
+        str(document.get("sourceIPAddress") or "-"),
+        outcome,
+        str(resources[0].get("ARN", "*")),
+    ]
+
+
+def _table(rows: Sequence[Sequence[str]]) -> None:
+    header = ["TIME", "EVENT", "PRINCIPAL", "SOURCE IP", "OUTCOME", "RESOURCE"]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in [header, *rows]:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def _audit(load: Loader) -> Callable[[argparse.Namespace], int]:
+    def command(args: argparse.Namespace) -> int:
+        config = load(args)
+        now = time.time()
+        try:
+            since = None if args.since is None else parse_when(args.since, now=now)
+            until = None if args.until is None else parse_when(args.until, now=now)
+        except argparse.ArgumentTypeError as exc:
+            print(f"cargohold: {exc}", file=sys.stderr)
+            return 2
+        events = read_events(
+            config,
+            since=since,
+            until=until,
+            principal=args.principal,
+            denied=args.denied,
+            limit=args.limit,
+        )
+        if args.json:
+            for event in events:
+                print(json.dumps(event.document, separators=(",", ":")))
+        else:
+            _table([_row(event) for event in events])
+        return 0
+
+    return command
+
+
+def add_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: Common, load: Loader
+) -> None:
+    audit = commands.add_parser(
+        "audit", help="the audit log: every authorization decision, oldest first"
+    )
+    common(audit)
+    audit.add_argument("--since", help="from this time (ISO 8601) or age (15m, 2h, 7d) on")
+    audit.add_argument("--until", help="before this time (ISO 8601) or age")
+    audit.add_argument("--principal", help="only the calls of this ARN")
+    audit.add_argument("--denied", action="store_true", help="only denials")
+    audit.add_argument("--limit", type=int, help="at most this many events")
+    audit.add_argument(
+        "--json", action="store_true", help="CloudTrail-like records, one JSON document a line"
+    )
+    audit.set_defaults(func=_audit(load))

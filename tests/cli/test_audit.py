@@ -1,0 +1,128 @@
+"""`cargohold audit`: the decisions a live server made, read back from its database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from cargohold.audit_cli import parse_when
+from support.server import RegistryServer
+
+ACCOUNT = "123456789012"
+ADMIN = f"arn:aws:iam::{ACCOUNT}:user/admin"
+NOBODY = f"arn:aws:iam::{ACCOUNT}:user/audit-nobody"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    root = tmp_path_factory.mktemp("audit-server")
+    live = RegistryServer(root / "data", root / "server.log")
+    live.start()
+    try:
+        yield live
+    finally:
+        if live.running:
+            live.stop()
+
+
+def audit(server: RegistryServer, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "cargohold", "audit", "--data-dir", str(server.data_dir), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def records(server: RegistryServer, *args: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in audit(server, "--json", *args).splitlines()]
+
+
+def test_a_denied_and_an_allowed_call_are_in_the_log(server: RegistryServer) -> None:
+    ecr = server.ecr_client()
+    ecr.create_repository(repositoryName="audited", tags=[{"Key": "team", "Value": "red"}])
+    iam = server.iam_client()
+    iam.create_user(UserName="audit-nobody")
+    key = iam.create_access_key(UserName="audit-nobody")["AccessKey"]
+    nobody = server.ecr_client(key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    with pytest.raises(ClientError):
+        nobody.describe_images(repositoryName="audited")
+
+    allowed = [
+        r for r in records(server, "--principal", ADMIN) if r["eventName"] == "CreateRepository"
+    ]
+    assert len(allowed) == 1
+    event = allowed[0]
+    assert event["eventSource"] == "ecr.amazonaws.com" and event["awsRegion"] == "us-east-1"
+    assert event["userIdentity"]["arn"] == ADMIN
+    assert event["userIdentity"]["type"] == "IAMUser"
+    assert event["userIdentity"]["accessKeyId"].startswith("AKIA")
+    assert event["sourceIPAddress"] == "127.0.0.1"
+    assert event["userAgent"].startswith("Boto3/")
+    assert event["requestParameters"] == {
+        "repositoryName": "audited",
+        "tags": [{"Key": "team", "Value": "red"}],
+    }
+    assert "errorCode" not in event and event["readOnly"] is False
+    assert event["resources"] == [
+        {"ARN": f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/audited", "accountId": ACCOUNT}
+    ]
+    assert event["eventTime"].endswith("Z") and event["eventID"] and event["requestID"]
+
+    (denied,) = records(server, "--principal", NOBODY, "--denied")
+    assert denied["eventName"] == "DescribeImages" and denied["readOnly"] is True
+    assert denied["userIdentity"]["arn"] == NOBODY
+    assert denied["errorCode"] == "AccessDeniedException"
+    assert denied["errorMessage"] == (
+        f"User: {NOBODY} is not authorized to perform: ecr:DescribeImages on resource: "
+        f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/audited because no identity-based policy "
+        "allows the ecr:DescribeImages action"
+    )
+    assert denied["requestParameters"] == {"repositoryName": "audited"}
+    # The IAM calls the administrator made are decisions too.
+    names = {r["eventName"] for r in records(server, "--principal", ADMIN)}
+    assert {"CreateUser", "CreateAccessKey", "CreateRepository"} <= names
+
+    table = audit(server, "--principal", NOBODY)
+    header, row = table.splitlines()
+    assert header.split() == ["TIME", "EVENT", "PRINCIPAL", "SOURCE", "IP", "OUTCOME", "RESOURCE"]
+    assert "ecr:DescribeImages" in row and "AccessDeniedException" in row and NOBODY in row
+
+
+def test_v2_decisions_are_in_the_log(server: RegistryServer) -> None:
+    server.create_repository("audited-v2")
+    with httpx.Client(base_url=server.url, auth=server.auth()) as client:
+        assert client.get("/v2/audited-v2/tags/list").status_code == 200
+    (event,) = [
+        r
+        for r in records(server, "--since", "10m")
+        if r["eventName"] == "ListImages"
+        and r["requestParameters"].get("repositoryName") == "audited-v2"
+    ]
+    assert event["eventSource"] == "ecr.amazonaws.com"
+    assert event["requestParameters"] == {"registryId": ACCOUNT, "repositoryName": "audited-v2"}
+    assert event["userAgent"].startswith("python-httpx/")
+    # Nothing is older than the start of time, nor newer than the future.
+    assert records(server, "--until", "1970-01-02") == []
+    assert records(server, "--since", "2999-01-01T00:00:00Z") == []
+    assert len(records(server, "--limit", "2")) == 2
+
+
+def test_times() -> None:
+    assert parse_when("2026-11-26T17:00:00Z", now=0) == 1795712400.0
+    assert parse_when("2026-11-26", now=0) == 1795651200.0
+    assert parse_when("15m", now=1000.0) == 100.0
+    assert parse_when("2h", now=10_000.0) == 2800.0
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_when("yesterday", now=0)
