@@ -89,16 +89,21 @@ class Registry:
     query: QueryDispatch
 
     @classmethod
-    async def open(cls, config: Config, *, migrate: bool = True) -> Registry:
+    async def open(
+        cls,
+        config: Config,
+        *,
+        migrate: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> Registry:
         config.data_path.mkdir(parents=True, exist_ok=True)
         url = config.resolved_database_url
         if migrate:
             await anyio.to_thread.run_sync(database.upgrade, url)
         store = MetadataStore.from_url(url)
         async with store.write() as tx:
-            await tx.ensure_registry(config.account_id, config.region, time.time())
+            await tx.ensure_registry(config.account_id, config.region, clock())
         storage = build_storage(config)
-        clock = time.time
         public_url = config.resolved_public_url
         repositories = RepositoryService(store, clock, region=config.region)
         registry = RegistryService(
@@ -211,9 +216,11 @@ class Application:
     `X-Amz-Target`) or to STS and IAM (query protocol, form-encoded), `/_download/…` to
     presigned layer downloads; everything else 404."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.registry: Registry | None = None
+        #: What every part reads the time from (tests move it).
+        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -245,7 +252,7 @@ class Application:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    self.registry = await Registry.open(self.config)
+                    self.registry = await Registry.open(self.config, clock=self.clock)
                     await self.registry.jobs.start()
                 except Exception as exc:
                     log.exception("start-up failed")
