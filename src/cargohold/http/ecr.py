@@ -136,6 +136,11 @@ class EcrFront:
         self._region = region
         self._model = service_model("ecr")
 
+    @property
+    def operations(self) -> frozenset[str]:
+        """The operations served; others answer UnsupportedOperationException."""
+        return frozenset(self._handlers)
+
     async def __call__(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
         try:
@@ -187,19 +192,17 @@ class EcrFront:
             region=self._region,
             context=request_context(operation, params, request),
         )
-        await self._authorize(
-            principal,
-            f"ecr:{operation}",
-            self._resource_arn(call),
-            call.context,
-            record=RequestRecord(
-                event_source="ecr.amazonaws.com",
-                parameters=recorded_parameters(params),
-                request_id=request_id,
-                user_agent=request.headers.get("user-agent"),
-                region=self._region,
-            ),
+        record = RequestRecord(
+            event_source="ecr.amazonaws.com",
+            parameters=recorded_parameters(params),
+            request_id=request_id,
+            user_agent=request.headers.get("user-agent"),
+            region=self._region,
         )
+        for resource in self._resources(call):
+            await self._authorize(
+                principal, f"ecr:{operation}", resource, call.context, record=record
+            )
         handler = self._handlers.get(operation)
         if handler is None:
             return aws_error(
@@ -216,18 +219,25 @@ class EcrFront:
         )
 
     @staticmethod
-    def _resource_arn(call: EcrCall) -> str:
-        """The resource an operation acts on, as IAM policies name it."""
+    def _resources(call: EcrCall) -> list[str]:
+        """The resources an operation acts on, as IAM policies name them; each must be allowed.
+        Operations that name several repositories act on each of them."""
         if call.operation in ("TagResource", "UntagResource", "ListTagsForResource"):
-            return str(call.params.get("resourceArn", "*"))
+            return [str(call.params.get("resourceArn", "*"))]
         name = call.params.get("repositoryName")
         if name:
-            return call.repository_arn(name)
+            return [call.repository_arn(name)]
+        names = call.params.get("repositoryNames")
+        if names and call.operation in (
+            "DescribeRepositories",
+            "BatchGetRepositoryScanningConfiguration",
+        ):
+            return [call.repository_arn(n) for n in dict.fromkeys(names)]
         if call.operation == "DescribeRepositories":
-            return call.repository_arn("*")
+            return [call.repository_arn("*")]
         # Account-level operations (GetAuthorizationToken, DescribeRegistry, settings,
-        # templates) name no resource; IAM policies grant them on "*".
-        return "*"
+        # templates, the registry policy) name no resource; IAM policies grant them on "*".
+        return ["*"]
 
     @staticmethod
     async def _read_body(request: Request) -> bytes | None:
