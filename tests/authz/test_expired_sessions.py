@@ -1,0 +1,181 @@
+"""Expired session credentials, for every ECR operation and every `/v2/` route: the whole
+application in a thread, on a clock the test moves past a role session's end.
+
+While the session lasts its calls are decided by its role's policies; once it has ended, every
+ECR call is refused before any decision (`ExpiredTokenException`), and every `/v2/` request
+with the session's registry token asks for credentials again (401).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+import uvicorn
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
+
+from cargohold import admin
+from cargohold.app import Application
+from cargohold.config import load
+from support.ecr_operations import OPERATIONS, ROUTES, Operation
+from support.v2 import TinyImage, push_image
+
+REPO = "sessions/app"
+REGION = "us-east-1"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+@dataclass
+class Live:
+    url: str
+    clock: Clock
+    admin: dict[str, str]
+
+    def client(self, service: str, **credentials: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=credentials.get("AccessKeyId", self.admin["key"]),
+            aws_secret_access_key=credentials.get("SecretAccessKey", self.admin["secret"]),
+            aws_session_token=credentials.get("SessionToken"),
+            config=BotoConfig(retries={"max_attempts": 1}),
+        )
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = tmp_path_factory.mktemp("sessions") / "data"
+    config = load(
+        overrides={"data_dir": str(data), "port": port, "public_url": f"http://127.0.0.1:{port}"},
+        environ={},
+    )
+    credentials = admin.administrator_credentials(config)
+    clock = Clock()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Application(config, clock=clock),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield Live(
+            f"http://127.0.0.1:{port}",
+            clock,
+            {"key": credentials.access_key_id, "secret": credentials.secret_access_key},
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@dataclass
+class Session:
+    credentials: dict[str, Any]
+    password: str
+    image: TinyImage
+
+
+@pytest.fixture(scope="module")
+def session(live: Live) -> Session:
+    """A role session allowed everything in ECR, for 15 minutes, with a `/v2/` token."""
+    live.client("ecr").create_repository(repositoryName=REPO)
+    image = TinyImage.make("sessions")
+    iam = live.client("iam")
+    me = live.client("sts").get_caller_identity()["Arn"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": me}, "Action": "sts:AssumeRole"}],
+    }
+    iam.create_role(RoleName="short-lived", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.attach_role_policy(
+        RoleName="short-lived",
+        PolicyArn="arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryFullAccess",
+    )
+    credentials = live.client("sts").assume_role(
+        RoleArn="arn:aws:iam::123456789012:role/short-lived",
+        RoleSessionName="matrix",
+        DurationSeconds=900,
+    )["Credentials"]
+    token = live.client("ecr", **credentials).get_authorization_token()
+    password = (
+        base64.b64decode(token["authorizationData"][0]["authorizationToken"])
+        .decode()
+        .removeprefix("AWS:")
+    )
+    with httpx.Client(base_url=live.url, auth=("AWS", password)) as client:
+        assert push_image(client, REPO, "v1", image).status_code == 201
+    return Session(credentials, password, image)
+
+
+@pytest.fixture
+def expired(live: Live, session: Session) -> Iterator[None]:
+    live.clock.offset = 901
+    try:
+        yield
+    finally:
+        live.clock.offset = 0
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda o: o.name)
+def test_ecr_refuses_expired_session_credentials(
+    live: Live, session: Session, expired: None, operation: Operation
+) -> None:
+    params = operation.params(REPO, session.image)
+    with pytest.raises(ClientError) as caught:
+        live.client("ecr", **session.credentials)._make_api_call(operation.name, params)
+    error = caught.value.response["Error"]
+    assert (error["Code"], error["Message"]) == (
+        "ExpiredTokenException",
+        "The security token included in the request is expired",
+    )
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+def test_v2_refuses_an_expired_sessions_token(live: Live, session: Session, route: Any) -> None:
+    def send() -> httpx.Response:
+        with httpx.Client(base_url=live.url, auth=("AWS", session.password)) as client:
+            return client.request(
+                route.method,
+                route.path(REPO, session.image),
+                content=route.body(session.image) if route.body else None,
+                headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+            )
+
+    assert send().status_code not in (401, 403)  # while the session lasts
+    live.clock.offset = 901
+    try:
+        answer = send()
+    finally:
+        live.clock.offset = 0
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"].startswith("Basic realm=")
