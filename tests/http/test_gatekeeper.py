@@ -228,6 +228,39 @@ async def test_another_accounts_principal_is_denied(
     assert f"{ACCOUNT}:repository/team/app" in response.json()["errors"][0]["message"]
 
 
+async def test_a_mount_needs_the_source_too(
+    http: httpx.AsyncClient, identity: IdentityService, registry: Registry, iam: IamService
+) -> None:
+    """A cross-repository mount reads the source: without ecr:GetDownloadUrlForLayer there the
+    caller gets a plain upload session, as the spec answers a mount that cannot be done."""
+    async with registry.store.write() as tx:
+        await tx.put_account_setting(ACCOUNT, "BLOB_MOUNTING", "ENABLED")
+        for name in ("mount/source", "mount/target"):
+            await tx.create_repository(ACCOUNT, name, 0.0)
+    bob = _basic(identity.issue_password(await _user(identity, iam=iam))[0])
+    await identity.create_user("carol")
+    target_only = (
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecr:*", '
+        f'"Resource": "arn:aws:ecr:us-east-1:{ACCOUNT}:repository/mount/target"}}]}}'
+    )
+    await iam.put_inline_policy(USER, "carol", "target", target_only)
+    key = (await identity.create_access_key("carol")).key.id
+    carol_principal = await identity.principal_for_key(key)
+    assert carol_principal is not None
+    carol = _basic(identity.issue_password(carol_principal)[0])
+    transport = httpx.ASGITransport(app=FrontApp(registry.oci))
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as client:
+        client.headers.update(bob)
+        digest = await push_blob(client, "mount/source", b"shared layer")
+    mount = f"/v2/mount/target/blobs/uploads/?mount={digest}&from=mount/source"
+    refused = await http.post(mount, headers=carol)
+    assert refused.status_code == 202, refused.text  # an upload session, nothing mounted
+    assert (await http.head(f"/v2/mount/target/blobs/{digest}", headers=carol)).status_code == 404
+    mounted = await http.post(mount, headers=bob)
+    assert mounted.status_code == 201, mounted.text
+    assert (await http.head(f"/v2/mount/target/blobs/{digest}", headers=carol)).status_code == 200
+
+
 async def test_registry_open_installs_the_token_gatekeeper(config: Config) -> None:
     opened = await Registry.open(config)
     try:
