@@ -302,6 +302,13 @@ COMMON_STATUSES: dict[str, int] = {
 # -- the front -----------------------------------------------------------------------------
 
 
+_ASSUME_ROLE_KEYS = {
+    "sts:RoleSessionName": "RoleSessionName",
+    "sts:ExternalId": "ExternalId",
+    "sts:SourceIdentity": "SourceIdentity",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class QueryCall:
     """One validated call, as handlers see it."""
@@ -319,10 +326,17 @@ class QueryCall:
 
     @property
     def context(self) -> dict[str, str]:
-        """The request's own condition keys."""
+        """The request's own condition keys, and those STS defines from AssumeRole's parameters
+        (a trust policy may ask for `sts:ExternalId`, `sts:RoleSessionName`,
+        `sts:SourceIdentity`)."""
         context = {"aws:SecureTransport": "true" if self.secure_transport else "false"}
         if self.source_ip is not None:
             context["aws:SourceIp"] = self.source_ip
+        if self.action == "AssumeRole":
+            for key, member in _ASSUME_ROLE_KEYS.items():
+                value = self.params.get(member)
+                if isinstance(value, str):
+                    context[key] = value
         return context
 
 

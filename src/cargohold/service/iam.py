@@ -47,6 +47,7 @@ from cargohold.metadata.iam_store import Entity, EntityKind, IamTx
 from cargohold.metadata.identity_store import IdentityTx
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.identity import random_id, refuse_deletion
+from cargohold.service.identity_policies import ADMINISTRATOR_ACCESS, is_administrator
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -332,11 +333,13 @@ class IamService:
 
     async def identity_policies(self, principal: Principal) -> list[Policy]:
         """The identity-based policies that apply to the principal: those of its user or role
-        (inline, attached managed) and of the user's groups. A document stored before it could
-        be validated, and now fails to parse, is left out (and logged)."""
+        (inline, attached managed) and of the user's groups; and for an account's
+        administrator, its built-in AdministratorAccess (`identity_policies.is_administrator`).
+        A document stored before it could be validated, and now fails to parse, is left out
+        (and logged)."""
         async with self._store.read() as tx:
             documents = await IamTx(tx.conn).identity_documents(principal.holder_id)
-        found: list[Policy] = []
+        found: list[Policy] = [ADMINISTRATOR_ACCESS] if is_administrator(principal) else []
         for document in documents:
             try:
                 found.append(parse_document(document, PolicyKind.INLINE))

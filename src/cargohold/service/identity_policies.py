@@ -1,12 +1,13 @@
 """The identity-based side of authorization: which policies speak for a caller.
 
 - A user: its inline and attached managed policies and those of its groups; a role session:
-  its role's (`IamService.identity_policies`).
+  its role's (`IamService.identity_policies`, which every evaluation shares, STS's included).
 - The registry's administrator (IAM user `admin` of each account, made by `cargohold admin
   init` or `cargohold admin account create`, and never deletable) holds `AdministratorAccess`
   (every action on every resource) as an account's first administrator does on AWS. It is
-  built in rather than stored, so no change to IAM can lock an account out of its registry;
-  an explicit Deny attached to the administrator still binds it.
+  built in rather than stored (`ADMINISTRATOR_ACCESS`, added by `IamService`), so no change to
+  IAM can lock an account out of its registry; an explicit Deny attached to the administrator
+  still binds it.
 - A role session created with session policies (AssumeRole's `Policy`, `PolicyArns`) is
   narrowed by them (`session_policies`).
 """
@@ -60,10 +61,7 @@ class IdentityPolicies:
         self._iam = iam
 
     async def identity_policies(self, principal: Principal) -> Sequence[Policy]:
-        policies = await self._iam.identity_policies(principal)
-        if is_administrator(principal):
-            return [ADMINISTRATOR_ACCESS, *policies]
-        return policies
+        return await self._iam.identity_policies(principal)
 
     async def session_policies(self, principal: Principal) -> Sequence[Policy] | None:
         if principal.kind != ASSUMED_ROLE_PRINCIPAL or principal.session_token_id is None:
