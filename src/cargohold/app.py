@@ -87,6 +87,7 @@ class Registry:
     jobs: JobRunner
     #: STS and IAM (query protocol) on `POST /`.
     query: QueryDispatch
+    audit: AuditLog
 
     @classmethod
     async def open(
@@ -138,11 +139,12 @@ class Registry:
             region=config.region,
         )
         iam = IamService(store, clock, account_id=config.account_id)
+        audit = AuditLog(store)
         authorizer = Authorizer(
             clock,
             identities=IdentityPolicies(store, iam),
             resources=ResourcePolicies(store),
-            audit=AuditLog(store),
+            audit=audit,
         )
         gatekeeper = TokenGatekeeper(
             identity,
@@ -203,11 +205,23 @@ class Registry:
             ),
         )
         return cls(
-            config, store, storage, registry, uploads, identity, oci, ecr, download, jobs, query
+            config,
+            store,
+            storage,
+            registry,
+            uploads,
+            identity,
+            oci,
+            ecr,
+            download,
+            jobs,
+            query,
+            audit,
         )
 
     async def close(self) -> None:
         await self.jobs.stop()
+        await self.audit.close()
         await self.store.close()
 
 

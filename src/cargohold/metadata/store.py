@@ -38,6 +38,8 @@ from cargohold.metadata.schema import (
 class MetadataStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        #: Moves on with every write that may change cached reads (see `write`).
+        self.generation = 0
 
     @classmethod
     def from_url(cls, url: str) -> MetadataStore:
@@ -49,9 +51,16 @@ class MetadataStore:
             yield Tx(conn)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[Tx]:
-        async with database.transaction(self.engine, write=True) as conn:
-            yield Tx(conn)
+    async def write(self, *, invalidates: bool = True) -> AsyncIterator[Tx]:
+        """A write transaction. Unless the caller says its writes change nothing that
+        `service.readcache` keeps (audit events, upload progress, pull times), committing it
+        moves `generation` on, which drops every cached read of this process."""
+        try:
+            async with database.transaction(self.engine, write=True) as conn:
+                yield Tx(conn)
+        finally:
+            if invalidates:
+                self.generation += 1
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -13,6 +13,8 @@ instead. `cargohold audit` reads the log back (`AuditLog.events`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -109,30 +111,56 @@ class AuditEvent:
 class AuditLog:
     """The `AuditSink` of the authorizer, and the reader behind `cargohold audit`."""
 
-    def __init__(self, store: MetadataStore) -> None:
+    def __init__(
+        self, store: MetadataStore, *, flush_interval: float = 0.2, max_pending: int = 500
+    ) -> None:
         self._store = store
+        # Decisions are written in batches, a fraction of a second after they are made: one
+        # write transaction per request would make every pull a write on the database.
+        self._flush_interval = flush_interval
+        self._max_pending = max_pending
+        self._pending: list[tuple[AuthorizationRecord, dict[str, Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def record(self, entry: AuthorizationRecord) -> None:
-        event = audit_event(entry, event_id=str(uuid.uuid4()))
+        self._pending.append((entry, audit_event(entry, event_id=str(uuid.uuid4()))))
+        if len(self._pending) >= self._max_pending:
+            await self.flush()
+        elif self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(self._flush_interval)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write every decision recorded so far."""
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
         try:
-            async with self._store.write() as tx:
-                await EventTx(tx.conn).insert_event(
-                    kind=AUDIT,
-                    event_time=entry.time,
-                    account_id=entry.principal.account_id,
-                    event_source=event["eventSource"],
-                    event_name=event["eventName"],
-                    principal_arn=entry.principal.arn,
-                    error_code=event.get("errorCode"),
-                    document=event,
-                )
+            async with self._store.write(invalidates=False) as tx:
+                events = EventTx(tx.conn)
+                for entry, event in batch:
+                    await events.insert_event(
+                        kind=AUDIT,
+                        event_time=entry.time,
+                        account_id=entry.principal.account_id,
+                        event_source=event["eventSource"],
+                        event_name=event["eventName"],
+                        principal_arn=entry.principal.arn,
+                        error_code=event.get("errorCode"),
+                        document=event,
+                    )
         except Exception:
-            log.exception(
-                "could not record the audit event of %s %s by %s",
-                entry.action,
-                entry.resource_arn,
-                entry.principal.arn,
-            )
+            log.exception("could not record %d audit events", len(batch))
+
+    async def close(self) -> None:
+        if self._flusher is not None and not self._flusher.done():
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self.flush()
 
     async def events(
         self,
@@ -146,6 +174,7 @@ class AuditLog:
         limit: int | None = None,
     ) -> list[AuditEvent]:
         """Recorded decisions, oldest first; `denied`: the denials only."""
+        await self.flush()
         async with self._store.read() as tx:
             found = await EventTx(tx.conn).list_events(
                 AUDIT,

@@ -69,6 +69,7 @@ from cargohold.metadata.iam_store import Entity, IamTx
 from cargohold.metadata.identity_store import IdentityTx
 from cargohold.metadata.session_store import SessionTx
 from cargohold.metadata.store import MetadataStore
+from cargohold.service.readcache import ReadCache
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,9 @@ class IdentityService:
         self._clock = clock
         self.account_id = account_id
         self.region = region
+        # A token is checked against its access key (or session) on every `/v2/` request; the
+        # answer is kept briefly, and dropped at once when this process changes identities.
+        self._token_cache: ReadCache[str, Principal] = ReadCache(store)
 
     @classmethod
     def from_data_dir(
@@ -504,7 +508,7 @@ class IdentityService:
         last = credential.key.last_used_at
         if last is not None and now - last < KEY_USE_RESOLUTION:
             return
-        async with self._store.write() as tx:
+        async with self._store.write(invalidates=False) as tx:
             await IdentityTx(tx.conn).record_key_use(credential.key.id, now, service, region)
 
     # -- /v2/ tokens ------------------------------------------------------------------------
@@ -548,7 +552,13 @@ class IdentityService:
     async def authenticate_basic(self, authorization: str) -> Principal:
         """As `authenticate_password`, from an `Authorization: Basic …` header value."""
         claims = self._tokens.verify_authorization(authorization, now=self._now())
-        return await self._check_claims(claims)
+        found, cached = self._token_cache.get(authorization)
+        if found and cached is not None:
+            return cached
+        generation = self._token_cache.generation()
+        principal = await self._check_claims(claims)
+        self._token_cache.put(authorization, principal, generation)
+        return principal
 
     async def _check_claims(self, claims: TokenClaims) -> Principal:
         if claims.session_token_id is not None:

@@ -24,6 +24,7 @@ from cargohold.domain.policy import Policy, PolicyError, PolicyKind, parse_polic
 from cargohold.domain.principal import ASSUMED_ROLE_PRINCIPAL, USER_PRINCIPAL, Principal
 from cargohold.metadata.session_store import SessionTx
 from cargohold.metadata.store import MetadataStore
+from cargohold.service.readcache import ReadCache
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,28 @@ class IdentityPolicies:
     def __init__(self, store: MetadataStore, iam: PrincipalPolicies) -> None:
         self._store = store
         self._iam = iam
+        self._identity_cache: ReadCache[Principal, Sequence[Policy]] = ReadCache(store)
+        self._session_cache: ReadCache[Principal, Sequence[Policy] | None] = ReadCache(store)
 
     async def identity_policies(self, principal: Principal) -> Sequence[Policy]:
-        return await self._iam.identity_policies(principal)
+        found, cached = self._identity_cache.get(principal)
+        if found and cached is not None:
+            return cached
+        generation = self._identity_cache.generation()
+        policies = tuple(await self._iam.identity_policies(principal))
+        self._identity_cache.put(principal, policies, generation)
+        return policies
 
     async def session_policies(self, principal: Principal) -> Sequence[Policy] | None:
+        found, cached = self._session_cache.get(principal)
+        if found:
+            return cached
+        generation = self._session_cache.generation()
+        policies = await self._read_session_policies(principal)
+        self._session_cache.put(principal, policies, generation)
+        return policies
+
+    async def _read_session_policies(self, principal: Principal) -> Sequence[Policy] | None:
         if principal.kind != ASSUMED_ROLE_PRINCIPAL or principal.session_token_id is None:
             return None
         async with self._store.read() as tx:

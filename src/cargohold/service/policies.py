@@ -35,6 +35,7 @@ from cargohold.metadata.iam_store import IamTx
 from cargohold.metadata.policy_store import PolicyTx
 from cargohold.metadata.store import MetadataStore, Tx
 from cargohold.service.authz import Decision, ResourceSide, resource_account, resource_owner
+from cargohold.service.readcache import ReadCache
 from cargohold.service.registry import repository_not_found
 
 SET_REPOSITORY_POLICY: Final = "ecr:SetRepositoryPolicy"
@@ -237,8 +238,19 @@ class ResourcePolicies:
         # Stored documents were validated on the way in; parsing one again is pure, so the
         # parsed form of each text is kept.
         self._parse = functools.lru_cache(maxsize=cache_size)(parse_policy)
+        self._sides: ReadCache[tuple[str, str], ResourceSide] = ReadCache(store)
 
     async def resource_side(self, resource_arn: str, action: str) -> ResourceSide:
+        key = (resource_arn, action.lower())
+        found, cached = self._sides.get(key)
+        if found and cached is not None:
+            return cached
+        generation = self._sides.generation()
+        side = await self._read_side(resource_arn, action)
+        self._sides.put(key, side, generation)
+        return side
+
+    async def _read_side(self, resource_arn: str, action: str) -> ResourceSide:
         ecr = _ECR_ARN.fullmatch(resource_arn)
         if ecr is not None:
             return await self._repository_side(ecr["account"], ecr["name"], action)

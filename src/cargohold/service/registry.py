@@ -26,6 +26,7 @@ from cargohold.domain.records import Manifest, Repository
 from cargohold.metadata.store import MetadataStore, Tx
 from cargohold.ports import StorageDriver
 from cargohold.service.paths import blob_key
+from cargohold.service.readcache import ReadCache
 
 #: A pull refreshes `last_pulled_at` at most this often, so hot pulls do not all write.
 PULL_TIME_RESOLUTION = 60.0
@@ -109,6 +110,7 @@ class RegistryService:
     ) -> None:
         self._rules = rules
         self._store = store
+        self._repositories: ReadCache[tuple[str, str], Repository] = ReadCache(store)
         self._storage = storage
         self._clock = clock
         self.registry_id = registry_id
@@ -121,8 +123,13 @@ class RegistryService:
         """The repository `name` of `registry_id` (this registry's own when None)."""
         registry_id = registry_id or self.registry_id
         validate_repository_name(name)
-        async with self._store.read() as tx:
-            repository = await tx.get_repository(registry_id, name)
+        found, repository = self._repositories.get((registry_id, name))
+        if not found:
+            generation = self._repositories.generation()
+            async with self._store.read() as tx:
+                repository = await tx.get_repository(registry_id, name)
+            if repository is not None:
+                self._repositories.put((registry_id, name), repository, generation)
         if repository is None:
             raise repository_not_found(name, registry_id)
         return repository
@@ -319,7 +326,7 @@ class RegistryService:
     async def record_pull(self, manifest: Manifest) -> None:
         now = self._clock()
         if manifest.last_pulled_at is None or now - manifest.last_pulled_at >= PULL_TIME_RESOLUTION:
-            async with self._store.write() as tx:
+            async with self._store.write(invalidates=False) as tx:
                 await tx.record_pull(manifest.id, now)
 
     async def _resolve(self, tx: Tx, repository: Repository, reference: str) -> Manifest:

@@ -78,7 +78,7 @@ class UploadService:
         state = await self._storage.begin_upload(upload_id)
         hasher = ResumableHash(DEFAULT_ALGORITHM)
         now = self._clock()
-        async with self._store.write() as tx:
+        async with self._store.write(invalidates=False) as tx:
             await tx.create_upload(
                 upload_id, repository.id, DEFAULT_ALGORITHM, hasher.state(), state, now
             )
@@ -188,7 +188,7 @@ class UploadService:
             last_part_size=written,
             smallest_earlier_part=smallest,
         )
-        async with self._store.write() as tx:
+        async with self._store.write(invalidates=False) as tx:
             advanced = await tx.advance_upload(
                 upload.id,
                 from_offset=upload.offset,
