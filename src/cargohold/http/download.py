@@ -23,9 +23,10 @@ from collections.abc import Callable
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from cargohold.domain.errors import RegistryError
+from cargohold.http.blobfiles import BlobFileResponse
 from cargohold.ports import StorageDriver
 from cargohold.service.registry import RegistryService
 
@@ -144,7 +145,7 @@ class DownloadRoute:
             headers["Content-Length"] = str(blob.size)
             return Response(None, 200, headers=headers, media_type="application/octet-stream")
         if blob.local_path is not None:
-            return FileResponse(
+            return BlobFileResponse(
                 blob.local_path, headers=headers, media_type="application/octet-stream"
             )
         return StreamingResponse(

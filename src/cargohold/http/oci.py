@@ -19,12 +19,13 @@ from typing import Protocol
 from urllib.parse import urlencode
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from cargohold.domain.errors import BlobUploadInvalid, RegistryError, SizeInvalid
 from cargohold.domain.manifest import MAX_MANIFEST_BYTES, OCI_INDEX
 from cargohold.domain.principal import Principal
 from cargohold.domain.records import Repository
+from cargohold.http.blobfiles import BlobFileResponse
 from cargohold.http.oci_errors import error_response, from_registry_error
 from cargohold.ports import StorageDriver
 from cargohold.service.registry import RegistryService
@@ -386,7 +387,7 @@ class OciFront:
             headers["Content-Length"] = str(blob.size)
             return Response(None, 200, headers=headers, media_type="application/octet-stream")
         if blob.local_path is not None:
-            return FileResponse(
+            return BlobFileResponse(
                 blob.local_path,
                 headers=headers,
                 media_type="application/octet-stream",
