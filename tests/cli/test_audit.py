@@ -6,7 +6,8 @@ import argparse
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -49,6 +50,15 @@ def records(server: RegistryServer, *args: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in audit(server, "--json", *args).splitlines()]
 
 
+def settled(server: RegistryServer, *args: str, until: Callable[[dict[str, Any]], bool]) -> None:
+    """Wait for the server to write its audit records (it does within half a second) until one
+    of those `args` select satisfies `until`."""
+    deadline = time.monotonic() + 10
+    while not any(until(record) for record in records(server, *args)):
+        assert time.monotonic() < deadline, "the audit record never appeared"
+        time.sleep(0.2)
+
+
 def test_a_denied_and_an_allowed_call_are_in_the_log(server: RegistryServer) -> None:
     ecr = server.ecr_client()
     ecr.create_repository(repositoryName="audited", tags=[{"Key": "team", "Value": "red"}])
@@ -58,6 +68,7 @@ def test_a_denied_and_an_allowed_call_are_in_the_log(server: RegistryServer) -> 
     nobody = server.ecr_client(key=key["AccessKeyId"], secret=key["SecretAccessKey"])
     with pytest.raises(ClientError):
         nobody.describe_images(repositoryName="audited")
+    settled(server, "--principal", NOBODY, until=lambda r: r["eventName"] == "DescribeImages")
 
     allowed = [
         r for r in records(server, "--principal", ADMIN) if r["eventName"] == "CreateRepository"
@@ -104,6 +115,9 @@ def test_v2_decisions_are_in_the_log(server: RegistryServer) -> None:
     server.create_repository("audited-v2")
     with httpx.Client(base_url=server.url, auth=server.auth()) as client:
         assert client.get("/v2/audited-v2/tags/list").status_code == 200
+    settled(
+        server, until=lambda r: (r["requestParameters"] or {}).get("repositoryName") == "audited-v2"
+    )
     (event,) = [
         r
         for r in records(server, "--since", "10m")

@@ -1,0 +1,93 @@
+"""The audit log on SQLite and PostgreSQL: records written in batches, all of them by close,
+read back by time, principal and outcome, shaped as CloudTrail shapes its events."""
+
+from __future__ import annotations
+
+import pytest
+
+from cargohold.domain.principal import Principal
+from cargohold.metadata.store import MetadataStore
+from cargohold.service.audit import AuditLog, audit_event
+from cargohold.service.authz import AuthorizationRecord, Decision, RequestRecord
+
+pytestmark = pytest.mark.anyio
+
+ACCOUNT = "123456789012"
+REPO = f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/app"
+BOB = Principal(ACCOUNT, f"arn:aws:iam::{ACCOUNT}:user/bob", "AIDABOB", "AKIABOB", "bob")
+SESSION = Principal(
+    ACCOUNT,
+    f"arn:aws:sts::{ACCOUNT}:assumed-role/deployer/ci",
+    "AROADEPLOYER:ci",
+    "ASIASESSION",
+    kind="assumed-role",
+    identity_id="AROADEPLOYER",
+    role_arn=f"arn:aws:iam::{ACCOUNT}:role/ci/deployer",
+    session_token_id="ASIASESSION",
+)
+
+
+@pytest.fixture(params=["sqlite_url", "postgres_url"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue(request.param)
+    return url
+
+
+def entry(principal: Principal, action: str, when: float, *, allowed: bool) -> AuthorizationRecord:
+    decision = Decision(True) if allowed else Decision(False, message="User: … is not authorized")
+    return AuthorizationRecord(
+        time=when,
+        principal=principal,
+        action=action,
+        resource_arn=REPO,
+        resource_account=ACCOUNT,
+        decision=decision,
+        source_ip="192.0.2.7",
+        request=RequestRecord(parameters={"repositoryName": "app"}, request_id="r-1"),
+    )
+
+
+async def test_records_are_written_in_batches_and_read_back(store: MetadataStore) -> None:
+    log = AuditLog(store, flush_interval=3600)
+    await log.record(entry(BOB, "ecr:ListImages", 100.0, allowed=True))
+    await log.record(entry(SESSION, "ecr:PutImage", 200.0, allowed=False))
+    await log.record(entry(BOB, "iam:CreateUser", 300.0, allowed=False))
+    reader = AuditLog(store)  # as another process reads the log
+    assert await reader.events() == []  # not yet written
+    await log.close()
+    every = await reader.events()
+    assert [e.document["eventName"] for e in every] == ["ListImages", "PutImage", "CreateUser"]
+    assert [e.document["eventName"] for e in await log.events(since=150.0, until=300.0)] == [
+        "PutImage"
+    ]
+    by_bob = await log.events(principal_arn=BOB.arn)
+    assert [e.document["eventName"] for e in by_bob] == ["ListImages", "CreateUser"]
+    denied = await log.events(denied=True)
+    assert [e.document["errorCode"] for e in denied] == ["AccessDeniedException", "AccessDenied"]
+    assert [e.document["eventName"] for e in await log.events(limit=1)] == ["ListImages"]
+
+
+def test_the_record_of_a_role_sessions_denial() -> None:
+    event = audit_event(entry(SESSION, "ecr:PutImage", 0.0, allowed=False), event_id="e-1")
+    assert event["userIdentity"] == {
+        "type": "AssumedRole",
+        "principalId": "AROADEPLOYER:ci",
+        "arn": SESSION.arn,
+        "accountId": ACCOUNT,
+        "accessKeyId": "ASIASESSION",
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": "AROADEPLOYER",
+                "arn": f"arn:aws:iam::{ACCOUNT}:role/ci/deployer",
+                "accountId": ACCOUNT,
+                "userName": "deployer",
+            }
+        },
+    }
+    assert event["eventTime"] == "1970-01-01T00:00:00Z"
+    assert (event["eventSource"], event["eventName"]) == ("ecr.amazonaws.com", "PutImage")
+    assert event["errorCode"] == "AccessDeniedException" and event["readOnly"] is False
+    assert event["sourceIPAddress"] == "192.0.2.7" and event["requestID"] == "r-1"
+    assert event["resources"] == [{"ARN": REPO, "accountId": ACCOUNT}]
+    assert event["eventID"] == "e-1" and event["recipientAccountId"] == ACCOUNT
