@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import time
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
