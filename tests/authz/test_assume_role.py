@@ -5,6 +5,7 @@ both allow it; the session then pulls from A's registry."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -150,3 +151,26 @@ def test_a_role_is_assumed_across_accounts_when_both_sides_allow(
         UserName="deployer", PolicyName="assume", PolicyDocument=json.dumps(allow)
     )
     denied(lambda: deployer.assume_role(RoleArn=closed, RoleSessionName="deploy"))
+
+
+def test_each_account_has_its_registry_host(
+    server: RegistryServer, b_admin: dict[str, str]
+) -> None:
+    b_ecr = server.ecr_client(key=b_admin["key"], secret=b_admin["secret"])
+    created = b_ecr.create_repository(repositoryName="b-own")["repository"]
+    assert created["registryId"] == B
+    assert created["repositoryUri"] == f"{B}.localhost:{server.port}/b-own"
+    own = server.ecr_client().create_repository(repositoryName="a-own")["repository"]
+    assert own["repositoryUri"] == f"127.0.0.1:{server.port}/a-own"
+    data = b_ecr.get_authorization_token(registryIds=[A, B])["authorizationData"]
+    assert [d["proxyEndpoint"] for d in data] == [
+        f"http://127.0.0.1:{server.port}",
+        f"http://{B}.localhost:{server.port}",
+    ]
+    # B's token, on the plain host, is B's registry; on A's host, A's (closed to B).
+    token = data[0]["authorizationToken"]
+    password = base64.b64decode(token).decode().removeprefix("AWS:")
+    with httpx.Client(base_url=server.url, auth=("AWS", password)) as client:
+        assert client.get("/v2/_catalog").json() == {"repositories": ["b-own"]}
+        a_host = {"Host": f"{A}.localhost:{server.port}"}
+        assert client.get("/v2/_catalog", headers=a_host).status_code == 403
