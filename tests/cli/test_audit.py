@@ -102,8 +102,13 @@ def test_a_denied_and_an_allowed_call_are_in_the_log(server: RegistryServer) -> 
     )
     assert denied["requestParameters"] == {"repositoryName": "audited"}
     # The IAM calls the administrator made are decisions too.
-    names = {r["eventName"] for r in records(server, "--principal", ADMIN)}
-    assert {"CreateUser", "CreateAccessKey", "CreateRepository"} <= names
+    by_admin = records(server, "--principal", ADMIN)
+    assert {"CreateUser", "CreateAccessKey", "CreateRepository"} <= {
+        r["eventName"] for r in by_admin
+    }
+    (create_user,) = [r for r in by_admin if r["eventName"] == "CreateUser"]
+    assert create_user["eventSource"] == "iam.amazonaws.com"
+    assert create_user["requestParameters"] == {"UserName": "audit-nobody"}
 
     table = audit(server, "--principal", NOBODY)
     header, row = table.splitlines()

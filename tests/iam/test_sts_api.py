@@ -36,7 +36,7 @@ from cargohold.http.iam_policies import policy_handlers
 from cargohold.http.sts import build_sts_front
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
-from cargohold.service.authz import Authorizer
+from cargohold.service.authz import Authorizer, RequestRecord
 from cargohold.service.iam import IamService
 from cargohold.service.identity import MASTER_KEY_FILE, IdentityService
 from cargohold.service.identity_policies import IdentityPolicies
@@ -356,8 +356,17 @@ class App:
             resources=ResourcePolicies(store),
         )
 
-        async def authorize(principal: Principal, action: str, resource: str, context: Any) -> None:
-            decision = await authorizer.authorize(principal, action, resource, context)
+        async def authorize(
+            principal: Principal,
+            action: str,
+            resource: str,
+            context: Any,
+            *,
+            record: RequestRecord | None = None,
+        ) -> None:
+            decision = await authorizer.authorize(
+                principal, action, resource, context, record=record
+            )
             if not decision.allowed:
                 raise AccessDenied(decision.message)
 

@@ -48,6 +48,7 @@ from cargohold.http.awsjson import (
     service_model,
     validate_input,
 )
+from cargohold.service.authz import Enforce, RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -344,7 +345,8 @@ QueryHandler = Callable[[QueryCall], Awaitable[dict[str, Any]]]
 #: The resource an action acts on, as IAM policies name it; None for actions no policy governs
 #: (GetCallerIdentity, GetSessionToken).
 ResourceOf = Callable[[QueryCall], Awaitable[str | None]]
-Authorize = Callable[[Principal, str, str, Mapping[str, Any]], Awaitable[None]]
+#: The composition root's `Authorizer.authorize`, raising AccessDenied for a denial.
+Authorize = Enforce
 ErrorCode = Callable[[RegistryError], str | None]
 
 
@@ -431,7 +433,18 @@ class QueryFront:
             self._check_caller(call)
         resource = await self._resource_of(call)
         if resource is not None:
-            await self._authorize(principal, f"{self.service}:{action}", resource, call.context)
+            await self._authorize(
+                principal,
+                f"{self.service}:{action}",
+                resource,
+                call.context,
+                record=RequestRecord(
+                    event_source=f"{self.service}.amazonaws.com",
+                    parameters=call.params,
+                    request_id=request_id,
+                    user_agent=request.headers.get("user-agent"),
+                ),
+            )
         handler = self._handlers.get(action)
         if handler is None:
             raise QueryError(

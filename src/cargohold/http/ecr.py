@@ -32,7 +32,7 @@ from cargohold.http.awsjson import (
     validate_input,
 )
 from cargohold.http.ecr_errors import CONTENT_TYPE, aws_error, from_registry_error
-from cargohold.service.authz import RequestRecord
+from cargohold.service.authz import Enforce, RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +68,8 @@ class EcrAuthenticator(Protocol):
     async def authenticate(self, request: Request, body: bytes) -> Principal: ...
 
 
-class Authorize(Protocol):
-    """`Authorizer.authorize`, raising AccessDenied for a denial (the composition root's)."""
-
-    async def __call__(
-        self,
-        principal: Principal,
-        action: str,
-        resource: str,
-        context: Mapping[str, Any],
-        *,
-        record: RequestRecord | None = None,
-    ) -> None: ...
+#: What the front calls to authorize each resource of a call.
+Authorize = Enforce
 
 
 #: Request members CloudTrail leaves out of `requestParameters`: layer bytes.

@@ -118,6 +118,21 @@ class AuthorizationRecord:
     request: RequestRecord
 
 
+class Enforce(Protocol):
+    """`Authorizer.authorize` as the fronts call it: raises `AccessDenied` (with AWS's words)
+    unless the request is allowed. The composition root makes one over the authorizer."""
+
+    async def __call__(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        context: Mapping[str, Any],
+        *,
+        record: RequestRecord | None = None,
+    ) -> None: ...
+
+
 class AuditSink(Protocol):
     async def record(self, entry: AuthorizationRecord) -> None:
         """Keep the entry; must not raise for a problem of its own storage."""
