@@ -442,7 +442,11 @@ def build_results(
         "version": summary.RESULTS_VERSION,
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        # The CARGOHOLD_* settings the server ran with (e.g. CARGOHOLD_WORKERS) are part of it.
+        "command": " ".join(
+            [f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("CARGOHOLD_")]
+            + ["python bench/run.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
         "settings": {
             "size_mib": settings.size_mib,
             "layers": settings.layers,
