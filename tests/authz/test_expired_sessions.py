@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +18,6 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-import uvicorn
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
@@ -28,6 +25,8 @@ from cargohold import admin
 from cargohold.app import Application
 from cargohold.config import load
 from support.ecr_operations import OPERATIONS, ROUTES, Operation
+from support.inprocess import serving
+from support.server import free_port
 from support.v2 import TinyImage, push_image
 
 REPO = "sessions/app"
@@ -62,9 +61,7 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     data = tmp_path_factory.mktemp("sessions") / "data"
     config = load(
         overrides={"data_dir": str(data), "port": port, "public_url": f"http://127.0.0.1:{port}"},
@@ -72,30 +69,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     )
     credentials = admin.administrator_credentials(config)
     clock = Clock()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            Application(config, clock=clock),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="on",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
+    with serving(Application(config, clock=clock), port):
         yield Live(
             f"http://127.0.0.1:{port}",
             clock,
             {"key": credentials.access_key_id, "secret": credentials.secret_access_key},
         )
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @dataclass

@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import socket
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -24,7 +22,6 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-import uvicorn
 from botocore.exceptions import ClientError
 from mypy_boto3_ecr import ECRClient
 from starlette.requests import Request
@@ -44,7 +41,8 @@ from cargohold.service.registry import RegistryService
 from cargohold.service.repositories import RepositoryService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
-from support.server import RegistryServer
+from support.inprocess import serving
+from support.server import RegistryServer, free_port
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -146,23 +144,10 @@ class Server:
 @pytest.fixture(scope="module")
 def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     clock = Clock()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     app = App(tmp_path_factory.mktemp("images-api"), clock, f"http://127.0.0.1:{port}")
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    live = uvicorn.Server(config)
-    thread = threading.Thread(target=live.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not live.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.02)
-    try:
+    with serving(app, port):
         yield Server(app.base_url, clock)
-    finally:
-        live.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")

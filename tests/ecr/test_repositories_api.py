@@ -11,9 +11,6 @@ and move onto the shared `ecr` fixture when tests/ecr/conftest.py brings it.
 from __future__ import annotations
 
 import hashlib
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +21,6 @@ import anyio.to_thread
 import boto3
 import httpx
 import pytest
-import uvicorn
 from mypy_boto3_ecr import ECRClient
 from starlette.requests import Request
 
@@ -38,6 +34,8 @@ from cargohold.service.registry import RegistryService
 from cargohold.service.repositories import RepositoryService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
+from support.inprocess import serving
+from support.server import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -715,24 +713,11 @@ class LiveApp:
 
 @pytest.fixture(scope="module")
 def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     app = LiveApp(tmp_path_factory.mktemp("repositories-api"), url)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    live = uvicorn.Server(config)
-    thread = threading.Thread(target=live.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not live.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.02)
-    try:
+    with serving(app, port):
         yield url
-    finally:
-        live.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")

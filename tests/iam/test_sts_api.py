@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
@@ -19,7 +17,6 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-import uvicorn
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 from starlette.requests import Request
@@ -43,7 +40,8 @@ from cargohold.service.identity_policies import IdentityPolicies
 from cargohold.service.managed_policies import ManagedPolicyService
 from cargohold.service.policies import ResourcePolicies
 from cargohold.service.sts import StsService
-from support.server import RegistryServer
+from support.inprocess import serving
+from support.server import RegistryServer, free_port
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -429,23 +427,10 @@ class Local:
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
     clock = Clock()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     app = App(tmp_path_factory.mktemp("sts-api"), clock, f"http://127.0.0.1:{port}")
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    live = uvicorn.Server(config)
-    thread = threading.Thread(target=live.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not live.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.02)
-    try:
+    with serving(app, port):
         yield Local(app, clock)
-    finally:
-        live.should_exit = True
-        thread.join(timeout=30)
 
 
 EXPIRED = ("ExpiredToken", 400, "The security token included in the request is expired")
