@@ -46,6 +46,7 @@ from cargohold.service.jobs import JobKind, JobRunner
 from cargohold.service.layers import LayerService
 from cargohold.service.managed_policies import ManagedPolicyService
 from cargohold.service.policies import PolicyService, ResourcePolicies
+from cargohold.service.readcache import ReadCache
 from cargohold.service.registry import RegistryService
 from cargohold.service.repositories import RepositoryService
 from cargohold.service.scans import SCAN, ScanService
@@ -145,6 +146,7 @@ class Registry:
             identities=IdentityPolicies(store, iam),
             resources=ResourcePolicies(store),
             audit=audit,
+            decisions=ReadCache(store),
         )
         gatekeeper = TokenGatekeeper(
             identity,

@@ -3,6 +3,8 @@ read back by time, principal and outcome, shaped as CloudTrail shapes its events
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from cargohold.domain.principal import Principal
@@ -91,3 +93,32 @@ def test_the_record_of_a_role_sessions_denial() -> None:
     assert event["sourceIPAddress"] == "192.0.2.7" and event["requestID"] == "r-1"
     assert event["resources"] == [{"ARN": REPO, "accountId": ACCOUNT}]
     assert event["eventID"] == "e-1" and event["recipientAccountId"] == ACCOUNT
+
+
+async def test_recording_never_waits_for_the_database(store: MetadataStore) -> None:
+    log = AuditLog(store, flush_interval=0.01, max_pending=10)
+    holding, done = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_write_lock() -> None:
+        async with store.write(invalidates=False) as tx:
+            await tx.ensure_registry(ACCOUNT, "us-east-1", 0.0)
+            holding.set()
+            await done.wait()
+
+    holder = asyncio.create_task(hold_the_write_lock())
+    await holding.wait()
+    # Many full batches while another writer holds the database: each record is an append.
+    for i in range(100):
+        await asyncio.wait_for(log.record(entry(BOB, "ecr:ListImages", float(i), allowed=True)), 1)
+    done.set()
+    await holder
+    await log.close()
+    assert len(await log.events()) == 100
+
+
+async def test_close_writes_every_batch(store: MetadataStore) -> None:
+    log = AuditLog(store, flush_interval=3600, max_pending=2)
+    for i in range(5):
+        await log.record(entry(BOB, "ecr:ListImages", float(i), allowed=True))
+    await log.close()
+    assert [e.time for e in await AuditLog(store).events()] == [0.0, 1.0, 2.0, 3.0, 4.0]

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from cargohold.domain.policy import Policy, PolicyKind, parse_policy
 from cargohold.domain.principal import Principal, repository_arn
+from cargohold.metadata.store import MetadataStore
 from cargohold.service.authz import (
     AuthorizationRecord,
     Authorizer,
@@ -22,6 +23,7 @@ from cargohold.service.authz import (
     resource_account,
     resource_owner,
 )
+from cargohold.service.readcache import ReadCache
 
 pytestmark = pytest.mark.anyio
 
@@ -255,6 +257,34 @@ async def test_every_decision_is_recorded(fake: Fake, authorizer: Authorizer) ->
     assert allowed.request == record and allowed.resource_account == ACCOUNT
     assert not denied.decision.allowed and denied.principal == MALLORY
     assert denied.time == 1_700_000_000.0
+
+
+class Generation:
+    """What a `ReadCache` reads of the metadata store: the write generation alone."""
+
+    generation = 0
+
+
+async def test_decisions_are_kept_until_a_write_and_each_is_still_recorded(fake: Fake) -> None:
+    store = Generation()
+    authorizer = Authorizer(
+        lambda: 1_700_000_000.0,
+        identities=fake,
+        resources=fake,
+        audit=fake,
+        decisions=ReadCache(cast(MetadataStore, store)),
+    )
+    fake.identity[BOB.arn] = [identity(allow("ecr:BatchGetImage"))]
+    local = {"aws:SourceIp": "127.0.0.1"}
+    assert (await authorizer.authorize(BOB, "ecr:BatchGetImage", REPO, local)).allowed
+    fake.identity[BOB.arn] = []  # changed behind the cache's back: the kept decision holds
+    assert (await authorizer.authorize(BOB, "ecr:BatchGetImage", REPO, local)).allowed
+    # Another request context is another question.
+    elsewhere = {"aws:SourceIp": "192.0.2.1"}
+    assert not (await authorizer.authorize(BOB, "ecr:BatchGetImage", REPO, elsewhere)).allowed
+    store.generation += 1  # a write to the store drops every kept decision
+    assert not (await authorizer.authorize(BOB, "ecr:BatchGetImage", REPO, local)).allowed
+    assert [r.decision.allowed for r in fake.records] == [True, True, False, False]
 
 
 async def test_simulate_replaces_the_resource_policies_and_records_nothing(

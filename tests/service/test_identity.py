@@ -375,6 +375,18 @@ async def test_token_expires_after_twelve_hours(
         await identity.authenticate_password(password)
 
 
+async def test_a_header_seen_before_still_expires(
+    identity: IdentityService, now: list[float]
+) -> None:
+    bob = await _bob(identity)
+    token, _ = identity.issue_authorization_token(bob)
+    header = "Basic " + token
+    assert await identity.authenticate_basic(header) == bob  # now kept by the read cache
+    now[0] += TWELVE_HOURS
+    with pytest.raises(TokenExpired):
+        await identity.authenticate_basic(header)
+
+
 async def test_token_dies_with_its_key(identity: IdentityService) -> None:
     bob = await _bob(identity)
     assert bob.access_key_id is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -67,4 +68,87 @@ async def test_bounded_in_size(store: MetadataStore) -> None:
     for n in range(5):
         cache.put(n, n, cache.generation())
     assert [cache.get(n)[0] for n in range(5)] == [False, False, True, True, True]
+    await store.close()
+
+
+@pytest.mark.anyio
+async def test_concurrent_misses_share_one_read(store: MetadataStore) -> None:
+    cache: ReadCache[str, int] = ReadCache(store, clock=Clock())
+    reads = 0
+    release = asyncio.Event()
+
+    async def load() -> int:
+        nonlocal reads
+        reads += 1
+        await release.wait()
+        return 7
+
+    waiters = [asyncio.create_task(cache.fetch("k", load)) for _ in range(20)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*waiters) == [7] * 20
+    assert reads == 1, "twenty misses of one key made one read"
+    assert await cache.fetch("k", load) == 7 and reads == 1, "kept afterwards"
+    await store.close()
+
+
+@pytest.mark.anyio
+async def test_a_failed_read_fails_every_waiter_and_is_not_kept(store: MetadataStore) -> None:
+    cache: ReadCache[str, int] = ReadCache(store, clock=Clock())
+    release = asyncio.Event()
+
+    async def fail() -> int:
+        await release.wait()
+        raise LookupError("no such thing")
+
+    waiters = [asyncio.create_task(cache.fetch("k", fail)) for _ in range(3)]
+    await asyncio.sleep(0)
+    release.set()
+    results = await asyncio.gather(*waiters, return_exceptions=True)
+    assert all(isinstance(r, LookupError) for r in results)
+
+    async def succeed() -> int:
+        return 1
+
+    assert await cache.fetch("k", succeed) == 1
+    await store.close()
+
+
+@pytest.mark.anyio
+async def test_keep_decides_what_is_kept(store: MetadataStore) -> None:
+    cache: ReadCache[str, int | None] = ReadCache(store, clock=Clock())
+    reads = 0
+
+    async def missing() -> int | None:
+        nonlocal reads
+        reads += 1
+        return None
+
+    for _ in range(2):
+        assert await cache.fetch("k", missing, keep=lambda v: v is not None) is None
+    assert reads == 2, "a value `keep` refuses is read again next time"
+    await store.close()
+
+
+@pytest.mark.anyio
+async def test_a_waiter_reads_itself_when_the_reader_is_cancelled(store: MetadataStore) -> None:
+    cache: ReadCache[str, int] = ReadCache(store, clock=Clock())
+    started = asyncio.Event()
+
+    async def hang() -> int:
+        started.set()
+        await asyncio.Event().wait()
+        return 0
+
+    async def quick() -> int:
+        return 5
+
+    reader = asyncio.create_task(cache.fetch("k", hang))
+    await started.wait()
+    waiter = asyncio.create_task(cache.fetch("k", quick))
+    await asyncio.sleep(0)
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    assert await asyncio.wait_for(waiter, 5) == 5
     await store.close()

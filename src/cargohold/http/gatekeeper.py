@@ -67,7 +67,8 @@ class TokenGatekeeper:
 
     async def authorize(self, request: Request, principal: Principal, access: Access) -> None:
         resource = repository_arn(self._region, access.registry_id, access.repository or "*")
-        context = {"aws:SecureTransport": "true" if request.url.scheme == "https" else "false"}
+        secure = request.scope.get("scheme") == "https"
+        context = {"aws:SecureTransport": "true" if secure else "false"}
         if request.client is not None:
             context["aws:SourceIp"] = request.client.host
         parameters = {"registryId": access.registry_id}

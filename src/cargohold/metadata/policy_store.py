@@ -6,7 +6,7 @@ service can change a repository and its policy in one unit of work.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,6 +184,12 @@ class EventTx:
             .returning(events.c.id)
         )
         return int(result.scalar_one())
+
+    async def insert_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Many events in one statement (an executemany): what the batched audit log writes.
+        Each row has the columns `insert_event` takes as arguments."""
+        if rows:
+            await self.conn.execute(sa.insert(events), [dict(row) for row in rows])
 
     async def list_events(
         self,

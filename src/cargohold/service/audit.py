@@ -101,6 +101,20 @@ def audit_event(entry: AuthorizationRecord, *, event_id: str) -> dict[str, Any]:
     return event
 
 
+def _event_row(entry: AuthorizationRecord) -> dict[str, Any]:
+    event = audit_event(entry, event_id=str(uuid.uuid4()))
+    return {
+        "kind": AUDIT,
+        "event_time": entry.time,
+        "account_id": entry.principal.account_id,
+        "event_source": event["eventSource"],
+        "event_name": event["eventName"],
+        "principal_arn": entry.principal.arn,
+        "error_code": event.get("errorCode"),
+        "document": event,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
     id: int
@@ -119,41 +133,37 @@ class AuditLog:
         # write transaction per request would make every pull a write on the database.
         self._flush_interval = flush_interval
         self._max_pending = max_pending
-        self._pending: list[tuple[AuthorizationRecord, dict[str, Any]]] = []
+        # The records alone: their CloudTrail documents are made when the batch is written, so
+        # that a request pays for an append and nothing more.
+        self._pending: list[AuthorizationRecord] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def record(self, entry: AuthorizationRecord) -> None:
-        self._pending.append((entry, audit_event(entry, event_id=str(uuid.uuid4()))))
-        if len(self._pending) >= self._max_pending:
-            await self.flush()
-        elif self._flusher is None or self._flusher.done():
+        # Never waits for the database: a request that had to write the batch it completed
+        # would wait behind every other write, which under load made some pulls take seconds.
+        self._pending.append(entry)
+        if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
 
     async def _flush_soon(self) -> None:
-        await asyncio.sleep(self._flush_interval)
-        await self.flush()
+        """Write batches until none is left: every `flush_interval`, or at once while a full
+        batch waits."""
+        while self._pending:
+            if len(self._pending) < self._max_pending:
+                await asyncio.sleep(self._flush_interval)
+            await self.flush()
 
     async def flush(self) -> None:
-        """Write every decision recorded so far."""
-        batch, self._pending = self._pending, []
-        if not batch:
-            return
-        try:
-            async with self._store.write(invalidates=False) as tx:
-                events = EventTx(tx.conn)
-                for entry, event in batch:
-                    await events.insert_event(
-                        kind=AUDIT,
-                        event_time=entry.time,
-                        account_id=entry.principal.account_id,
-                        event_source=event["eventSource"],
-                        event_name=event["eventName"],
-                        principal_arn=entry.principal.arn,
-                        error_code=event.get("errorCode"),
-                        document=event,
-                    )
-        except Exception:
-            log.exception("could not record %d audit events", len(batch))
+        """Write every decision recorded so far, `max_pending` to a transaction."""
+        while self._pending:
+            batch = self._pending[: self._max_pending]
+            del self._pending[: self._max_pending]
+            try:
+                rows = [_event_row(entry) for entry in batch]
+                async with self._store.write(invalidates=False) as tx:
+                    await EventTx(tx.conn).insert_events(rows)
+            except Exception:
+                log.exception("could not record %d audit events", len(batch))
 
     async def close(self) -> None:
         if self._flusher is not None and not self._flusher.done():

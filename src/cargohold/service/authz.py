@@ -36,6 +36,7 @@ from cargohold.domain.policy import (
     global_context,
 )
 from cargohold.domain.principal import Principal
+from cargohold.service.readcache import ReadCache
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +224,10 @@ def request_keys(context: Mapping[str, object] | None) -> dict[str, str | tuple[
     return keys
 
 
+#: What a cached decision is keyed by: the caller, the action, the resource, the request's keys.
+DecisionKey = tuple[Principal, str, str, tuple[tuple[str, str | tuple[str, ...]], ...]]
+
+
 class Authorizer:
     """Decides whether a principal may perform an action on a resource, and records it."""
 
@@ -233,8 +238,14 @@ class Authorizer:
         identities: IdentityPolicySource | None = None,
         resources: ResourcePolicySource | None = None,
         audit: AuditSink | None = None,
+        decisions: ReadCache[DecisionKey, Decision] | None = None,
     ) -> None:
         self._clock = clock
+        # Decisions already made, by (principal, action, resource, request keys), kept as long
+        # as the policies they were made from (see service.readcache): a pull asks the same
+        # question of the same policies many times a second. Conditions on the time are thus
+        # judged at most the cache's ttl late, as IAM's changes are seen that late.
+        self._decisions = decisions
         self._identities: IdentityPolicySource = identities or NoPolicies()
         self._resources: ResourcePolicySource = resources or NoPolicies()
         self._audit = audit
@@ -251,7 +262,7 @@ class Authorizer:
         """The decision for one request, recorded in the audit log."""
         now = self._clock()
         side = await self._resources.resource_side(resource_arn, action)
-        decision = await self._decide(principal, action, resource_arn, context, side, now)
+        decision = await self._cached_decision(principal, action, resource_arn, context, side, now)
         if self._audit is not None:
             keys = request_keys(context)
             source_ip = keys.get("aws:SourceIp")
@@ -270,6 +281,22 @@ class Authorizer:
         if not decision.allowed:
             log.info("denied: %s", decision.message)
         return decision
+
+    async def _cached_decision(
+        self,
+        principal: Principal,
+        action: str,
+        resource_arn: str,
+        context: Mapping[str, object] | None,
+        side: ResourceSide,
+        now: float,
+    ) -> Decision:
+        if self._decisions is None:
+            return await self._decide(principal, action, resource_arn, context, side, now)
+        key = (principal, action, resource_arn, tuple(sorted(request_keys(context).items())))
+        return await self._decisions.fetch(
+            key, lambda: self._decide(principal, action, resource_arn, context, side, now)
+        )
 
     async def simulate(
         self,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cargohold.auth.errors import ExpiredToken, SecretBoxError, TokenInvalid
+from cargohold.auth.errors import ExpiredToken, SecretBoxError, TokenExpired, TokenInvalid
 from cargohold.auth.secretbox import SecretBox
 from cargohold.auth.tokens import (
     TOKEN_LIFETIME,
@@ -193,7 +193,9 @@ class IdentityService:
         self.region = region
         # A token is checked against its access key (or session) on every `/v2/` request; the
         # answer is kept briefly, and dropped at once when this process changes identities.
-        self._token_cache: ReadCache[str, Principal] = ReadCache(store)
+        # Authorization header -> (its principal, its expiry): a header seen before is neither
+        # verified nor looked up again while nothing changed (see service.readcache).
+        self._token_cache: ReadCache[str, tuple[Principal, float]] = ReadCache(store)
 
     @classmethod
     def from_data_dir(
@@ -551,13 +553,17 @@ class IdentityService:
 
     async def authenticate_basic(self, authorization: str) -> Principal:
         """As `authenticate_password`, from an `Authorization: Basic …` header value."""
-        claims = self._tokens.verify_authorization(authorization, now=self._now())
         found, cached = self._token_cache.get(authorization)
-        if found and cached is not None:
-            return cached
-        generation = self._token_cache.generation()
-        principal = await self._check_claims(claims)
-        self._token_cache.put(authorization, principal, generation)
+        if not found or cached is None:
+            claims = self._tokens.verify_authorization(authorization, now=self._now())
+
+            async def load() -> tuple[Principal, float]:
+                return await self._check_claims(claims), claims.expires_at.timestamp()
+
+            cached = await self._token_cache.fetch(authorization, load)
+        principal, expires_at = cached
+        if self._clock() >= expires_at:
+            raise TokenExpired()
         return principal
 
     async def _check_claims(self, claims: TokenClaims) -> Principal:

@@ -64,22 +64,15 @@ class IdentityPolicies:
         self._session_cache: ReadCache[Principal, Sequence[Policy] | None] = ReadCache(store)
 
     async def identity_policies(self, principal: Principal) -> Sequence[Policy]:
-        found, cached = self._identity_cache.get(principal)
-        if found and cached is not None:
-            return cached
-        generation = self._identity_cache.generation()
-        policies = tuple(await self._iam.identity_policies(principal))
-        self._identity_cache.put(principal, policies, generation)
-        return policies
+        async def load() -> Sequence[Policy]:
+            return tuple(await self._iam.identity_policies(principal))
+
+        return await self._identity_cache.fetch(principal, load)
 
     async def session_policies(self, principal: Principal) -> Sequence[Policy] | None:
-        found, cached = self._session_cache.get(principal)
-        if found:
-            return cached
-        generation = self._session_cache.generation()
-        policies = await self._read_session_policies(principal)
-        self._session_cache.put(principal, policies, generation)
-        return policies
+        return await self._session_cache.fetch(
+            principal, lambda: self._read_session_policies(principal)
+        )
 
     async def _read_session_policies(self, principal: Principal) -> Sequence[Policy] | None:
         if principal.kind != ASSUMED_ROLE_PRINCIPAL or principal.session_token_id is None:

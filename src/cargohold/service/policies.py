@@ -242,13 +242,7 @@ class ResourcePolicies:
 
     async def resource_side(self, resource_arn: str, action: str) -> ResourceSide:
         key = (resource_arn, action.lower())
-        found, cached = self._sides.get(key)
-        if found and cached is not None:
-            return cached
-        generation = self._sides.generation()
-        side = await self._read_side(resource_arn, action)
-        self._sides.put(key, side, generation)
-        return side
+        return await self._sides.fetch(key, lambda: self._read_side(resource_arn, action))
 
     async def _read_side(self, resource_arn: str, action: str) -> ResourceSide:
         ecr = _ECR_ARN.fullmatch(resource_arn)

@@ -6,13 +6,18 @@ change rarely, so each is kept for `ttl` seconds — and dropped at once when th
 to the store (`MetadataStore.generation` moves on every committed write that may change them).
 Other processes and nodes see a change within `ttl`, the same bounded staleness as IAM's own
 propagation.
+
+`fetch` reads through the cache with one read per key at a time: when an entry expires under
+load, the requests that miss it wait for the one read already under way instead of each
+queueing its own on the database (which made every expiry a burst of slow requests).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -45,6 +50,7 @@ class ReadCache(Generic[K, V]):
         self._max = max_entries
         self._clock = clock
         self._entries: OrderedDict[K, _Entry[V]] = OrderedDict()
+        self._loading: dict[K, asyncio.Future[V]] = {}
 
     def generation(self) -> int:
         """Take this before reading; `put` the value read with it, so that a write that lands
@@ -70,3 +76,46 @@ class ReadCache(Generic[K, V]):
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
+
+    async def fetch(
+        self,
+        key: K,
+        load: Callable[[], Awaitable[V]],
+        *,
+        keep: Callable[[V], bool] | None = None,
+    ) -> V:
+        """The cached value of `key`, else what `load()` returns, kept unless `keep` says no.
+
+        Concurrent misses of one key share a single `load()`; its exception, if it raises,
+        reaches every caller waiting for it."""
+        found, value = self.get(key)
+        if found:
+            return value  # type: ignore[return-value]  # a stored V, possibly None
+        while (pending := self._loading.get(key)) is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if not pending.cancelled() or (current is not None and current.cancelling()):
+                    raise
+                # The loader was cancelled, not this caller: load it here instead.
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        generation = self.generation()
+        try:
+            value = await load()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning without waiters
+            raise
+        else:
+            future.set_result(value)
+            if keep is None or keep(value):
+                self.put(key, value, generation)
+            return value
+        finally:
+            if self._loading.get(key) is future:
+                del self._loading[key]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from cargohold.service.readcache import ReadCache
 
 #: A pull refreshes `last_pulled_at` at most this often, so hot pulls do not all write.
 PULL_TIME_RESOLUTION = 60.0
+_MAX_PULLS_REMEMBERED = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +112,14 @@ class RegistryService:
     ) -> None:
         self._rules = rules
         self._store = store
-        self._repositories: ReadCache[tuple[str, str], Repository] = ReadCache(store)
+        self._repositories: ReadCache[tuple[str, str], Repository | None] = ReadCache(store)
+        # (repository id, tag or digest) -> manifest, and (repository id, digest) -> blob size:
+        # what every pull asks, answered without the database while nothing changed.
+        self._manifests: ReadCache[tuple[int, str], Manifest] = ReadCache(store)
+        self._blob_sizes: ReadCache[tuple[int, str], int | None] = ReadCache(store)
+        # manifest id -> the pull time this process last wrote, so that a cached manifest's
+        # stale `last_pulled_at` does not make every pull a write.
+        self._pulls_written: dict[int, float] = {}
         self._storage = storage
         self._clock = clock
         self.registry_id = registry_id
@@ -123,13 +132,14 @@ class RegistryService:
         """The repository `name` of `registry_id` (this registry's own when None)."""
         registry_id = registry_id or self.registry_id
         validate_repository_name(name)
-        found, repository = self._repositories.get((registry_id, name))
-        if not found:
-            generation = self._repositories.generation()
+
+        async def load() -> Repository | None:
             async with self._store.read() as tx:
-                repository = await tx.get_repository(registry_id, name)
-            if repository is not None:
-                self._repositories.put((registry_id, name), repository, generation)
+                return await tx.get_repository(registry_id, name)
+
+        repository = await self._repositories.fetch(
+            (registry_id, name), load, keep=lambda found: found is not None
+        )
         if repository is None:
             raise repository_not_found(name, registry_id)
         return repository
@@ -186,8 +196,14 @@ class RegistryService:
 
     async def blob(self, repository: Repository, digest_text: str) -> BlobLocation:
         digest = Digest.parse(digest_text)
-        async with self._store.read() as tx:
-            size = await tx.linked_blob_size(repository.id, str(digest))
+
+        async def load() -> int | None:
+            async with self._store.read() as tx:
+                return await tx.linked_blob_size(repository.id, str(digest))
+
+        size = await self._blob_sizes.fetch(
+            (repository.id, str(digest)), load, keep=lambda found: found is not None
+        )
         if size is None:
             raise BlobUnknown(f"blob {digest} is not in repository {repository.name}")
         key = blob_key(digest)
@@ -315,8 +331,14 @@ class RegistryService:
     async def manifest(
         self, repository: Repository, reference: str, *, accept: list[str] | None = None
     ) -> Manifest:
-        async with self._store.read() as tx:
-            manifest = await self._resolve(tx, repository, reference)
+        async def load() -> Manifest:
+            async with self._store.read() as tx:
+                return await self._resolve(tx, repository, reference)
+
+        manifest = await self._manifests.fetch((repository.id, reference), load)
+        written = self._pulls_written.get(manifest.id)
+        if written is not None and written > (manifest.last_pulled_at or 0.0):
+            manifest = dataclasses.replace(manifest, last_pulled_at=written)
         if accept is not None and not negotiate(manifest.media_type, accept):
             raise ManifestUnknown(
                 f"manifest {reference} is a {manifest.media_type}, which the Accept header excludes"
@@ -325,7 +347,11 @@ class RegistryService:
 
     async def record_pull(self, manifest: Manifest) -> None:
         now = self._clock()
-        if manifest.last_pulled_at is None or now - manifest.last_pulled_at >= PULL_TIME_RESOLUTION:
+        last = max(manifest.last_pulled_at or 0.0, self._pulls_written.get(manifest.id, 0.0))
+        if now - last >= PULL_TIME_RESOLUTION:
+            if len(self._pulls_written) >= _MAX_PULLS_REMEMBERED:
+                self._pulls_written.clear()
+            self._pulls_written[manifest.id] = now
             async with self._store.write(invalidates=False) as tx:
                 await tx.record_pull(manifest.id, now)
 
