@@ -362,6 +362,10 @@ def measure(run: Run, registries: list[Registry]) -> dict[str, Any]:
         try:
             for key, scenario in SCENARIOS.items():
                 for registry in order:
+                    # Whatever the last scenario left in the page cache is written out before
+                    # this one starts, not during it: otherwise whichever registry goes second
+                    # pays for the first one's writeback.
+                    os.sync()
                     with PeakRss(registry.pid) as peak, ForeignCpu() as foreign:
                         try:
                             scenario(run, registry, rnd)

@@ -7,7 +7,7 @@ metadata database, the single source of truth.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,7 +36,12 @@ class ObjectInfo:
 class UploadWriter(Protocol):
     """Appends to one staged upload; `close` returns the state to record."""
 
-    async def write(self, data: bytes) -> None: ...
+    async def write(
+        self, chunks: Sequence[bytes], observe: Callable[[bytes], None] | None = None
+    ) -> None:
+        """Append `chunks` in order. `observe` sees each chunk before it is written, in the
+        same worker thread as the write (the upload's digest is computed there)."""
+        ...
 
     async def close(self) -> UploadState: ...
 

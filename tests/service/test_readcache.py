@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cargohold.metadata.database import upgrade
-from cargohold.metadata.store import MetadataStore
+from cargohold.metadata.store import Changes, MetadataStore
 from cargohold.service.readcache import ReadCache
 
 
@@ -42,12 +42,29 @@ async def test_kept_for_its_lifetime_then_read_again(store: MetadataStore) -> No
 async def test_a_write_drops_every_entry_at_once(store: MetadataStore) -> None:
     cache: ReadCache[str, int] = ReadCache(store, clock=Clock())
     cache.put("k", 1, cache.generation())
-    async with store.write(invalidates=False) as tx:
+    async with store.write(changes=Changes.NOTHING) as tx:
         await tx.ensure_registry("123456789012", "us-east-1", 1.0)
     assert cache.get("k") == (True, 1), "a write that changes no cached read keeps the cache"
     async with store.write() as tx:
         await tx.ensure_registry("123456789012", "us-east-1", 1.0)
     assert cache.get("k") == (False, None)
+    await store.close()
+
+
+@pytest.mark.anyio
+async def test_a_content_write_drops_only_content(store: MetadataStore) -> None:
+    policies: ReadCache[str, int] = ReadCache(store, clock=Clock())
+    manifests: ReadCache[str, int] = ReadCache(store, clock=Clock(), content=True)
+    policies.put("k", 1, policies.generation())
+    manifests.put("k", 1, manifests.generation())
+    async with store.write(changes=Changes.CONTENT) as tx:
+        await tx.ensure_registry("123456789012", "us-east-1", 1.0)
+    assert policies.get("k") == (True, 1), "a push keeps who may do what"
+    assert manifests.get("k") == (False, None), "a push drops what repositories hold"
+    manifests.put("k", 1, manifests.generation())
+    async with store.write() as tx:
+        await tx.ensure_registry("123456789012", "us-east-1", 1.0)
+    assert policies.get("k") == (False, None) and manifests.get("k") == (False, None)
     await store.close()
 
 

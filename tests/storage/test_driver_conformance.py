@@ -62,7 +62,7 @@ async def stage(driver: StorageDriver, upload_id: str, *parts: bytes) -> UploadS
     offset = 0
     for part in parts:
         writer = await driver.open_upload(state, offset)
-        await writer.write(part)
+        await writer.write([part])
         state = stored(await writer.close())
         offset += len(part)
     return state
@@ -229,7 +229,7 @@ async def test_many_writes_in_one_append(driver: StorageDriver) -> None:
     state = stored(await driver.begin_upload(upload_id()))
     writer = await driver.open_upload(state, 0)
     for i in range(10):
-        await writer.write(bytes([i]) * 1000)
+        await writer.write([bytes([i]) * 1000])
     state = stored(await writer.close())
     expected = b"".join(bytes([i]) * 1000 for i in range(10))
     await driver.commit_upload(state, "k/many", len(expected))
@@ -252,7 +252,7 @@ async def test_reopen_at_an_offset_discards_staged_bytes_past_it(driver: Storage
     """An append that was written but never recorded is cut off by the next append."""
     state = await stage(driver, upload_id(), b"A" * 100)
     writer = await driver.open_upload(state, 60)
-    await writer.write(b"xyz")
+    await writer.write([b"xyz"])
     state = stored(await writer.close())
     # The 37 bytes past the new end are gone, not hidden behind a size.
     with pytest.raises(UploadStateInvalid):
@@ -274,10 +274,10 @@ async def test_reopen_at_an_offset_then_commit_the_shorter_size(driver: StorageD
 async def test_abort_of_an_append_keeps_the_upload_at_its_offset(driver: StorageDriver) -> None:
     state = await stage(driver, upload_id(), b"kept")
     writer = await driver.open_upload(state, 4)
-    await writer.write(b"lost" * 1000)
+    await writer.write([b"lost" * 1000])
     await writer.abort()
     writer = await driver.open_upload(state, 4)
-    await writer.write(b"!")
+    await writer.write([b"!"])
     state = stored(await writer.close())
     with pytest.raises(UploadStateInvalid):
         await driver.commit_upload(state, "k/aborted-append", 6)
@@ -356,15 +356,15 @@ async def test_a_second_writer_never_corrupts_the_first(driver: StorageDriver) -
     the second writer outright."""
     state = await stage(driver, upload_id(), b"head:")
     first = await driver.open_upload(state, 5)
-    await first.write(b"A" * 70_000)
+    await first.write([b"A" * 70_000])
     try:
         second = await driver.open_upload(state, 5)
     except UploadStateInvalid:
         second = None
     if second is not None:
-        await second.write(b"B" * 90_000)
+        await second.write([b"B" * 90_000])
         await second.close()  # its state is dropped: the database took the first append
-    await first.write(b"A" * 30_000)
+    await first.write([b"A" * 30_000])
     kept = stored(await first.close())
     await driver.commit_upload(kept, "k/contended", 5 + 100_000)
     assert await collect(driver.read("k/contended")) == b"head:" + b"A" * 100_000
@@ -375,15 +375,26 @@ async def test_a_commit_never_takes_in_a_running_append(driver: StorageDriver) -
     committed bytes and stays so whatever the append goes on writing."""
     state = await stage(driver, upload_id(), b"committed")
     writer = await driver.open_upload(state, 9)
-    await writer.write(b"late bytes")
+    await writer.write([b"late bytes"])
     try:
         await driver.commit_upload(state, "k/racing-commit", 9)
     except UploadStateInvalid:
         await writer.close()
         await driver.commit_upload(state, "k/racing-commit", 9)
     else:
-        await writer.write(b"more late bytes" * 1000)
+        await writer.write([b"more late bytes" * 1000])
         await writer.abort()
     assert await collect(driver.read("k/racing-commit")) == b"committed"
     info = await driver.stat("k/racing-commit")
     assert info is not None and info.size == 9
+
+
+async def test_a_writer_shows_each_chunk_to_its_observer_in_order(driver: StorageDriver) -> None:
+    state = await driver.begin_upload("observed")
+    seen: list[bytes] = []
+    writer = await driver.open_upload(state, 0)
+    await writer.write([b"ab", b"cd"], seen.append)
+    await writer.write([b"e"], seen.append)
+    state = await writer.close()
+    assert seen == [b"ab", b"cd", b"e"]
+    assert b"".join([c async for c in driver.read_upload(state, 5)]) == b"abcde"

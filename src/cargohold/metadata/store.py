@@ -8,6 +8,7 @@ same blob or tag resolve inside the database, not in Python.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,11 +36,24 @@ from cargohold.metadata.schema import (
 )
 
 
+class Changes(enum.Enum):
+    """What a write transaction may change, as far as `service.readcache` is concerned."""
+
+    #: Nothing any cache keeps: audit events, upload progress, pull times.
+    NOTHING = "nothing"
+    #: What repositories hold (blob links, manifests, tags), and nothing of who may do what.
+    CONTENT = "content"
+    #: Anything: identities, policies, repository settings, and content too.
+    ANYTHING = "anything"
+
+
 class MetadataStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        #: Moves on with every write that may change cached reads (see `write`).
+        #: Moves on with every write that may change cached reads other than content.
         self.generation = 0
+        #: Moves on with every write that may change cached content (and with `generation`).
+        self.content_generation = 0
 
     @classmethod
     def from_url(cls, url: str) -> MetadataStore:
@@ -51,15 +65,17 @@ class MetadataStore:
             yield Tx(conn)
 
     @asynccontextmanager
-    async def write(self, *, invalidates: bool = True) -> AsyncIterator[Tx]:
-        """A write transaction. Unless the caller says its writes change nothing that
-        `service.readcache` keeps (audit events, upload progress, pull times), committing it
-        moves `generation` on, which drops every cached read of this process."""
+    async def write(self, *, changes: Changes = Changes.ANYTHING) -> AsyncIterator[Tx]:
+        """A write transaction. Committing it moves on the generations of what it `changes`,
+        which drops the cached reads of this process that depend on them: a push
+        (`Changes.CONTENT`) keeps the cached principals, policies and decisions."""
         try:
             async with database.transaction(self.engine, write=True) as conn:
                 yield Tx(conn)
         finally:
-            if invalidates:
+            if changes is not Changes.NOTHING:
+                self.content_generation += 1
+            if changes is Changes.ANYTHING:
                 self.generation += 1
 
     async def close(self) -> None:

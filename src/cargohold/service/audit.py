@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from cargohold.domain.principal import ASSUMED_ROLE_PRINCIPAL, ROOT_PRINCIPAL, Principal
 from cargohold.metadata.policy_store import EventTx
-from cargohold.metadata.store import MetadataStore
+from cargohold.metadata.store import Changes, MetadataStore
 from cargohold.service.authz import AuthorizationRecord
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ class AuditLog:
             del self._pending[: self._max_pending]
             try:
                 rows = [_event_row(entry) for entry in batch]
-                async with self._store.write(invalidates=False) as tx:
+                async with self._store.write(changes=Changes.NOTHING) as tx:
                     await EventTx(tx.conn).insert_events(rows)
             except Exception:
                 log.exception("could not record %d audit events", len(batch))

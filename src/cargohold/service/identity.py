@@ -68,7 +68,7 @@ from cargohold.domain.principal import ASSUMED_ROLE_PRINCIPAL, Principal
 from cargohold.metadata.iam_store import Entity, IamTx
 from cargohold.metadata.identity_store import IdentityTx
 from cargohold.metadata.session_store import SessionTx
-from cargohold.metadata.store import MetadataStore
+from cargohold.metadata.store import Changes, MetadataStore
 from cargohold.service.readcache import ReadCache
 
 log = logging.getLogger(__name__)
@@ -510,7 +510,7 @@ class IdentityService:
         last = credential.key.last_used_at
         if last is not None and now - last < KEY_USE_RESOLUTION:
             return
-        async with self._store.write(invalidates=False) as tx:
+        async with self._store.write(changes=Changes.NOTHING) as tx:
             await IdentityTx(tx.conn).record_key_use(credential.key.id, now, service, region)
 
     # -- /v2/ tokens ------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from cargohold.domain.errors import (
 from cargohold.domain.manifest import parse_manifest
 from cargohold.domain.names import validate_tag
 from cargohold.domain.records import Manifest, Repository
-from cargohold.metadata.store import MetadataStore, Tx
+from cargohold.metadata.store import Changes, MetadataStore, Tx
 from cargohold.service.registry import RegistryService
 
 T = TypeVar("T")
@@ -364,7 +364,7 @@ class ImageService:
         """By digest: the image and all its tags. By tag: the tag, and the image with it when
         that was its last tag. A child of an index in the repository is never deleted."""
         result: BatchResult[ImageId] = BatchResult()
-        async with self._store.write() as tx:
+        async with self._store.write(changes=Changes.CONTENT) as tx:
             for image_id in image_ids:
                 resolved = await self._resolve(tx, repository, image_id)
                 if isinstance(resolved, ImageFailure):

@@ -20,7 +20,7 @@ from typing import Any
 
 from cargohold.domain.scans import Job
 from cargohold.metadata.scan_store import ScanTx
-from cargohold.metadata.store import MetadataStore
+from cargohold.metadata.store import Changes, MetadataStore
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class JobRunner:
         async with self._store.read() as tx:
             if not await ScanTx(tx.conn).has_due_job(self._clock()):
                 return False
-        async with self._store.write() as tx:
+        async with self._store.write(changes=Changes.NOTHING) as tx:
             job = await ScanTx(tx.conn).claim(self.node, self._clock(), self._lease)
         if job is None:
             return False
@@ -143,7 +143,7 @@ class JobRunner:
     async def _finish(
         self, job: Job, *, error: str | None = None, retry_at: float | None = None
     ) -> None:
-        async with self._store.write() as tx:
+        async with self._store.write(changes=Changes.NOTHING) as tx:
             await ScanTx(tx.conn).finish_job(
                 job.id, self.node, self._clock(), error=error, retry_at=retry_at
             )
@@ -151,5 +151,5 @@ class JobRunner:
     async def _heartbeat(self, job: Job) -> None:
         while True:
             await asyncio.sleep(self._lease / 3)
-            async with self._store.write() as tx:
+            async with self._store.write(changes=Changes.NOTHING) as tx:
                 await ScanTx(tx.conn).extend_lease(job.id, self.node, self._clock() + self._lease)

@@ -3,7 +3,9 @@
 Every `/v2/` request asks the same questions: whose token is this, what may that principal do,
 what policies and tags does the repository carry, which repository is this name. The answers
 change rarely, so each is kept for `ttl` seconds — and dropped at once when this process writes
-to the store (`MetadataStore.generation` moves on every committed write that may change them).
+to the store what they depend on: a cache of content (blob links, manifests, tags) watches
+`MetadataStore.content_generation`, every other cache `MetadataStore.generation`, so a push keeps
+the cached principals, policies and decisions (see `metadata.store.Changes`).
 Other processes and nodes see a change within `ttl`, the same bounded staleness as IAM's own
 propagation.
 
@@ -44,8 +46,10 @@ class ReadCache(Generic[K, V]):
         ttl: float = DEFAULT_TTL,
         max_entries: int = 4096,
         clock: Callable[[], float] = time.monotonic,
+        content: bool = False,
     ) -> None:
         self._store = store
+        self._content = content
         self._ttl = ttl
         self._max = max_entries
         self._clock = clock
@@ -55,16 +59,13 @@ class ReadCache(Generic[K, V]):
     def generation(self) -> int:
         """Take this before reading; `put` the value read with it, so that a write that lands
         during the read makes the entry stale at once."""
-        return self._store.generation
+        return self._store.content_generation if self._content else self._store.generation
 
     def get(self, key: K) -> tuple[bool, V | None]:
         entry = self._entries.get(key)
         if entry is None:
             return False, None
-        if (
-            entry.generation != self._store.generation
-            or self._clock() - entry.stored_at > self._ttl
-        ):
+        if entry.generation != self.generation() or self._clock() - entry.stored_at > self._ttl:
             del self._entries[key]
             return False, None
         return True, entry.value

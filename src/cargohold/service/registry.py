@@ -24,7 +24,7 @@ from cargohold.domain.errors import (
 from cargohold.domain.manifest import MAX_MANIFEST_BYTES, ParsedManifest, negotiate, parse_manifest
 from cargohold.domain.names import validate_repository_name, validate_tag
 from cargohold.domain.records import Manifest, Repository
-from cargohold.metadata.store import MetadataStore, Tx
+from cargohold.metadata.store import Changes, MetadataStore, Tx
 from cargohold.ports import StorageDriver
 from cargohold.service.paths import blob_key
 from cargohold.service.readcache import ReadCache
@@ -115,8 +115,8 @@ class RegistryService:
         self._repositories: ReadCache[tuple[str, str], Repository | None] = ReadCache(store)
         # (repository id, tag or digest) -> manifest, and (repository id, digest) -> blob size:
         # what every pull asks, answered without the database while nothing changed.
-        self._manifests: ReadCache[tuple[int, str], Manifest] = ReadCache(store)
-        self._blob_sizes: ReadCache[tuple[int, str], int | None] = ReadCache(store)
+        self._manifests: ReadCache[tuple[int, str], Manifest] = ReadCache(store, content=True)
+        self._blob_sizes: ReadCache[tuple[int, str], int | None] = ReadCache(store, content=True)
         # manifest id -> the pull time this process last wrote, so that a cached manifest's
         # stale `last_pulled_at` does not make every pull a write.
         self._pulls_written: dict[int, float] = {}
@@ -211,7 +211,7 @@ class RegistryService:
 
     async def delete_blob(self, repository: Repository, digest_text: str) -> None:
         digest = Digest.parse(digest_text)
-        async with self._store.write() as tx:
+        async with self._store.write(changes=Changes.CONTENT) as tx:
             removed = await tx.unlink_blob(repository.id, str(digest))
         if not removed:
             raise BlobUnknown(f"blob {digest} is not in repository {repository.name}")
@@ -226,7 +226,7 @@ class RegistryService:
             repository, source
         ):
             return None
-        async with self._store.write() as tx:
+        async with self._store.write(changes=Changes.CONTENT) as tx:
             size = await tx.linked_blob_size(source.id, str(digest))
             if size is None:
                 return None
@@ -255,7 +255,7 @@ class RegistryService:
             digest = Digest.of(raw)
         parsed = parse_manifest(raw, content_type)
         now = self._clock()
-        async with self._store.write() as tx:
+        async with self._store.write(changes=Changes.CONTENT) as tx:
             image_size = await self._check_references(tx, repository, parsed)
             manifest_id, created = await tx.put_manifest(
                 repository_id=repository.id,
@@ -352,7 +352,7 @@ class RegistryService:
             if len(self._pulls_written) >= _MAX_PULLS_REMEMBERED:
                 self._pulls_written.clear()
             self._pulls_written[manifest.id] = now
-            async with self._store.write(invalidates=False) as tx:
+            async with self._store.write(changes=Changes.NOTHING) as tx:
                 await tx.record_pull(manifest.id, now)
 
     async def _resolve(self, tx: Tx, repository: Repository, reference: str) -> Manifest:
@@ -367,7 +367,7 @@ class RegistryService:
 
     async def delete_manifest(self, repository: Repository, reference: str) -> None:
         """By digest: the manifest and every tag on it. By tag: only the tag."""
-        async with self._store.write() as tx:
+        async with self._store.write(changes=Changes.CONTENT) as tx:
             if is_digest(reference):
                 manifest = await tx.get_manifest(repository.id, str(Digest.parse(reference)))
                 if manifest is None:

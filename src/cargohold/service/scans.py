@@ -62,7 +62,7 @@ from cargohold.domain.vulnerabilities import (
 )
 from cargohold.metadata.scan_store import ScanTx
 from cargohold.metadata.schema import manifests, repositories
-from cargohold.metadata.store import MetadataStore, Tx
+from cargohold.metadata.store import Changes, MetadataStore, Tx
 from cargohold.ports import StorageDriver
 from cargohold.scanning import LayerError, LayerReader, default_analyzers
 from cargohold.scanning.sbom import MEDIA_TYPE as SBOM_MEDIA_TYPE
@@ -280,7 +280,7 @@ class ScanService:
                     "The index lists no container image of this repository to scan."
                 )
         queued = 0
-        async with self._store.write() as tx:
+        async with self._store.write(changes=Changes.NOTHING) as tx:
             scans = ScanTx(tx.conn)
             for target in targets:
                 current = await scans.scan_of(target.id)
@@ -520,7 +520,7 @@ class ScanService:
             return
         found, keys = await self._match(inventory)
         updated_at = await self._vulndb.updated_at()
-        async with self._store.write() as tx:
+        async with self._store.write(changes=Changes.NOTHING) as tx:
             await ScanTx(tx.conn).finish_scan(
                 scan.id,
                 status=COMPLETE,
@@ -541,7 +541,7 @@ class ScanService:
     async def _finish(
         self, scan_id: int, status: str, description: str, inventory: Inventory | None = None
     ) -> None:
-        async with self._store.write() as tx:
+        async with self._store.write(changes=Changes.NOTHING) as tx:
             await ScanTx(tx.conn).finish_scan(
                 scan_id,
                 status=status,
@@ -552,7 +552,7 @@ class ScanService:
 
     async def fail_scan(self, payload: dict[str, Any], error: str) -> None:
         """The scan job gave up: the scan ends FAILED with the reason."""
-        async with self._store.write() as tx:
+        async with self._store.write(changes=Changes.NOTHING) as tx:
             scan = await ScanTx(tx.conn).scan_of(int(payload["manifest_id"]))
             if scan is not None and scan.status == IN_PROGRESS:
                 await ScanTx(tx.conn).finish_scan(
@@ -601,7 +601,7 @@ class ScanService:
         inventory = Inventory.from_json(scan.inventory)
         found, _ = await self._match(inventory)
         updated_at = await self._vulndb.updated_at()
-        async with self._store.write() as tx:
+        async with self._store.write(changes=Changes.NOTHING) as tx:
             await ScanTx(tx.conn).finish_scan(
                 scan.id,
                 status=COMPLETE,
@@ -662,7 +662,7 @@ class ScanService:
         ).encode()
         digest = Digest.of(raw)
         await self._registry.put_manifest(repository, str(digest), raw, OCI_MANIFEST)
-        async with self._store.write() as tx:
+        async with self._store.write(changes=Changes.NOTHING) as tx:
             await ScanTx(tx.conn).set_sbom(scan_id, str(digest))
         return str(digest)
 

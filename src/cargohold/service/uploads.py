@@ -27,7 +27,7 @@ from cargohold.domain.errors import (
 )
 from cargohold.domain.hashstate import ResumableHash
 from cargohold.domain.records import Repository, Upload
-from cargohold.metadata.store import MetadataStore
+from cargohold.metadata.store import Changes, MetadataStore
 from cargohold.ports import StorageDriver, UploadState, UploadStateInvalid
 from cargohold.service.paths import blob_key
 
@@ -42,17 +42,21 @@ class CommittedBlob:
     size: int
 
 
-async def _slices(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    pending = bytearray()
+async def _batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
+    """The body as it arrived, in lists of chunks of about `SLICE` bytes: each list is hashed
+    and written in one trip to a worker thread, and no byte is copied to make it."""
+    pending: list[bytes] = []
+    size = 0
     async for chunk in chunks:
         if not chunk:
             continue
-        pending += chunk
-        if len(pending) >= SLICE:
-            yield bytes(pending)
-            pending.clear()
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= SLICE:
+            yield pending
+            pending, size = [], 0
     if pending:
-        yield bytes(pending)
+        yield pending
 
 
 def _parse_upload_id(upload_id: str) -> str:
@@ -78,7 +82,7 @@ class UploadService:
         state = await self._storage.begin_upload(upload_id)
         hasher = ResumableHash(DEFAULT_ALGORITHM)
         now = self._clock()
-        async with self._store.write(invalidates=False) as tx:
+        async with self._store.write(changes=Changes.NOTHING) as tx:
             await tx.create_upload(
                 upload_id, repository.id, DEFAULT_ALGORITHM, hasher.state(), state, now
             )
@@ -156,13 +160,11 @@ class UploadService:
             ) from None
         written = 0
         try:
-            async for piece in _slices(body):
-                written += len(piece)
+            async for batch in _batches(body):
+                written += sum(len(chunk) for chunk in batch)
                 if expected is not None and written > expected:
                     raise SizeInvalid(f"body is longer than the declared {expected} bytes")
-                if hasher is not None:
-                    await anyio.to_thread.run_sync(hasher.update, piece)
-                await writer.write(piece)
+                await writer.write(batch, None if hasher is None else hasher.update)
             if expected is not None and written != expected:
                 raise SizeInvalid(f"body has {written} bytes, {expected} were declared")
             state: UploadState = await writer.close()
@@ -188,7 +190,7 @@ class UploadService:
             last_part_size=written,
             smallest_earlier_part=smallest,
         )
-        async with self._store.write(invalidates=False) as tx:
+        async with self._store.write(changes=Changes.NOTHING) as tx:
             advanced = await tx.advance_upload(
                 upload.id,
                 from_offset=upload.offset,
@@ -257,13 +259,13 @@ class UploadService:
             raise BlobUploadUnknown(
                 f"upload {upload.id} can no longer be completed: {exc}"
             ) from None
-        async with self._store.write() as tx:
+        async with self._store.write(changes=Changes.CONTENT) as tx:
             await tx.add_blob(repository.id, str(digest), upload.offset, self._clock())
             await tx.delete_upload(upload.id)
         return CommittedBlob(digest, upload.offset)
 
     async def _discard(self, upload: Upload) -> None:
-        async with self._store.write() as tx:
+        async with self._store.write(changes=Changes.CONTENT) as tx:
             await tx.delete_upload(upload.id)
         await self._storage.abort_upload(upload.driver_state)
 

@@ -18,7 +18,7 @@ import contextlib
 import fcntl
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -62,8 +62,16 @@ class _FileUploadWriter:
         self._state = state
         self._handle = handle
 
-    async def write(self, data: bytes) -> None:
-        await anyio.to_thread.run_sync(self._handle.write, data)
+    async def write(
+        self, chunks: Sequence[bytes], observe: Callable[[bytes], None] | None = None
+    ) -> None:
+        await anyio.to_thread.run_sync(self._write, chunks, observe)
+
+    def _write(self, chunks: Sequence[bytes], observe: Callable[[bytes], None] | None) -> None:
+        if observe is not None:
+            for chunk in chunks:
+                observe(chunk)
+        self._handle.writelines(chunks)
 
     async def close(self) -> UploadState:
         await anyio.to_thread.run_sync(self._flush_close)
