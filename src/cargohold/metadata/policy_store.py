@@ -157,37 +157,10 @@ class EventTx:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def insert_event(
-        self,
-        *,
-        kind: str,
-        event_time: float,
-        account_id: str | None,
-        event_source: str,
-        event_name: str,
-        principal_arn: str | None,
-        error_code: str | None,
-        document: Mapping[str, Any],
-    ) -> int:
-        result = await self.conn.execute(
-            sa.insert(events)
-            .values(
-                kind=kind,
-                event_time=event_time,
-                account_id=account_id,
-                event_source=event_source,
-                event_name=event_name,
-                principal_arn=principal_arn,
-                error_code=error_code,
-                document=dict(document),
-            )
-            .returning(events.c.id)
-        )
-        return int(result.scalar_one())
-
     async def insert_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Many events in one statement (an executemany): what the batched audit log writes.
-        Each row has the columns `insert_event` takes as arguments."""
+        Each row names the columns: kind, event_time, account_id, event_source, event_name,
+        principal_arn, error_code, document."""
         if rows:
             await self.conn.execute(sa.insert(events), [dict(row) for row in rows])
 
