@@ -553,15 +553,12 @@ class IdentityService:
 
     async def authenticate_basic(self, authorization: str) -> Principal:
         """As `authenticate_password`, from an `Authorization: Basic …` header value."""
-        found, cached = self._token_cache.get(authorization)
-        if not found or cached is None:
+
+        async def load() -> tuple[Principal, float]:
             claims = self._tokens.verify_authorization(authorization, now=self._now())
+            return await self._check_claims(claims), claims.expires_at.timestamp()
 
-            async def load() -> tuple[Principal, float]:
-                return await self._check_claims(claims), claims.expires_at.timestamp()
-
-            cached = await self._token_cache.fetch(authorization, load)
-        principal, expires_at = cached
+        principal, expires_at = await self._token_cache.fetch(authorization, load)
         if self._clock() >= expires_at:
             raise TokenExpired()
         return principal
