@@ -35,7 +35,6 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from cargohold.domain.scans import COMPLETE  # noqa: E402
 from cargohold.metadata import database  # noqa: E402
-from cargohold.metadata.scan_store import ScanTx  # noqa: E402
 from cargohold.metadata.store import MetadataStore  # noqa: E402
 from cargohold.scanning import read_inventory  # noqa: E402
 from cargohold.scanning.osv import OsvSource  # noqa: E402
@@ -117,7 +116,7 @@ async def run(layer: Path, reps: int, work: Path) -> dict[str, object]:
     store = MetadataStore.from_url(url)
     clock = [time.time()]
     async with store.write() as tx:
-        await tx.ensure_registry(ACCOUNT, "us-east-1", clock[0])
+        await tx.registries.ensure_registry(ACCOUNT, "us-east-1", clock[0])
     storage = FilesystemDriver(data / "storage")
     registry = RegistryService(
         store, storage, lambda: clock[0], registry_id=ACCOUNT, create_on_push=True
@@ -175,12 +174,12 @@ async def run(layer: Path, reps: int, work: Path) -> dict[str, object]:
         packages = sum(1 for p in inventory.packages if p.kind == "deb")
         clock[0] += 25 * 3600
         async with store.write() as tx:
-            await ScanTx(tx.conn).start_scan(manifest_id, clock[0], "bench")
+            await tx.scans.start_scan(manifest_id, clock[0], "bench")
         started = time.perf_counter()
         await scans.run_scan({"manifest_id": manifest_id})
         scan_times.append(time.perf_counter() - started)
         async with store.read() as tx:
-            scan = await ScanTx(tx.conn).scan_of(manifest_id)
+            scan = await tx.scans.scan_of(manifest_id)
         assert scan is not None and scan.status == COMPLETE, scan
         findings = sum(scan.severity_counts.values())
     await store.close()

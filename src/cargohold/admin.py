@@ -130,7 +130,7 @@ def list_accounts(config: Config) -> list[tuple[str, str, float]]:
 
     async def accounts(store: MetadataStore) -> list[tuple[str, str, float]]:
         async with store.read() as tx:
-            return await tx.list_registries()
+            return await tx.registries.list_registries()
 
     return anyio.run(_with_store, config, accounts)
 

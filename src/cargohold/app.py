@@ -104,7 +104,7 @@ class Registry:
             await anyio.to_thread.run_sync(database.upgrade, url)
         store = MetadataStore.from_url(url)
         async with store.write() as tx:
-            await tx.ensure_registry(config.account_id, config.region, clock())
+            await tx.registries.ensure_registry(config.account_id, config.region, clock())
         storage = build_storage(config)
         public_url = config.resolved_public_url
         repositories = RepositoryService(store, clock, region=config.region)

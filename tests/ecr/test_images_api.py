@@ -101,7 +101,7 @@ class App:
         database.upgrade(url)
         store = self.store = MetadataStore.from_url(url)
         async with store.write() as tx:
-            await tx.ensure_registry(ACCOUNT, REGION, self.clock())
+            await tx.registries.ensure_registry(ACCOUNT, REGION, self.clock())
         storage = FilesystemDriver(self.data / "storage")
         repos = RepositoryService(store, self.clock, region=REGION)
         registry = RegistryService(store, storage, self.clock, registry_id=ACCOUNT, rules=repos)

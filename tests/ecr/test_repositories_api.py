@@ -135,7 +135,7 @@ async def build(data: Path, public_url: str) -> tuple[Fronts, MetadataStore]:
     await anyio.to_thread.run_sync(database.upgrade, url)
     store = MetadataStore.from_url(url)
     async with store.write() as tx:
-        await tx.ensure_registry(ACCOUNT, REGION, 1.0)
+        await tx.registries.ensure_registry(ACCOUNT, REGION, 1.0)
     clock = Clock()
     repos = RepositoryService(store, clock, region=REGION)
     storage = FilesystemDriver(data / "storage")

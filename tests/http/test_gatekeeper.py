@@ -126,7 +126,7 @@ async def test_a_valid_token_opens_v2(
     iam: IamService,
 ) -> None:
     async with registry.store.write() as tx:
-        await tx.create_repository(ACCOUNT, "team/app", 0.0)
+        await tx.repositories.create_repository(ACCOUNT, "team/app", 0.0)
     password, _ = identity.issue_password(await _user(identity, iam=iam))
     response = await http.get("/v2/", headers=_basic(password))
     assert response.status_code == 200, response.text
@@ -234,9 +234,9 @@ async def test_a_mount_needs_the_source_too(
     """A cross-repository mount reads the source: without ecr:GetDownloadUrlForLayer there the
     caller gets a plain upload session, as the spec answers a mount that cannot be done."""
     async with registry.store.write() as tx:
-        await tx.put_account_setting(ACCOUNT, "BLOB_MOUNTING", "ENABLED")
+        await tx.templates.put_account_setting(ACCOUNT, "BLOB_MOUNTING", "ENABLED")
         for name in ("mount/source", "mount/target"):
-            await tx.create_repository(ACCOUNT, name, 0.0)
+            await tx.repositories.create_repository(ACCOUNT, name, 0.0)
     bob = _basic(identity.issue_password(await _user(identity, iam=iam))[0])
     await identity.create_user("carol")
     target_only = (

@@ -303,7 +303,9 @@ async def test_mount_from_a_repository_that_holds_the_blob(
     assert (await client.get(declined.headers["location"])).status_code == 204
     assert (await client.head(f"/v2/target/blobs/{digest}")).status_code == 404
     async with registry.store.write() as tx:
-        await tx.put_account_setting(registry.config.account_id, "BLOB_MOUNTING", "ENABLED")
+        await tx.templates.put_account_setting(
+            registry.config.account_id, "BLOB_MOUNTING", "ENABLED"
+        )
     response = await client.post(
         "/v2/target/blobs/uploads/", params={"mount": digest, "from": "source"}
     )
@@ -318,7 +320,9 @@ async def test_mount_that_cannot_be_done_opens_a_session(
     client: httpx.AsyncClient, registry: Registry, source: str
 ) -> None:
     async with registry.store.write() as tx:
-        await tx.put_account_setting(registry.config.account_id, "BLOB_MOUNTING", "ENABLED")
+        await tx.templates.put_account_setting(
+            registry.config.account_id, "BLOB_MOUNTING", "ENABLED"
+        )
     await push_blob(client, "source", b"something else")
     digest = sha256(b"not in source")
     response = await client.post(

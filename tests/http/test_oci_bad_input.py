@@ -65,7 +65,7 @@ async def assert_blob_absent(client: httpx.AsyncClient, registry: Registry, dige
 
 async def assert_no_uploads_left(registry: Registry) -> None:
     async with registry.store.read() as tx:
-        assert await tx.stale_uploads(float("inf")) == []
+        assert await tx.uploads.stale_uploads(float("inf")) == []
     staged = Path(registry.config.storage_path) / "_uploads"
     assert list(staged.iterdir()) == []
 
@@ -420,7 +420,7 @@ async def test_client_disconnects_mid_single_post(app: FrontApp, registry: Regis
         writer.transport.abort()
         for _ in range(100):  # until the server has cleaned up after the vanished client
             async with registry.store.read() as tx:
-                if not await tx.stale_uploads(float("inf")):
+                if not await tx.uploads.stale_uploads(float("inf")):
                     break
             await asyncio.sleep(0.05)
         assert (await http.head(f"/v2/{NAME}/blobs/{sha256(data)}")).status_code == 404

@@ -96,7 +96,7 @@ async def assert_consistent(registry: Registry) -> None:
         )
         assert list(unlinked) == []
         rows = list(await conn.execute(sa.select(blobs.c.digest, blobs.c.size)))
-        assert await tx.stale_uploads(float("inf")) == []
+        assert await tx.uploads.stale_uploads(float("inf")) == []
     for digest_text, size in rows:
         digest = Digest.parse(digest_text)
         info = await registry.storage.stat(blob_key(digest))
@@ -200,9 +200,9 @@ async def test_same_manifest_from_many_clients(clients: Transport, registry: Reg
         listing = (await https[0].get(f"/v2/{NAME}/tags/list")).json()["tags"]
         assert listing == sorted(f"t{i}" for i in range(CLIENTS))
     async with registry.store.read() as tx:
-        repository = await tx.get_repository(registry.config.account_id, NAME)
+        repository = await tx.repositories.get_repository(registry.config.account_id, NAME)
         assert repository is not None
-        assert await tx.count_manifests(repository.id) == 1
+        assert await tx.manifests.count_manifests(repository.id) == 1
     await assert_consistent(registry)
 
 

@@ -339,7 +339,7 @@ class App:
         database.upgrade(url)
         store = self.store = MetadataStore.from_url(url)
         async with store.write() as tx:
-            await tx.ensure_registry(ACCOUNT, REGION, self.clock())
+            await tx.registries.ensure_registry(ACCOUNT, REGION, self.clock())
         identity = IdentityService.from_data_dir(
             store, self.data, self.clock, account_id=ACCOUNT, region=REGION
         )

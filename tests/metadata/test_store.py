@@ -30,7 +30,7 @@ async def store(database_url: str) -> AsyncIterator[MetadataStore]:
     await anyio.to_thread.run_sync(database.upgrade, database_url)
     metadata_store = MetadataStore.from_url(database_url)
     async with metadata_store.write() as tx:
-        await tx.ensure_registry(ACCOUNT, "us-east-1", 1.0)
+        await tx.registries.ensure_registry(ACCOUNT, "us-east-1", 1.0)
     try:
         yield metadata_store
     finally:
@@ -39,7 +39,7 @@ async def store(database_url: str) -> AsyncIterator[MetadataStore]:
 
 async def new_repository(store: MetadataStore, name: str = "app") -> Repository:
     async with store.write() as tx:
-        return await tx.create_repository(ACCOUNT, name, 10.0)
+        return await tx.repositories.create_repository(ACCOUNT, name, 10.0)
 
 
 async def put_manifest(
@@ -55,7 +55,7 @@ async def put_manifest(
     now: float = 20.0,
 ) -> tuple[int, bool]:
     async with store.write() as tx:
-        return await tx.put_manifest(
+        return await tx.manifests.put_manifest(
             repository_id=repository_id,
             digest=str(Digest.of(content)),
             media_type=OCI_MANIFEST,
@@ -75,8 +75,8 @@ async def put_manifest(
 
 async def test_ensure_registry_is_idempotent(store: MetadataStore) -> None:
     async with store.write() as tx:
-        await tx.ensure_registry(ACCOUNT, "us-east-1", 2.0)
-        await tx.ensure_registry(ACCOUNT, "us-east-1", 3.0)
+        await tx.registries.ensure_registry(ACCOUNT, "us-east-1", 2.0)
+        await tx.registries.ensure_registry(ACCOUNT, "us-east-1", 3.0)
 
 
 async def test_create_and_get_repository(store: MetadataStore) -> None:
@@ -84,9 +84,9 @@ async def test_create_and_get_repository(store: MetadataStore) -> None:
     assert created.name == "team/app" and created.registry_id == ACCOUNT
     assert created.tag_mutability == "MUTABLE" and created.scan_on_push is False
     async with store.read() as tx:
-        assert await tx.get_repository(ACCOUNT, "team/app") == created
-        assert await tx.get_repository(ACCOUNT, "team") is None
-        assert await tx.get_repository("210987654321", "team/app") is None
+        assert await tx.repositories.get_repository(ACCOUNT, "team/app") == created
+        assert await tx.repositories.get_repository(ACCOUNT, "team") is None
+        assert await tx.repositories.get_repository("210987654321", "team/app") is None
 
 
 async def test_duplicate_repository(store: MetadataStore) -> None:
@@ -98,14 +98,14 @@ async def test_duplicate_repository(store: MetadataStore) -> None:
 async def test_update_repository(store: MetadataStore) -> None:
     repository = await new_repository(store)
     async with store.write() as tx:
-        await tx.update_repository(
+        await tx.repositories.update_repository(
             repository.id,
             tag_mutability="IMMUTABLE",
             tag_mutability_filters=[{"filter": "v*", "filterType": "WILDCARD"}],
             scan_on_push=True,
         )
     async with store.read() as tx:
-        updated = await tx.get_repository(ACCOUNT, "app")
+        updated = await tx.repositories.get_repository(ACCOUNT, "app")
     assert updated is not None
     assert updated.tag_mutability == "IMMUTABLE"
     assert updated.tag_mutability_filters == [{"filter": "v*", "filterType": "WILDCARD"}]
@@ -118,12 +118,14 @@ async def test_repositories_list_in_byte_order_with_pagination(store: MetadataSt
     for name in reversed(names):
         await new_repository(store, name)
     async with store.read() as tx:
-        assert [r.name for r in await tx.list_repositories(ACCOUNT)] == names
-        assert [r.name for r in await tx.list_repositories(ACCOUNT, limit=3)] == names[:3]
-        page = await tx.list_repositories(ACCOUNT, after="a/b", limit=2)
+        assert [r.name for r in await tx.repositories.list_repositories(ACCOUNT)] == names
+        assert [r.name for r in await tx.repositories.list_repositories(ACCOUNT, limit=3)] == names[
+            :3
+        ]
+        page = await tx.repositories.list_repositories(ACCOUNT, after="a/b", limit=2)
         assert [r.name for r in page] == ["a0", "a_b"]
-        assert await tx.list_repositories(ACCOUNT, after="b") == []
-        assert await tx.list_repositories("210987654321") == []
+        assert await tx.repositories.list_repositories(ACCOUNT, after="b") == []
+        assert await tx.repositories.list_repositories("210987654321") == []
 
 
 async def test_delete_repository_cascades(store: MetadataStore) -> None:
@@ -131,24 +133,24 @@ async def test_delete_repository_cascades(store: MetadataStore) -> None:
     other = await new_repository(store, "other")
     manifest_id, _ = await put_manifest(store, repository.id, b"m", blobs=(B1,))
     async with store.write() as tx:
-        await tx.add_blob(repository.id, B1, 2, 1.0)
-        await tx.add_blob(other.id, B1, 2, 1.0)
-        await tx.set_tag(repository.id, "latest", manifest_id, 1.0)
-        await tx.create_upload(
+        await tx.blobs.add_blob(repository.id, B1, 2, 1.0)
+        await tx.blobs.add_blob(other.id, B1, 2, 1.0)
+        await tx.manifests.set_tag(repository.id, "latest", manifest_id, 1.0)
+        await tx.uploads.create_upload(
             "00000000-0000-0000-0000-000000000001", repository.id, "sha256", None, {}, 1.0
         )
     async with store.write() as tx:
-        assert await tx.count_manifests(repository.id) == 1
-        await tx.delete_repository(repository.id)
+        assert await tx.manifests.count_manifests(repository.id) == 1
+        await tx.repositories.delete_repository(repository.id)
     async with store.read() as tx:
-        assert await tx.get_repository(ACCOUNT, "app") is None
-        assert await tx.get_manifest(repository.id, str(Digest.of(b"m"))) is None
-        assert await tx.tag_target(repository.id, "latest") is None
-        assert await tx.get_upload("00000000-0000-0000-0000-000000000001") is None
-        assert await tx.linked_blob_size(repository.id, B1) is None
+        assert await tx.repositories.get_repository(ACCOUNT, "app") is None
+        assert await tx.manifests.get_manifest(repository.id, str(Digest.of(b"m"))) is None
+        assert await tx.manifests.tag_target(repository.id, "latest") is None
+        assert await tx.uploads.get_upload("00000000-0000-0000-0000-000000000001") is None
+        assert await tx.blobs.linked_blob_size(repository.id, B1) is None
         # The blob itself, and other repositories' links to it, stay.
-        assert await tx.blob_size(B1) == 2
-        assert await tx.linked_blob_size(other.id, B1) == 2
+        assert await tx.blobs.blob_size(B1) == 2
+        assert await tx.blobs.linked_blob_size(other.id, B1) == 2
 
 
 # -- blobs -----------------------------------------------------------------------------------
@@ -158,47 +160,47 @@ async def test_blob_links_are_the_access_boundary(store: MetadataStore) -> None:
     app = await new_repository(store, "app")
     other = await new_repository(store, "other")
     async with store.write() as tx:
-        await tx.add_blob(app.id, B1, 10, 1.0)
-        await tx.add_blob(app.id, B1, 10, 2.0)  # idempotent
+        await tx.blobs.add_blob(app.id, B1, 10, 1.0)
+        await tx.blobs.add_blob(app.id, B1, 10, 2.0)  # idempotent
     async with store.read() as tx:
-        assert await tx.linked_blob_size(app.id, B1) == 10
-        assert await tx.linked_blob_size(other.id, B1) is None
-        assert await tx.blob_size(B1) == 10
-        assert await tx.blob_size(B2) is None
+        assert await tx.blobs.linked_blob_size(app.id, B1) == 10
+        assert await tx.blobs.linked_blob_size(other.id, B1) is None
+        assert await tx.blobs.blob_size(B1) == 10
+        assert await tx.blobs.blob_size(B2) is None
     async with store.write() as tx:
-        await tx.link_blob(other.id, B1, 3.0)
-        await tx.link_blob(other.id, B1, 4.0)  # idempotent
+        await tx.blobs.link_blob(other.id, B1, 3.0)
+        await tx.blobs.link_blob(other.id, B1, 4.0)  # idempotent
     async with store.read() as tx:
-        assert await tx.linked_blob_size(other.id, B1) == 10
+        assert await tx.blobs.linked_blob_size(other.id, B1) == 10
 
 
 async def test_linked_blob_sizes(store: MetadataStore) -> None:
     app = await new_repository(store)
     async with store.write() as tx:
-        await tx.add_blob(app.id, B1, 1, 1.0)
-        await tx.add_blob(app.id, B2, 22, 1.0)
+        await tx.blobs.add_blob(app.id, B1, 1, 1.0)
+        await tx.blobs.add_blob(app.id, B2, 22, 1.0)
     async with store.read() as tx:
-        assert await tx.linked_blob_sizes(app.id, [B1, B2, B3, B1]) == {B1: 1, B2: 22}
-        assert await tx.linked_blob_sizes(app.id, []) == {}
+        assert await tx.blobs.linked_blob_sizes(app.id, [B1, B2, B3, B1]) == {B1: 1, B2: 22}
+        assert await tx.blobs.linked_blob_sizes(app.id, []) == {}
 
 
 async def test_unlink_blob(store: MetadataStore) -> None:
     app = await new_repository(store)
     async with store.write() as tx:
-        await tx.add_blob(app.id, B1, 1, 1.0)
+        await tx.blobs.add_blob(app.id, B1, 1, 1.0)
     async with store.write() as tx:
-        assert await tx.unlink_blob(app.id, B1) is True
-        assert await tx.unlink_blob(app.id, B1) is False
+        assert await tx.blobs.unlink_blob(app.id, B1) is True
+        assert await tx.blobs.unlink_blob(app.id, B1) is False
     async with store.read() as tx:
-        assert await tx.linked_blob_size(app.id, B1) is None
+        assert await tx.blobs.linked_blob_size(app.id, B1) is None
 
 
 async def test_large_blob_sizes(store: MetadataStore) -> None:
     app = await new_repository(store)
     async with store.write() as tx:
-        await tx.add_blob(app.id, B1, 7 * 2**40, 1.0)
+        await tx.blobs.add_blob(app.id, B1, 7 * 2**40, 1.0)
     async with store.read() as tx:
-        assert await tx.linked_blob_size(app.id, B1) == 7 * 2**40
+        assert await tx.blobs.linked_blob_size(app.id, B1) == 7 * 2**40
 
 
 # -- uploads ---------------------------------------------------------------------------------
@@ -210,16 +212,18 @@ async def test_upload_lifecycle(store: MetadataStore) -> None:
     app = await new_repository(store)
     state = bytes(range(256)) * 2  # binary, with NULs
     async with store.write() as tx:
-        await tx.create_upload(UPLOAD, app.id, "sha256", state, {"id": UPLOAD, "n": [1]}, 5.0)
+        await tx.uploads.create_upload(
+            UPLOAD, app.id, "sha256", state, {"id": UPLOAD, "n": [1]}, 5.0
+        )
     async with store.read() as tx:
-        upload = await tx.get_upload(UPLOAD)
+        upload = await tx.uploads.get_upload(UPLOAD)
     assert upload is not None
     assert (upload.offset, upload.hash_algorithm, upload.hash_state) == (0, "sha256", state)
     assert upload.driver_state == {"id": UPLOAD, "n": [1]}
     assert (upload.repository_id, upload.created_at, upload.updated_at) == (app.id, 5.0, 5.0)
 
     async with store.write() as tx:
-        moved = await tx.advance_upload(
+        moved = await tx.uploads.advance_upload(
             UPLOAD,
             from_offset=0,
             to_offset=100,
@@ -233,7 +237,7 @@ async def test_upload_lifecycle(store: MetadataStore) -> None:
         assert moved is True
     async with store.write() as tx:
         # Somebody else read offset 0 and tries to move it too: refused, nothing changes.
-        stale = await tx.advance_upload(
+        stale = await tx.uploads.advance_upload(
             UPLOAD,
             from_offset=0,
             to_offset=50,
@@ -246,7 +250,7 @@ async def test_upload_lifecycle(store: MetadataStore) -> None:
         )
         assert stale is False
     async with store.read() as tx:
-        upload = await tx.get_upload(UPLOAD)
+        upload = await tx.uploads.get_upload(UPLOAD)
     assert upload is not None
     assert (upload.offset, upload.hash_state, upload.updated_at) == (100, b"s2", 6.0)
     assert (upload.part_count, upload.last_part_size, upload.smallest_earlier_part) == (
@@ -257,32 +261,32 @@ async def test_upload_lifecycle(store: MetadataStore) -> None:
     assert upload.driver_state == {"id": UPLOAD, "parts": 1}
 
     async with store.read() as tx:
-        assert [u.id for u in await tx.stale_uploads(6.5)] == [UPLOAD]
-        assert await tx.stale_uploads(6.0) == []
+        assert [u.id for u in await tx.uploads.stale_uploads(6.5)] == [UPLOAD]
+        assert await tx.uploads.stale_uploads(6.0) == []
     async with store.write() as tx:
-        assert await tx.delete_upload(UPLOAD) is True
-        assert await tx.delete_upload(UPLOAD) is False
-        assert await tx.get_upload(UPLOAD) is None
+        assert await tx.uploads.delete_upload(UPLOAD) is True
+        assert await tx.uploads.delete_upload(UPLOAD) is False
+        assert await tx.uploads.get_upload(UPLOAD) is None
 
 
 async def test_upload_without_hash_state(store: MetadataStore) -> None:
     app = await new_repository(store)
     async with store.write() as tx:
-        await tx.create_upload(UPLOAD, app.id, "sha512", None, {}, 1.0)
+        await tx.uploads.create_upload(UPLOAD, app.id, "sha512", None, {}, 1.0)
     async with store.read() as tx:
-        upload = await tx.get_upload(UPLOAD)
+        upload = await tx.uploads.get_upload(UPLOAD)
     assert upload is not None and upload.hash_state is None and upload.hash_algorithm == "sha512"
 
 
 async def test_concurrent_advances_let_exactly_one_win(store: MetadataStore) -> None:
     app = await new_repository(store)
     async with store.write() as tx:
-        await tx.create_upload(UPLOAD, app.id, "sha256", None, {}, 1.0)
+        await tx.uploads.create_upload(UPLOAD, app.id, "sha256", None, {}, 1.0)
     wins: list[int] = []
 
     async def advance(to: int) -> None:
         async with store.write() as tx:
-            if await tx.advance_upload(
+            if await tx.uploads.advance_upload(
                 UPLOAD,
                 from_offset=0,
                 to_offset=to,
@@ -300,7 +304,7 @@ async def test_concurrent_advances_let_exactly_one_win(store: MetadataStore) -> 
             group.start_soon(advance, to)
     assert len(wins) == 1
     async with store.read() as tx:
-        upload = await tx.get_upload(UPLOAD)
+        upload = await tx.uploads.get_upload(UPLOAD)
     assert upload is not None and upload.offset == wins[0]
 
 
@@ -316,7 +320,7 @@ async def test_put_manifest_is_idempotent_and_keeps_bytes(store: MetadataStore) 
     again = await put_manifest(store, app.id, content, blobs=(B1, B2))
     assert first[1] is True and again == (first[0], False)
     async with store.read() as tx:
-        manifest = await tx.get_manifest(app.id, str(Digest.of(content)))
+        manifest = await tx.manifests.get_manifest(app.id, str(Digest.of(content)))
     assert manifest is not None
     assert manifest.content == content and manifest.size == len(content)
     assert manifest.annotations == {"k": "v"} and manifest.artifact_type == "a/b"
@@ -336,9 +340,9 @@ async def test_manifests_are_per_repository(store: MetadataStore) -> None:
     await put_manifest(store, app.id, b"m2")
     d1, d2, d3 = (str(Digest.of(x)) for x in (b"m1", b"m2", b"m3"))
     async with store.read() as tx:
-        assert await tx.existing_manifests(app.id, [d1, d2, d3]) == {d1, d2}
-        assert await tx.existing_manifests(other.id, [d1, d2, d3]) == {d1}
-        assert await tx.existing_manifests(other.id, []) == set()
+        assert await tx.manifests.existing_manifests(app.id, [d1, d2, d3]) == {d1, d2}
+        assert await tx.manifests.existing_manifests(other.id, [d1, d2, d3]) == {d1}
+        assert await tx.manifests.existing_manifests(other.id, []) == set()
 
 
 async def test_tags(store: MetadataStore) -> None:
@@ -346,25 +350,27 @@ async def test_tags(store: MetadataStore) -> None:
     m1, _ = await put_manifest(store, app.id, b"m1")
     m2, _ = await put_manifest(store, app.id, b"m2")
     async with store.write() as tx:
-        await tx.set_tag(app.id, "latest", m1, 1.0)
-        await tx.set_tag(app.id, "v1", m1, 1.0)
+        await tx.manifests.set_tag(app.id, "latest", m1, 1.0)
+        await tx.manifests.set_tag(app.id, "v1", m1, 1.0)
     async with store.read() as tx:
-        assert await tx.tag_target(app.id, "latest") == m1
-        assert await tx.tags_of(m1) == ["latest", "v1"]
-        tagged = await tx.get_tagged_manifest(app.id, "latest")
+        assert await tx.manifests.tag_target(app.id, "latest") == m1
+        assert await tx.manifests.tags_of(m1) == ["latest", "v1"]
+        tagged = await tx.manifests.get_tagged_manifest(app.id, "latest")
         assert tagged is not None and tagged.content == b"m1"
     async with store.write() as tx:
-        await tx.set_tag(app.id, "latest", m2, 2.0)  # moves the tag
+        await tx.manifests.set_tag(app.id, "latest", m2, 2.0)  # moves the tag
     async with store.read() as tx:
-        assert await tx.tag_target(app.id, "latest") == m2
-        assert await tx.tags_of(m1) == ["v1"]
-        assert await tx.tag_target(app.id, "nope") is None
-        assert await tx.get_tagged_manifest(app.id, "nope") is None
+        assert await tx.manifests.tag_target(app.id, "latest") == m2
+        assert await tx.manifests.tags_of(m1) == ["v1"]
+        assert await tx.manifests.tag_target(app.id, "nope") is None
+        assert await tx.manifests.get_tagged_manifest(app.id, "nope") is None
     async with store.write() as tx:
-        assert await tx.delete_tag(app.id, "v1") is True
-        assert await tx.delete_tag(app.id, "v1") is False
+        assert await tx.manifests.delete_tag(app.id, "v1") is True
+        assert await tx.manifests.delete_tag(app.id, "v1") is False
     async with store.read() as tx:
-        assert await tx.get_manifest(app.id, str(Digest.of(b"m1"))) is not None  # tag only
+        assert (
+            await tx.manifests.get_manifest(app.id, str(Digest.of(b"m1"))) is not None
+        )  # tag only
 
 
 async def test_tags_list_in_byte_order_with_pagination(store: MetadataStore) -> None:
@@ -373,26 +379,26 @@ async def test_tags_list_in_byte_order_with_pagination(store: MetadataStore) -> 
     names = ["1.0", "A", "B", "Z_", "_x", "a", "a-b", "a.b", "a_b", "b"]
     async with store.write() as tx:
         for name in reversed(names):
-            await tx.set_tag(app.id, name, manifest_id, 1.0)
+            await tx.manifests.set_tag(app.id, name, manifest_id, 1.0)
     async with store.read() as tx:
-        assert await tx.list_tags(app.id) == names
-        assert await tx.list_tags(app.id, limit=4) == names[:4]
-        assert await tx.list_tags(app.id, after="Z_", limit=3) == ["_x", "a", "a-b"]
-        assert await tx.list_tags(app.id, after="b") == []
+        assert await tx.manifests.list_tags(app.id) == names
+        assert await tx.manifests.list_tags(app.id, limit=4) == names[:4]
+        assert await tx.manifests.list_tags(app.id, after="Z_", limit=3) == ["_x", "a", "a-b"]
+        assert await tx.manifests.list_tags(app.id, after="b") == []
 
 
 async def test_delete_manifest_removes_its_tags(store: MetadataStore) -> None:
     app = await new_repository(store)
     manifest_id, _ = await put_manifest(store, app.id, b"m", blobs=(B1,), children=(B2,))
     async with store.write() as tx:
-        await tx.set_tag(app.id, "latest", manifest_id, 1.0)
-        await tx.set_tag(app.id, "v1", manifest_id, 1.0)
+        await tx.manifests.set_tag(app.id, "latest", manifest_id, 1.0)
+        await tx.manifests.set_tag(app.id, "v1", manifest_id, 1.0)
     async with store.write() as tx:
-        await tx.delete_manifest(manifest_id)
+        await tx.manifests.delete_manifest(manifest_id)
     async with store.read() as tx:
-        assert await tx.get_manifest(app.id, str(Digest.of(b"m"))) is None
-        assert await tx.list_tags(app.id) == []
-        assert await tx.count_manifests(app.id) == 0
+        assert await tx.manifests.get_manifest(app.id, str(Digest.of(b"m"))) is None
+        assert await tx.manifests.list_tags(app.id) == []
+        assert await tx.manifests.count_manifests(app.id) == 0
     # The same bytes can be pushed again afterwards, as a new manifest.
     _, created = await put_manifest(store, app.id, b"m", blobs=(B1,), children=(B2,))
     assert created is True
@@ -402,18 +408,18 @@ async def test_a_tag_cannot_point_at_a_missing_manifest(store: MetadataStore) ->
     app = await new_repository(store)
     with pytest.raises(Exception, match=r"(?i)foreign key"):
         async with store.write() as tx:
-            await tx.set_tag(app.id, "dangling", 999_999, 1.0)
+            await tx.manifests.set_tag(app.id, "dangling", 999_999, 1.0)
     async with store.read() as tx:
-        assert await tx.list_tags(app.id) == []
+        assert await tx.manifests.list_tags(app.id) == []
 
 
 async def test_record_pull(store: MetadataStore) -> None:
     app = await new_repository(store)
     manifest_id, _ = await put_manifest(store, app.id, b"m")
     async with store.write() as tx:
-        await tx.record_pull(manifest_id, 99.5)
+        await tx.manifests.record_pull(manifest_id, 99.5)
     async with store.read() as tx:
-        manifest = await tx.get_manifest(app.id, str(Digest.of(b"m")))
+        manifest = await tx.manifests.get_manifest(app.id, str(Digest.of(b"m")))
     assert manifest is not None and manifest.last_pulled_at == 99.5
 
 
@@ -427,10 +433,10 @@ async def test_referrers(store: MetadataStore) -> None:
     await put_manifest(store, app.id, b"unrelated", artifact_type="x/sig")
     await put_manifest(store, other.id, b"elsewhere", subject=subject, artifact_type="x/sig")
     async with store.read() as tx:
-        every = await tx.referrers(app.id, subject, None)
-        sigs = await tx.referrers(app.id, subject, "x/sig")
-        none = await tx.referrers(app.id, subject, "x/other")
-        unknown = await tx.referrers(app.id, str(Digest.of(b"nothing")), None)
+        every = await tx.manifests.referrers(app.id, subject, None)
+        sigs = await tx.manifests.referrers(app.id, subject, "x/sig")
+        none = await tx.manifests.referrers(app.id, subject, "x/other")
+        unknown = await tx.manifests.referrers(app.id, str(Digest.of(b"nothing")), None)
     assert sorted(m.content for m in every) == [b"sbom", b"sig", b"sig2"]
     assert [m.digest for m in every] == sorted(m.digest for m in every)
     assert sorted(m.content for m in sigs) == [b"sig", b"sig2"]
@@ -442,13 +448,13 @@ async def test_list_manifests(store: MetadataStore) -> None:
     m1, _ = await put_manifest(store, app.id, b"m1", now=1.0)
     m2, _ = await put_manifest(store, app.id, b"m2", now=2.0)
     async with store.write() as tx:
-        await tx.set_tag(app.id, "b", m1, 1.0)
-        await tx.set_tag(app.id, "a", m1, 1.0)
+        await tx.manifests.set_tag(app.id, "b", m1, 1.0)
+        await tx.manifests.set_tag(app.id, "a", m1, 1.0)
     async with store.read() as tx:
-        every = await tx.list_manifests(app.id)
-        tagged = await tx.list_manifests(app.id, tagged=True)
-        untagged = await tx.list_manifests(app.id, tagged=False)
-        chosen = await tx.list_manifests(app.id, digests=[str(Digest.of(b"m2"))])
+        every = await tx.manifests.list_manifests(app.id)
+        tagged = await tx.manifests.list_manifests(app.id, tagged=True)
+        untagged = await tx.manifests.list_manifests(app.id, tagged=False)
+        chosen = await tx.manifests.list_manifests(app.id, digests=[str(Digest.of(b"m2"))])
     assert [(m.id, m.tags) for m in every] == [(m1, ("a", "b")), (m2, ())]
     assert [m.id for m in tagged] == [m1]
     assert [m.id for m in untagged] == [m2]
@@ -461,10 +467,10 @@ async def test_list_manifests(store: MetadataStore) -> None:
 async def test_a_failed_write_rolls_back(store: MetadataStore) -> None:
     with pytest.raises(RuntimeError):
         async with store.write() as tx:
-            await tx.create_repository(ACCOUNT, "ghost", 1.0)
+            await tx.repositories.create_repository(ACCOUNT, "ghost", 1.0)
             raise RuntimeError("abandon")
     async with store.read() as tx:
-        assert await tx.get_repository(ACCOUNT, "ghost") is None
+        assert await tx.repositories.get_repository(ACCOUNT, "ghost") is None
 
 
 async def test_concurrent_writers(store: MetadataStore) -> None:
@@ -476,8 +482,8 @@ async def test_concurrent_writers(store: MetadataStore) -> None:
     async def push(i: int) -> None:
         content = f"manifest {i}".encode()
         async with store.write() as tx:
-            await tx.add_blob(app.id, B1, 5, float(i))
-            manifest_id, _ = await tx.put_manifest(
+            await tx.blobs.add_blob(app.id, B1, 5, float(i))
+            manifest_id, _ = await tx.manifests.put_manifest(
                 repository_id=app.id,
                 digest=str(Digest.of(content)),
                 media_type=OCI_MANIFEST,
@@ -490,18 +496,18 @@ async def test_concurrent_writers(store: MetadataStore) -> None:
                 child_digests=[],
                 now=float(i),
             )
-            await tx.set_tag(app.id, "latest", manifest_id, float(i))
+            await tx.manifests.set_tag(app.id, "latest", manifest_id, float(i))
             ids.append(manifest_id)
 
     async with anyio.create_task_group() as group:
         for i in range(12):
             group.start_soon(push, i)
     async with store.read() as tx:
-        target = await tx.tag_target(app.id, "latest")
+        target = await tx.manifests.tag_target(app.id, "latest")
         assert target in ids
-        assert await tx.get_tagged_manifest(app.id, "latest") is not None
-        assert await tx.count_manifests(app.id) == 12
-        assert await tx.linked_blob_size(app.id, B1) == 5
+        assert await tx.manifests.get_tagged_manifest(app.id, "latest") is not None
+        assert await tx.manifests.count_manifests(app.id) == 12
+        assert await tx.blobs.linked_blob_size(app.id, B1) == 5
 
 
 async def test_concurrent_create_repository(store: MetadataStore) -> None:
@@ -510,7 +516,7 @@ async def test_concurrent_create_repository(store: MetadataStore) -> None:
     async def create() -> None:
         try:
             async with store.write() as tx:
-                await tx.create_repository(ACCOUNT, "raced", 1.0)
+                await tx.repositories.create_repository(ACCOUNT, "raced", 1.0)
             outcomes.append("created")
         except RepositoryAlreadyExists:
             outcomes.append("exists")

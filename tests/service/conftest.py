@@ -38,7 +38,7 @@ async def store(db_url: str) -> AsyncIterator[MetadataStore]:
     await anyio.to_thread.run_sync(database.upgrade, db_url)
     metadata_store = MetadataStore.from_url(db_url)
     async with metadata_store.write() as tx:
-        await tx.ensure_registry(ACCOUNT, "us-east-1", 0.0)
+        await tx.registries.ensure_registry(ACCOUNT, "us-east-1", 0.0)
     try:
         yield metadata_store
     finally:

@@ -8,7 +8,8 @@ import asyncio
 import pytest
 
 from cargohold.domain.principal import Principal
-from cargohold.metadata.store import Changes, MetadataStore
+from cargohold.metadata.store import MetadataStore
+from cargohold.ports import Changes
 from cargohold.service.audit import AuditLog, audit_event
 from cargohold.service.authz import AuthorizationRecord, Decision, RequestRecord
 
@@ -101,7 +102,7 @@ async def test_recording_never_waits_for_the_database(store: MetadataStore) -> N
 
     async def hold_the_write_lock() -> None:
         async with store.write(changes=Changes.NOTHING) as tx:
-            await tx.ensure_registry(ACCOUNT, "us-east-1", 0.0)
+            await tx.registries.ensure_registry(ACCOUNT, "us-east-1", 0.0)
             holding.set()
             await done.wait()
 

@@ -467,7 +467,7 @@ async def test_another_accounts_policies_are_invisible(
     policies: ManagedPolicyService, store: MetadataStore, iam: IamService, now: list[float]
 ) -> None:
     async with store.write() as tx:
-        await tx.ensure_registry(OTHER_ACCOUNT, "us-east-1", 0.0)
+        await tx.registries.ensure_registry(OTHER_ACCOUNT, "us-east-1", 0.0)
     theirs = policies.for_account(OTHER_ACCOUNT)
     policy = await theirs.create_policy("secret", document("ecr:*"))
     with pytest.raises(NoSuchEntity):

@@ -130,7 +130,7 @@ async def test_put_image_immutable_tag_is_image_tag_already_exists(
     images: ImageService, uploads: UploadService, store: MetadataStore, repo: Repository
 ) -> None:
     async with store.write() as tx:
-        await tx.update_repository(repo.id, tag_mutability="IMMUTABLE")
+        await tx.repositories.update_repository(repo.id, tag_mutability="IMMUTABLE")
     immutable = await images.repository("team/app")
     first, _, _ = await image(uploads, repo, "a")
     second, _, _ = await image(uploads, repo, "b")

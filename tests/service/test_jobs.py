@@ -9,7 +9,6 @@ from typing import Any
 import anyio
 import pytest
 
-from cargohold.metadata.scan_store import ScanTx
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.jobs import JobKind, JobRunner
 
@@ -24,7 +23,7 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 async def enqueue(store: MetadataStore, kind: str, payload: dict[str, Any], now: float) -> int:
     async with store.write() as tx:
-        return await ScanTx(tx.conn).enqueue(kind, payload, now)
+        return await tx.jobs.enqueue(kind, payload, now)
 
 
 async def test_concurrent_claims_never_take_the_same_job(store: MetadataStore) -> None:
@@ -35,7 +34,7 @@ async def test_concurrent_claims_never_take_the_same_job(store: MetadataStore) -
     async def claimer(node: str) -> None:
         while True:
             async with store.write() as tx:
-                job = await ScanTx(tx.conn).claim(node, 1.0, 60.0)
+                job = await tx.jobs.claim(node, 1.0, 60.0)
             if job is None:
                 return
             claimed.append(job.payload["i"])
@@ -56,14 +55,14 @@ async def test_a_dead_nodes_job_is_claimed_again_after_its_lease(
 
     await enqueue(store, "work", {"n": 1}, now[0])
     async with store.write() as tx:
-        assert await ScanTx(tx.conn).claim("dead-node", now[0], 60.0) is not None
+        assert await tx.jobs.claim("dead-node", now[0], 60.0) is not None
     runner = JobRunner(store, lambda: now[0], {"work": JobKind(run)})
     assert not await runner.run_one()  # still leased to the dead node
     now[0] += 61
     assert await runner.run_one()
     assert ran == [{"n": 1}]
     async with store.read() as tx:
-        assert await ScanTx(tx.conn).job_counts() == {"done": 1}
+        assert await tx.jobs.job_counts() == {"done": 1}
 
 
 async def test_failures_retry_then_give_up(store: MetadataStore, now: list[float]) -> None:
@@ -85,7 +84,7 @@ async def test_failures_retry_then_give_up(store: MetadataStore, now: list[float
     assert len(attempts) == 3
     assert given_up == ["RuntimeError: boom"]
     async with store.read() as tx:
-        assert await ScanTx(tx.conn).job_counts() == {"failed": 1}
+        assert await tx.jobs.job_counts() == {"failed": 1}
 
 
 async def test_a_job_whose_last_attempt_died_is_given_up(
@@ -101,7 +100,7 @@ async def test_a_job_whose_last_attempt_died_is_given_up(
 
     await enqueue(store, "work", {}, now[0])
     async with store.write() as tx:
-        await ScanTx(tx.conn).claim("dead-node", now[0], 60.0)
+        await tx.jobs.claim("dead-node", now[0], 60.0)
     now[0] += 61
     runner = JobRunner(store, lambda: now[0], {"work": JobKind(run, give_up, max_attempts=1)})
     assert await runner.run_one()

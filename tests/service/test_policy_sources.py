@@ -13,7 +13,6 @@ import pytest
 from cargohold.domain.identity import GROUP, USER
 from cargohold.domain.policy import PolicyKind
 from cargohold.domain.principal import Principal
-from cargohold.metadata.policy_store import PolicyTx
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.authz import ResourceSide
 from cargohold.service.iam import IamService
@@ -106,10 +105,10 @@ async def test_a_repository_its_tags_and_the_registry_policy(store: MetadataStor
         Resource=f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/*",
     )
     async with store.write() as tx:
-        repository = await tx.create_repository(ACCOUNT, "team/app", 0.0)
-        await tx.put_resource_tags(repository.id, {"team": "red", "tier": "1"})
-        await PolicyTx(tx.conn).put_repository_policy(repository.id, repository_policy, 0.0)
-        await PolicyTx(tx.conn).put_registry_policy(ACCOUNT, registry_policy, 0.0)
+        repository = await tx.repositories.create_repository(ACCOUNT, "team/app", 0.0)
+        await tx.repositories.put_resource_tags(repository.id, {"team": "red", "tier": "1"})
+        await tx.policies.put_repository_policy(repository.id, repository_policy, 0.0)
+        await tx.policies.put_registry_policy(ACCOUNT, registry_policy, 0.0)
     found = await source.resource_side(REPO, "ecr:ListImages")
     assert found.account_id == ACCOUNT
     assert [p.kind for p in found.policies] == [PolicyKind.REPOSITORY, PolicyKind.REGISTRY]
@@ -125,7 +124,7 @@ async def test_a_repository_its_tags_and_the_registry_policy(store: MetadataStor
     assert listed.context == {}
     # Under scope V1 the registry policy speaks for three actions only.
     async with store.write() as tx:
-        await tx.put_account_setting(ACCOUNT, "REGISTRY_POLICY_SCOPE", "V1")
+        await tx.templates.put_account_setting(ACCOUNT, "REGISTRY_POLICY_SCOPE", "V1")
     v1 = await source.resource_side(REPO, "ecr:ListImages")
     assert [p.kind for p in v1.policies] == [PolicyKind.REPOSITORY]
     v1 = await source.resource_side(REPO, "ecr:ReplicateImage")

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from cargohold.metadata.database import upgrade
-from cargohold.metadata.store import Changes, MetadataStore
+from cargohold.metadata.store import MetadataStore
+from cargohold.ports import Changes
 from cargohold.service.readcache import ReadCache
 
 
@@ -43,10 +44,10 @@ async def test_a_write_drops_every_entry_at_once(store: MetadataStore) -> None:
     cache: ReadCache[str, int] = ReadCache(store, clock=Clock())
     cache.put("k", 1, cache.generation())
     async with store.write(changes=Changes.NOTHING) as tx:
-        await tx.ensure_registry("123456789012", "us-east-1", 1.0)
+        await tx.registries.ensure_registry("123456789012", "us-east-1", 1.0)
     assert cache.get("k") == (True, 1), "a write that changes no cached read keeps the cache"
     async with store.write() as tx:
-        await tx.ensure_registry("123456789012", "us-east-1", 1.0)
+        await tx.registries.ensure_registry("123456789012", "us-east-1", 1.0)
     assert cache.get("k") == (False, None)
     await store.close()
 
@@ -58,12 +59,12 @@ async def test_a_content_write_drops_only_content(store: MetadataStore) -> None:
     policies.put("k", 1, policies.generation())
     manifests.put("k", 1, manifests.generation())
     async with store.write(changes=Changes.CONTENT) as tx:
-        await tx.ensure_registry("123456789012", "us-east-1", 1.0)
+        await tx.registries.ensure_registry("123456789012", "us-east-1", 1.0)
     assert policies.get("k") == (True, 1), "a push keeps who may do what"
     assert manifests.get("k") == (False, None), "a push drops what repositories hold"
     manifests.put("k", 1, manifests.generation())
     async with store.write() as tx:
-        await tx.ensure_registry("123456789012", "us-east-1", 1.0)
+        await tx.registries.ensure_registry("123456789012", "us-east-1", 1.0)
     assert policies.get("k") == (False, None) and manifests.get("k") == (False, None)
     await store.close()
 
@@ -73,7 +74,7 @@ async def test_a_value_read_while_a_write_landed_is_not_kept(store: MetadataStor
     cache: ReadCache[str, int] = ReadCache(store, clock=Clock())
     generation = cache.generation()  # taken before the read …
     async with store.write() as tx:  # … a write commits during it …
-        await tx.ensure_registry("123456789012", "us-east-1", 1.0)
+        await tx.registries.ensure_registry("123456789012", "us-east-1", 1.0)
     cache.put("k", 1, generation)  # … so what was read may be old
     assert cache.get("k") == (False, None)
     await store.close()

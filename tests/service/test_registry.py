@@ -380,7 +380,7 @@ async def test_immutable_tags(
     registry: RegistryService, uploads: UploadService, store: MetadataStore, repo: Repository
 ) -> None:
     async with store.write() as tx:
-        await tx.update_repository(repo.id, tag_mutability="IMMUTABLE")
+        await tx.repositories.update_repository(repo.id, tag_mutability="IMMUTABLE")
     repo = await registry.repository(repo.name)
     one = await image(registry, uploads, repo, "1")
     two = await image(registry, uploads, repo, "2")

@@ -46,7 +46,7 @@ async def store(database_url: str) -> AsyncIterator[MetadataStore]:
     await anyio.to_thread.run_sync(database.upgrade, database_url)
     metadata_store = MetadataStore.from_url(database_url)
     async with metadata_store.write() as tx:
-        await tx.ensure_registry(ACCOUNT, REGION, 1.0)
+        await tx.registries.ensure_registry(ACCOUNT, REGION, 1.0)
     try:
         yield metadata_store
     finally:
@@ -68,7 +68,7 @@ def tags(count: int, prefix: str = "k") -> list[dict[str, str]]:
 
 async def add_image(store: MetadataStore, repository: Repository) -> None:
     async with store.write() as tx:
-        await tx.put_manifest(
+        await tx.manifests.put_manifest(
             repository_id=repository.id,
             digest="sha256:" + "a" * 64,
             media_type="application/vnd.oci.image.manifest.v1+json",

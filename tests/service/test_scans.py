@@ -13,7 +13,6 @@ import pytest
 from cargohold.domain.errors import LimitExceeded, ScanNotFound
 from cargohold.domain.records import Repository
 from cargohold.domain.scans import COMPLETE, FAILED, IN_PROGRESS, UNSUPPORTED_IMAGE
-from cargohold.metadata.scan_store import ScanTx
 from cargohold.metadata.store import MetadataStore
 from cargohold.scanning.osv import OsvSource
 from cargohold.service.images import ImageId
@@ -121,7 +120,7 @@ async def scanner(
 async def scan_on_push(repo: Repository, scanner: Scanner) -> Repository:
     await scanner.service.put_repository_scanning(repo, True)
     async with scanner.store.read() as tx:
-        updated = await tx.get_repository(repo.registry_id, repo.name)
+        updated = await tx.repositories.get_repository(repo.registry_id, repo.name)
     assert updated is not None
     return updated
 
@@ -336,7 +335,7 @@ async def test_continuous_scan_rematches_when_the_database_changes(
     assert report.added == 1
     # The image's layers are gone: re-matching must work from the stored inventory alone.
     async with store.read() as tx:
-        jobs_before = await ScanTx(tx.conn).job_counts()
+        jobs_before = await tx.jobs.job_counts()
     await scanner.drain()
     after = {f["name"] for f in await all_findings(scanner, repo, digest)}
     assert after == before | {"CVE-2023-42363"}

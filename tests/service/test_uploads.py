@@ -307,7 +307,7 @@ async def test_monolithic_leaves_no_session(
     with pytest.raises(DigestInvalid):
         await uploads.monolithic(repo, sha256(b"b"), body(b"a"), 1)
     async with store.read() as tx:
-        assert await tx.stale_uploads(float("inf")) == []
+        assert await tx.uploads.stale_uploads(float("inf")) == []
 
 
 async def test_cancel(uploads: UploadService, repo: Repository, tmp_path: Path) -> None:

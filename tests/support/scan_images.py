@@ -199,7 +199,7 @@ def rpmdb_sqlite(headers: Sequence[bytes]) -> bytes:
 
 def dist_info_metadata(name: str, version: str) -> bytes:
     return (
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: {name}\n"
+        f"MetadataStore-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: {name}\n"
         f"License: MIT\n\nA long description.\n\nName: not-a-header\n"
     ).encode()
 

@@ -313,3 +313,29 @@ def arn_name(arn: str) -> tuple[str, str]:
 def name_key(name: str) -> str:
     """IAM names are unique within an account regardless of case: the form uniqueness uses."""
     return name.lower()
+
+
+#: What policies are attached to: a user, a role or a group.
+EntityKind = Literal["user", "role", "group"]
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """A user, role or group, as the holder of inline and attached policies."""
+
+    kind: EntityKind
+    id: str
+
+    @property
+    def column(self) -> str:
+        """The column naming this kind of holder in the policy tables."""
+        return "group_id" if self.kind == GROUP else "principal_id"
+
+
+@dataclass(frozen=True, slots=True)
+class Attached:
+    """Who a managed policy is attached to."""
+
+    users: list[Identity]
+    groups: list[Group]
+    roles: list[Identity]

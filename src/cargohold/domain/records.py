@@ -63,3 +63,29 @@ class Upload:
     part_count: int = 0
     last_part_size: int | None = None
     smallest_earlier_part: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPolicy:
+    """A repository or registry policy as stored: its text and when it was last set."""
+
+    text: str
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryFacts:
+    """What authorization needs about one repository: its policy and its tags."""
+
+    policy: str | None
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One audit event as stored."""
+
+    id: int
+    kind: str
+    event_time: float
+    document: dict[str, Any]

@@ -20,6 +20,7 @@ from cargohold.domain.identity import (
     ROLE,
     USER,
     AccessKey,
+    EntityKind,
     Group,
     Identity,
     IdentityError,
@@ -34,7 +35,6 @@ from cargohold.domain.policy import PolicyError
 from cargohold.domain.principal import USER_PRINCIPAL
 from cargohold.http.aws_auth import SigV4Authenticator
 from cargohold.http.awsquery import Authorize, QueryCall, QueryError, QueryFront, QueryHandler
-from cargohold.metadata.iam_store import EntityKind
 from cargohold.service.iam import IamService, paginate
 from cargohold.service.identity import IdentityService, no_such_key
 from cargohold.service.managed_policies import ManagedPolicyService, validate_policy_arn

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cargohold.domain.identity import GROUP, ROLE, USER, ManagedPolicy, PolicyVersion
+from cargohold.domain.identity import GROUP, ROLE, USER, EntityKind, ManagedPolicy, PolicyVersion
 from cargohold.http.awsquery import QueryCall, QueryHandler
 from cargohold.http.iam import IamServices, page_of
-from cargohold.metadata.iam_store import EntityKind
 from cargohold.service.managed_policies import validate_policy_arn
 
 #: Each kind of entity as IAM spells it in operation and parameter names.

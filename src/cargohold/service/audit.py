@@ -22,8 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from cargohold.domain.principal import ASSUMED_ROLE_PRINCIPAL, ROOT_PRINCIPAL, Principal
-from cargohold.metadata.policy_store import EventTx
-from cargohold.metadata.store import Changes, MetadataStore
+from cargohold.ports import Changes, Metadata
 from cargohold.service.authz import AuthorizationRecord
 
 log = logging.getLogger(__name__)
@@ -126,7 +125,7 @@ class AuditLog:
     """The `AuditSink` of the authorizer, and the reader behind `cargohold audit`."""
 
     def __init__(
-        self, store: MetadataStore, *, flush_interval: float = 0.2, max_pending: int = 500
+        self, store: Metadata, *, flush_interval: float = 0.2, max_pending: int = 500
     ) -> None:
         self._store = store
         # Decisions are written in batches, a fraction of a second after they are made: one
@@ -161,7 +160,7 @@ class AuditLog:
             try:
                 rows = [_event_row(entry) for entry in batch]
                 async with self._store.write(changes=Changes.NOTHING) as tx:
-                    await EventTx(tx.conn).insert_events(rows)
+                    await tx.events.insert_events(rows)
             except Exception:
                 log.exception("could not record %d audit events", len(batch))
 
@@ -186,7 +185,7 @@ class AuditLog:
         """Recorded decisions, oldest first; `denied`: the denials only."""
         await self.flush()
         async with self._store.read() as tx:
-            found = await EventTx(tx.conn).list_events(
+            found = await tx.events.list_events(
                 AUDIT,
                 since=since,
                 until=until,

@@ -22,7 +22,9 @@ from cargohold.domain.identity import (
     UNIQUE_ID_PREFIXES,
     UNIQUE_ID_RANDOM_LENGTH,
     USER,
+    Entity,
     EntityAlreadyExists,
+    EntityKind,
     Group,
     Identity,
     LimitExceeded,
@@ -43,9 +45,7 @@ from cargohold.domain.policy import (
     parse_policy,
 )
 from cargohold.domain.principal import Principal
-from cargohold.metadata.iam_store import Entity, EntityKind, IamTx
-from cargohold.metadata.identity_store import IdentityTx
-from cargohold.metadata.store import MetadataStore
+from cargohold.ports import Metadata, Transaction
 from cargohold.service.identity import random_id, refuse_deletion
 from cargohold.service.identity_policies import ADMINISTRATOR_ACCESS, is_administrator
 
@@ -75,9 +75,7 @@ class GroupDetail:
 class IamService:
     """Roles, groups and inline policies of one account."""
 
-    def __init__(
-        self, store: MetadataStore, clock: Callable[[], float], *, account_id: str
-    ) -> None:
+    def __init__(self, store: Metadata, clock: Callable[[], float], *, account_id: str) -> None:
         self._store = store
         self._clock = clock
         self.account_id = account_id
@@ -91,16 +89,16 @@ class IamService:
     # -- entities ---------------------------------------------------------------------------
 
     async def entity(
-        self, iam: IamTx, kind: EntityKind, name: str, *, for_update: bool = False
+        self, tx: Transaction, kind: EntityKind, name: str, *, for_update: bool = False
     ) -> Entity:
         """The user, role or group of this account called `name` (locked against concurrent
         deletion when `for_update`); NoSuchEntity otherwise."""
         if kind == GROUP:
-            group = await iam.group_by_name(self.account_id, name, for_update=for_update)
+            group = await tx.iam.group_by_name(self.account_id, name, for_update=for_update)
             if group is None:
                 raise no_such(kind, name)
             return Entity(kind, group.id)
-        found = await IdentityTx(iam.conn).principal_by_name(
+        found = await tx.identities.principal_by_name(
             self.account_id, kind, name, for_update=for_update
         )
         if found is None:
@@ -111,9 +109,9 @@ class IamService:
         """The ARN of the user, role or group called `name` (with its path), if it exists."""
         async with self._store.read() as tx:
             if kind == GROUP:
-                group = await IamTx(tx.conn).group_by_name(self.account_id, name)
+                group = await tx.iam.group_by_name(self.account_id, name)
                 return None if group is None else group.arn
-            found = await IdentityTx(tx.conn).principal_by_name(self.account_id, kind, name)
+            found = await tx.identities.principal_by_name(self.account_id, kind, name)
             return None if found is None else found.arn
 
     # -- roles ------------------------------------------------------------------------------
@@ -145,12 +143,11 @@ class IamService:
             max_session_duration=max_session_duration or DEFAULT_ROLE_SESSION,
         )
         async with self._store.write() as tx:
-            iam = IamTx(tx.conn)
-            await _check_principals_exist(iam, trust)
+            await _check_principals_exist(tx, trust)
             identity = Identity(role.id, self.account_id, ROLE, name, path, role.arn, now)
-            if not await IdentityTx(tx.conn).insert_principal(identity):
+            if not await tx.identities.insert_principal(identity):
                 raise EntityAlreadyExists(f"Role with name {name} already exists.")
-            await iam.insert_role_details(
+            await tx.iam.insert_role_details(
                 role.id, trust_policy, description, role.max_session_duration
             )
         log.info("created role %s", role.arn)
@@ -158,7 +155,7 @@ class IamService:
 
     async def get_role(self, name: str) -> Role:
         async with self._store.read() as tx:
-            role = await IamTx(tx.conn).role_by_name(self.account_id, name)
+            role = await tx.iam.role_by_name(self.account_id, name)
         if role is None:
             raise no_such(ROLE, name)
         return role
@@ -166,11 +163,11 @@ class IamService:
     async def role_by_arn(self, arn: str) -> Role | None:
         """A role of any account on this server, by its ARN."""
         async with self._store.read() as tx:
-            return await IamTx(tx.conn).role_by_arn(arn)
+            return await tx.iam.role_by_arn(arn)
 
     async def list_roles(self, path_prefix: str = "/") -> list[Role]:
         async with self._store.read() as tx:
-            found = await IamTx(tx.conn).list_roles(self.account_id)
+            found = await tx.iam.list_roles(self.account_id)
         return [role for role in found if role.path.startswith(path_prefix)]
 
     async def update_role(
@@ -182,37 +179,34 @@ class IamService:
         if max_session_duration is not None:
             values["max_session_duration"] = max_session_duration
         async with self._store.write() as tx:
-            iam = IamTx(tx.conn)
-            role = await iam.role_by_name(self.account_id, name, for_update=True)
+            role = await tx.iam.role_by_name(self.account_id, name, for_update=True)
             if role is None:
                 raise no_such(ROLE, name)
             if values:
-                await iam.update_role(role.id, **values)
-            updated = await iam.role(role.id)
+                await tx.iam.update_role(role.id, **values)
+            updated = await tx.iam.role(role.id)
         assert updated is not None
         return updated
 
     async def update_trust_policy(self, name: str, trust_policy: str) -> None:
         trust = parse_document(trust_policy, PolicyKind.TRUST)
         async with self._store.write() as tx:
-            iam = IamTx(tx.conn)
-            role = await iam.role_by_name(self.account_id, name, for_update=True)
+            role = await tx.iam.role_by_name(self.account_id, name, for_update=True)
             if role is None:
                 raise no_such(ROLE, name)
-            await _check_principals_exist(iam, trust)
-            await iam.update_role(role.id, trust_policy=trust_policy)
+            await _check_principals_exist(tx, trust)
+            await tx.iam.update_role(role.id, trust_policy=trust_policy)
         log.info("updated the trust policy of %s", role.arn)
 
     async def delete_role(self, name: str) -> None:
         """Raises DeleteConflict while the role has inline or attached policies. Its sessions
         end with it."""
         async with self._store.write() as tx:
-            iam = IamTx(tx.conn)
-            role = await iam.role_by_name(self.account_id, name, for_update=True)
+            role = await tx.iam.role_by_name(self.account_id, name, for_update=True)
             if role is None:
                 raise no_such(ROLE, name)
-            refuse_deletion(await iam.dependents(Entity(ROLE, role.id)))
-            await IdentityTx(tx.conn).delete_principal(role.id)
+            refuse_deletion(await tx.iam.dependents(Entity(ROLE, role.id)))
+            await tx.identities.delete_principal(role.id)
         log.info("deleted role %s", role.arn)
 
     # -- groups -----------------------------------------------------------------------------
@@ -229,60 +223,55 @@ class IamService:
             created_at=self._clock(),
         )
         async with self._store.write() as tx:
-            if not await IamTx(tx.conn).insert_group(group):
+            if not await tx.iam.insert_group(group):
                 raise EntityAlreadyExists(f"Group with name {name} already exists.")
         log.info("created group %s", group.arn)
         return group
 
     async def get_group(self, name: str) -> GroupDetail:
         async with self._store.read() as tx:
-            iam = IamTx(tx.conn)
-            group = await iam.group_by_name(self.account_id, name)
+            group = await tx.iam.group_by_name(self.account_id, name)
             if group is None:
                 raise no_such(GROUP, name)
-            return GroupDetail(group, await iam.members(group.id))
+            return GroupDetail(group, await tx.iam.members(group.id))
 
     async def list_groups(self, path_prefix: str = "/") -> list[Group]:
         async with self._store.read() as tx:
-            found = await IamTx(tx.conn).list_groups(self.account_id)
+            found = await tx.iam.list_groups(self.account_id)
         return [group for group in found if group.path.startswith(path_prefix)]
 
     async def delete_group(self, name: str) -> None:
         async with self._store.write() as tx:
-            iam = IamTx(tx.conn)
-            group = await iam.group_by_name(self.account_id, name, for_update=True)
+            group = await tx.iam.group_by_name(self.account_id, name, for_update=True)
             if group is None:
                 raise no_such(GROUP, name)
-            refuse_deletion(await iam.dependents(Entity(GROUP, group.id)))
-            await iam.delete_group(group.id)
+            refuse_deletion(await tx.iam.dependents(Entity(GROUP, group.id)))
+            await tx.iam.delete_group(group.id)
         log.info("deleted group %s", group.arn)
 
     async def add_user_to_group(self, group_name: str, user_name: str) -> None:
         async with self._store.write() as tx:
-            iam = IamTx(tx.conn)
-            group = await self.entity(iam, GROUP, group_name, for_update=True)
-            user = await self.entity(iam, USER, user_name, for_update=True)
-            if len(await iam.groups_of(user.id)) >= MAX_GROUPS_PER_USER:
+            group = await self.entity(tx, GROUP, group_name, for_update=True)
+            user = await self.entity(tx, USER, user_name, for_update=True)
+            if len(await tx.iam.groups_of(user.id)) >= MAX_GROUPS_PER_USER:
                 raise LimitExceeded(f"Cannot exceed quota for GroupsPerUser: {MAX_GROUPS_PER_USER}")
-            await iam.add_member(group.id, user.id, self._clock())
+            await tx.iam.add_member(group.id, user.id, self._clock())
 
     async def remove_user_from_group(self, group_name: str, user_name: str) -> None:
         async with self._store.write() as tx:
-            iam = IamTx(tx.conn)
-            group = await self.entity(iam, GROUP, group_name, for_update=True)
-            user = await self.entity(iam, USER, user_name, for_update=True)
-            if not await iam.remove_member(group.id, user.id):
+            group = await self.entity(tx, GROUP, group_name, for_update=True)
+            user = await self.entity(tx, USER, user_name, for_update=True)
+            if not await tx.iam.remove_member(group.id, user.id):
                 raise NoSuchEntity(
                     f"The user with name {user_name} cannot be found in group {group_name}."
                 )
 
     async def groups_for_user(self, user_name: str) -> list[Group]:
         async with self._store.read() as tx:
-            iam = IamTx(tx.conn)
-            user = await IdentityTx(tx.conn).principal_by_name(self.account_id, USER, user_name)
+            user = await tx.identities.principal_by_name(self.account_id, USER, user_name)
             if user is None:
                 raise no_such(USER, user_name)
-            return await iam.groups_of(user.id)
+            return await tx.iam.groups_of(user.id)
 
     # -- inline policies --------------------------------------------------------------------
 
@@ -294,18 +283,16 @@ class IamService:
         validate_policy_name(policy_name)
         parse_document(document, PolicyKind.INLINE)
         async with self._store.write() as tx:
-            iam = IamTx(tx.conn)
-            entity = await self.entity(iam, kind, entity_name, for_update=True)
-            documents = await iam.inline_policies(entity)
+            entity = await self.entity(tx, kind, entity_name, for_update=True)
+            documents = await tx.iam_policies.inline_policies(entity)
             documents[policy_name] = document
             check_inline_size(documents.values(), kind, entity_name)
-            await iam.put_inline(entity, policy_name, document, self._clock())
+            await tx.iam_policies.put_inline(entity, policy_name, document, self._clock())
 
     async def get_inline_policy(self, kind: EntityKind, entity_name: str, policy_name: str) -> str:
         async with self._store.read() as tx:
-            iam = IamTx(tx.conn)
-            entity = await self.entity(iam, kind, entity_name)
-            document = (await iam.inline_policies(entity)).get(policy_name)
+            entity = await self.entity(tx, kind, entity_name)
+            document = (await tx.iam_policies.inline_policies(entity)).get(policy_name)
         if document is None:
             raise NoSuchEntity(
                 f"The {_ENTITY_NOUNS[kind]} policy with name {policy_name} cannot be found."
@@ -314,17 +301,15 @@ class IamService:
 
     async def list_inline_policies(self, kind: EntityKind, entity_name: str) -> list[str]:
         async with self._store.read() as tx:
-            iam = IamTx(tx.conn)
-            entity = await self.entity(iam, kind, entity_name)
-            return list(await iam.inline_policies(entity))
+            entity = await self.entity(tx, kind, entity_name)
+            return list(await tx.iam_policies.inline_policies(entity))
 
     async def delete_inline_policy(
         self, kind: EntityKind, entity_name: str, policy_name: str
     ) -> None:
         async with self._store.write() as tx:
-            iam = IamTx(tx.conn)
-            entity = await self.entity(iam, kind, entity_name, for_update=True)
-            if not await iam.delete_inline(entity, policy_name):
+            entity = await self.entity(tx, kind, entity_name, for_update=True)
+            if not await tx.iam_policies.delete_inline(entity, policy_name):
                 raise NoSuchEntity(
                     f"The {_ENTITY_NOUNS[kind]} policy with name {policy_name} cannot be found."
                 )
@@ -338,7 +323,7 @@ class IamService:
         A document stored before it could be validated, and now fails to parse, is left out
         (and logged)."""
         async with self._store.read() as tx:
-            documents = await IamTx(tx.conn).identity_documents(principal.holder_id)
+            documents = await tx.iam_policies.identity_documents(principal.holder_id)
         found: list[Policy] = [ADMINISTRATOR_ACCESS] if is_administrator(principal) else []
         for document in documents:
             try:
@@ -348,12 +333,12 @@ class IamService:
         return found
 
 
-async def _check_principals_exist(iam: IamTx, policy: Policy) -> None:
+async def _check_principals_exist(tx: Transaction, policy: Policy) -> None:
     """IAM refuses a trust policy naming a user or role that does not exist."""
     for arn in policy.principal_arns():
         if ":user/" not in arn and ":role/" not in arn:
             continue
-        if not await iam.principal_exists(arn):
+        if not await tx.iam.principal_exists(arn):
             raise PolicyError(
                 MALFORMED_POLICY_DOCUMENT, f'Invalid principal in policy: "AWS":"{arn}"'
             )

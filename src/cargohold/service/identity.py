@@ -50,6 +50,7 @@ from cargohold.domain.identity import (
     AccessKey,
     AccessKeyStatus,
     DeleteConflict,
+    Entity,
     EntityAlreadyExists,
     Identity,
     InvalidInput,
@@ -65,10 +66,7 @@ from cargohold.domain.identity import (
     validate_status,
 )
 from cargohold.domain.principal import ASSUMED_ROLE_PRINCIPAL, Principal
-from cargohold.metadata.iam_store import Entity, IamTx
-from cargohold.metadata.identity_store import IdentityTx
-from cargohold.metadata.session_store import SessionTx
-from cargohold.metadata.store import Changes, MetadataStore
+from cargohold.ports import Changes, Metadata, Transaction
 from cargohold.service.readcache import ReadCache
 
 log = logging.getLogger(__name__)
@@ -177,7 +175,7 @@ class IdentityService:
 
     def __init__(
         self,
-        store: MetadataStore,
+        store: Metadata,
         box: SecretBox,
         tokens: TokenSigner,
         clock: Callable[[], float],
@@ -200,7 +198,7 @@ class IdentityService:
     @classmethod
     def from_data_dir(
         cls,
-        store: MetadataStore,
+        store: Metadata,
         data_path: Path,
         clock: Callable[[], float],
         *,
@@ -235,14 +233,14 @@ class IdentityService:
         validate_name(name)
         validate_path(path)
         async with self._store.write() as tx:
-            await tx.ensure_registry(self.account_id, self.region, self._clock())
-            user = await self._insert_user(IdentityTx(tx.conn), name, path)
+            await tx.registries.ensure_registry(self.account_id, self.region, self._clock())
+            user = await self._insert_user(tx, name, path)
         if user is None:
             raise EntityAlreadyExists(f"User with name {name} already exists.")
         log.info("created user %s", user.arn)
         return user
 
-    async def _insert_user(self, ids: IdentityTx, name: str, path: str) -> Identity | None:
+    async def _insert_user(self, tx: Transaction, name: str, path: str) -> Identity | None:
         user = Identity(
             id=random_id(UNIQUE_ID_PREFIXES[USER], UNIQUE_ID_RANDOM_LENGTH),
             account_id=self.account_id,
@@ -252,18 +250,18 @@ class IdentityService:
             arn=user_arn(self.account_id, name, path),
             created_at=self._clock(),
         )
-        return user if await ids.insert_principal(user) else None
+        return user if await tx.identities.insert_principal(user) else None
 
     async def get_user(self, name: str) -> Identity:
         async with self._store.read() as tx:
-            user = await IdentityTx(tx.conn).principal_by_name(self.account_id, USER, name)
+            user = await tx.identities.principal_by_name(self.account_id, USER, name)
         if user is None:
             raise _no_such_user(name)
         return user
 
     async def list_users(self) -> list[Identity]:
         async with self._store.read() as tx:
-            return await IdentityTx(tx.conn).list_principals(self.account_id, USER)
+            return await tx.identities.list_principals(self.account_id, USER)
 
     async def delete_user(self, name: str, *, force: bool = False) -> list[str]:
         """Delete a user; with `force`, its access keys, inline policies, policy attachments
@@ -278,14 +276,15 @@ class IdentityService:
                 "`cargohold admin init --rotate` replaces its access key."
             )
         async with self._store.write() as tx:
-            ids = IdentityTx(tx.conn)
-            user = await ids.principal_by_name(self.account_id, USER, name, for_update=True)
+            user = await tx.identities.principal_by_name(
+                self.account_id, USER, name, for_update=True
+            )
             if user is None:
                 raise _no_such_user(name)
-            keys = [key.id for key in await ids.access_keys_of(user.id)]
+            keys = [key.id for key in await tx.identities.access_keys_of(user.id)]
             if not force:
-                refuse_deletion(await IamTx(tx.conn).dependents(Entity(USER, user.id)))
-            await ids.delete_principal(user.id)
+                refuse_deletion(await tx.iam.dependents(Entity(USER, user.id)))
+            await tx.identities.delete_principal(user.id)
         log.info("deleted user %s and %d access key(s)", user.arn, len(keys))
         return keys
 
@@ -297,16 +296,17 @@ class IdentityService:
         Raises NoSuchEntity for an unknown user, LimitExceeded past two keys per user.
         """
         async with self._store.write() as tx:
-            ids = IdentityTx(tx.conn)
-            user = await ids.principal_by_name(self.account_id, USER, user_name, for_update=True)
+            user = await tx.identities.principal_by_name(
+                self.account_id, USER, user_name, for_update=True
+            )
             if user is None:
                 raise _no_such_user(user_name)
-            created = await self._add_key(ids, user)
+            created = await self._add_key(tx, user)
         log.info("created access key %s for %s", created.key.id, user.arn)
         return created
 
-    async def _add_key(self, ids: IdentityTx, user: Identity) -> NewAccessKey:
-        existing = await ids.access_keys_of(user.id)
+    async def _add_key(self, tx: Transaction, user: Identity) -> NewAccessKey:
+        existing = await tx.identities.access_keys_of(user.id)
         if len(existing) >= MAX_ACCESS_KEYS_PER_USER:
             raise LimitExceeded(
                 f"Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS_PER_USER}"
@@ -314,7 +314,7 @@ class IdentityService:
         key_id = random_id(ACCESS_KEY_PREFIX, ACCESS_KEY_RANDOM_LENGTH)
         secret = new_secret()
         now = self._clock()
-        await ids.insert_access_key(
+        await tx.identities.insert_access_key(
             key_id=key_id,
             principal_id=user.id,
             secret_ciphertext=self._box.encrypt(secret.encode("ascii"), context=key_id.encode()),
@@ -329,25 +329,24 @@ class IdentityService:
     async def list_access_keys(self, user_name: str | None = None) -> list[AccessKey]:
         """The keys of one user, or of every user of the account (by user, oldest first)."""
         async with self._store.read() as tx:
-            ids = IdentityTx(tx.conn)
             if user_name is None:
-                return await ids.access_keys_in(self.account_id)
-            user = await ids.principal_by_name(self.account_id, USER, user_name)
+                return await tx.identities.access_keys_in(self.account_id)
+            user = await tx.identities.principal_by_name(self.account_id, USER, user_name)
             if user is None:
                 raise _no_such_user(user_name)
-            return await ids.access_keys_of(user.id)
+            return await tx.identities.access_keys_of(user.id)
 
     async def get_access_key(self, key_id: str) -> AccessKey:
         async with self._store.read() as tx:
-            key = await self._own_key(IdentityTx(tx.conn), key_id)
+            key = await self._own_key(tx, key_id)
         return key
 
-    async def _own_key(self, ids: IdentityTx, key_id: str) -> AccessKey:
+    async def _own_key(self, tx: Transaction, key_id: str) -> AccessKey:
         """The key, if it belongs to a principal of this account; else NoSuchEntity."""
-        key = await ids.access_key(key_id) if is_access_key_id(key_id) else None
+        key = await tx.identities.access_key(key_id) if is_access_key_id(key_id) else None
         if key is None:
             raise no_such_key(key_id)
-        owner = await ids.principal(key.principal_id)
+        owner = await tx.identities.principal(key.principal_id)
         if owner is None or owner.account_id != self.account_id:
             raise no_such_key(key_id)
         return key
@@ -356,19 +355,17 @@ class IdentityService:
         """Activate or deactivate a key. Deactivating revokes its `/v2/` tokens at once."""
         new_status: AccessKeyStatus = validate_status(status)
         async with self._store.write() as tx:
-            ids = IdentityTx(tx.conn)
-            await self._own_key(ids, key_id)
-            await ids.set_access_key_status(key_id, new_status)
-            key = await self._own_key(ids, key_id)
+            await self._own_key(tx, key_id)
+            await tx.identities.set_access_key_status(key_id, new_status)
+            key = await self._own_key(tx, key_id)
         log.info("access key %s is now %s", key_id, new_status)
         return key
 
     async def delete_access_key(self, key_id: str) -> None:
         """Delete a key; its `/v2/` tokens stop working at once."""
         async with self._store.write() as tx:
-            ids = IdentityTx(tx.conn)
-            await self._own_key(ids, key_id)
-            await ids.delete_access_key(key_id)
+            await self._own_key(tx, key_id)
+            await tx.identities.delete_access_key(key_id)
         log.info("deleted access key %s", key_id)
 
     # -- the administrator ------------------------------------------------------------------
@@ -381,47 +378,45 @@ class IdentityService:
         nodes at once: the administrator's row is locked while its keys are decided.
         """
         async with self._store.write() as tx:
-            await tx.ensure_registry(self.account_id, self.region, self._clock())
-            ids = IdentityTx(tx.conn)
-            await self._insert_user(ids, ADMINISTRATOR, "/")
-            user = await ids.principal_by_name(
+            await tx.registries.ensure_registry(self.account_id, self.region, self._clock())
+            await self._insert_user(tx, ADMINISTRATOR, "/")
+            user = await tx.identities.principal_by_name(
                 self.account_id, USER, ADMINISTRATOR, for_update=True
             )
             assert user is not None, "the administrator was inserted in this transaction"
-            keys = await ids.access_keys_of(user.id)
+            keys = await tx.identities.access_keys_of(user.id)
             active = [key for key in keys if key.status == ACTIVE]
             if active and not rotate:
                 key = active[-1]
-                return AdministratorKey(user, key, await self._secret_of(ids, key.id), False)
+                return AdministratorKey(user, key, await self._secret_of(tx, key.id), False)
             if rotate:
                 for key in keys:
-                    await ids.delete_access_key(key.id)
+                    await tx.identities.delete_access_key(key.id)
             elif len(keys) >= MAX_ACCESS_KEYS_PER_USER:
                 raise LimitExceeded(
                     f"The administrator's {len(keys)} access keys are all inactive; activate one "
                     "(`cargohold admin access-key activate KEYID`) or replace them "
                     "(`cargohold admin init --rotate`)."
                 )
-            created = await self._add_key(ids, user)
+            created = await self._add_key(tx, user)
         log.info("created administrator access key %s for %s", created.key.id, user.arn)
         return AdministratorKey(user, created.key, created.secret, True)
 
     async def administrator_key(self) -> AdministratorKey:
         """The administrator's newest Active key and its secret, for scripts and CI."""
         async with self._store.read() as tx:
-            ids = IdentityTx(tx.conn)
-            user = await ids.principal_by_name(self.account_id, USER, ADMINISTRATOR)
-            active = [] if user is None else await ids.access_keys_of(user.id)
+            user = await tx.identities.principal_by_name(self.account_id, USER, ADMINISTRATOR)
+            active = [] if user is None else await tx.identities.access_keys_of(user.id)
             active = [key for key in active if key.status == ACTIVE]
             if user is None or not active:
                 raise NoSuchEntity(
                     "The administrator has no active access key; run `cargohold admin init`."
                 )
             key = active[-1]
-            return AdministratorKey(user, key, await self._secret_of(ids, key.id), False)
+            return AdministratorKey(user, key, await self._secret_of(tx, key.id), False)
 
-    async def _secret_of(self, ids: IdentityTx, key_id: str) -> str:
-        sealed = await ids.access_key_secret(key_id)
+    async def _secret_of(self, tx: Transaction, key_id: str) -> str:
+        sealed = await tx.identities.access_key_secret(key_id)
         if sealed is None:
             raise no_such_key(key_id)
         return self._box.decrypt(sealed, context=key_id.encode()).decode("ascii")
@@ -437,7 +432,7 @@ class IdentityService:
         if not is_access_key_id(access_key_id):
             return None
         async with self._store.read() as tx:
-            found = await IdentityTx(tx.conn).access_key_credential(access_key_id)
+            found = await tx.identities.access_key_credential(access_key_id)
         if found is None:
             return None
         key, identity, sealed = found
@@ -470,7 +465,7 @@ class IdentityService:
         if not session_token:
             return None
         async with self._store.read() as tx:
-            found = await SessionTx(tx.conn).session_credential(access_key_id)
+            found = await tx.sessions.session_credential(access_key_id)
         if found is None:
             return None
         session, sealed_secret, sealed_token, _policy = found
@@ -511,7 +506,7 @@ class IdentityService:
         if last is not None and now - last < KEY_USE_RESOLUTION:
             return
         async with self._store.write(changes=Changes.NOTHING) as tx:
-            await IdentityTx(tx.conn).record_key_use(credential.key.id, now, service, region)
+            await tx.identities.record_key_use(credential.key.id, now, service, region)
 
     # -- /v2/ tokens ------------------------------------------------------------------------
 
@@ -567,7 +562,7 @@ class IdentityService:
         if claims.session_token_id is not None:
             return await self._check_session_claims(claims)
         async with self._store.read() as tx:
-            found = await IdentityTx(tx.conn).access_key_credential(claims.access_key_id)
+            found = await tx.identities.access_key_credential(claims.access_key_id)
         if found is None:
             raise TokenInvalid()
         key, identity, _sealed = found
@@ -582,7 +577,7 @@ class IdentityService:
     async def _check_session_claims(self, claims: TokenClaims) -> Principal:
         """A token asked for with temporary credentials holds while their session lasts."""
         async with self._store.read() as tx:
-            session = await SessionTx(tx.conn).session(claims.session_token_id or "")
+            session = await tx.sessions.session(claims.session_token_id or "")
         if (
             session is None
             or session.id != claims.access_key_id

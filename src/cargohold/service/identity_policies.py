@@ -22,8 +22,7 @@ from typing import Final, Protocol
 from cargohold.domain.identity import ADMINISTRATOR, user_arn
 from cargohold.domain.policy import Policy, PolicyError, PolicyKind, parse_policy
 from cargohold.domain.principal import ASSUMED_ROLE_PRINCIPAL, USER_PRINCIPAL, Principal
-from cargohold.metadata.session_store import SessionTx
-from cargohold.metadata.store import MetadataStore
+from cargohold.ports import Metadata
 from cargohold.service.readcache import ReadCache
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,7 @@ def is_administrator(principal: Principal) -> bool:
 class IdentityPolicies:
     """The `IdentityPolicySource` of `cargohold.service.authz.Authorizer`."""
 
-    def __init__(self, store: MetadataStore, iam: PrincipalPolicies) -> None:
+    def __init__(self, store: Metadata, iam: PrincipalPolicies) -> None:
         self._store = store
         self._iam = iam
         self._identity_cache: ReadCache[Principal, Sequence[Policy]] = ReadCache(store)
@@ -78,7 +77,7 @@ class IdentityPolicies:
         if principal.kind != ASSUMED_ROLE_PRINCIPAL or principal.session_token_id is None:
             return None
         async with self._store.read() as tx:
-            found = await SessionTx(tx.conn).session_credential(principal.session_token_id)
+            found = await tx.sessions.session_credential(principal.session_token_id)
         if found is None or not found[3]:
             return None
         policies: list[Policy] = []

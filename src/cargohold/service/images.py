@@ -36,7 +36,7 @@ from cargohold.domain.errors import (
 from cargohold.domain.manifest import parse_manifest
 from cargohold.domain.names import validate_tag
 from cargohold.domain.records import Manifest, Repository
-from cargohold.metadata.store import Changes, MetadataStore, Tx
+from cargohold.ports import Changes, Metadata, Transaction
 from cargohold.service.registry import RegistryService
 
 T = TypeVar("T")
@@ -162,7 +162,7 @@ def _config_media_type(manifest: Manifest) -> str | None:
 
 
 class ImageService:
-    def __init__(self, registry: RegistryService, store: MetadataStore) -> None:
+    def __init__(self, registry: RegistryService, store: Metadata) -> None:
         self._registry = registry
         self._store = store
 
@@ -191,7 +191,7 @@ class ImageService:
             return Page([])
         limit = _page_size(max_results, DEFAULT_PAGE)
         async with self._store.read() as tx:
-            rows = await tx.image_id_page(
+            rows = await tx.manifests.image_id_page(
                 repository.id, tagged=_tag_status(tag_status), after=after, limit=limit + 1
             )
         token = None
@@ -228,14 +228,14 @@ class ImageService:
             return Page([])
         limit = _page_size(max_results, DEFAULT_PAGE)
         async with self._store.read() as tx:
-            found = await tx.manifest_page(
+            found = await tx.manifests.manifest_page(
                 repository.id, tagged=_tag_status(tag_status), after_id=after_id, limit=limit + 1
             )
             token = None
             if len(found) > limit:
                 found = found[:limit]
                 token = encode_token("DescribeImages", repository.id, [found[-1].id])
-            tags = await tx.tags_by_manifest(m.id for m in found)
+            tags = await tx.manifests.tags_by_manifest(m.id for m in found)
         return Page([self._detail(m, tags.get(m.id, [])) for m in found], token)
 
     async def _describe_listed(
@@ -250,7 +250,7 @@ class ImageService:
                         raise ImageNotFound(self._not_found_message(repository, image_id))
                     raise InvalidParameter(resolved.reason)
                 found.setdefault(resolved.id, resolved)
-            tags = await tx.tags_by_manifest(found)
+            tags = await tx.manifests.tags_by_manifest(found)
         return [self._detail(m, tags.get(m.id, [])) for m in found.values()]
 
     @staticmethod
@@ -297,16 +297,18 @@ class ImageService:
         return None
 
     async def _resolve(
-        self, tx: Tx, repository: Repository, image_id: ImageId
+        self, tx: Transaction, repository: Repository, image_id: ImageId
     ) -> Manifest | ImageFailure:
         invalid = self._check_image_id(image_id)
         if invalid is not None:
             return invalid
         by_digest = by_tag = None
         if image_id.digest:
-            by_digest = await tx.get_manifest(repository.id, str(Digest.parse(image_id.digest)))
+            by_digest = await tx.manifests.get_manifest(
+                repository.id, str(Digest.parse(image_id.digest))
+            )
         if image_id.tag:
-            by_tag = await tx.get_tagged_manifest(repository.id, image_id.tag)
+            by_tag = await tx.manifests.get_tagged_manifest(repository.id, image_id.tag)
         manifest = by_digest or by_tag
         if image_id.digest and image_id.tag:
             if by_digest is not None and by_tag is not None and by_digest.id != by_tag.id:
@@ -370,14 +372,14 @@ class ImageService:
                 if isinstance(resolved, ImageFailure):
                     result.failures.append(resolved)
                     continue
-                tags = (await tx.tags_by_manifest([resolved.id])).get(resolved.id, [])
+                tags = (await tx.manifests.tags_by_manifest([resolved.id])).get(resolved.id, [])
                 untag_only = not image_id.digest and len(tags) > 1
                 if untag_only:
                     assert image_id.tag is not None
-                    await tx.delete_tag(repository.id, image_id.tag)
+                    await tx.manifests.delete_tag(repository.id, image_id.tag)
                     result.items.append(ImageId(resolved.digest, image_id.tag))
                     continue
-                parents = await tx.manifest_parents(repository.id, resolved.digest)
+                parents = await tx.manifests.manifest_parents(repository.id, resolved.digest)
                 if parents:
                     result.failures.append(
                         ImageFailure(
@@ -387,7 +389,7 @@ class ImageService:
                         )
                     )
                     continue
-                await tx.delete_manifest(resolved.id)
+                await tx.manifests.delete_manifest(resolved.id)
                 if image_id.digest:
                     result.items.extend(ImageId(resolved.digest, t) for t in tags)
                     if not tags:
@@ -469,10 +471,10 @@ class ImageService:
         self, repository: Repository, digest: Digest, tag: str | None
     ) -> None:
         async with self._store.read() as tx:
-            existing = await tx.get_manifest(repository.id, str(digest))
+            existing = await tx.manifests.get_manifest(repository.id, str(digest))
             if existing is None:
                 return
-            if tag is not None and await tx.tag_target(repository.id, tag) != existing.id:
+            if tag is not None and await tx.manifests.tag_target(repository.id, tag) != existing.id:
                 return
         tagged = f" and tag '{tag}'" if tag is not None else ""
         raise ImageAlreadyExists(
@@ -493,7 +495,7 @@ class ImageService:
         # put_manifest stops at the first missing blob; ECR names all of them.
         wanted = [str(d.digest) for d in parse_manifest(raw, media_type).blob_references]
         async with self._store.read() as tx:
-            present = await tx.linked_blob_sizes(repository.id, wanted)
+            present = await tx.blobs.linked_blob_sizes(repository.id, wanted)
         missing = list(dict.fromkeys(d for d in wanted if d not in present))
         if not missing and isinstance(exc.detail, dict):
             missing = [str(exc.detail.get("digest"))]
@@ -508,7 +510,7 @@ class ImageService:
     ) -> ReferencedImagesNotFound:
         wanted = [str(c.digest) for c in parse_manifest(raw, media_type).children]
         async with self._store.read() as tx:
-            present = await tx.existing_manifests(repository.id, wanted)
+            present = await tx.manifests.existing_manifests(repository.id, wanted)
         missing = list(dict.fromkeys(d for d in wanted if d not in present))
         if not missing and isinstance(exc.detail, dict):
             missing = [str(exc.detail.get("digest"))]
@@ -543,7 +545,7 @@ class ImageService:
             return Page([])
         limit = _page_size(max_results, DEFAULT_REFERRER_PAGE)
         async with self._store.read() as tx:
-            found = await tx.referrer_page(
+            found = await tx.manifests.referrer_page(
                 repository.id,
                 str(subject),
                 artifact_types=artifact_types,

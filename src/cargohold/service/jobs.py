@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cargohold.domain.scans import Job
-from cargohold.metadata.scan_store import ScanTx
-from cargohold.metadata.store import Changes, MetadataStore
+from cargohold.ports import Changes, Metadata
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ class JobKind:
 class JobRunner:
     def __init__(
         self,
-        store: MetadataStore,
+        store: Metadata,
         clock: Callable[[], float],
         kinds: Mapping[str, JobKind] | None = None,
         *,
@@ -98,10 +97,10 @@ class JobRunner:
     async def run_one(self) -> bool:
         """Claim and run one due job; whether there was one."""
         async with self._store.read() as tx:
-            if not await ScanTx(tx.conn).has_due_job(self._clock()):
+            if not await tx.jobs.has_due_job(self._clock()):
                 return False
         async with self._store.write(changes=Changes.NOTHING) as tx:
-            job = await ScanTx(tx.conn).claim(self.node, self._clock(), self._lease)
+            job = await tx.jobs.claim(self.node, self._clock(), self._lease)
         if job is None:
             return False
         kind = self.kinds.get(job.kind)
@@ -144,7 +143,7 @@ class JobRunner:
         self, job: Job, *, error: str | None = None, retry_at: float | None = None
     ) -> None:
         async with self._store.write(changes=Changes.NOTHING) as tx:
-            await ScanTx(tx.conn).finish_job(
+            await tx.jobs.finish_job(
                 job.id, self.node, self._clock(), error=error, retry_at=retry_at
             )
 
@@ -152,4 +151,4 @@ class JobRunner:
         while True:
             await asyncio.sleep(self._lease / 3)
             async with self._store.write(changes=Changes.NOTHING) as tx:
-                await ScanTx(tx.conn).extend_lease(job.id, self.node, self._clock() + self._lease)
+                await tx.jobs.extend_lease(job.id, self.node, self._clock() + self._lease)

@@ -30,7 +30,7 @@ from cargohold.domain.errors import (
 )
 from cargohold.domain.manifest import parse_manifest
 from cargohold.domain.records import Repository
-from cargohold.metadata.store import MetadataStore
+from cargohold.ports import Metadata
 from cargohold.service.uploads import UploadService
 
 #: What InitiateLayerUpload advertises; every part but the last must be at least MIN_PART_SIZE.
@@ -64,7 +64,7 @@ async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
 
 
 class LayerService:
-    def __init__(self, store: MetadataStore, uploads: UploadService) -> None:
+    def __init__(self, store: Metadata, uploads: UploadService) -> None:
         self._store = store
         self._uploads = uploads
 
@@ -94,9 +94,9 @@ class LayerService:
                     )
                 )
         async with self._store.read() as tx:
-            sizes = await tx.linked_blob_sizes(repository.id, valid)
-            referrers = await tx.blob_referrers(repository.id, sizes)
-            manifests = {m.id: m for m in await tx.manifests_by_id(referrers.values())}
+            sizes = await tx.blobs.linked_blob_sizes(repository.id, valid)
+            referrers = await tx.manifests.blob_referrers(repository.id, sizes)
+            manifests = {m.id: m for m in await tx.manifests.manifests_by_id(referrers.values())}
         media_types: dict[str, str] = {}
         for manifest in manifests.values():
             try:
@@ -122,9 +122,9 @@ class LayerService:
                 f"Invalid parameter at 'layerDigest' failed to satisfy constraint: '{exc.message}'"
             ) from None
         async with self._store.read() as tx:
-            size = await tx.linked_blob_size(repository.id, str(digest))
+            size = await tx.blobs.linked_blob_size(repository.id, str(digest))
             referenced = size is not None and bool(
-                await tx.blob_referrers(repository.id, [str(digest)])
+                await tx.manifests.blob_referrers(repository.id, [str(digest)])
             )
         if size is None:
             raise LayersNotFound(
@@ -224,7 +224,7 @@ class LayerService:
                 f"Invalid parameter at 'layerDigests' failed to satisfy constraint: '{exc.message}'"
             ) from None
         async with self._store.read() as tx:
-            held_before = await tx.linked_blob_size(repository.id, str(digest)) is not None
+            held_before = await tx.blobs.linked_blob_size(repository.id, str(digest)) is not None
         try:
             committed = await self._uploads.finish(repository, upload_id, str(digest), None)
         except BlobUploadUnknown:

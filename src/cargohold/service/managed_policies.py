@@ -19,8 +19,10 @@ from cargohold.domain.identity import (
     POLICY,
     UNIQUE_ID_PREFIXES,
     UNIQUE_ID_RANDOM_LENGTH,
+    Attached,
     DeleteConflict,
     EntityAlreadyExists,
+    EntityKind,
     InvalidParameter,
     LimitExceeded,
     ManagedPolicy,
@@ -33,8 +35,7 @@ from cargohold.domain.identity import (
 )
 from cargohold.domain.managed_policies import AWS_MANAGED_POLICIES, AwsManagedPolicy
 from cargohold.domain.policy import PolicyKind
-from cargohold.metadata.iam_store import Attached, EntityKind, IamTx
-from cargohold.metadata.store import MetadataStore
+from cargohold.ports import Metadata, Transaction
 from cargohold.service.iam import IamService, parse_document
 from cargohold.service.identity import random_id
 
@@ -74,7 +75,7 @@ class ManagedPolicyService:
 
     def __init__(
         self,
-        store: MetadataStore,
+        store: Metadata,
         iam: IamService,
         clock: Callable[[], float],
         *,
@@ -97,13 +98,12 @@ class ManagedPolicyService:
         """Store AWS's managed policies, or bring stored ones to the versions this release
         knows. Idempotent, and safe on many nodes at once."""
         async with self._store.write() as tx:
-            iam = IamTx(tx.conn)
             for known in AWS_MANAGED_POLICIES:
-                stored = await iam.policy_by_arn(known.arn, for_update=True)
+                stored = await tx.iam_policies.policy_by_arn(known.arn, for_update=True)
                 if stored is None:
-                    await iam.insert_policy(_stored(known), known.document_text)
+                    await tx.iam_policies.insert_policy(_stored(known), known.document_text)
                 elif stored.default_version != known.version_id:
-                    await iam.replace_aws_policy(_stored(known), known.document_text)
+                    await tx.iam_policies.replace_aws_policy(_stored(known), known.document_text)
 
     # -- policies ---------------------------------------------------------------------------
 
@@ -126,7 +126,7 @@ class ManagedPolicyService:
             description=description,
         )
         async with self._store.write() as tx:
-            if not await IamTx(tx.conn).insert_policy(policy, document):
+            if not await tx.iam_policies.insert_policy(policy, document):
                 raise EntityAlreadyExists(
                     f"A policy called {name} already exists. Duplicate names are not allowed."
                 )
@@ -135,18 +135,20 @@ class ManagedPolicyService:
 
     async def get_policy(self, arn: str) -> ManagedPolicy:
         async with self._store.read() as tx:
-            return await self._visible(IamTx(tx.conn), arn)
+            return await self._visible(tx, arn)
 
-    async def _visible(self, iam: IamTx, arn: str, *, for_update: bool = False) -> ManagedPolicy:
+    async def _visible(
+        self, tx: Transaction, arn: str, *, for_update: bool = False
+    ) -> ManagedPolicy:
         """The policy, if this account may see it (its own, or AWS's); else NoSuchEntity."""
-        policy = await iam.policy_by_arn(arn, for_update=for_update)
+        policy = await tx.iam_policies.policy_by_arn(arn, for_update=for_update)
         if policy is None or policy.account_id not in (None, self.account_id):
             raise _not_found(arn)
         return policy
 
-    async def _own(self, iam: IamTx, arn: str) -> ManagedPolicy:
+    async def _own(self, tx: Transaction, arn: str) -> ManagedPolicy:
         """The account's own policy, locked for a change; AWS's cannot be changed."""
-        policy = await self._visible(iam, arn, for_update=True)
+        policy = await self._visible(tx, arn, for_update=True)
         if policy.aws_managed:
             raise Unmodifiable(f"Cannot modify the AWS managed policy {arn}.")
         return policy
@@ -156,7 +158,7 @@ class ManagedPolicyService:
     ) -> list[ManagedPolicy]:
         """ListPolicies: `scope` All, AWS or Local."""
         async with self._store.read() as tx:
-            found = await IamTx(tx.conn).list_policies(
+            found = await tx.iam_policies.list_policies(
                 self.account_id, local=scope in ("All", "Local"), aws=scope in ("All", "AWS")
             )
         return [
@@ -168,17 +170,16 @@ class ManagedPolicyService:
 
     async def delete_policy(self, arn: str) -> None:
         async with self._store.write() as tx:
-            iam = IamTx(tx.conn)
-            policy = await self._own(iam, arn)
+            policy = await self._own(tx, arn)
             if policy.attachment_count:
                 raise DeleteConflict("Cannot delete a policy attached to entities.")
-            if len(await iam.versions(policy.id, policy.default_version)) > 1:
+            if len(await tx.iam_policies.versions(policy.id, policy.default_version)) > 1:
                 raise DeleteConflict(
                     "This policy has more than one version. Before you delete a policy, you "
                     "must delete the policy's versions. The default version is deleted with "
                     "the policy."
                 )
-            await iam.delete_policy(policy.id)
+            await tx.iam_policies.delete_policy(policy.id)
         log.info("deleted policy %s", arn)
 
     # -- versions ---------------------------------------------------------------------------
@@ -187,23 +188,24 @@ class ManagedPolicyService:
         parse_document(document, PolicyKind.MANAGED)
         now = self._clock()
         async with self._store.write() as tx:
-            iam = IamTx(tx.conn)
-            policy = await self._own(iam, arn)
-            if len(await iam.versions(policy.id, policy.default_version)) >= MAX_POLICY_VERSIONS:
+            policy = await self._own(tx, arn)
+            if (
+                len(await tx.iam_policies.versions(policy.id, policy.default_version))
+                >= MAX_POLICY_VERSIONS
+            ):
                 raise LimitExceeded(
                     f"A managed policy can have up to {MAX_POLICY_VERSIONS} versions. Before "
                     "you create a new version, you must delete an existing version."
                 )
-            version_id = await iam.add_version(
+            version_id = await tx.iam_policies.add_version(
                 policy.id, document, set_default=set_default, now=now
             )
         return PolicyVersion(policy.id, version_id, document, set_default, now)
 
     async def get_version(self, arn: str, version_id: str) -> PolicyVersion:
         async with self._store.read() as tx:
-            iam = IamTx(tx.conn)
-            policy = await self._visible(iam, arn)
-            found = await iam.version_document(policy.id, version_id)
+            policy = await self._visible(tx, arn)
+            found = await tx.iam_policies.version_document(policy.id, version_id)
         if found is None:
             raise NoSuchEntity(
                 f"Policy {arn} version {version_id} does not exist or is not attachable."
@@ -215,57 +217,52 @@ class ManagedPolicyService:
 
     async def list_versions(self, arn: str) -> list[PolicyVersion]:
         async with self._store.read() as tx:
-            iam = IamTx(tx.conn)
-            policy = await self._visible(iam, arn)
-            return await iam.versions(policy.id, policy.default_version)
+            policy = await self._visible(tx, arn)
+            return await tx.iam_policies.versions(policy.id, policy.default_version)
 
     async def delete_version(self, arn: str, version_id: str) -> None:
         async with self._store.write() as tx:
-            iam = IamTx(tx.conn)
-            policy = await self._own(iam, arn)
+            policy = await self._own(tx, arn)
             if version_id == policy.default_version:
                 raise DeleteConflict("Cannot delete the default version of a policy.")
-            if not await iam.delete_version(policy.id, version_id):
+            if not await tx.iam_policies.delete_version(policy.id, version_id):
                 raise NoSuchEntity(
                     f"Policy {arn} version {version_id} does not exist or is not attachable."
                 )
 
     async def set_default_version(self, arn: str, version_id: str) -> None:
         async with self._store.write() as tx:
-            iam = IamTx(tx.conn)
-            policy = await self._own(iam, arn)
-            if await iam.version_document(policy.id, version_id) is None:
+            policy = await self._own(tx, arn)
+            if await tx.iam_policies.version_document(policy.id, version_id) is None:
                 raise NoSuchEntity(
                     f"Policy {arn} version {version_id} does not exist or is not attachable."
                 )
-            await iam.set_default_version(policy.id, version_id, self._clock())
+            await tx.iam_policies.set_default_version(policy.id, version_id, self._clock())
 
     # -- attachments ------------------------------------------------------------------------
 
     async def attach(self, kind: EntityKind, entity_name: str, arn: str) -> None:
         """Attach a managed policy to a user, group or role (again: a no-op)."""
         async with self._store.write() as tx:
-            iam = IamTx(tx.conn)
-            entity = await self._iam.entity(iam, kind, entity_name, for_update=True)
-            policy = await iam.policy_by_arn(arn)
+            entity = await self._iam.entity(tx, kind, entity_name, for_update=True)
+            policy = await tx.iam_policies.policy_by_arn(arn)
             if policy is None or policy.account_id not in (None, self.account_id):
                 raise _not_attachable(arn)
-            attached = await iam.attached_policies(entity)
+            attached = await tx.iam_policies.attached_policies(entity)
             if policy.arn not in {p.arn for p in attached}:
                 if len(attached) >= MAX_MANAGED_POLICIES_PER_ENTITY:
                     raise LimitExceeded(
                         f"Cannot exceed quota for {_QUOTA_NAMES[kind]}: "
                         f"{MAX_MANAGED_POLICIES_PER_ENTITY}"
                     )
-                await iam.attach(policy.id, entity, self._clock())
+                await tx.iam_policies.attach(policy.id, entity, self._clock())
         log.info("attached %s to %s %s", arn, kind, entity_name)
 
     async def detach(self, kind: EntityKind, entity_name: str, arn: str) -> None:
         async with self._store.write() as tx:
-            iam = IamTx(tx.conn)
-            entity = await self._iam.entity(iam, kind, entity_name, for_update=True)
-            policy = await iam.policy_by_arn(arn)
-            if policy is None or not await iam.detach(policy.id, entity):
+            entity = await self._iam.entity(tx, kind, entity_name, for_update=True)
+            policy = await tx.iam_policies.policy_by_arn(arn)
+            if policy is None or not await tx.iam_policies.detach(policy.id, entity):
                 raise NoSuchEntity(f"Policy {arn} was not found.")
         log.info("detached %s from %s %s", arn, kind, entity_name)
 
@@ -273,16 +270,14 @@ class ManagedPolicyService:
         self, kind: EntityKind, entity_name: str, *, path_prefix: str = "/"
     ) -> list[ManagedPolicy]:
         async with self._store.read() as tx:
-            iam = IamTx(tx.conn)
-            entity = await self._iam.entity(iam, kind, entity_name)
-            found = await iam.attached_policies(entity)
+            entity = await self._iam.entity(tx, kind, entity_name)
+            found = await tx.iam_policies.attached_policies(entity)
         return [policy for policy in found if policy.path.startswith(path_prefix)]
 
     async def entities_for(self, arn: str) -> Attached:
         async with self._store.read() as tx:
-            iam = IamTx(tx.conn)
-            policy = await self._visible(iam, arn)
-            return await iam.attached_to(policy.id)
+            policy = await self._visible(tx, arn)
+            return await tx.iam_policies.attached_to(policy.id)
 
 
 def validate_policy_arn(arn: str) -> str:

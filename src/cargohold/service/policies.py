@@ -31,9 +31,7 @@ from cargohold.domain.policy import (
     resource_tag_context,
 )
 from cargohold.domain.principal import Principal, repository_arn
-from cargohold.metadata.iam_store import IamTx
-from cargohold.metadata.policy_store import PolicyTx
-from cargohold.metadata.store import MetadataStore, Tx
+from cargohold.ports import Metadata, Transaction
 from cargohold.service.authz import Decision, ResourceSide, resource_account, resource_owner
 from cargohold.service.readcache import ReadCache
 from cargohold.service.registry import repository_not_found
@@ -99,17 +97,16 @@ def registry_policy_missing(registry_id: str) -> RegistryPolicyNotFound:
     )
 
 
-async def check_principals(tx: Tx, policy: Policy) -> None:
+async def check_principals(tx: Transaction, policy: Policy) -> None:
     """ECR refuses a policy naming a user or role that does not exist ("Principal not found").
     Only accounts this server holds can be checked; others are taken on trust."""
-    iam = IamTx(tx.conn)
     for arn in policy.principal_arns():
         if ":user/" not in arn and ":role/" not in arn:
             continue
         account = resource_account(arn)
-        if account is None or not await tx.registry_exists(account):
+        if account is None or not await tx.registries.registry_exists(account):
             continue
-        if not await iam.principal_exists(arn):
+        if not await tx.iam.principal_exists(arn):
             raise PolicyError(INVALID_PARAMETER, PRINCIPAL_NOT_FOUND)
 
 
@@ -118,7 +115,7 @@ class PolicyService:
 
     def __init__(
         self,
-        store: MetadataStore,
+        store: Metadata,
         clock: Callable[[], float],
         *,
         region: str,
@@ -152,7 +149,7 @@ class PolicyService:
             await self._refuse_lock_out(registry_id, name, policy, caller, context)
         async with self._store.write() as tx:
             repository_id = await self._repository_id(tx, registry_id, name)
-            await PolicyTx(tx.conn).put_repository_policy(repository_id, text, self._clock())
+            await tx.policies.put_repository_policy(repository_id, text, self._clock())
         return RepositoryPolicy(registry_id, name, text)
 
     async def _refuse_lock_out(
@@ -182,7 +179,7 @@ class PolicyService:
     async def get_repository_policy(self, registry_id: str, name: str) -> RepositoryPolicy:
         async with self._store.read() as tx:
             repository_id = await self._repository_id(tx, registry_id, name)
-            stored = await PolicyTx(tx.conn).repository_policy(repository_id)
+            stored = await tx.policies.repository_policy(repository_id)
         if stored is None:
             raise repository_policy_missing(name, registry_id)
         return RepositoryPolicy(registry_id, name, stored.text)
@@ -191,15 +188,14 @@ class PolicyService:
         """The policy deleted; RepositoryPolicyNotFound when there was none."""
         async with self._store.write() as tx:
             repository_id = await self._repository_id(tx, registry_id, name)
-            policies = PolicyTx(tx.conn)
-            stored = await policies.repository_policy(repository_id)
-            if stored is None or not await policies.delete_repository_policy(repository_id):
+            stored = await tx.policies.repository_policy(repository_id)
+            if stored is None or not await tx.policies.delete_repository_policy(repository_id):
                 raise repository_policy_missing(name, registry_id)
         return RepositoryPolicy(registry_id, name, stored.text)
 
     @staticmethod
-    async def _repository_id(tx: Tx, registry_id: str, name: str) -> int:
-        repository = await tx.get_repository(registry_id, name)
+    async def _repository_id(tx: Transaction, registry_id: str, name: str) -> int:
+        repository = await tx.repositories.get_repository(registry_id, name)
         if repository is None:
             raise repository_not_found(name, registry_id)
         return repository.id
@@ -209,23 +205,22 @@ class PolicyService:
     async def put_registry_policy(self, registry_id: str, text: str) -> RegistryPolicy:
         policy = parse_policy(text, PolicyKind.REGISTRY)
         async with self._store.write() as tx:
-            await tx.ensure_registry(registry_id, self._region, self._clock())
+            await tx.registries.ensure_registry(registry_id, self._region, self._clock())
             await check_principals(tx, policy)
-            await PolicyTx(tx.conn).put_registry_policy(registry_id, text, self._clock())
+            await tx.policies.put_registry_policy(registry_id, text, self._clock())
         return RegistryPolicy(registry_id, text)
 
     async def get_registry_policy(self, registry_id: str) -> RegistryPolicy:
         async with self._store.read() as tx:
-            stored = await PolicyTx(tx.conn).registry_policy(registry_id)
+            stored = await tx.policies.registry_policy(registry_id)
         if stored is None:
             raise registry_policy_missing(registry_id)
         return RegistryPolicy(registry_id, stored.text)
 
     async def delete_registry_policy(self, registry_id: str) -> RegistryPolicy:
         async with self._store.write() as tx:
-            policies = PolicyTx(tx.conn)
-            stored = await policies.registry_policy(registry_id)
-            if stored is None or not await policies.delete_registry_policy(registry_id):
+            stored = await tx.policies.registry_policy(registry_id)
+            if stored is None or not await tx.policies.delete_registry_policy(registry_id):
                 raise registry_policy_missing(registry_id)
         return RegistryPolicy(registry_id, stored.text)
 
@@ -233,7 +228,7 @@ class PolicyService:
 class ResourcePolicies:
     """The `ResourcePolicySource` of `cargohold.service.authz.Authorizer`."""
 
-    def __init__(self, store: MetadataStore, *, cache_size: int = 1024) -> None:
+    def __init__(self, store: Metadata, *, cache_size: int = 1024) -> None:
         self._store = store
         # Stored documents were validated on the way in; parsing one again is pure, so the
         # parsed form of each text is kept.
@@ -256,14 +251,13 @@ class ResourcePolicies:
         policies: list[Policy] = []
         tags: dict[str, str] = {}
         async with self._store.read() as tx:
-            store = PolicyTx(tx.conn)
             if "*" not in name and "?" not in name:
-                facts = await store.repository_facts(account, name)
+                facts = await tx.policies.repository_facts(account, name)
                 if facts is not None:
                     tags = facts.tags
                     if facts.policy is not None:
                         policies.append(self._parse(facts.policy, PolicyKind.REPOSITORY))
-            registry_text, scope = await store.registry_facts(account, POLICY_SCOPE_SETTING)
+            registry_text, scope = await tx.policies.registry_facts(account, POLICY_SCOPE_SETTING)
         if registry_text is not None and (
             (scope or "V2") == "V2" or action.lower() in V1_REGISTRY_ACTIONS
         ):
@@ -272,7 +266,7 @@ class ResourcePolicies:
 
     async def _role_side(self, role_arn: str) -> ResourceSide:
         async with self._store.read() as tx:
-            role = await IamTx(tx.conn).role_by_arn(role_arn)
+            role = await tx.iam.role_by_arn(role_arn)
         account = resource_account(role_arn)
         if role is None:
             return ResourceSide(account_id=account)

@@ -4,7 +4,7 @@ Every `/v2/` request asks the same questions: whose token is this, what may that
 what policies and tags does the repository carry, which repository is this name. The answers
 change rarely, so each is kept for `ttl` seconds — and dropped at once when this process writes
 to the store what they depend on: a cache of content (blob links, manifests, tags) watches
-`MetadataStore.content_generation`, every other cache `MetadataStore.generation`, so a push keeps
+`Metadata.content_generation`, every other cache `Metadata.generation`, so a push keeps
 the cached principals, policies and decisions (see `metadata.store.Changes`).
 Other processes and nodes see a change within `ttl`, the same bounded staleness as IAM's own
 propagation.
@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from cargohold.metadata.store import MetadataStore
+from cargohold.ports import Metadata
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -41,7 +41,7 @@ class _Entry(Generic[V]):
 class ReadCache(Generic[K, V]):
     def __init__(
         self,
-        store: MetadataStore,
+        store: Metadata,
         *,
         ttl: float = DEFAULT_TTL,
         max_entries: int = 4096,

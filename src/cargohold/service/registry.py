@@ -24,8 +24,7 @@ from cargohold.domain.errors import (
 from cargohold.domain.manifest import MAX_MANIFEST_BYTES, ParsedManifest, negotiate, parse_manifest
 from cargohold.domain.names import validate_repository_name, validate_tag
 from cargohold.domain.records import Manifest, Repository
-from cargohold.metadata.store import Changes, MetadataStore, Tx
-from cargohold.ports import StorageDriver
+from cargohold.ports import Changes, Metadata, StorageDriver, Transaction
 from cargohold.service.paths import blob_key
 from cargohold.service.readcache import ReadCache
 
@@ -89,7 +88,12 @@ class PushHook(Protocol):
     """Told of every manifest a push creates (scan on push answers)."""
 
     async def manifest_pushed(
-        self, tx: Tx, repository: Repository, manifest_id: int, parsed: ParsedManifest, now: float
+        self,
+        tx: Transaction,
+        repository: Repository,
+        manifest_id: int,
+        parsed: ParsedManifest,
+        now: float,
     ) -> bool:
         """Inside the push's transaction; whether there is follow-up work to start."""
         ...
@@ -102,7 +106,7 @@ class PushHook(Protocol):
 class RegistryService:
     def __init__(
         self,
-        store: MetadataStore,
+        store: Metadata,
         storage: StorageDriver,
         clock: Callable[[], float],
         *,
@@ -135,7 +139,7 @@ class RegistryService:
 
         async def load() -> Repository | None:
             async with self._store.read() as tx:
-                return await tx.get_repository(registry_id, name)
+                return await tx.repositories.get_repository(registry_id, name)
 
         repository = await self._repositories.fetch(
             (registry_id, name), load, keep=lambda found: found is not None
@@ -174,10 +178,10 @@ class RegistryService:
                 raise
         try:
             async with self._store.write() as tx:
-                existing = await tx.get_repository(registry_id, name)
+                existing = await tx.repositories.get_repository(registry_id, name)
                 if existing is not None:
                     return existing
-                return await tx.create_repository(registry_id, name, self._clock())
+                return await tx.repositories.create_repository(registry_id, name, self._clock())
         except RepositoryAlreadyExists:
             # A concurrent first push created it after our read (PostgreSQL does not serialise
             # the two writers as SQLite does): use theirs.
@@ -187,7 +191,7 @@ class RegistryService:
         self, *, after: str | None, limit: int | None, registry_id: str | None = None
     ) -> list[str]:
         async with self._store.read() as tx:
-            found = await tx.list_repositories(
+            found = await tx.repositories.list_repositories(
                 registry_id or self.registry_id, after=after, limit=limit
             )
         return [r.name for r in found]
@@ -199,7 +203,7 @@ class RegistryService:
 
         async def load() -> int | None:
             async with self._store.read() as tx:
-                return await tx.linked_blob_size(repository.id, str(digest))
+                return await tx.blobs.linked_blob_size(repository.id, str(digest))
 
         size = await self._blob_sizes.fetch(
             (repository.id, str(digest)), load, keep=lambda found: found is not None
@@ -212,7 +216,7 @@ class RegistryService:
     async def delete_blob(self, repository: Repository, digest_text: str) -> None:
         digest = Digest.parse(digest_text)
         async with self._store.write(changes=Changes.CONTENT) as tx:
-            removed = await tx.unlink_blob(repository.id, str(digest))
+            removed = await tx.blobs.unlink_blob(repository.id, str(digest))
         if not removed:
             raise BlobUnknown(f"blob {digest} is not in repository {repository.name}")
 
@@ -227,10 +231,10 @@ class RegistryService:
         ):
             return None
         async with self._store.write(changes=Changes.CONTENT) as tx:
-            size = await tx.linked_blob_size(source.id, str(digest))
+            size = await tx.blobs.linked_blob_size(source.id, str(digest))
             if size is None:
                 return None
-            await tx.link_blob(repository.id, str(digest), self._clock())
+            await tx.blobs.link_blob(repository.id, str(digest), self._clock())
         return size
 
     # -- manifests --------------------------------------------------------------------------
@@ -257,7 +261,7 @@ class RegistryService:
         now = self._clock()
         async with self._store.write(changes=Changes.CONTENT) as tx:
             image_size = await self._check_references(tx, repository, parsed)
-            manifest_id, created = await tx.put_manifest(
+            manifest_id, created = await tx.manifests.put_manifest(
                 repository_id=repository.id,
                 digest=str(digest),
                 media_type=parsed.media_type,
@@ -272,7 +276,7 @@ class RegistryService:
             )
             if tag is not None:
                 await self._tag(tx, repository, tag, manifest_id, now)
-            manifest = await tx.get_manifest(repository.id, str(digest))
+            manifest = await tx.manifests.get_manifest(repository.id, str(digest))
             hook = self.push_hook
             follow_up = bool(
                 created
@@ -285,11 +289,11 @@ class RegistryService:
         return PushedManifest(manifest, parsed, created)
 
     async def _check_references(
-        self, tx: Tx, repository: Repository, parsed: ParsedManifest
+        self, tx: Transaction, repository: Repository, parsed: ParsedManifest
     ) -> int:
         """Refuse a manifest whose blobs or children the repository lacks; return its image size."""
         wanted = parsed.blob_references
-        sizes = await tx.linked_blob_sizes(repository.id, [str(d.digest) for d in wanted])
+        sizes = await tx.blobs.linked_blob_sizes(repository.id, [str(d.digest) for d in wanted])
         for descriptor in wanted:
             size = sizes.get(str(descriptor.digest))
             if size is None:
@@ -303,7 +307,7 @@ class RegistryService:
                     f"the blob has {size}"
                 )
         if parsed.children:
-            present = await tx.existing_manifests(
+            present = await tx.manifests.existing_manifests(
                 repository.id, [str(c.digest) for c in parsed.children]
             )
             for child in parsed.children:
@@ -316,9 +320,9 @@ class RegistryService:
         return sum(layer.size for layer in parsed.layers)
 
     async def _tag(
-        self, tx: Tx, repository: Repository, tag: str, manifest_id: int, now: float
+        self, tx: Transaction, repository: Repository, tag: str, manifest_id: int, now: float
     ) -> None:
-        current = await tx.tag_target(repository.id, tag)
+        current = await tx.manifests.tag_target(repository.id, tag)
         if current == manifest_id:
             return
         if current is not None and tag_is_immutable(repository, tag):
@@ -326,7 +330,7 @@ class RegistryService:
                 f"The image tag '{tag}' already exists in the '{repository.name}' repository "
                 "and cannot be overwritten because the tag is immutable."
             )
-        await tx.set_tag(repository.id, tag, manifest_id, now)
+        await tx.manifests.set_tag(repository.id, tag, manifest_id, now)
 
     async def manifest(
         self, repository: Repository, reference: str, *, accept: list[str] | None = None
@@ -353,14 +357,16 @@ class RegistryService:
                 self._pulls_written.clear()
             self._pulls_written[manifest.id] = now
             async with self._store.write(changes=Changes.NOTHING) as tx:
-                await tx.record_pull(manifest.id, now)
+                await tx.manifests.record_pull(manifest.id, now)
 
-    async def _resolve(self, tx: Tx, repository: Repository, reference: str) -> Manifest:
+    async def _resolve(self, tx: Transaction, repository: Repository, reference: str) -> Manifest:
         if is_digest(reference):
             digest = Digest.parse(reference)
-            manifest = await tx.get_manifest(repository.id, str(digest))
+            manifest = await tx.manifests.get_manifest(repository.id, str(digest))
         else:
-            manifest = await tx.get_tagged_manifest(repository.id, validate_tag(reference))
+            manifest = await tx.manifests.get_tagged_manifest(
+                repository.id, validate_tag(reference)
+            )
         if manifest is None:
             raise ManifestUnknown(f"manifest {reference} is not in repository {repository.name}")
         return manifest
@@ -369,24 +375,26 @@ class RegistryService:
         """By digest: the manifest and every tag on it. By tag: only the tag."""
         async with self._store.write(changes=Changes.CONTENT) as tx:
             if is_digest(reference):
-                manifest = await tx.get_manifest(repository.id, str(Digest.parse(reference)))
+                manifest = await tx.manifests.get_manifest(
+                    repository.id, str(Digest.parse(reference))
+                )
                 if manifest is None:
                     raise ManifestUnknown(
                         f"manifest {reference} is not in repository {repository.name}"
                     )
-                await tx.delete_manifest(manifest.id)
-            elif not await tx.delete_tag(repository.id, validate_tag(reference)):
+                await tx.manifests.delete_manifest(manifest.id)
+            elif not await tx.manifests.delete_tag(repository.id, validate_tag(reference)):
                 raise ManifestUnknown(f"tag {reference} is not in repository {repository.name}")
 
     async def tags(
         self, repository: Repository, *, after: str | None, limit: int | None
     ) -> list[str]:
         async with self._store.read() as tx:
-            return await tx.list_tags(repository.id, after=after, limit=limit)
+            return await tx.manifests.list_tags(repository.id, after=after, limit=limit)
 
     async def referrers(
         self, repository: Repository, subject_text: str, artifact_type: str | None
     ) -> list[Manifest]:
         subject = Digest.parse(subject_text)
         async with self._store.read() as tx:
-            return await tx.referrers(repository.id, str(subject), artifact_type)
+            return await tx.manifests.referrers(repository.id, str(subject), artifact_type)

@@ -32,8 +32,7 @@ from cargohold.domain.errors import (
 from cargohold.domain.names import validate_repository_name
 from cargohold.domain.policy import PolicyKind, parse_policy
 from cargohold.domain.records import Repository
-from cargohold.metadata.policy_store import PolicyTx
-from cargohold.metadata.store import MetadataStore, Tx
+from cargohold.ports import Metadata, Transaction
 from cargohold.service.registry import repository_not_found
 
 T = TypeVar("T")
@@ -276,7 +275,7 @@ def _decode_token(kind: str, token: str | None) -> str | None:
 
 
 class RepositoryService:
-    def __init__(self, store: MetadataStore, clock: Callable[[], float], *, region: str) -> None:
+    def __init__(self, store: Metadata, clock: Callable[[], float], *, region: str) -> None:
         self._store = store
         self._clock = clock
         self.region = region
@@ -294,9 +293,9 @@ class RepositoryService:
             return await self._create(tx, registry_id, name, settings)
 
     async def _create(
-        self, tx: Tx, registry_id: str, name: str, settings: RepositorySettings
+        self, tx: Transaction, registry_id: str, name: str, settings: RepositorySettings
     ) -> Repository:
-        repository = await tx.create_repository(
+        repository = await tx.repositories.create_repository(
             registry_id,
             name,
             self._clock(),
@@ -306,7 +305,7 @@ class RepositoryService:
             encryption=settings.encryption,
         )
         if settings.tags:
-            await tx.put_resource_tags(repository.id, settings.tags)
+            await tx.repositories.put_resource_tags(repository.id, settings.tags)
         return repository
 
     async def repository(self, registry_id: str, name: str) -> Repository:
@@ -314,8 +313,8 @@ class RepositoryService:
             return await self._repository(tx, registry_id, name)
 
     @staticmethod
-    async def _repository(tx: Tx, registry_id: str, name: str) -> Repository:
-        found = await tx.get_repository(registry_id, name)
+    async def _repository(tx: Transaction, registry_id: str, name: str) -> Repository:
+        found = await tx.repositories.get_repository(registry_id, name)
         if found is None:
             raise repository_not_found(name, registry_id)
         return found
@@ -328,12 +327,12 @@ class RepositoryService:
         """
         async with self._store.write() as tx:
             repository = await self._repository(tx, registry_id, name)
-            if not force and await tx.count_manifests(repository.id):
+            if not force and await tx.manifests.count_manifests(repository.id):
                 raise RepositoryNotEmpty(
                     f"The repository with name '{name}' in registry with id '{registry_id}' "
                     "cannot be deleted because it still contains images"
                 )
-            await tx.delete_repository(repository.id)
+            await tx.repositories.delete_repository(repository.id)
         return repository
 
     async def describe_repositories(
@@ -356,7 +355,9 @@ class RepositoryService:
         after = _decode_token("repositories", next_token)
         async with self._store.read() as tx:
             await self._registry(tx, registry_id)
-            found = await tx.list_repositories(registry_id, after=after, limit=limit + 1)
+            found = await tx.repositories.list_repositories(
+                registry_id, after=after, limit=limit + 1
+            )
         if len(found) > limit:
             return Page(found[:limit], _encode_token("repositories", found[limit - 1].name))
         return Page(found)
@@ -371,16 +372,16 @@ class RepositoryService:
         mode, checked = tag_mutability(mode, filters)
         async with self._store.write() as tx:
             repository = await self._repository(tx, registry_id, name)
-            await tx.update_repository(
+            await tx.repositories.update_repository(
                 repository.id, tag_mutability=mode, tag_mutability_filters=checked
             )
-            updated = await tx.get_repository(registry_id, name)
+            updated = await tx.repositories.get_repository(registry_id, name)
         assert updated is not None
         return updated
 
     # -- resource tags ----------------------------------------------------------------------
 
-    async def _tagged(self, tx: Tx, resource_arn: str) -> Repository:
+    async def _tagged(self, tx: Transaction, resource_arn: str) -> Repository:
         """The repository an ARN names; InvalidParameter for anything but a repository ARN."""
         match = _REPOSITORY_ARN.fullmatch(resource_arn)
         if match is None or match["region"] != self.region:
@@ -395,24 +396,24 @@ class RepositoryService:
     async def list_tags(self, resource_arn: str) -> dict[str, str]:
         async with self._store.read() as tx:
             repository = await self._tagged(tx, resource_arn)
-            return await tx.resource_tags(repository.id)
+            return await tx.repositories.resource_tags(repository.id)
 
     async def tag_resource(self, resource_arn: str, tags: Iterable[Mapping[str, str]]) -> None:
         """Adds or overwrites the tags given; the resource may carry at most 50."""
         wanted = resource_tags(tags)
         async with self._store.write() as tx:
             repository = await self._tagged(tx, resource_arn)
-            current = await tx.resource_tags(repository.id)
+            current = await tx.repositories.resource_tags(repository.id)
             if len(current.keys() | wanted.keys()) > MAX_TAGS:
                 raise TooManyTags(_TOO_MANY_TAGS)
-            await tx.put_resource_tags(repository.id, wanted)
+            await tx.repositories.put_resource_tags(repository.id, wanted)
 
     async def untag_resource(self, resource_arn: str, keys: Iterable[str]) -> None:
         """Removes the keys named; keys the resource lacks are ignored."""
         wanted = [_tag_key(k) for k in keys]
         async with self._store.write() as tx:
             repository = await self._tagged(tx, resource_arn)
-            await tx.delete_resource_tags(repository.id, wanted)
+            await tx.repositories.delete_resource_tags(repository.id, wanted)
 
     # -- account settings -------------------------------------------------------------------
 
@@ -429,7 +430,7 @@ class RepositoryService:
         _, default = self._setting(name)
         async with self._store.read() as tx:
             await self._registry(tx, registry_id)
-            value = await tx.get_account_setting(registry_id, name)
+            value = await tx.templates.get_account_setting(registry_id, name)
         return default if value is None else value
 
     async def put_account_setting(self, registry_id: str, name: str, value: str) -> str:
@@ -438,7 +439,7 @@ class RepositoryService:
             raise invalid("value", f"Valid values for {name} are: [{', '.join(allowed)}]")
         async with self._store.write() as tx:
             await self._registry(tx, registry_id)
-            await tx.put_account_setting(registry_id, name, value)
+            await tx.templates.put_account_setting(registry_id, name, value)
         return value
 
     async def blob_mounting_allowed(self, target: Repository, source: Repository) -> bool:
@@ -530,12 +531,14 @@ class RepositoryService:
         settings = self._template_settings(params)
         async with self._store.write() as tx:
             await self._registry(tx, registry_id)
-            if not await tx.insert_creation_template(registry_id, prefix, settings, self._clock()):
+            if not await tx.templates.insert_creation_template(
+                registry_id, prefix, settings, self._clock()
+            ):
                 raise TemplateAlreadyExists(
                     f"The repository creation template with the prefix '{prefix}' already "
                     f"exists in the registry with id '{registry_id}'"
                 )
-            stored = await tx.get_creation_template(registry_id, prefix)
+            stored = await tx.templates.get_creation_template(registry_id, prefix)
         assert stored is not None
         return self._as_template(stored)
 
@@ -545,20 +548,24 @@ class RepositoryService:
         """Members given replace the template's; members left out stay as they were."""
         prefix = template_prefix(prefix)
         async with self._store.write() as tx:
-            stored = await tx.get_creation_template(registry_id, prefix)
+            stored = await tx.templates.get_creation_template(registry_id, prefix)
             if stored is None:
                 raise self._template_missing(prefix, registry_id)
             settings = self._template_settings(params, self._as_template(stored).settings)
-            await tx.update_creation_template(registry_id, prefix, settings, self._clock())
-            stored = await tx.get_creation_template(registry_id, prefix)
+            await tx.templates.update_creation_template(
+                registry_id, prefix, settings, self._clock()
+            )
+            stored = await tx.templates.get_creation_template(registry_id, prefix)
         assert stored is not None
         return self._as_template(stored)
 
     async def delete_template(self, registry_id: str, prefix: str) -> CreationTemplate:
         prefix = template_prefix(prefix)
         async with self._store.write() as tx:
-            stored = await tx.get_creation_template(registry_id, prefix)
-            if stored is None or not await tx.delete_creation_template(registry_id, prefix):
+            stored = await tx.templates.get_creation_template(registry_id, prefix)
+            if stored is None or not await tx.templates.delete_creation_template(
+                registry_id, prefix
+            ):
                 raise self._template_missing(prefix, registry_id)
         return self._as_template(stored)
 
@@ -576,7 +583,7 @@ class RepositoryService:
         wanted = [template_prefix(p) for p in prefixes] if prefixes else None
         async with self._store.read() as tx:
             await self._registry(tx, registry_id)
-            found = await tx.list_creation_templates(
+            found = await tx.templates.list_creation_templates(
                 registry_id, prefixes=wanted, after=after, limit=limit + 1
             )
         templates = [self._as_template(t) for t in found]
@@ -594,7 +601,7 @@ class RepositoryService:
         validate_repository_name(name)
         try:
             async with self._store.write() as tx:
-                existing = await tx.get_repository(registry_id, name)
+                existing = await tx.repositories.get_repository(registry_id, name)
                 if existing is not None:
                     return existing
                 template = await self._template_for(tx, registry_id, name, "CREATE_ON_PUSH")
@@ -603,7 +610,7 @@ class RepositoryService:
                 created = await self._create(tx, registry_id, name, self._from_template(template))
                 policy = template.settings.get("repositoryPolicy")
                 if policy:
-                    await PolicyTx(tx.conn).put_repository_policy(created.id, policy, self._clock())
+                    await tx.policies.put_repository_policy(created.id, policy, self._clock())
                 return created
         except RepositoryAlreadyExists:
             return await self.repository(registry_id, name)
@@ -614,9 +621,11 @@ class RepositoryService:
             return await self._template_for(tx, registry_id, name, "CREATE_ON_PUSH") is not None
 
     async def _template_for(
-        self, tx: Tx, registry_id: str, name: str, scenario: str
+        self, tx: Transaction, registry_id: str, name: str, scenario: str
     ) -> CreationTemplate | None:
-        templates = [self._as_template(t) for t in await tx.list_creation_templates(registry_id)]
+        templates = [
+            self._as_template(t) for t in await tx.templates.list_creation_templates(registry_id)
+        ]
         candidates = [t for t in templates if scenario in t.applied_for and t.matches(name)]
         # The longest prefix is the most specific; ROOT is the least specific of all.
         return max(
@@ -642,6 +651,6 @@ class RepositoryService:
         return registry_id
 
     @staticmethod
-    async def _registry(tx: Tx, registry_id: str) -> None:
-        if not await tx.registry_exists(registry_id):
+    async def _registry(tx: Transaction, registry_id: str) -> None:
+        if not await tx.registries.registry_exists(registry_id):
             raise invalid("registryId", f"The registry with id '{registry_id}' does not exist")

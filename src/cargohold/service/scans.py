@@ -21,7 +21,6 @@ from typing import IO, Any
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-import sqlalchemy as sa
 
 from cargohold.domain.digest import Digest
 from cargohold.domain.errors import (
@@ -60,10 +59,7 @@ from cargohold.domain.vulnerabilities import (
     query_key,
     severity_counts,
 )
-from cargohold.metadata.scan_store import ScanTx
-from cargohold.metadata.schema import manifests, repositories
-from cargohold.metadata.store import Changes, MetadataStore, Tx
-from cargohold.ports import StorageDriver
+from cargohold.ports import Changes, Metadata, StorageDriver, Transaction
 from cargohold.scanning import LayerError, LayerReader, default_analyzers
 from cargohold.scanning.sbom import MEDIA_TYPE as SBOM_MEDIA_TYPE
 from cargohold.scanning.sbom import cyclonedx_bytes
@@ -171,7 +167,7 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
 class ScanService:
     def __init__(
         self,
-        store: MetadataStore,
+        store: Metadata,
         storage: StorageDriver,
         registry: RegistryService,
         uploads: UploadService,
@@ -197,21 +193,19 @@ class ScanService:
 
     async def registry_configuration(self, registry_id: str) -> ScanningConfiguration:
         async with self._store.read() as tx:
-            return await ScanTx(tx.conn).scanning_configuration(registry_id)
+            return await tx.scans.scanning_configuration(registry_id)
 
     async def put_registry_configuration(
         self, registry_id: str, scan_type: str | None, rules: Sequence[Any] | None
     ) -> ScanningConfiguration:
         configuration = ScanningConfiguration.checked(scan_type, rules)
         async with self._store.write() as tx:
-            await ScanTx(tx.conn).put_scanning_configuration(
-                registry_id, configuration, self._clock()
-            )
+            await tx.scans.put_scanning_configuration(registry_id, configuration, self._clock())
         return configuration
 
     async def put_repository_scanning(self, repository: Repository, scan_on_push: bool) -> None:
         async with self._store.write() as tx:
-            await tx.update_repository(repository.id, scan_on_push=scan_on_push)
+            await tx.repositories.update_repository(repository.id, scan_on_push=scan_on_push)
 
     async def repository_scanning(
         self, registry_id: str, names: Sequence[str]
@@ -219,9 +213,9 @@ class ScanService:
         """Each named repository's effective configuration; names that do not exist."""
         found, missing = [], []
         async with self._store.read() as tx:
-            configuration = await ScanTx(tx.conn).scanning_configuration(registry_id)
+            configuration = await tx.scans.scanning_configuration(registry_id)
             for name in dict.fromkeys(names):
-                repository = await tx.get_repository(registry_id, name)
+                repository = await tx.repositories.get_repository(registry_id, name)
                 if repository is None:
                     missing.append(name)
                     continue
@@ -240,19 +234,23 @@ class ScanService:
     # == scan on push =============================================================================
 
     async def manifest_pushed(
-        self, tx: Tx, repository: Repository, manifest_id: int, parsed: ParsedManifest, now: float
+        self,
+        tx: Transaction,
+        repository: Repository,
+        manifest_id: int,
+        parsed: ParsedManifest,
+        now: float,
     ) -> bool:
         """In the push's transaction: queue a scan when the repository scans on push; whether
         one was queued. Indexes are answered from their children, each scanned on its push."""
         if not is_image(parsed):
             return False
-        scans = ScanTx(tx.conn)
-        configuration = await scans.scanning_configuration(repository.registry_id)
+        configuration = await tx.scans.scanning_configuration(repository.registry_id)
         frequency = configuration.frequency(repository.name, repository.scan_on_push)
         if frequency not in (SCAN_ON_PUSH, CONTINUOUS_SCAN):
             return False
-        await scans.start_scan(manifest_id, now, DESCRIPTION_IN_PROGRESS)
-        await scans.enqueue(SCAN, {"manifest_id": manifest_id}, now)
+        await tx.scans.start_scan(manifest_id, now, DESCRIPTION_IN_PROGRESS)
+        await tx.jobs.enqueue(SCAN, {"manifest_id": manifest_id}, now)
         return True
 
     def pushed(self) -> None:
@@ -281,21 +279,20 @@ class ScanService:
                 )
         queued = 0
         async with self._store.write(changes=Changes.NOTHING) as tx:
-            scans = ScanTx(tx.conn)
             for target in targets:
-                current = await scans.scan_of(target.id)
+                current = await tx.scans.scan_of(target.id)
                 if current is not None and now - current.requested_at < SCAN_QUOTA_SECONDS:
                     continue
                 target_parsed = parse_manifest(target.content, target.media_type)
                 if not is_image(target_parsed):
-                    scan_id = await scans.start_scan(target.id, now, DESCRIPTION_IN_PROGRESS)
-                    await scans.finish_scan(
+                    scan_id = await tx.scans.start_scan(target.id, now, DESCRIPTION_IN_PROGRESS)
+                    await tx.scans.finish_scan(
                         scan_id, status=UNSUPPORTED_IMAGE, description=DESCRIPTION_ARTIFACT, now=now
                     )
                     queued += 1
                     continue
-                await scans.start_scan(target.id, now, DESCRIPTION_IN_PROGRESS)
-                await scans.enqueue(SCAN, {"manifest_id": target.id}, now)
+                await tx.scans.start_scan(target.id, now, DESCRIPTION_IN_PROGRESS)
+                await tx.jobs.enqueue(SCAN, {"manifest_id": target.id}, now)
                 queued += 1
         if not queued:
             raise LimitExceeded("The scan quota per image has been exceeded. Wait and try again.")
@@ -309,12 +306,7 @@ class ScanService:
     ) -> list[Manifest]:
         wanted = [str(c.digest) for c in parsed.children]
         async with self._store.read() as tx:
-            rows = await tx.conn.execute(
-                sa.select(manifests.c.id).where(
-                    manifests.c.repository_id == repository.id, manifests.c.digest.in_(wanted)
-                )
-            )
-            found = await tx.manifests_by_id(int(r.id) for r in rows)
+            found = await tx.manifests.manifests_by_digest(repository.id, wanted)
         by_digest = {m.digest: m for m in found}
         return [by_digest[d] for d in dict.fromkeys(wanted) if d in by_digest]
 
@@ -365,7 +357,7 @@ class ScanService:
                 children[manifest.id] = await self._image_children(repository, parsed[manifest.id])
         ids = {m.id for m in listed} | {c.id for kids in children.values() for c in kids}
         async with self._store.read() as tx:
-            scans = await ScanTx(tx.conn).scans_of(ids)
+            scans = await tx.scans.scans_of(ids)
         states: dict[int, ScanState] = {}
         for manifest in listed:
             if manifest.id in children:
@@ -425,10 +417,10 @@ class ScanService:
         parsed = parse_manifest(manifest.content, manifest.media_type)
         if not parsed.is_index:
             async with self._store.read() as tx:
-                scan = await ScanTx(tx.conn).scan_of(manifest.id)
+                scan = await tx.scans.scan_of(manifest.id)
                 if scan is None:
                     return []
-                return await ScanTx(tx.conn).findings_page(scan.id, after=after, limit=limit)
+                return await tx.scans.findings_page(scan.id, after=after, limit=limit)
         # An index: its children's findings, each marked with the child's platform, ordered
         # by severity, and numbered for paging.
         platforms = {str(c.digest): c.platform or {} for c in parsed.children}
@@ -439,10 +431,10 @@ class ScanService:
                 str(platform[k]) for k in ("os", "architecture", "variant") if platform.get(k)
             )
             async with self._store.read() as tx:
-                scan = await ScanTx(tx.conn).scan_of(child.id)
+                scan = await tx.scans.scan_of(child.id)
                 if scan is None:
                     continue
-                rows = await ScanTx(tx.conn).findings_page(scan.id, after=-1, limit=1_000_000)
+                rows = await tx.scans.findings_page(scan.id, after=-1, limit=1_000_000)
             for row in rows:
                 attributes = [*row.attributes, {"key": "platform", "value": label or child.digest}]
                 merged.append(
@@ -498,8 +490,8 @@ class ScanService:
     async def run_scan(self, payload: dict[str, Any]) -> None:
         manifest_id = int(payload["manifest_id"])
         async with self._store.read() as tx:
-            listed = await tx.manifests_by_id([manifest_id])
-            scan = await ScanTx(tx.conn).scan_of(manifest_id)
+            listed = await tx.manifests.manifests_by_id([manifest_id])
+            scan = await tx.scans.scan_of(manifest_id)
         if not listed or scan is None:
             return  # deleted meanwhile
         manifest = listed[0]
@@ -521,7 +513,7 @@ class ScanService:
         found, keys = await self._match(inventory)
         updated_at = await self._vulndb.updated_at()
         async with self._store.write(changes=Changes.NOTHING) as tx:
-            await ScanTx(tx.conn).finish_scan(
+            await tx.scans.finish_scan(
                 scan.id,
                 status=COMPLETE,
                 description=DESCRIPTION_COMPLETE,
@@ -542,7 +534,7 @@ class ScanService:
         self, scan_id: int, status: str, description: str, inventory: Inventory | None = None
     ) -> None:
         async with self._store.write(changes=Changes.NOTHING) as tx:
-            await ScanTx(tx.conn).finish_scan(
+            await tx.scans.finish_scan(
                 scan_id,
                 status=status,
                 description=description,
@@ -553,9 +545,9 @@ class ScanService:
     async def fail_scan(self, payload: dict[str, Any], error: str) -> None:
         """The scan job gave up: the scan ends FAILED with the reason."""
         async with self._store.write(changes=Changes.NOTHING) as tx:
-            scan = await ScanTx(tx.conn).scan_of(int(payload["manifest_id"]))
+            scan = await tx.scans.scan_of(int(payload["manifest_id"]))
             if scan is not None and scan.status == IN_PROGRESS:
-                await ScanTx(tx.conn).finish_scan(
+                await tx.scans.finish_scan(
                     scan.id,
                     status=FAILED,
                     description=f"The scan failed: {error}"[:1000],
@@ -569,22 +561,14 @@ class ScanService:
         hold a package whose advisories changed at or after `since`."""
         since = float(payload["since"])
         async with self._store.read() as tx:
-            scans = ScanTx(tx.conn)
-            affected = await scans.scans_affected_since(since)
-            targets = await scans.scan_targets(affected)
+            affected = await tx.scans.scans_affected_since(since)
+            targets = await tx.scans.scan_targets(affected)
             names = {
-                int(r.id): (r.registry_id, r.name, bool(r.scan_on_push))
-                for r in await tx.conn.execute(
-                    sa.select(
-                        repositories.c.id,
-                        repositories.c.registry_id,
-                        repositories.c.name,
-                        repositories.c.scan_on_push,
-                    ).where(repositories.c.id.in_(sorted({t[2] for t in targets})))
-                )
+                r.id: (r.registry_id, r.name, r.scan_on_push)
+                for r in (await tx.repositories.repositories_by_id(t[2] for t in targets)).values()
             }
             configurations = {
-                registry: await scans.scanning_configuration(registry)
+                registry: await tx.scans.scanning_configuration(registry)
                 for registry in {n[0] for n in names.values()}
             }
         for scan_id, _manifest_id, repository_id in targets:
@@ -595,14 +579,14 @@ class ScanService:
 
     async def _rematch_one(self, scan_id: int) -> None:
         async with self._store.read() as tx:
-            scan = await ScanTx(tx.conn).scan_by_id(scan_id)
+            scan = await tx.scans.scan_by_id(scan_id)
         if scan is None or scan.status != COMPLETE or scan.inventory is None:
             return
         inventory = Inventory.from_json(scan.inventory)
         found, _ = await self._match(inventory)
         updated_at = await self._vulndb.updated_at()
         async with self._store.write(changes=Changes.NOTHING) as tx:
-            await ScanTx(tx.conn).finish_scan(
+            await tx.scans.finish_scan(
                 scan.id,
                 status=COMPLETE,
                 description=DESCRIPTION_COMPLETE,
@@ -617,19 +601,14 @@ class ScanService:
 
     async def _repository_of(self, manifest: Manifest) -> Repository:
         async with self._store.read() as tx:
-            row = (
-                await tx.conn.execute(
-                    sa.select(repositories.c.registry_id, repositories.c.name).where(
-                        repositories.c.id == manifest.repository_id
-                    )
-                )
-            ).one()
+            found = await tx.repositories.repositories_by_id([manifest.repository_id])
+        row = found[manifest.repository_id]
         return await self._registry.repository(row.name, row.registry_id)
 
     async def _put_blob(self, repository: Repository, data: bytes) -> Digest:
         digest = Digest.of(data)
         async with self._store.read() as tx:
-            present = await tx.linked_blob_size(repository.id, str(digest))
+            present = await tx.blobs.linked_blob_size(repository.id, str(digest))
         if present is None:
             await self._uploads.monolithic(repository, str(digest), _one(data), len(data))
         return digest
@@ -663,14 +642,14 @@ class ScanService:
         digest = Digest.of(raw)
         await self._registry.put_manifest(repository, str(digest), raw, OCI_MANIFEST)
         async with self._store.write(changes=Changes.NOTHING) as tx:
-            await ScanTx(tx.conn).set_sbom(scan_id, str(digest))
+            await tx.scans.set_sbom(scan_id, str(digest))
         return str(digest)
 
     async def sbom(self, repository: Repository, image_id: ImageId) -> bytes:
         """The image's SBOM from its last scan's inventory (ScanNotFound without one)."""
         manifest = await self._manifest(repository, image_id)
         async with self._store.read() as tx:
-            scan = await ScanTx(tx.conn).scan_of(manifest.id)
+            scan = await tx.scans.scan_of(manifest.id)
         if scan is None or scan.inventory is None:
             raise ScanNotFound(
                 f"The image {manifest.digest} in repository '{repository.name}' has no "

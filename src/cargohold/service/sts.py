@@ -43,9 +43,7 @@ from cargohold.domain.policy import (
 )
 from cargohold.domain.policy.kinds import policy_size
 from cargohold.domain.principal import ASSUMED_ROLE_PRINCIPAL, USER_PRINCIPAL, Principal
-from cargohold.metadata.iam_store import IamTx
-from cargohold.metadata.session_store import SessionTx
-from cargohold.metadata.store import MetadataStore
+from cargohold.ports import Metadata
 from cargohold.service.iam import IamService, parse_document
 from cargohold.service.identity import new_secret, random_id, session_token_context
 
@@ -103,7 +101,7 @@ def caller(principal: Principal) -> Caller:
 class StsService:
     def __init__(
         self,
-        store: MetadataStore,
+        store: Metadata,
         box: SecretBox,
         iam: IamService,
         clock: Callable[[], float],
@@ -261,13 +259,12 @@ class StsService:
     async def _managed_session_policies(self, arns: tuple[str, ...]) -> list[str]:
         documents = []
         async with self._store.read() as tx:
-            iam = IamTx(tx.conn)
             for arn in arns:
-                found = await iam.policy_by_arn(arn)
+                found = await tx.iam_policies.policy_by_arn(arn)
                 version = (
                     None
                     if found is None
-                    else await iam.version_document(found.id, found.default_version)
+                    else await tx.iam_policies.version_document(found.id, found.default_version)
                 )
                 if version is None:
                     raise InvalidInput(f"Policy {arn} does not exist or is not attachable.")
@@ -280,9 +277,8 @@ class StsService:
         secret = new_secret()
         token = base64.b64encode(secrets.token_bytes(_TOKEN_BYTES)).decode("ascii")
         async with self._store.write() as tx:
-            stored = SessionTx(tx.conn)
-            await stored.delete_expired_sessions(session.created_at - _SESSION_RETENTION)
-            await stored.insert_session(
+            await tx.sessions.delete_expired_sessions(session.created_at - _SESSION_RETENTION)
+            await tx.sessions.insert_session(
                 session,
                 secret_ciphertext=self._box.encrypt(
                     secret.encode("ascii"), context=session.id.encode()

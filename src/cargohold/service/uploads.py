@@ -27,8 +27,7 @@ from cargohold.domain.errors import (
 )
 from cargohold.domain.hashstate import ResumableHash
 from cargohold.domain.records import Repository, Upload
-from cargohold.metadata.store import Changes, MetadataStore
-from cargohold.ports import StorageDriver, UploadState, UploadStateInvalid
+from cargohold.ports import Changes, Metadata, StorageDriver, UploadState, UploadStateInvalid
 from cargohold.service.paths import blob_key
 
 #: Appends are written and hashed in slices of this size: large enough to keep thread hops
@@ -67,9 +66,7 @@ def _parse_upload_id(upload_id: str) -> str:
 
 
 class UploadService:
-    def __init__(
-        self, store: MetadataStore, storage: StorageDriver, clock: Callable[[], float]
-    ) -> None:
+    def __init__(self, store: Metadata, storage: StorageDriver, clock: Callable[[], float]) -> None:
         self._store = store
         self._storage = storage
         self._clock = clock
@@ -83,7 +80,7 @@ class UploadService:
         hasher = ResumableHash(DEFAULT_ALGORITHM)
         now = self._clock()
         async with self._store.write(changes=Changes.NOTHING) as tx:
-            await tx.create_upload(
+            await tx.uploads.create_upload(
                 upload_id, repository.id, DEFAULT_ALGORITHM, hasher.state(), state, now
             )
         return Upload(
@@ -93,7 +90,7 @@ class UploadService:
     async def get(self, repository: Repository, upload_id: str) -> Upload:
         upload_id = _parse_upload_id(upload_id)
         async with self._store.read() as tx:
-            upload = await tx.get_upload(upload_id)
+            upload = await tx.uploads.get_upload(upload_id)
         if upload is None or upload.repository_id != repository.id:
             raise BlobUploadUnknown(f"unknown upload {upload_id}")
         return upload
@@ -191,7 +188,7 @@ class UploadService:
             smallest_earlier_part=smallest,
         )
         async with self._store.write(changes=Changes.NOTHING) as tx:
-            advanced = await tx.advance_upload(
+            advanced = await tx.uploads.advance_upload(
                 upload.id,
                 from_offset=upload.offset,
                 to_offset=new_offset,
@@ -260,13 +257,13 @@ class UploadService:
                 f"upload {upload.id} can no longer be completed: {exc}"
             ) from None
         async with self._store.write(changes=Changes.CONTENT) as tx:
-            await tx.add_blob(repository.id, str(digest), upload.offset, self._clock())
-            await tx.delete_upload(upload.id)
+            await tx.blobs.add_blob(repository.id, str(digest), upload.offset, self._clock())
+            await tx.uploads.delete_upload(upload.id)
         return CommittedBlob(digest, upload.offset)
 
     async def _discard(self, upload: Upload) -> None:
         async with self._store.write(changes=Changes.CONTENT) as tx:
-            await tx.delete_upload(upload.id)
+            await tx.uploads.delete_upload(upload.id)
         await self._storage.abort_upload(upload.driver_state)
 
     async def cancel(self, repository: Repository, upload_id: str) -> None:

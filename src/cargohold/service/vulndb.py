@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cargohold.domain.vulnerabilities import normalize_ecosystem, normalize_name
-from cargohold.metadata.scan_store import ScanTx
-from cargohold.metadata.store import MetadataStore
+from cargohold.ports import Metadata
 
 REMATCH = "rematch"
 _BATCH = 200
@@ -47,7 +46,7 @@ def record_packages(record: Mapping[str, Any]) -> set[tuple[str, str]]:
 
 
 class VulnerabilityDatabase:
-    def __init__(self, store: MetadataStore, clock: Callable[[], float]) -> None:
+    def __init__(self, store: Metadata, clock: Callable[[], float]) -> None:
         self._store = store
         self._clock = clock
 
@@ -74,7 +73,7 @@ class VulnerabilityDatabase:
         if report.changed:
             report.imported_at = now
             async with self._store.write() as tx:
-                await ScanTx(tx.conn).enqueue(REMATCH, {"since": now}, self._clock())
+                await tx.jobs.enqueue(REMATCH, {"since": now}, self._clock())
         return report
 
     async def _import_batch(
@@ -88,13 +87,12 @@ class VulnerabilityDatabase:
                 continue
             valid.append((identifier, modified, record))
         async with self._store.write() as tx:
-            scans = ScanTx(tx.conn)
-            stored = await scans.vulnerability_versions(i for i, _, _ in valid)
+            stored = await tx.vulnerabilities.vulnerability_versions(i for i, _, _ in valid)
             for identifier, modified, record in valid:
                 if stored.get(identifier) == modified:
                     report.unchanged += 1
                     continue
-                await scans.put_vulnerability(
+                await tx.vulnerabilities.put_vulnerability(
                     identifier, modified, record, record_packages(record), now
                 )
                 if identifier in stored:
@@ -105,8 +103,8 @@ class VulnerabilityDatabase:
 
     async def lookup(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[Any]]:
         async with self._store.read() as tx:
-            return await ScanTx(tx.conn).records_for(keys)
+            return await tx.vulnerabilities.records_for(keys)
 
     async def updated_at(self) -> float | None:
         async with self._store.read() as tx:
-            return await ScanTx(tx.conn).vulndb_updated_at()
+            return await tx.vulnerabilities.vulndb_updated_at()

@@ -1,9 +1,4 @@
-"""Queries over principals and access keys, inside a transaction the `MetadataStore` opened.
-
-`IdentityTx(tx.conn)` speaks IAM's words (user, access key) over the connection of one `Tx`, so
-identity changes commit or roll back together with whatever else that transaction does. Secrets
-pass through here only as SecretBox ciphertext; this module never sees a plaintext secret.
-"""
+"""Principals (users, roles) and their access keys."""
 
 from __future__ import annotations
 
@@ -11,7 +6,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cargohold.domain.identity import (
     AccessKey,
@@ -21,6 +15,7 @@ from cargohold.domain.identity import (
     name_key,
 )
 from cargohold.metadata.schema import access_keys, principals
+from cargohold.metadata.sql import SqlStore
 
 
 def _identity(row: Any) -> Identity:
@@ -58,16 +53,13 @@ _KEY_COLUMNS = (
     access_keys.c.last_used_service,
     access_keys.c.last_used_region,
 )
+
+
 _KEYS = access_keys.join(principals, access_keys.c.principal_id == principals.c.id)
 
 
-class IdentityTx:
-    """Principal and access-key statements on one transaction's connection."""
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
-
-    # -- principals -------------------------------------------------------------------------
+class SqlIdentities(SqlStore):
+    """Principals (users, roles) and their access keys."""
 
     async def insert_principal(self, identity: Identity) -> bool:
         """Insert unless the name (in any case), the id or the ARN is taken; whether it was."""
@@ -126,8 +118,6 @@ class IdentityTx:
             sa.delete(principals).where(principals.c.id == principal_id)
         )
         return bool(result.rowcount)
-
-    # -- access keys ------------------------------------------------------------------------
 
     async def insert_access_key(
         self,

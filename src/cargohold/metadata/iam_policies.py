@@ -1,34 +1,23 @@
-"""Queries over roles, groups and policies, inside a transaction the `MetadataStore` opened.
-
-`IamTx(tx.conn)` speaks IAM's words (role, group, inline policy, managed policy, version,
-attachment) over the connection of one `Tx`, beside `IdentityTx` for users and keys and
-`SessionTx` for STS sessions.
-An *entity* that policies belong to is named by its kind and id: a user or role (`principals`
-row) or a group (`iam_groups` row).
-"""
+"""IAM inline and managed policies, their versions and attachments."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cargohold.domain.identity import (
-    GROUP,
     ROLE,
     USER,
+    Attached,
+    Entity,
     Group,
     Identity,
     ManagedPolicy,
     PolicyVersion,
-    Role,
     name_key,
 )
 from cargohold.metadata.schema import (
-    access_keys,
     group_members,
     iam_groups,
     inline_policies,
@@ -36,30 +25,8 @@ from cargohold.metadata.schema import (
     policy_attachments,
     policy_versions,
     principals,
-    roles,
 )
-
-#: What policies are attached to: a user, a role or a group.
-EntityKind = Literal["user", "role", "group"]
-
-
-@dataclass(frozen=True, slots=True)
-class Entity:
-    kind: EntityKind
-    id: str
-
-    @property
-    def column(self) -> str:
-        return "group_id" if self.kind == GROUP else "principal_id"
-
-
-@dataclass(frozen=True, slots=True)
-class Attached:
-    """Who a managed policy is attached to."""
-
-    users: list[Identity]
-    groups: list[Group]
-    roles: list[Identity]
+from cargohold.metadata.sql import SqlStore
 
 
 def _identity(row: Any, prefix: str = "") -> Identity:
@@ -71,20 +38,6 @@ def _identity(row: Any, prefix: str = "") -> Identity:
         path=getattr(row, f"{prefix}path"),
         arn=getattr(row, f"{prefix}arn"),
         created_at=getattr(row, f"{prefix}created_at"),
-    )
-
-
-def _role(row: Any) -> Role:
-    return Role(
-        id=row.id,
-        account_id=row.account_id,
-        name=row.name,
-        path=row.path,
-        arn=row.arn,
-        created_at=row.created_at,
-        trust_policy=row.trust_policy,
-        description=row.description,
-        max_session_duration=row.max_session_duration,
     )
 
 
@@ -114,8 +67,8 @@ def _policy(row: Any) -> ManagedPolicy:
     )
 
 
-_ROLES = principals.join(roles, roles.c.principal_id == principals.c.id)
 _COUNTED = policy_attachments.alias("counted_attachments")
+
 _ATTACHMENT_COUNT = (
     sa.select(sa.func.count())
     .select_from(_COUNTED)
@@ -126,164 +79,8 @@ _ATTACHMENT_COUNT = (
 )
 
 
-class IamTx:
-    """Role, group, policy and session statements on one transaction's connection."""
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
-
-    def _insert(self, table: sa.Table) -> Any:
-        return (postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert)(
-            table
-        )
-
-    # -- roles ------------------------------------------------------------------------------
-
-    async def insert_role_details(
-        self, principal_id: str, trust_policy: str, description: str | None, max_session: int
-    ) -> None:
-        """The role's own columns, for a `principals` row of kind role inserted just before."""
-        await self.conn.execute(
-            sa.insert(roles).values(
-                principal_id=principal_id,
-                trust_policy=trust_policy,
-                description=description,
-                max_session_duration=max_session,
-            )
-        )
-
-    async def role_by_name(
-        self, account_id: str, name: str, *, for_update: bool = False
-    ) -> Role | None:
-        query = (
-            sa.select(principals, roles)
-            .select_from(_ROLES)
-            .where(
-                principals.c.account_id == account_id,
-                principals.c.kind == ROLE,
-                principals.c.name_key == name_key(name),
-            )
-        )
-        if for_update:
-            query = query.with_for_update(of=principals)
-        row = (await self.conn.execute(query)).first()
-        return _role(row) if row else None
-
-    async def role(self, principal_id: str) -> Role | None:
-        row = (
-            await self.conn.execute(
-                sa.select(principals, roles)
-                .select_from(_ROLES)
-                .where(principals.c.id == principal_id)
-            )
-        ).first()
-        return _role(row) if row else None
-
-    async def role_by_arn(self, arn: str) -> Role | None:
-        row = (
-            await self.conn.execute(
-                sa.select(principals, roles).select_from(_ROLES).where(principals.c.arn == arn)
-            )
-        ).first()
-        return _role(row) if row else None
-
-    async def list_roles(self, account_id: str) -> list[Role]:
-        rows = await self.conn.execute(
-            sa.select(principals, roles)
-            .select_from(_ROLES)
-            .where(principals.c.account_id == account_id, principals.c.kind == ROLE)
-            .order_by(principals.c.name_key, principals.c.name)
-        )
-        return [_role(row) for row in rows]
-
-    async def update_role(self, principal_id: str, **values: Any) -> None:
-        await self.conn.execute(
-            sa.update(roles).where(roles.c.principal_id == principal_id).values(**values)
-        )
-
-    async def principal_exists(self, arn: str) -> bool:
-        row = (
-            await self.conn.execute(sa.select(principals.c.id).where(principals.c.arn == arn))
-        ).first()
-        return row is not None
-
-    # -- groups -----------------------------------------------------------------------------
-
-    async def insert_group(self, group: Group) -> bool:
-        """Insert unless the name (in any case) or the ARN is taken; whether it was."""
-        stmt = (
-            self._insert(iam_groups)
-            .values(
-                id=group.id,
-                account_id=group.account_id,
-                name=group.name,
-                name_key=name_key(group.name),
-                path=group.path,
-                arn=group.arn,
-                created_at=group.created_at,
-            )
-            .on_conflict_do_nothing()
-            .returning(iam_groups.c.id)
-        )
-        return (await self.conn.execute(stmt)).first() is not None
-
-    async def group_by_name(
-        self, account_id: str, name: str, *, for_update: bool = False
-    ) -> Group | None:
-        query = sa.select(iam_groups).where(
-            iam_groups.c.account_id == account_id, iam_groups.c.name_key == name_key(name)
-        )
-        if for_update:
-            query = query.with_for_update()
-        row = (await self.conn.execute(query)).first()
-        return _group(row) if row else None
-
-    async def list_groups(self, account_id: str) -> list[Group]:
-        rows = await self.conn.execute(
-            sa.select(iam_groups)
-            .where(iam_groups.c.account_id == account_id)
-            .order_by(iam_groups.c.name_key, iam_groups.c.name)
-        )
-        return [_group(row) for row in rows]
-
-    async def delete_group(self, group_id: str) -> None:
-        await self.conn.execute(sa.delete(iam_groups).where(iam_groups.c.id == group_id))
-
-    async def add_member(self, group_id: str, principal_id: str, now: float) -> None:
-        await self.conn.execute(
-            self._insert(group_members)
-            .values(group_id=group_id, principal_id=principal_id, added_at=now)
-            .on_conflict_do_nothing()
-        )
-
-    async def remove_member(self, group_id: str, principal_id: str) -> bool:
-        result = await self.conn.execute(
-            sa.delete(group_members).where(
-                group_members.c.group_id == group_id,
-                group_members.c.principal_id == principal_id,
-            )
-        )
-        return bool(result.rowcount)
-
-    async def members(self, group_id: str) -> list[Identity]:
-        rows = await self.conn.execute(
-            sa.select(principals)
-            .join(group_members, group_members.c.principal_id == principals.c.id)
-            .where(group_members.c.group_id == group_id)
-            .order_by(principals.c.name_key)
-        )
-        return [_identity(row) for row in rows]
-
-    async def groups_of(self, principal_id: str) -> list[Group]:
-        rows = await self.conn.execute(
-            sa.select(iam_groups)
-            .join(group_members, group_members.c.group_id == iam_groups.c.id)
-            .where(group_members.c.principal_id == principal_id)
-            .order_by(iam_groups.c.name_key)
-        )
-        return [_group(row) for row in rows]
-
-    # -- inline policies --------------------------------------------------------------------
+class SqlIamPolicies(SqlStore):
+    """IAM inline and managed policies, their versions and attachments."""
 
     async def put_inline(self, entity: Entity, name: str, document: str, now: float) -> None:
         """Create or replace the entity's inline policy `name`."""
@@ -322,8 +119,6 @@ class IamTx:
             )
         )
         return bool(result.rowcount)
-
-    # -- managed policies -------------------------------------------------------------------
 
     async def insert_policy(self, policy: ManagedPolicy, document: str) -> bool:
         """Insert the policy with `document` as its version v1 (its default); False when the
@@ -480,8 +275,6 @@ class IamTx:
             )
         )
 
-    # -- attachments ------------------------------------------------------------------------
-
     async def attach(self, policy_id: str, entity: Entity, now: float) -> None:
         await self.conn.execute(
             self._insert(policy_attachments)
@@ -527,8 +320,6 @@ class IamTx:
             roles=[identity for identity in found if identity.kind == ROLE],
         )
 
-    # -- what decides for a principal -------------------------------------------------------
-
     async def identity_documents(self, principal_id: str) -> list[str]:
         """Every identity-based policy document that applies to a user or role: its inline
         policies, the default versions of its managed policies, and those of its groups."""
@@ -563,26 +354,3 @@ class IamTx:
             .distinct()
         )
         return [row.document for row in inline] + [row.document for row in managed]
-
-    async def dependents(self, entity: Entity) -> dict[str, int]:
-        """What stops an entity's deletion: counts of its access keys, inline policies,
-        attached policies, groups (a user's) and members (a group's)."""
-        counts: dict[str, int] = {}
-
-        async def count(name: str, table: sa.Table, column: str) -> None:
-            counts[name] = (
-                await self.conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(table)
-                    .where(table.c[column] == entity.id)
-                )
-            ).scalar_one()
-
-        await count("inline", inline_policies, entity.column)
-        await count("attached", policy_attachments, entity.column)
-        if entity.kind == GROUP:
-            await count("members", group_members, "group_id")
-        else:
-            await count("groups", group_members, "principal_id")
-            await count("keys", access_keys, "principal_id")
-        return counts

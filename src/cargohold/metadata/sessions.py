@@ -1,19 +1,14 @@
-"""Queries over STS sessions, inside a transaction the `MetadataStore` opened.
-
-`SessionTx(tx.conn)` stores and finds the temporary credentials STS hands out. Their secret and
-session token pass through here only as SecretBox ciphertext; this module never sees either in
-plaintext.
-"""
+"""STS sessions: assumed roles and session tokens."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cargohold.domain.identity import Session
 from cargohold.metadata.schema import sessions
+from cargohold.metadata.sql import SqlStore
 
 
 def _session(row: Any) -> Session:
@@ -33,11 +28,8 @@ def _session(row: Any) -> Session:
     )
 
 
-class SessionTx:
-    """Session statements on one transaction's connection."""
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
+class SqlSessions(SqlStore):
+    """STS sessions: assumed roles and session tokens."""
 
     async def insert_session(
         self,

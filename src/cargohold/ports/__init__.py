@@ -1,0 +1,54 @@
+"""The ports the service layer depends on; adapters in `storage/` and `metadata/` implement them.
+
+Services import from here, never from the adapters: `storage` for blob drivers, `metadata` for
+the transaction and its role stores.
+"""
+
+from cargohold.ports.access import (
+    Events,
+    Iam,
+    IamPolicies,
+    Identities,
+    ResourcePolicyStore,
+    Sessions,
+)
+from cargohold.ports.content import Blobs, Manifests, Registries, Repositories, Templates, Uploads
+from cargohold.ports.metadata import Changes, Metadata, Transaction
+from cargohold.ports.storage import (
+    KeyNotFound,
+    ObjectInfo,
+    StorageDriver,
+    StorageError,
+    UploadState,
+    UploadStateInvalid,
+    UploadWriter,
+)
+from cargohold.ports.work import Jobs, Scans, Vulnerabilities
+
+__all__ = [
+    "Blobs",
+    "Changes",
+    "Events",
+    "Iam",
+    "IamPolicies",
+    "Identities",
+    "Jobs",
+    "KeyNotFound",
+    "Manifests",
+    "Metadata",
+    "ObjectInfo",
+    "Registries",
+    "Repositories",
+    "ResourcePolicyStore",
+    "Scans",
+    "Sessions",
+    "StorageDriver",
+    "StorageError",
+    "Templates",
+    "Transaction",
+    "UploadState",
+    "UploadStateInvalid",
+    "UploadWriter",
+    "Uploads",
+    "Vulnerabilities",
+]

@@ -1,0 +1,254 @@
+"""Registries, repositories and what they hold: the stores of a push and a pull."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from cargohold.domain.records import (
+    Manifest,
+    ManifestSummary,
+    Repository,
+    Upload,
+)
+
+
+class Registries(Protocol):
+    """The registries: one per account, in its region."""
+
+    async def ensure_registry(self, account_id: str, region: str, now: float) -> None: ...
+
+    async def list_registries(self) -> list[tuple[str, str, float]]:
+        """(account id, region, created at) of every registry, by account id."""
+        ...
+
+    async def registry_exists(self, account_id: str) -> bool: ...
+
+
+class Repositories(Protocol):
+    """Repositories, their settings and their resource tags."""
+
+    async def get_repository(self, registry_id: str, name: str) -> Repository | None: ...
+
+    async def create_repository(
+        self, registry_id: str, name: str, now: float, **settings: Any
+    ) -> Repository: ...
+
+    async def update_repository(self, repository_id: int, **values: Any) -> None: ...
+
+    async def list_repositories(
+        self, registry_id: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[Repository]: ...
+
+    async def repositories_by_id(self, repository_ids: Iterable[int]) -> dict[int, Repository]:
+        """The repositories with these ids, by id, those that exist."""
+        ...
+
+    async def delete_repository(self, repository_id: int) -> None: ...
+
+    async def resource_tags(self, repository_id: int) -> dict[str, str]: ...
+
+    async def put_resource_tags(self, repository_id: int, values: dict[str, str]) -> None:
+        """Add or overwrite tags; tags not named are left as they are."""
+        ...
+
+    async def delete_resource_tags(self, repository_id: int, keys: Iterable[str]) -> None: ...
+
+
+class Manifests(Protocol):
+    """Manifests, the tags that point at them, and the referrers of a subject."""
+
+    async def count_manifests(self, repository_id: int) -> int: ...
+
+    async def get_manifest(self, repository_id: int, digest: str) -> Manifest | None: ...
+
+    async def get_tagged_manifest(self, repository_id: int, tag: str) -> Manifest | None: ...
+
+    async def existing_manifests(self, repository_id: int, digests: Iterable[str]) -> set[str]: ...
+
+    async def put_manifest(
+        self,
+        *,
+        repository_id: int,
+        digest: str,
+        media_type: str,
+        artifact_type: str | None,
+        subject_digest: str | None,
+        content: bytes,
+        image_size: int,
+        annotations: dict[str, str],
+        blob_digests: Sequence[str],
+        child_digests: Sequence[str],
+        now: float,
+    ) -> tuple[int, bool]:
+        """Insert the manifest unless present; return (id, created)."""
+        ...
+
+    async def delete_manifest(self, manifest_id: int) -> None: ...
+
+    async def record_pull(self, manifest_id: int, now: float) -> None: ...
+
+    async def referrers(
+        self, repository_id: int, subject_digest: str, artifact_type: str | None
+    ) -> list[Manifest]: ...
+
+    async def list_manifests(
+        self,
+        repository_id: int,
+        *,
+        digests: Iterable[str] | None = None,
+        tagged: bool | None = None,
+    ) -> list[ManifestSummary]:
+        """Manifests of a repository with their tags, oldest push first."""
+        ...
+
+    async def tag_target(self, repository_id: int, tag: str) -> int | None: ...
+
+    async def set_tag(self, repository_id: int, tag: str, manifest_id: int, now: float) -> None: ...
+
+    async def delete_tag(self, repository_id: int, tag: str) -> bool: ...
+
+    async def list_tags(
+        self, repository_id: int, *, after: str | None = None, limit: int | None = None
+    ) -> list[str]: ...
+
+    async def tags_of(self, manifest_id: int) -> list[str]: ...
+
+    async def image_id_page(
+        self,
+        repository_id: int,
+        *,
+        tagged: bool | None,
+        after: tuple[int, str | None] | None,
+        limit: int,
+    ) -> list[tuple[int, str, str | None]]:
+        """(manifest id, digest, tag) rows: one per tag, one tagless row per untagged manifest,
+        in push order then tag order, after the keyset `after`."""
+        ...
+
+    async def manifest_page(
+        self, repository_id: int, *, tagged: bool | None, after_id: int | None, limit: int
+    ) -> list[Manifest]:
+        """Manifests of a repository in push order, after the manifest id `after_id`."""
+        ...
+
+    async def manifests_by_id(self, manifest_ids: Iterable[int]) -> list[Manifest]: ...
+
+    async def manifests_by_digest(
+        self, repository_id: int, digests: Iterable[str]
+    ) -> list[Manifest]:
+        """The manifests of the repository with these digests, those that exist."""
+        ...
+
+    async def tags_by_manifest(self, manifest_ids: Iterable[int]) -> dict[int, list[str]]: ...
+
+    async def manifest_parents(self, repository_id: int, child_digest: str) -> list[str]:
+        """Digests of the repository's indexes that list `child_digest` as a child."""
+        ...
+
+    async def blob_referrers(self, repository_id: int, digests: Iterable[str]) -> dict[str, int]:
+        """For each blob some manifest of the repository references: one such manifest's id."""
+        ...
+
+    async def referrer_page(
+        self,
+        repository_id: int,
+        subject_digest: str,
+        *,
+        artifact_types: Sequence[str] | None,
+        after_digest: str | None,
+        limit: int,
+    ) -> list[Manifest]:
+        """Manifests whose subject is `subject_digest`, in digest order, after `after_digest`."""
+        ...
+
+
+class Blobs(Protocol):
+    """Blobs and the links that let a repository read them."""
+
+    async def linked_blob_size(self, repository_id: int, digest: str) -> int | None:
+        """The blob's size when the repository may read it, else None."""
+        ...
+
+    async def linked_blob_sizes(
+        self, repository_id: int, digests: Iterable[str]
+    ) -> dict[str, int]: ...
+
+    async def blob_size(self, digest: str) -> int | None: ...
+
+    async def add_blob(self, repository_id: int, digest: str, size: int, now: float) -> None:
+        """Record a committed blob and link it to the repository (both idempotent)."""
+        ...
+
+    async def link_blob(self, repository_id: int, digest: str, now: float) -> None: ...
+
+    async def unlink_blob(self, repository_id: int, digest: str) -> bool: ...
+
+
+class Uploads(Protocol):
+    """Upload sessions: offset, resumable hash state and driver state."""
+
+    async def create_upload(
+        self,
+        upload_id: str,
+        repository_id: int,
+        hash_algorithm: str,
+        hash_state: bytes | None,
+        driver_state: dict[str, Any],
+        now: float,
+    ) -> None: ...
+
+    async def get_upload(self, upload_id: str) -> Upload | None: ...
+
+    async def advance_upload(
+        self,
+        upload_id: str,
+        *,
+        from_offset: int,
+        to_offset: int,
+        hash_state: bytes | None,
+        driver_state: dict[str, Any],
+        now: float,
+        part_count: int,
+        last_part_size: int | None,
+        smallest_earlier_part: int | None,
+    ) -> bool:
+        """Move the upload forward only if nobody else moved it since `from_offset` was read."""
+        ...
+
+    async def delete_upload(self, upload_id: str) -> bool: ...
+
+    async def stale_uploads(self, before: float) -> list[Upload]: ...
+
+
+class Templates(Protocol):
+    """Repository creation templates and account settings."""
+
+    async def get_account_setting(self, registry_id: str, name: str) -> str | None: ...
+
+    async def put_account_setting(self, registry_id: str, name: str, value: str) -> None: ...
+
+    async def get_creation_template(
+        self, registry_id: str, prefix: str
+    ) -> dict[str, Any] | None: ...
+
+    async def insert_creation_template(
+        self, registry_id: str, prefix: str, document: dict[str, Any], now: float
+    ) -> bool:
+        """Insert the template unless one has this prefix already; whether it was inserted."""
+        ...
+
+    async def update_creation_template(
+        self, registry_id: str, prefix: str, document: dict[str, Any], now: float
+    ) -> bool: ...
+
+    async def delete_creation_template(self, registry_id: str, prefix: str) -> bool: ...
+
+    async def list_creation_templates(
+        self,
+        registry_id: str,
+        *,
+        prefixes: Iterable[str] | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]: ...

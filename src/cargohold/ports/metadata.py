@@ -1,0 +1,79 @@
+"""The metadata ports: one transaction object that reaches every role store.
+
+A service opens a unit of work with `Metadata.read()` or `Metadata.write(changes=…)` and speaks
+to the stores of that transaction by role (`tx.repositories`, `tx.uploads`, `tx.scans`, …). Each
+role store is a Protocol here or in a sibling module; the SQL adapters live in `metadata/`.
+"""
+
+from __future__ import annotations
+
+import enum
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from cargohold.ports.access import (
+        Events,
+        Iam,
+        IamPolicies,
+        Identities,
+        ResourcePolicyStore,
+        Sessions,
+    )
+    from cargohold.ports.content import (
+        Blobs,
+        Manifests,
+        Registries,
+        Repositories,
+        Templates,
+        Uploads,
+    )
+    from cargohold.ports.work import Jobs, Scans, Vulnerabilities
+
+
+class Changes(enum.Enum):
+    """What a write transaction may change, as far as `service.readcache` is concerned."""
+
+    #: Nothing any cache keeps: audit events, upload progress, pull times.
+    NOTHING = "nothing"
+    #: What repositories hold (blob links, manifests, tags), and nothing of who may do what.
+    CONTENT = "content"
+    #: Anything: identities, policies, repository settings, and content too.
+    ANYTHING = "anything"
+
+
+class Transaction(Protocol):
+    """One unit of work; each attribute is the store of one role."""
+
+    registries: Registries
+    repositories: Repositories
+    manifests: Manifests
+    blobs: Blobs
+    uploads: Uploads
+    templates: Templates
+    identities: Identities
+    iam: Iam
+    iam_policies: IamPolicies
+    sessions: Sessions
+    policies: ResourcePolicyStore
+    events: Events
+    scans: Scans
+    vulnerabilities: Vulnerabilities
+    jobs: Jobs
+
+
+class Metadata(Protocol):
+    """The metadata database, the single source of truth."""
+
+    #: Moves on with every committed write that may change cached reads other than content.
+    generation: int
+    #: Moves on with every committed write that may change cached content.
+    content_generation: int
+
+    def read(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+    def write(
+        self, *, changes: Changes = Changes.ANYTHING
+    ) -> AbstractAsyncContextManager[Transaction]: ...
+
+    async def close(self) -> None: ...
