@@ -16,6 +16,7 @@ import re
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeAlias, TypeVar
 
@@ -296,18 +297,21 @@ def _profile_name(value: str) -> str:
     return value
 
 
-def add_parser(commands: Subcommands, common: Callable[..., None], load: Loader) -> None:
-    """Add `admin …` to the top-level `commands`; `common` adds --config/--data-dir."""
-    admin = commands.add_parser("admin", help="users, access keys and credentials")
-    common(admin)
-    verbs = admin.add_subparsers(dest="admin_command", required=True, metavar="COMMAND")
+@dataclass(frozen=True, slots=True)
+class _Commands:
+    """Adds the subcommands of `admin`: `common` adds --config/--data-dir to each."""
 
-    def group(name: str, help_text: str) -> Subcommands:
-        parser = verbs.add_parser(name, help=help_text)
-        common(parser, default=argparse.SUPPRESS)
+    verbs: Subcommands
+    common: Callable[..., None]
+    load: Loader
+
+    def group(self, name: str, help_text: str) -> Subcommands:
+        parser = self.verbs.add_parser(name, help=help_text)
+        self.common(parser, default=argparse.SUPPRESS)
         return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
 
     def leaf(
+        self,
         parent: Subcommands,
         name: str,
         help_text: str,
@@ -315,10 +319,26 @@ def add_parser(commands: Subcommands, common: Callable[..., None], load: Loader)
     ) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = parent.add_parser(name, help=help_text)
         # Also accepted after the verb; SUPPRESS keeps a value given before it.
-        common(parser, default=argparse.SUPPRESS)
+        self.common(parser, default=argparse.SUPPRESS)
+        load = self.load
         parser.set_defaults(func=lambda args: _guarded(handler, load(args), args))
         return parser
 
+
+def add_parser(commands: Subcommands, common: Callable[..., None], load: Loader) -> None:
+    """Add `admin …` to the top-level `commands`; `common` adds --config/--data-dir."""
+    admin = commands.add_parser("admin", help="users, access keys and credentials")
+    common(admin)
+    verbs = admin.add_subparsers(dest="admin_command", required=True, metavar="COMMAND")
+    admin_commands = _Commands(verbs, common, load)
+    _add_administrator_commands(admin_commands)
+    _add_account_commands(admin_commands)
+    _add_user_commands(admin_commands)
+    _add_access_key_commands(admin_commands)
+
+
+def _add_administrator_commands(commands: _Commands) -> None:
+    verbs, leaf = commands.verbs, commands.leaf
     init = leaf(verbs, "init", "create the administrator and its key; write an AWS profile", _init)
     init.add_argument("--rotate", action="store_true", help="replace the administrator's key")
     init.add_argument(
@@ -339,7 +359,10 @@ def add_parser(commands: Subcommands, common: Callable[..., None], load: Loader)
         _login_password,
     ).add_argument("--account", help=account_help)
 
-    accounts = group("account", "the accounts (registries) this server holds")
+
+def _add_account_commands(commands: _Commands) -> None:
+    leaf = commands.leaf
+    accounts = commands.group("account", "the accounts (registries) this server holds")
     leaf(
         accounts,
         "create",
@@ -348,7 +371,10 @@ def add_parser(commands: Subcommands, common: Callable[..., None], load: Loader)
     ).add_argument("account_id", metavar="ACCOUNT_ID", help="twelve digits")
     leaf(accounts, "list", "list accounts", _account_list)
 
-    users = group("user", "IAM users")
+
+def _add_user_commands(commands: _Commands) -> None:
+    leaf = commands.leaf
+    users = commands.group("user", "IAM users")
     create = leaf(users, "create", "create a user", _user_create)
     create.add_argument("name")
     create.add_argument("--path", default="/", help="IAM path (default /)")
@@ -357,7 +383,10 @@ def add_parser(commands: Subcommands, common: Callable[..., None], load: Loader)
     delete.add_argument("--force", action="store_true", help="delete its access keys too")
     leaf(users, "list", "list users", _user_list)
 
-    keys = group("access-key", "access keys")
+
+def _add_access_key_commands(commands: _Commands) -> None:
+    leaf = commands.leaf
+    keys = commands.group("access-key", "access keys")
     leaf(keys, "create", "create an access key (prints the secret once)", _key_create).add_argument(
         "user"
     )
