@@ -51,6 +51,7 @@ from cargohold.service.registry import RegistryService
 from cargohold.service.repositories import RepositoryService
 from cargohold.service.scans import SCAN, ScanService
 from cargohold.service.sts import StsService
+from cargohold.service.templates import TemplateService
 from cargohold.service.uploads import UploadService
 from cargohold.service.vulndb import REMATCH, VulnerabilityDatabase
 from cargohold.storage.filesystem import FilesystemDriver
@@ -108,6 +109,7 @@ class Registry:
         storage = build_storage(config)
         public_url = config.resolved_public_url
         repositories = RepositoryService(store, clock, region=config.region)
+        templates = TemplateService(store, clock)
         registry = RegistryService(
             store,
             storage,
@@ -115,6 +117,7 @@ class Registry:
             registry_id=config.account_id,
             create_on_push=config.create_on_push,
             rules=repositories,
+            templates=templates,
         )
         uploads = UploadService(store, storage, clock)
         jobs = JobRunner(store, clock)
@@ -177,7 +180,7 @@ class Registry:
             authorize,
             {
                 **repository_handlers(
-                    repositories, public_url=public_url, account_id=config.account_id
+                    repositories, templates, public_url=public_url, account_id=config.account_id
                 ),
                 **image_handlers(
                     ImageService(registry, store),

@@ -39,6 +39,7 @@ from cargohold.service.images import ImageService
 from cargohold.service.layers import MIN_PART_SIZE, PART_SIZE, LayerService
 from cargohold.service.registry import RegistryService
 from cargohold.service.repositories import RepositoryService
+from cargohold.service.templates import TemplateService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
 from support.inprocess import serving
@@ -104,11 +105,14 @@ class App:
             await tx.registries.ensure_registry(ACCOUNT, REGION, self.clock())
         storage = FilesystemDriver(self.data / "storage")
         repos = RepositoryService(store, self.clock, region=REGION)
-        registry = RegistryService(store, storage, self.clock, registry_id=ACCOUNT, rules=repos)
+        templates = TemplateService(store, self.clock)
+        registry = RegistryService(
+            store, storage, self.clock, registry_id=ACCOUNT, rules=repos, templates=templates
+        )
         uploads = UploadService(store, storage, self.clock)
         signer = DownloadSigner(b"k" * 32, self.base_url, self.clock)
         handlers = {
-            **repository_handlers(repos, public_url=self.base_url),
+            **repository_handlers(repos, templates, public_url=self.base_url),
             **image_handlers(ImageService(registry, store), LayerService(store, uploads), signer),
         }
         self.routes = {

@@ -32,6 +32,7 @@ from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.registry import RegistryService
 from cargohold.service.repositories import RepositoryService
+from cargohold.service.templates import TemplateService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
 from support.inprocess import serving
@@ -138,12 +139,14 @@ async def build(data: Path, public_url: str) -> tuple[Fronts, MetadataStore]:
         await tx.registries.ensure_registry(ACCOUNT, REGION, 1.0)
     clock = Clock()
     repos = RepositoryService(store, clock, region=REGION)
+    templates = TemplateService(store, clock)
     storage = FilesystemDriver(data / "storage")
-    registry = RegistryService(store, storage, clock, registry_id=ACCOUNT, rules=repos)
-    oci = OciFront(registry, UploadService(store, storage, clock), storage, FixedPrincipal())
-    ecr = EcrFront(
-        FixedPrincipal(), allow, repository_handlers(repos, public_url=public_url), region=REGION
+    registry = RegistryService(
+        store, storage, clock, registry_id=ACCOUNT, rules=repos, templates=templates
     )
+    oci = OciFront(registry, UploadService(store, storage, clock), storage, FixedPrincipal())
+    handlers = repository_handlers(repos, templates, public_url=public_url)
+    ecr = EcrFront(FixedPrincipal(), allow, handlers, region=REGION)
     return Fronts(ecr, oci), store
 
 

@@ -23,8 +23,8 @@ from cargohold.domain.errors import (
 from cargohold.domain.manifest import DOCKER_MANIFEST, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST
 from cargohold.domain.records import Repository
 from cargohold.metadata.store import MetadataStore
+from cargohold.service.image_ids import ImageId
 from cargohold.service.images import (
-    ImageId,
     ImageService,
     decode_token,
     encode_token,

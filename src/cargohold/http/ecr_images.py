@@ -11,7 +11,8 @@ from cargohold.domain.records import Manifest, Repository
 from cargohold.http.download import DownloadSigner
 from cargohold.http.ecr import EcrCall, Handler
 from cargohold.http.ecr_scanning import scan_fields
-from cargohold.service.images import ImageDetail, ImageFailure, ImageId, ImageService
+from cargohold.service.image_ids import ImageFailure, ImageId
+from cargohold.service.images import ImageDetail, ImageService
 from cargohold.service.layers import LayerFailure, LayerService, LayerState
 from cargohold.service.scans import ScanState
 

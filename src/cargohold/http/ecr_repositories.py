@@ -1,8 +1,9 @@
 """ECR operations on repositories, resource tags, account settings and creation templates.
 
-Each handler reads its validated parameters, calls one `RepositoryService` operation and shapes
-the answer as botocore's model does. `repository_structure` renders a repository as ECR's
-`Repository` structure for any operation that returns one.
+Each handler reads its validated parameters, calls one `RepositoryService` (or, for creation
+templates, `TemplateService`) operation and shapes the answer as botocore's model does.
+`repository_structure` renders a repository as ECR's `Repository` structure for any operation
+that returns one.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from cargohold.http.ecr import EcrCall, Handler
 from cargohold.http.hosts import account_host, registry_host
 from cargohold.service.repositories import (
     ACCOUNT_SETTINGS,
-    CreationTemplate,
     RepositoryService,
     RepositorySettings,
     encryption_configuration,
 )
+from cargohold.service.templates import CreationTemplate, TemplateService
 
 
 def repository_structure(
@@ -181,32 +182,36 @@ class _RepositoryHandlers:
         value = await self._repos.put_account_setting(call.registry_id, name, call.params["value"])
         return {"name": name, "value": value}
 
-    # -- repository creation templates ------------------------------------------------------
 
-    def _template(self, call: EcrCall, template: CreationTemplate) -> dict[str, Any]:
+class _TemplateHandlers:
+    def __init__(self, templates: TemplateService) -> None:
+        self._templates = templates
+
+    @staticmethod
+    def _template(call: EcrCall, template: CreationTemplate) -> dict[str, Any]:
         return {
             "registryId": call.registry_id,
             "repositoryCreationTemplate": template_structure(template),
         }
 
     async def create_repository_creation_template(self, call: EcrCall) -> dict[str, Any]:
-        template = await self._repos.create_template(
+        template = await self._templates.create_template(
             call.registry_id, call.params["prefix"], call.params
         )
         return self._template(call, template)
 
     async def update_repository_creation_template(self, call: EcrCall) -> dict[str, Any]:
-        template = await self._repos.update_template(
+        template = await self._templates.update_template(
             call.registry_id, call.params["prefix"], call.params
         )
         return self._template(call, template)
 
     async def delete_repository_creation_template(self, call: EcrCall) -> dict[str, Any]:
-        template = await self._repos.delete_template(call.registry_id, call.params["prefix"])
+        template = await self._templates.delete_template(call.registry_id, call.params["prefix"])
         return self._template(call, template)
 
     async def describe_repository_creation_templates(self, call: EcrCall) -> dict[str, Any]:
-        page = await self._repos.describe_templates(
+        page = await self._templates.describe_templates(
             call.registry_id,
             call.params.get("prefixes"),
             max_results=call.params.get("maxResults"),
@@ -222,11 +227,16 @@ class _RepositoryHandlers:
 
 
 def repository_handlers(
-    repos: RepositoryService, *, public_url: str, account_id: str | None = None
+    repos: RepositoryService,
+    templates: TemplateService,
+    *,
+    public_url: str,
+    account_id: str | None = None,
 ) -> dict[str, Handler]:
     """The ECR operations this module serves, by operation name. Repository URIs of accounts
     other than `account_id` (the server's own) name their account's host (see `http.hosts`)."""
     h = _RepositoryHandlers(repos, registry_host(public_url), account_id)
+    t = _TemplateHandlers(templates)
     return {
         "CreateRepository": h.create_repository,
         "DeleteRepository": h.delete_repository,
@@ -238,8 +248,8 @@ def repository_handlers(
         "ListTagsForResource": h.list_tags_for_resource,
         "GetAccountSetting": h.get_account_setting,
         "PutAccountSetting": h.put_account_setting,
-        "CreateRepositoryCreationTemplate": h.create_repository_creation_template,
-        "DescribeRepositoryCreationTemplates": h.describe_repository_creation_templates,
-        "UpdateRepositoryCreationTemplate": h.update_repository_creation_template,
-        "DeleteRepositoryCreationTemplate": h.delete_repository_creation_template,
+        "CreateRepositoryCreationTemplate": t.create_repository_creation_template,
+        "DescribeRepositoryCreationTemplates": t.describe_repository_creation_templates,
+        "UpdateRepositoryCreationTemplate": t.update_repository_creation_template,
+        "DeleteRepositoryCreationTemplate": t.delete_repository_creation_template,
     }

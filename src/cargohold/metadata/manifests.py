@@ -126,6 +126,13 @@ class SqlManifests(SqlStore):
                 return int(existing.id), False
             # Deleted between the insert and the lock: insert it afresh.
         manifest_id = int(row.id)
+        await self._insert_references(manifest_id, blob_digests, child_digests)
+        return manifest_id, True
+
+    async def _insert_references(
+        self, manifest_id: int, blob_digests: Sequence[str], child_digests: Sequence[str]
+    ) -> None:
+        """A new manifest's blobs and children, each digest once."""
         if blob_digests:
             await self.conn.execute(
                 sa.insert(manifest_blobs),
@@ -139,7 +146,6 @@ class SqlManifests(SqlStore):
                     for d in sorted(set(child_digests))
                 ],
             )
-        return manifest_id, True
 
     async def delete_manifest(self, manifest_id: int) -> None:
         await self.conn.execute(sa.delete(manifests).where(manifests.c.id == manifest_id))

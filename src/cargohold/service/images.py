@@ -4,8 +4,9 @@ and ListImageReferrers (the layer operations are in service/layers.py).
 Everything here runs over the machinery `/v2/` uses: manifests go through
 `RegistryService.put_manifest`, so the two fronts cannot disagree about what a repository holds.
 This module adds what ECR defines on top: batch semantics with per-item failures
-(`failureCode`/`failureReason`), "deleting an image's last tag deletes the image", a child of an
-index that cannot be deleted, and opaque `nextToken` pagination.
+(`failureCode`/`failureReason`, from resolving image ids as service/image_ids.py does),
+"deleting an image's last tag deletes the image", a child of an index that cannot be deleted,
+and opaque `nextToken` pagination.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from cargohold.domain.digest import Digest
@@ -36,7 +37,18 @@ from cargohold.domain.errors import (
 from cargohold.domain.manifest import parse_manifest
 from cargohold.domain.names import validate_tag
 from cargohold.domain.records import Manifest, Repository
-from cargohold.ports import Changes, Metadata, Transaction
+from cargohold.ports import Changes, Metadata
+from cargohold.service.image_ids import (
+    DIGEST_PATTERN,
+    IMAGE_NOT_FOUND,
+    REFERENCED_BY_MANIFEST_LIST,
+    TAG_DOES_NOT_MATCH_DIGEST,
+    TAG_PATTERN,
+    BatchResult,
+    ImageFailure,
+    ImageId,
+    resolve_image,
+)
 from cargohold.service.registry import RegistryService
 
 T = TypeVar("T")
@@ -44,37 +56,6 @@ T = TypeVar("T")
 #: Page sizes when the caller gives no `maxResults` (ListImages/DescribeImages; referrers).
 DEFAULT_PAGE = 100
 DEFAULT_REFERRER_PAGE = 50
-
-#: The patterns ECR quotes in its failure reasons.
-_DIGEST_PATTERN = "[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+"
-_TAG_PATTERN = "[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}"
-
-# Failure codes of ECR's ImageFailure and LayerFailure shapes.
-MISSING_DIGEST_AND_TAG = "MissingDigestAndTag"
-INVALID_IMAGE_DIGEST = "InvalidImageDigest"
-INVALID_IMAGE_TAG = "InvalidImageTag"
-IMAGE_NOT_FOUND = "ImageNotFound"
-TAG_DOES_NOT_MATCH_DIGEST = "ImageTagDoesNotMatchDigest"
-REFERENCED_BY_MANIFEST_LIST = "ImageReferencedByManifestList"
-
-
-@dataclass(frozen=True, slots=True)
-class ImageId:
-    """ECR's ImageIdentifier: a digest, a tag, or both."""
-
-    digest: str | None = None
-    tag: str | None = None
-
-    def describe(self) -> str:
-        """ECR's rendering of an image id inside messages."""
-        return f"{{imageDigest:'{self.digest or 'null'}', imageTag:'{self.tag or 'null'}'}}"
-
-
-@dataclass(frozen=True, slots=True)
-class ImageFailure:
-    image_id: ImageId
-    code: str
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +76,6 @@ class ImageDetail:
 class FetchedImage:
     image_id: ImageId
     manifest: Manifest
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult(Generic[T]):
-    items: list[T] = field(default_factory=list)
-    failures: list[ImageFailure] = field(default_factory=list)
 
 
 # -- pagination tokens ---------------------------------------------------------------------
@@ -244,7 +219,7 @@ class ImageService:
         found: dict[int, Manifest] = {}
         async with self._store.read() as tx:
             for image_id in image_ids:
-                resolved = await self._resolve(tx, repository, image_id)
+                resolved = await resolve_image(tx, repository, image_id)
                 if isinstance(resolved, ImageFailure):
                     if resolved.code in (IMAGE_NOT_FOUND, TAG_DOES_NOT_MATCH_DIGEST):
                         raise ImageNotFound(self._not_found_message(repository, image_id))
@@ -264,64 +239,6 @@ class ImageService:
             f"with name '{repository.name}' in the registry with id '{repository.registry_id}'"
         )
 
-    # -- resolving image ids ------------------------------------------------------------------
-
-    @staticmethod
-    def _check_image_id(image_id: ImageId) -> ImageFailure | None:
-        if not image_id.digest and not image_id.tag:
-            return ImageFailure(
-                image_id,
-                MISSING_DIGEST_AND_TAG,
-                "Invalid request parameters: both tag and digest cannot be null",
-            )
-        if image_id.digest:
-            try:
-                Digest.parse(image_id.digest)
-            except DigestInvalid:
-                return ImageFailure(
-                    image_id,
-                    INVALID_IMAGE_DIGEST,
-                    "Invalid request parameters: image digest should satisfy the regex "
-                    f"'{_DIGEST_PATTERN}'",
-                )
-        if image_id.tag:
-            try:
-                validate_tag(image_id.tag)
-            except TagInvalid:
-                return ImageFailure(
-                    image_id,
-                    INVALID_IMAGE_TAG,
-                    f"Invalid request parameters: image tag should satisfy the regex "
-                    f"'{_TAG_PATTERN}'",
-                )
-        return None
-
-    async def _resolve(
-        self, tx: Transaction, repository: Repository, image_id: ImageId
-    ) -> Manifest | ImageFailure:
-        invalid = self._check_image_id(image_id)
-        if invalid is not None:
-            return invalid
-        by_digest = by_tag = None
-        if image_id.digest:
-            by_digest = await tx.manifests.get_manifest(
-                repository.id, str(Digest.parse(image_id.digest))
-            )
-        if image_id.tag:
-            by_tag = await tx.manifests.get_tagged_manifest(repository.id, image_id.tag)
-        manifest = by_digest or by_tag
-        if image_id.digest and image_id.tag:
-            if by_digest is not None and by_tag is not None and by_digest.id != by_tag.id:
-                return ImageFailure(
-                    image_id,
-                    TAG_DOES_NOT_MATCH_DIGEST,
-                    "Invalid request parameters: image tag does not match image digest",
-                )
-            manifest = by_digest if by_tag is not None else None
-        if manifest is None:
-            return ImageFailure(image_id, IMAGE_NOT_FOUND, "Requested image not found")
-        return manifest
-
     # -- BatchGetImage ------------------------------------------------------------------------
 
     async def batch_get_image(
@@ -339,7 +256,7 @@ class ImageService:
                 if image_id in seen:
                     continue
                 seen.add(image_id)
-                resolved = await self._resolve(tx, repository, image_id)
+                resolved = await resolve_image(tx, repository, image_id)
                 if isinstance(resolved, ImageFailure):
                     result.failures.append(resolved)
                 elif accepted and resolved.media_type not in accepted:
@@ -368,7 +285,7 @@ class ImageService:
         result: BatchResult[ImageId] = BatchResult()
         async with self._store.write(changes=Changes.CONTENT) as tx:
             for image_id in image_ids:
-                resolved = await self._resolve(tx, repository, image_id)
+                resolved = await resolve_image(tx, repository, image_id)
                 if isinstance(resolved, ImageFailure):
                     result.failures.append(resolved)
                     continue
@@ -417,7 +334,7 @@ class ImageService:
             except TagInvalid:
                 raise InvalidParameter(
                     f"Invalid parameter at 'imageTag' failed to satisfy constraint: "
-                    f"'must satisfy regular expression {_TAG_PATTERN}'"
+                    f"'must satisfy regular expression {TAG_PATTERN}'"
                 ) from None
         actual = Digest.of(raw)
         if digest is not None:
@@ -426,7 +343,7 @@ class ImageService:
             except DigestInvalid:
                 raise InvalidParameter(
                     "Invalid parameter at 'imageDigest' failed to satisfy constraint: "
-                    f"'must satisfy regular expression {_DIGEST_PATTERN}'"
+                    f"'must satisfy regular expression {DIGEST_PATTERN}'"
                 ) from None
             if Digest.of(raw, expected.algorithm) != expected:
                 raise ImageDigestDoesNotMatch(

@@ -68,8 +68,9 @@ def tag_is_immutable(repository: Repository, tag: str) -> bool:
     return False
 
 
-class RepositoryRules(Protocol):
-    """What the ECR control plane decides for `/v2/` (service/repositories.py answers)."""
+class PushTemplates(Protocol):
+    """What repository creation templates decide for a `/v2/` push to a missing repository
+    (service/templates.py answers)."""
 
     async def create_from_template(self, registry_id: str, name: str) -> Repository | None:
         """CREATE_ON_PUSH: the repository made from a matching template, or None."""
@@ -78,6 +79,10 @@ class RepositoryRules(Protocol):
     async def creates_on_push(self, registry_id: str, name: str) -> bool:
         """Whether a CREATE_ON_PUSH template matches the name."""
         ...
+
+
+class RepositoryRules(Protocol):
+    """What the ECR control plane decides for `/v2/` mounts (service/repositories.py answers)."""
 
     async def blob_mounting_allowed(self, target: Repository, source: Repository) -> bool:
         """Whether a cross-repository mount may link the blob (BLOB_MOUNTING)."""
@@ -113,8 +118,10 @@ class RegistryService:
         registry_id: str,
         create_on_push: bool = False,
         rules: RepositoryRules | None = None,
+        templates: PushTemplates | None = None,
     ) -> None:
         self._rules = rules
+        self._templates = templates
         self._store = store
         self._repositories: ReadCache[tuple[str, str], Repository | None] = ReadCache(store)
         # (repository id, tag or digest) -> manifest, and (repository id, digest) -> blob size:
@@ -166,12 +173,13 @@ class RegistryService:
             if before_create is not None and (
                 self._create_on_push
                 or (
-                    self._rules is not None and await self._rules.creates_on_push(registry_id, name)
+                    self._templates is not None
+                    and await self._templates.creates_on_push(registry_id, name)
                 )
             ):
                 await before_create()
-            if self._rules is not None:
-                created = await self._rules.create_from_template(registry_id, name)
+            if self._templates is not None:
+                created = await self._templates.create_from_template(registry_id, name)
                 if created is not None:
                     return created
             if not self._create_on_push:

@@ -1,11 +1,11 @@
 """Repositories as the ECR control plane manages them, and the registry-level settings around them.
 
-Owns: creating (directly, or from a repository creation template on a `/v2/` push), describing
-and deleting repositories; their tag mutability, scan-on-push and encryption settings; resource
-tags; account settings (`BLOB_MOUNTING` decides `/v2/` cross-repository mounts); and repository
-creation templates (a CREATE_ON_PUSH template's `repositoryPolicy` becomes the new repository's
-policy). Every operation names the registry (account) it acts in, so one node can
-serve several accounts. Errors are domain errors in ECR's own words; the ECR front maps them to
+Owns: creating, describing and deleting repositories; their tag mutability, scan-on-push and
+encryption settings and the rules those follow; resource tags; account settings
+(`BLOB_MOUNTING` decides `/v2/` cross-repository mounts). Repository creation templates, which
+create repositories on a `/v2/` push, are service/templates.py's and build on the transaction
+helpers here. Every operation names the registry (account) it acts in, so one node can serve
+several accounts. Errors are domain errors in ECR's own words; the ECR front maps them to
 `__type` names.
 """
 
@@ -23,14 +23,10 @@ from cargohold.domain.errors import (
     InvalidParameter,
     InvalidTagParameter,
     NameInvalid,
-    RepositoryAlreadyExists,
     RepositoryNotEmpty,
-    TemplateAlreadyExists,
-    TemplateNotFound,
     TooManyTags,
 )
 from cargohold.domain.names import validate_repository_name
-from cargohold.domain.policy import PolicyKind, parse_policy
 from cargohold.domain.records import Repository
 from cargohold.ports import Metadata, Transaction
 from cargohold.service.registry import repository_not_found
@@ -44,8 +40,6 @@ TAG_MUTABILITY_MODES = (
     "MUTABLE_WITH_EXCLUSION",
 )
 ENCRYPTION_TYPES = ("AES256", "KMS", "KMS_DSSE")
-APPLIED_FOR = ("REPLICATION", "PULL_THROUGH_CACHE", "CREATE_ON_PUSH")
-ROOT = "ROOT"
 MAX_TAGS = 50
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
@@ -64,9 +58,6 @@ ACCOUNT_SETTINGS: Mapping[str, tuple[tuple[str, ...], str]] = {
 }
 
 _FILTER = re.compile(r"[0-9a-zA-Z._*-]{1,128}")
-_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-_PREFIX = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
-_ROLE_ARN = re.compile(r"arn:aws[-a-z0-9]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]*")
 _REPOSITORY_ARN = re.compile(
     r"arn:(?P<partition>aws[-a-z]*):ecr:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):"
     r"repository/(?P<name>.+)"
@@ -94,24 +85,6 @@ class Page(Generic[T]):
     items: list[T]
     #: Opaque; None on the last page.
     next_token: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CreationTemplate:
-    """A repository creation template; `settings` holds the members ECR shapes it with."""
-
-    prefix: str
-    settings: dict[str, Any]
-    created_at: float
-    updated_at: float
-
-    @property
-    def applied_for(self) -> list[str]:
-        return list(self.settings.get("appliedFor", []))
-
-    def matches(self, name: str) -> bool:
-        """ROOT matches every name; any other prefix has an implied `/` after it."""
-        return self.prefix == ROOT or name.startswith(self.prefix + "/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,17 +209,8 @@ def resource_tags(tags: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
     return result
 
 
-def template_prefix(prefix: str) -> str:
-    """A prefix as stored: `prod/` and `prod` name the same namespace (ECR assumes the `/`)."""
-    if prefix == ROOT:
-        return prefix
-    bare = prefix.removesuffix("/")
-    if not _PREFIX.fullmatch(bare):
-        raise invalid("prefix", "Prefix must be ROOT or a repository namespace")
-    return bare
-
-
-def _page_size(max_results: int | None) -> int:
+def page_size(max_results: int | None) -> int:
+    """`maxResults` of a Describe call, checked; the documented default when not given."""
     if max_results is None:
         return DEFAULT_PAGE
     if not 1 <= max_results <= MAX_PAGE:
@@ -254,12 +218,14 @@ def _page_size(max_results: int | None) -> int:
     return max_results
 
 
-def _encode_token(kind: str, after: str) -> str:
+def encode_token(kind: str, after: str) -> str:
+    """An opaque `nextToken` continuing a `kind` listing after the key `after`."""
     raw = json.dumps({"k": kind, "a": after}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_token(kind: str, token: str | None) -> str | None:
+def decode_token(kind: str, token: str | None) -> str | None:
+    """The key a `kind` token continues after; InvalidParameter for any other token."""
     if token is None:
         return None
     try:
@@ -272,6 +238,42 @@ def _decode_token(kind: str, token: str | None) -> str | None:
     except (binascii.Error, ValueError):
         pass
     raise invalid("nextToken", "Invalid NextToken")
+
+
+# -- inside a transaction: what repository and template operations share -------------------
+
+
+async def require_registry(tx: Transaction, registry_id: str) -> None:
+    """InvalidParameter, in ECR's words, unless the registry (account) exists."""
+    if not await tx.registries.registry_exists(registry_id):
+        raise invalid("registryId", f"The registry with id '{registry_id}' does not exist")
+
+
+async def existing_repository(tx: Transaction, registry_id: str, name: str) -> Repository:
+    """The repository; RepositoryNotFound in ECR's words when there is none."""
+    found = await tx.repositories.get_repository(registry_id, name)
+    if found is None:
+        raise repository_not_found(name, registry_id)
+    return found
+
+
+async def insert_repository(
+    tx: Transaction, registry_id: str, name: str, settings: RepositorySettings, now: float
+) -> Repository:
+    """A new repository with these settings and resource tags (RepositoryAlreadyExists if the
+    name is taken)."""
+    repository = await tx.repositories.create_repository(
+        registry_id,
+        name,
+        now,
+        tag_mutability=settings.tag_mutability,
+        tag_mutability_filters=settings.tag_mutability_filters,
+        scan_on_push=settings.scan_on_push,
+        encryption=settings.encryption,
+    )
+    if settings.tags:
+        await tx.repositories.put_resource_tags(repository.id, settings.tags)
+    return repository
 
 
 class RepositoryService:
@@ -289,35 +291,12 @@ class RepositoryService:
         validate_repository_name(name)
         settings = settings or RepositorySettings()
         async with self._store.write() as tx:
-            await self._registry(tx, registry_id)
-            return await self._create(tx, registry_id, name, settings)
-
-    async def _create(
-        self, tx: Transaction, registry_id: str, name: str, settings: RepositorySettings
-    ) -> Repository:
-        repository = await tx.repositories.create_repository(
-            registry_id,
-            name,
-            self._clock(),
-            tag_mutability=settings.tag_mutability,
-            tag_mutability_filters=settings.tag_mutability_filters,
-            scan_on_push=settings.scan_on_push,
-            encryption=settings.encryption,
-        )
-        if settings.tags:
-            await tx.repositories.put_resource_tags(repository.id, settings.tags)
-        return repository
+            await require_registry(tx, registry_id)
+            return await insert_repository(tx, registry_id, name, settings, self._clock())
 
     async def repository(self, registry_id: str, name: str) -> Repository:
         async with self._store.read() as tx:
-            return await self._repository(tx, registry_id, name)
-
-    @staticmethod
-    async def _repository(tx: Transaction, registry_id: str, name: str) -> Repository:
-        found = await tx.repositories.get_repository(registry_id, name)
-        if found is None:
-            raise repository_not_found(name, registry_id)
-        return found
+            return await existing_repository(tx, registry_id, name)
 
     async def delete_repository(self, registry_id: str, name: str, *, force: bool) -> Repository:
         """Without `force`, a repository that holds images is refused (RepositoryNotEmpty).
@@ -326,7 +305,7 @@ class RepositoryService:
         cascades); blob bytes are left to garbage collection.
         """
         async with self._store.write() as tx:
-            repository = await self._repository(tx, registry_id, name)
+            repository = await existing_repository(tx, registry_id, name)
             if not force and await tx.manifests.count_manifests(repository.id):
                 raise RepositoryNotEmpty(
                     f"The repository with name '{name}' in registry with id '{registry_id}' "
@@ -349,17 +328,19 @@ class RepositoryService:
                 parameter = "maxResults" if max_results is not None else "nextToken"
                 raise invalid(parameter, f"{parameter} cannot be used with repositoryNames")
             async with self._store.read() as tx:
-                found = [await self._repository(tx, registry_id, n) for n in dict.fromkeys(names)]
+                found = [
+                    await existing_repository(tx, registry_id, n) for n in dict.fromkeys(names)
+                ]
             return Page(found)
-        limit = _page_size(max_results)
-        after = _decode_token("repositories", next_token)
+        limit = page_size(max_results)
+        after = decode_token("repositories", next_token)
         async with self._store.read() as tx:
-            await self._registry(tx, registry_id)
+            await require_registry(tx, registry_id)
             found = await tx.repositories.list_repositories(
                 registry_id, after=after, limit=limit + 1
             )
         if len(found) > limit:
-            return Page(found[:limit], _encode_token("repositories", found[limit - 1].name))
+            return Page(found[:limit], encode_token("repositories", found[limit - 1].name))
         return Page(found)
 
     async def put_tag_mutability(
@@ -371,7 +352,7 @@ class RepositoryService:
     ) -> Repository:
         mode, checked = tag_mutability(mode, filters)
         async with self._store.write() as tx:
-            repository = await self._repository(tx, registry_id, name)
+            repository = await existing_repository(tx, registry_id, name)
             await tx.repositories.update_repository(
                 repository.id, tag_mutability=mode, tag_mutability_filters=checked
             )
@@ -391,7 +372,7 @@ class RepositoryService:
             validate_repository_name(name)
         except NameInvalid:
             raise invalid("resourceArn", "Invalid ARN") from None
-        return await self._repository(tx, match["account"], name)
+        return await existing_repository(tx, match["account"], name)
 
     async def list_tags(self, resource_arn: str) -> dict[str, str]:
         async with self._store.read() as tx:
@@ -429,7 +410,7 @@ class RepositoryService:
     async def get_account_setting(self, registry_id: str, name: str) -> str:
         _, default = self._setting(name)
         async with self._store.read() as tx:
-            await self._registry(tx, registry_id)
+            await require_registry(tx, registry_id)
             value = await tx.templates.get_account_setting(registry_id, name)
         return default if value is None else value
 
@@ -438,7 +419,7 @@ class RepositoryService:
         if value not in allowed:
             raise invalid("value", f"Valid values for {name} are: [{', '.join(allowed)}]")
         async with self._store.write() as tx:
-            await self._registry(tx, registry_id)
+            await require_registry(tx, registry_id)
             await tx.templates.put_account_setting(registry_id, name, value)
         return value
 
@@ -452,205 +433,10 @@ class RepositoryService:
         setting = await self.get_account_setting(target.registry_id, "BLOB_MOUNTING")
         return setting == "ENABLED"
 
-    # -- repository creation templates ------------------------------------------------------
-
-    @staticmethod
-    def _template_settings(
-        params: Mapping[str, Any], base: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """The template's members after applying `params` over `base` (an update's old state)."""
-        settings: dict[str, Any] = dict(base or {})
-        for member in ("description", "repositoryPolicy", "lifecyclePolicy"):
-            if member in params:
-                settings[member] = params[member]
-        if settings.get("repositoryPolicy"):
-            # Checked now, as SetRepositoryPolicy would check it, so that a push creating a
-            # repository from the template never meets a policy it cannot apply.
-            parse_policy(settings["repositoryPolicy"], PolicyKind.REPOSITORY)
-        if "customRoleArn" in params:
-            role = params["customRoleArn"]
-            if role and not _ROLE_ARN.fullmatch(role):
-                raise invalid("customRoleArn", "Invalid ARN")
-            settings["customRoleArn"] = role
-        if "encryptionConfiguration" in params:
-            settings["encryptionConfiguration"] = encryption_configuration(
-                params["encryptionConfiguration"]
-            )
-        if "resourceTags" in params:
-            tags = resource_tags(params["resourceTags"])
-            settings["resourceTags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
-        if "appliedFor" in params:
-            applied = list(dict.fromkeys(params["appliedFor"]))
-            unknown = [a for a in applied if a not in APPLIED_FOR]
-            if unknown or not applied:
-                raise invalid(
-                    "appliedFor", f"Member must satisfy enum value set: [{', '.join(APPLIED_FOR)}]"
-                )
-            settings["appliedFor"] = applied
-        if "imageTagMutability" in params or "imageTagMutabilityExclusionFilters" in params:
-            mode = params.get("imageTagMutability", settings.get("imageTagMutability", "MUTABLE"))
-            if "imageTagMutabilityExclusionFilters" in params:
-                filters = params["imageTagMutabilityExclusionFilters"]
-            elif mode.endswith("_WITH_EXCLUSION"):
-                filters = settings.get("imageTagMutabilityExclusionFilters")
-            else:
-                filters = None
-            mode, checked = tag_mutability(mode, filters)
-            settings["imageTagMutability"] = mode
-            settings.pop("imageTagMutabilityExclusionFilters", None)
-            if checked:
-                settings["imageTagMutabilityExclusionFilters"] = checked
-        settings.setdefault("imageTagMutability", "MUTABLE")
-        settings.setdefault("encryptionConfiguration", {"encryptionType": "AES256"})
-        settings.setdefault("resourceTags", [])
-        return settings
-
-    @staticmethod
-    def _as_template(stored: dict[str, Any]) -> CreationTemplate:
-        settings = {
-            k: v for k, v in stored.items() if k not in ("prefix", "createdAt", "updatedAt")
-        }
-        return CreationTemplate(
-            stored["prefix"], settings, float(stored["createdAt"]), float(stored["updatedAt"])
-        )
-
-    @staticmethod
-    def _template_missing(prefix: str, registry_id: str) -> TemplateNotFound:
-        return TemplateNotFound(
-            f"The repository creation template with the prefix '{prefix}' does not exist in "
-            f"the registry with id '{registry_id}'"
-        )
-
-    async def create_template(
-        self, registry_id: str, prefix: str, params: Mapping[str, Any]
-    ) -> CreationTemplate:
-        """`params` are CreateRepositoryCreationTemplate's members (appliedFor is required)."""
-        prefix = template_prefix(prefix)
-        if "appliedFor" not in params:
-            raise invalid("appliedFor", "Member must not be null")
-        settings = self._template_settings(params)
-        async with self._store.write() as tx:
-            await self._registry(tx, registry_id)
-            if not await tx.templates.insert_creation_template(
-                registry_id, prefix, settings, self._clock()
-            ):
-                raise TemplateAlreadyExists(
-                    f"The repository creation template with the prefix '{prefix}' already "
-                    f"exists in the registry with id '{registry_id}'"
-                )
-            stored = await tx.templates.get_creation_template(registry_id, prefix)
-        assert stored is not None
-        return self._as_template(stored)
-
-    async def update_template(
-        self, registry_id: str, prefix: str, params: Mapping[str, Any]
-    ) -> CreationTemplate:
-        """Members given replace the template's; members left out stay as they were."""
-        prefix = template_prefix(prefix)
-        async with self._store.write() as tx:
-            stored = await tx.templates.get_creation_template(registry_id, prefix)
-            if stored is None:
-                raise self._template_missing(prefix, registry_id)
-            settings = self._template_settings(params, self._as_template(stored).settings)
-            await tx.templates.update_creation_template(
-                registry_id, prefix, settings, self._clock()
-            )
-            stored = await tx.templates.get_creation_template(registry_id, prefix)
-        assert stored is not None
-        return self._as_template(stored)
-
-    async def delete_template(self, registry_id: str, prefix: str) -> CreationTemplate:
-        prefix = template_prefix(prefix)
-        async with self._store.write() as tx:
-            stored = await tx.templates.get_creation_template(registry_id, prefix)
-            if stored is None or not await tx.templates.delete_creation_template(
-                registry_id, prefix
-            ):
-                raise self._template_missing(prefix, registry_id)
-        return self._as_template(stored)
-
-    async def describe_templates(
-        self,
-        registry_id: str,
-        prefixes: Sequence[str] | None = None,
-        *,
-        max_results: int | None = None,
-        next_token: str | None = None,
-    ) -> Page[CreationTemplate]:
-        """Templates by prefix (those that exist), or all of them, a page at a time."""
-        limit = _page_size(max_results)
-        after = _decode_token("templates", next_token)
-        wanted = [template_prefix(p) for p in prefixes] if prefixes else None
-        async with self._store.read() as tx:
-            await self._registry(tx, registry_id)
-            found = await tx.templates.list_creation_templates(
-                registry_id, prefixes=wanted, after=after, limit=limit + 1
-            )
-        templates = [self._as_template(t) for t in found]
-        if len(templates) > limit:
-            return Page(templates[:limit], _encode_token("templates", templates[limit - 1].prefix))
-        return Page(templates)
-
-    async def create_from_template(self, registry_id: str, name: str) -> Repository | None:
-        """CREATE_ON_PUSH: create `name` from the most specific template applied for it.
-
-        None when no template applied for CREATE_ON_PUSH matches (the push then fails as ECR's
-        does). A repository that exists already, perhaps created by a concurrent push, is
-        returned as it is.
-        """
-        validate_repository_name(name)
-        try:
-            async with self._store.write() as tx:
-                existing = await tx.repositories.get_repository(registry_id, name)
-                if existing is not None:
-                    return existing
-                template = await self._template_for(tx, registry_id, name, "CREATE_ON_PUSH")
-                if template is None:
-                    return None
-                created = await self._create(tx, registry_id, name, self._from_template(template))
-                policy = template.settings.get("repositoryPolicy")
-                if policy:
-                    await tx.policies.put_repository_policy(created.id, policy, self._clock())
-                return created
-        except RepositoryAlreadyExists:
-            return await self.repository(registry_id, name)
-
-    async def creates_on_push(self, registry_id: str, name: str) -> bool:
-        """Whether a template applied for CREATE_ON_PUSH matches `name`."""
-        async with self._store.read() as tx:
-            return await self._template_for(tx, registry_id, name, "CREATE_ON_PUSH") is not None
-
-    async def _template_for(
-        self, tx: Transaction, registry_id: str, name: str, scenario: str
-    ) -> CreationTemplate | None:
-        templates = [
-            self._as_template(t) for t in await tx.templates.list_creation_templates(registry_id)
-        ]
-        candidates = [t for t in templates if scenario in t.applied_for and t.matches(name)]
-        # The longest prefix is the most specific; ROOT is the least specific of all.
-        return max(
-            candidates, key=lambda t: -1 if t.prefix == ROOT else len(t.prefix), default=None
-        )
-
-    @staticmethod
-    def _from_template(template: CreationTemplate) -> RepositorySettings:
-        settings = template.settings
-        return RepositorySettings(
-            tag_mutability=settings.get("imageTagMutability", "MUTABLE"),
-            tag_mutability_filters=list(settings.get("imageTagMutabilityExclusionFilters", [])),
-            encryption=encryption_configuration(settings.get("encryptionConfiguration")),
-            tags={t["Key"]: t["Value"] for t in settings.get("resourceTags", [])},
-        )
-
     # -- registries -------------------------------------------------------------------------
 
     async def registry(self, registry_id: str) -> str:
         """The registry's id, once it is known to exist."""
         async with self._store.read() as tx:
-            await self._registry(tx, registry_id)
+            await require_registry(tx, registry_id)
         return registry_id
-
-    @staticmethod
-    async def _registry(tx: Transaction, registry_id: str) -> None:
-        if not await tx.registries.registry_exists(registry_id):
-            raise invalid("registryId", f"The registry with id '{registry_id}' does not exist")

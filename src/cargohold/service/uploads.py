@@ -65,6 +65,30 @@ def _parse_upload_id(upload_id: str) -> str:
         raise BlobUploadUnknown(f"unknown upload {upload_id[:64]!r}") from None
 
 
+def _expected_size(
+    upload: Upload, start: int | None, end: int | None, content_length: int | None
+) -> int | None:
+    """The bytes an append declares (Content-Length, Content-Range), checked against each other
+    and against the upload's offset; None when it declares none."""
+    expected: int | None = content_length
+    if start is not None:
+        if start != upload.offset:
+            raise RangeInvalid(
+                f"chunk starts at {start} but the upload stands at {upload.offset}",
+                offset=upload.offset,
+            )
+        if end is not None:
+            if end < start:
+                raise RangeInvalid(f"invalid range {start}-{end}", offset=upload.offset)
+            span = end - start + 1
+            if expected is not None and expected != span:
+                raise SizeInvalid(
+                    f"Content-Length {expected} does not match Content-Range {start}-{end}"
+                )
+            expected = span
+    return expected
+
+
 class UploadService:
     def __init__(self, store: Metadata, storage: StorageDriver, clock: Callable[[], float]) -> None:
         self._store = store
@@ -132,23 +156,20 @@ class UploadService:
         end: int | None,
         content_length: int | None,
     ) -> Upload:
-        expected: int | None = content_length
-        if start is not None:
-            if start != upload.offset:
-                raise RangeInvalid(
-                    f"chunk starts at {start} but the upload stands at {upload.offset}",
-                    offset=upload.offset,
-                )
-            if end is not None:
-                if end < start:
-                    raise RangeInvalid(f"invalid range {start}-{end}", offset=upload.offset)
-                span = end - start + 1
-                if expected is not None and expected != span:
-                    raise SizeInvalid(
-                        f"Content-Length {expected} does not match Content-Range {start}-{end}"
-                    )
-                expected = span
+        expected = _expected_size(upload, start, end, content_length)
         hasher = ResumableHash.restore(upload.hash_algorithm, upload.hash_state)
+        written, state = await self._write(upload, body, expected, hasher)
+        return await self._advance(upload, written, state, hasher)
+
+    async def _write(
+        self,
+        upload: Upload,
+        body: AsyncIterator[bytes],
+        expected: int | None,
+        hasher: ResumableHash | None,
+    ) -> tuple[int, UploadState]:
+        """Stream the body to the staging at the upload's offset, hashing it on the way; the
+        bytes written and the driver's state after them. A failed write is aborted."""
         try:
             writer = await self._storage.open_upload(upload.driver_state, upload.offset)
         except UploadStateInvalid as exc:
@@ -169,6 +190,12 @@ class UploadService:
             with anyio.CancelScope(shield=True):
                 await writer.abort()
             raise
+        return written, state
+
+    async def _advance(
+        self, upload: Upload, written: int, state: UploadState, hasher: ResumableHash | None
+    ) -> Upload:
+        """Record the append, unless the upload moved meanwhile (BlobUploadInvalid)."""
         now = self._clock()
         new_offset = upload.offset + written
         hash_state = hasher.state() if hasher is not None else None
