@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 from cargohold import admin
 from cargohold.app import Registry
 from cargohold.config import load
-from cargohold.http.oci import ACTIONS
+from cargohold.http.oci_routes import ACTIONS
 from cargohold.service.identity import IdentityService
 from support.ecr_operations import (
     ACCOUNT,

@@ -28,22 +28,47 @@ from cargohold.domain.vulnerabilities import (
         ("Debian:12", "3.0.11-1~deb12u2", "3.0.11-1"),
         ("Debian:12", "2.36-9+deb12u1", "2.36-9+deb12u10"),
         ("Debian:12", "9.9-1", "1:1.0-1"),  # an epoch outranks everything after it
+        ("Debian:12", "1.0~~", "1.0~"),  # each ~ sorts before the end of the string
+        ("Debian:12", "1.0", "v1.0"),  # as dpkg: a leading letter is kept, not stripped
         ("Alpine:v3.18", "1.36.1-r2", "1.36.1-r15"),
         ("Alpine:v3.18", "1.2.3_rc1-r0", "1.2.3-r0"),
+        ("Alpine:v3.18", "1.0_alpha1-r0", "1.0_beta1-r0"),
         ("PyPI", "2.9.0", "2.30.0"),
         ("PyPI", "3.1.0rc1", "3.1.0"),
+        ("PyPI", "1.0rc2", "1.0rc10"),
+        ("PyPI", "2.0", "1!1.0"),
         ("npm", "4.17.9", "4.17.21"),
         ("npm", "1.0.0-beta.2", "1.0.0"),
+        ("npm", "1.0.0-rc.2", "1.0.0-rc.10"),
         ("Go", "v0.9.0", "0.17.0"),
         ("Go", "0.0.0-20220722155237-a158d28d115b", "0.1.0"),
         ("Go", "1.22rc1", "1.22.0"),
+        ("Go", "1.22rc2", "1.22rc10"),  # toolchain release candidates by number, not text
         ("Maven", "2.0-beta9", "2.0"),
         ("Maven", "2.12.1", "2.14.1"),
+        ("Maven", "1.0-SNAPSHOT", "1.0"),
         ("Rocky Linux:9", "1:3.0.7-24.el9", "1:3.0.7-25.el9"),
+        ("Rocky Linux:9", "9.9-1.el9", "1:1.0-1.el9"),
+        ("Rocky Linux:9", "1.0~rc1-1.el9", "1.0-1.el9"),
     ],
 )
 def test_version_order(ecosystem: str, lower: str, higher: str) -> None:
     assert version_key(ecosystem, lower) < version_key(ecosystem, higher)
+
+
+@pytest.mark.parametrize(
+    ("ecosystem", "one", "other"),
+    [
+        ("npm", "1.0.0+build.1", "1.0.0"),  # build metadata does not take part in the order
+        ("npm", "1.0.0+build.1", "1.0.0+build.2"),
+        ("Go", "1.21", "1.21.0"),
+        ("PyPI", "1.0", "1.0.0"),
+        ("PyPI", "1.0rc1", "1.0c1"),
+        ("Debian:12", "0:1.0", "1.0"),
+    ],
+)
+def test_version_equality(ecosystem: str, one: str, other: str) -> None:
+    assert version_key(ecosystem, one) == version_key(ecosystem, other)
 
 
 def test_unknown_versions_and_ecosystems_are_errors() -> None:

@@ -1,4 +1,4 @@
-"""The Alembic migrations build exactly the schema `metadata/schema.py` declares, on both
+"""The Alembic migrations build exactly the schema `metadata/schema/` declares, on both
 databases, and running them twice changes nothing."""
 
 from __future__ import annotations

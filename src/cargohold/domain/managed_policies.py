@@ -2,10 +2,10 @@
 versions and statements, as AWS publishes them.
 
 They exist in every account (ARN account `aws`), cannot be changed or deleted, and are stored
-like customer managed policies (see `IamService.ensure_aws_managed_policies`) so that listing,
-attaching and evaluating treat both alike. The documents below are AWS's current default
-versions; the ECR ones name actions this registry serves and some it does not (the others are
-harmless: no request ever asks for them).
+like customer managed policies (see `ManagedPolicyService.ensure_aws_managed_policies`) so
+that listing, attaching and evaluating treat both alike. The documents below are AWS's current
+default versions; the ECR ones name actions this registry serves and some it does not (the
+others are harmless: no request ever asks for them).
 """
 
 from __future__ import annotations
@@ -169,7 +169,3 @@ AWS_MANAGED_POLICIES: Final[tuple[AwsManagedPolicy, ...]] = (
     AMAZON_EC2_CONTAINER_REGISTRY_PULL_ONLY,
     AMAZON_ECS_TASK_EXECUTION_ROLE_POLICY,
 )
-
-
-def is_aws_managed_arn(arn: str) -> bool:
-    return arn.startswith(f"arn:aws:iam::{AWS_ACCOUNT}:policy/")

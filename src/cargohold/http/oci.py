@@ -27,6 +27,7 @@ from cargohold.domain.principal import Principal
 from cargohold.domain.records import Repository
 from cargohold.http.blobfiles import BlobFileResponse
 from cargohold.http.oci_errors import error_response, from_registry_error
+from cargohold.http.oci_routes import ACTIONS, BASE, CATALOG, action, match_route
 from cargohold.ports import StorageDriver
 from cargohold.service.registry import RegistryService
 from cargohold.service.uploads import UploadService
@@ -82,59 +83,6 @@ class Target:
     principal: Principal
     registry_id: str
 
-
-@dataclass(frozen=True, slots=True)
-class _Route:
-    pattern: re.Pattern[str]
-    methods: dict[str, str]  # HTTP method → handler name
-
-
-_N = r"(?P<name>.+)"
-_ROUTES = [
-    _Route(re.compile(rf"^/v2/{_N}/tags/list$"), {"GET": "tags"}),
-    _Route(
-        re.compile(rf"^/v2/{_N}/manifests/(?P<reference>[^/]+)$"),
-        {
-            "GET": "get_manifest",
-            "HEAD": "get_manifest",
-            "PUT": "put_manifest",
-            "DELETE": "delete_manifest",
-        },
-    ),
-    _Route(re.compile(rf"^/v2/{_N}/blobs/uploads/?$"), {"POST": "start_upload"}),
-    _Route(
-        re.compile(rf"^/v2/{_N}/blobs/uploads/(?P<upload>[^/]+)$"),
-        {
-            "GET": "upload_status",
-            "PATCH": "patch_upload",
-            "PUT": "finish_upload",
-            "DELETE": "cancel_upload",
-        },
-    ),
-    _Route(
-        re.compile(rf"^/v2/{_N}/blobs/(?P<digest>[^/]+)$"),
-        {"GET": "get_blob", "HEAD": "get_blob", "DELETE": "delete_blob"},
-    ),
-    _Route(re.compile(rf"^/v2/{_N}/referrers/(?P<digest>[^/]+)$"), {"GET": "referrers"}),
-]
-
-# The ECR action AWS documents for each route (DESIGN.md, auth path).
-ACTIONS = {
-    "tags": "ecr:ListImages",
-    "get_manifest": "ecr:BatchGetImage",
-    "put_manifest": "ecr:PutImage",
-    "delete_manifest": "ecr:BatchDeleteImage",
-    "start_upload": "ecr:InitiateLayerUpload",
-    "upload_status": "ecr:InitiateLayerUpload",
-    "patch_upload": "ecr:UploadLayerPart",
-    "finish_upload": "ecr:CompleteLayerUpload",
-    "cancel_upload": "ecr:InitiateLayerUpload",
-    "get_blob": "ecr:GetDownloadUrlForLayer",
-    "head_blob": "ecr:BatchCheckLayerAvailability",
-    "delete_blob": "ecr:BatchDeleteImage",
-    "referrers": "ecr:BatchGetImage",
-    "catalog": "ecr:DescribeRepositories",
-}
 
 _CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 
@@ -220,42 +168,26 @@ class OciFront:
             return Response(status_code=400)
 
     async def _dispatch(self, request: Request) -> Response:
-        path = request.url.path
         method = request.method
-        if path in ("/v2/", "/v2"):
-            if method not in ("GET", "HEAD"):
-                return self._unsupported()
-            await self.gatekeeper.authenticate(request)
+        found = match_route(request.url.path, method)
+        if found is None:
+            return error_response("NOT_FOUND", "no such endpoint", 404)
+        if found.handler is None:
+            return self._unsupported()
+        principal = await self.gatekeeper.authenticate(request)
+        if found.handler == BASE:
             return Response(b"{}", 200, headers=API_VERSION, media_type="application/json")
-        if path == "/v2/_catalog":
-            if method != "GET":
-                return self._unsupported()
-            principal = await self.gatekeeper.authenticate(request)
-            registry_id = self.gatekeeper.registry_id(request, principal)
+        registry_id = self.gatekeeper.registry_id(request, principal)
+        if found.name is None:
             await self.gatekeeper.authorize(
-                request, principal, Access(ACTIONS["catalog"], registry_id, None)
+                request, principal, Access(ACTIONS[CATALOG], registry_id, None)
             )
             return await self.catalog(request, registry_id)
-        for route in _ROUTES:
-            match = route.pattern.match(path)
-            if match is None:
-                continue
-            handler_name = route.methods.get(method)
-            if handler_name is None:
-                return self._unsupported()
-            principal = await self.gatekeeper.authenticate(request)
-            name = match.group("name")
-            action_key = (
-                "head_blob" if (handler_name, method) == ("get_blob", "HEAD") else handler_name
-            )
-            params = {k: v for k, v in match.groupdict().items() if k != "name"}
-            target = Target(principal, self.gatekeeper.registry_id(request, principal))
-            await self.gatekeeper.authorize(
-                request, principal, Access(ACTIONS[action_key], target.registry_id, name, params)
-            )
-            handler: Callable[..., Awaitable[Response]] = getattr(self, handler_name)
-            return await handler(request, name, target=target, **params)
-        return error_response("NOT_FOUND", "no such endpoint", 404)
+        access = Access(action(found.handler, method), registry_id, found.name, found.params)
+        await self.gatekeeper.authorize(request, principal, access)
+        handler: Callable[..., Awaitable[Response]] = getattr(self, found.handler)
+        target = Target(principal, registry_id)
+        return await handler(request, found.name, target=target, **found.params)
 
     @staticmethod
     def _unsupported() -> Response:
