@@ -33,16 +33,17 @@ import anyio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from cargohold.app import (  # noqa: E402
+    build_content,
+    build_scanning,
+    build_storage,
+    open_store,
+)
+from cargohold.config import load  # noqa: E402
 from cargohold.domain.scans import COMPLETE  # noqa: E402
-from cargohold.metadata import database  # noqa: E402
-from cargohold.metadata.store import MetadataStore  # noqa: E402
 from cargohold.scanning import read_inventory  # noqa: E402
 from cargohold.scanning.osv import OsvSource  # noqa: E402
-from cargohold.service.registry import RegistryService  # noqa: E402
-from cargohold.service.scans import ScanService  # noqa: E402
-from cargohold.service.uploads import UploadService  # noqa: E402
 from cargohold.service.vulndb import VulnerabilityDatabase  # noqa: E402
-from cargohold.storage.filesystem import FilesystemDriver  # noqa: E402
 
 TARGET_SECONDS = 5.0
 ACCOUNT = "123456789012"
@@ -111,20 +112,21 @@ async def run(layer: Path, reps: int, work: Path) -> dict[str, object]:
     if data.exists():
         shutil.rmtree(data)
     data.mkdir(parents=True)
-    url = f"sqlite:///{data / 'metadata.db'}"
-    await anyio.to_thread.run_sync(database.upgrade, url)
-    store = MetadataStore.from_url(url)
+    # The metadata database and the blobs under `data`, as a node of this configuration keeps them.
+    config = load(
+        overrides={"data_dir": str(data), "account_id": ACCOUNT, "create_on_push": True},
+        environ={},
+    )
+    store = await open_store(config)
     clock = [time.time()]
     async with store.write() as tx:
-        await tx.registries.ensure_registry(ACCOUNT, "us-east-1", clock[0])
-    storage = FilesystemDriver(data / "storage")
-    registry = RegistryService(
-        store, storage, lambda: clock[0], registry_id=ACCOUNT, create_on_push=True
-    )
-    uploads = UploadService(store, storage, lambda: clock[0])
+        await tx.registries.ensure_registry(config.account_id, config.region, clock[0])
+    storage = build_storage(config)
+    content = build_content(config, store, storage, lambda: clock[0])
+    registry, uploads = content.registry, content.uploads
     vulndb = VulnerabilityDatabase(store, lambda: clock[0])
     await vulndb.import_records(OsvSource(ROOT / "tests/fixtures/osv"))
-    scans = ScanService(store, storage, registry, uploads, vulndb, lambda: clock[0])
+    scans = build_scanning(store, storage, registry, uploads, lambda: clock[0])
     repo = await registry.repository_for_push("bench/bookworm")
 
     digest = "sha256:" + hashlib.sha256(layer.read_bytes()).hexdigest()
@@ -176,7 +178,7 @@ async def run(layer: Path, reps: int, work: Path) -> dict[str, object]:
         async with store.write() as tx:
             await tx.scans.start_scan(manifest_id, clock[0], "bench")
         started = time.perf_counter()
-        await scans.run_scan({"manifest_id": manifest_id})
+        await scans.runner.run_scan({"manifest_id": manifest_id})
         scan_times.append(time.perf_counter() - started)
         async with store.read() as tx:
             scan = await tx.scans.scan_of(manifest_id)

@@ -26,7 +26,6 @@ from cargohold import awsprofile
 from cargohold.auth.errors import SecretBoxError
 from cargohold.config import Config
 from cargohold.domain.identity import AccessKey, IdentityError
-from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.identity import AdministratorKey, IdentityService
 
@@ -47,14 +46,10 @@ class AdminError(Exception):
 
 
 async def _with_store(config: Config, operation: Callable[[MetadataStore], Awaitable[T]]) -> T:
-    config.data_path.mkdir(parents=True, exist_ok=True)
-    url = config.resolved_database_url
-    await anyio.to_thread.run_sync(database.upgrade, url)
-    store = MetadataStore.from_url(url)
-    try:
+    from cargohold.app import opened_store  # the composition root; it brings the HTTP fronts
+
+    async with opened_store(config) as store:
         return await operation(store)
-    finally:
-        await store.close()
 
 
 async def _with_identity(

@@ -1,11 +1,16 @@
-"""The composition root: builds every part from the configuration and wires them together."""
+"""The composition root: builds every part of a node from the configuration and wires them
+together (`Node`); and the ASGI application that serves a node (`Application`).
+
+The command-line tools build through the same functions: `open_store` (or `opened_store`) for
+the metadata store, `build_storage` for blob storage, and the service builders."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +40,10 @@ from cargohold.http.oci_errors import error_response
 from cargohold.http.sts import build_sts_front
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
-from cargohold.ports import StorageDriver
+from cargohold.ports import Metadata, StorageDriver
 from cargohold.service.audit import AuditLog
-from cargohold.service.authz import Authorizer, RequestRecord
+from cargohold.service.authz import Authorizer, Enforce, RequestRecord
+from cargohold.service.findings import FindingsService
 from cargohold.service.iam import IamService
 from cargohold.service.identity import MASTER_KEY_FILE, TOKEN_KEY_PURPOSE, IdentityService
 from cargohold.service.identity_policies import IdentityPolicies
@@ -49,7 +55,10 @@ from cargohold.service.policies import PolicyService, ResourcePolicies
 from cargohold.service.readcache import ReadCache
 from cargohold.service.registry import RegistryService
 from cargohold.service.repositories import RepositoryService
-from cargohold.service.scans import SCAN, ScanService
+from cargohold.service.sbom import SbomService
+from cargohold.service.scan_config import ScanConfigService
+from cargohold.service.scan_runner import SCAN, ScanRunner
+from cargohold.service.scans import ScanService
 from cargohold.service.sts import StsService
 from cargohold.service.templates import TemplateService
 from cargohold.service.uploads import UploadService
@@ -66,14 +75,218 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
+async def open_store(config: Config, *, migrate: bool = True) -> MetadataStore:
+    """The metadata store of `config`, its database migrated to the latest schema first
+    (unless `migrate` is false)."""
+    config.data_path.mkdir(parents=True, exist_ok=True)
+    url = config.resolved_database_url
+    if migrate:
+        await anyio.to_thread.run_sync(database.upgrade, url)
+    return MetadataStore.from_url(url)
+
+
+@contextlib.asynccontextmanager
+async def opened_store(config: Config, *, migrate: bool = True) -> AsyncIterator[MetadataStore]:
+    """`open_store`, closed again when the block ends."""
+    store = await open_store(config, migrate=migrate)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 def build_storage(config: Config) -> StorageDriver:
     if config.storage.driver == "filesystem":
         return FilesystemDriver(config.storage_path)
     raise ValueError(f"unknown storage driver {config.storage.driver!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class Content:
+    """The services over repositories and what they hold."""
+
+    repositories: RepositoryService
+    templates: TemplateService
+    registry: RegistryService
+    uploads: UploadService
+
+
+def build_content(
+    config: Config, store: MetadataStore, storage: StorageDriver, clock: Callable[[], float]
+) -> Content:
+    repositories = RepositoryService(store, clock, region=config.region)
+    templates = TemplateService(store, clock)
+    registry = RegistryService(
+        store,
+        storage,
+        clock,
+        registry_id=config.account_id,
+        create_on_push=config.create_on_push,
+        rules=repositories,
+        templates=templates,
+    )
+    uploads = UploadService(store, storage, clock)
+    return Content(repositories, templates, registry, uploads)
+
+
+def build_scanning(
+    store: Metadata,
+    storage: StorageDriver,
+    registry: RegistryService,
+    uploads: UploadService,
+    clock: Callable[[], float],
+    jobs: JobRunner | None = None,
+) -> ScanService:
+    """The scanning parts; the registry's pushes queue their scans. With `jobs`, the scan and
+    re-match jobs run there, and a push wakes it."""
+    images = ImageService(registry, store)
+    findings = FindingsService(store, images)
+    sbom = SbomService(store, registry, uploads, images)
+    runner = ScanRunner(
+        store,
+        storage,
+        VulnerabilityDatabase(store, clock),
+        findings,
+        clock,
+        sbom=sbom,
+        wake=jobs.wake if jobs is not None else None,
+    )
+    registry.push_hook = runner
+    if jobs is not None:
+        jobs.register(SCAN, JobKind(runner.run_scan, runner.fail_scan))
+        jobs.register(REMATCH, JobKind(runner.rematch))
+    return ScanService(ScanConfigService(store, clock), runner, findings, sbom)
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Who callers are and what they may do: identities and their keys, IAM, the authorizer
+    and its audit log, and the `/v2/` token gatekeeper."""
+
+    box: SecretBox
+    identity: IdentityService
+    iam: IamService
+    audit: AuditLog
+    authorizer: Authorizer
+    gatekeeper: TokenGatekeeper
+
+
+def build_access(config: Config, store: MetadataStore, clock: Callable[[], float]) -> Access:
+    public_url = config.resolved_public_url
+    box = SecretBox.from_key_file(config.data_path / MASTER_KEY_FILE)
+    identity = IdentityService(
+        store,
+        box,
+        TokenSigner(box.derive_key(TOKEN_KEY_PURPOSE)),
+        clock,
+        account_id=config.account_id,
+        region=config.region,
+    )
+    iam = IamService(store, clock, account_id=config.account_id)
+    audit = AuditLog(store)
+    authorizer = Authorizer(
+        clock,
+        identities=IdentityPolicies(store, iam),
+        resources=ResourcePolicies(store),
+        audit=audit,
+        decisions=ReadCache(store),
+    )
+    gatekeeper = TokenGatekeeper(
+        identity,
+        authorizer,
+        account_id=config.account_id,
+        region=config.region,
+        public_url=public_url,
+    )
+    return Access(box, identity, iam, audit, authorizer, gatekeeper)
+
+
+def enforcing(authorizer: Authorizer) -> Enforce:
+    """The fronts' check of a call: AccessDenied unless `authorizer` allows it."""
+
+    async def authorize(
+        principal: Principal,
+        action: str,
+        resource: str,
+        context: Mapping[str, Any],
+        *,
+        record: RequestRecord | None = None,
+    ) -> None:
+        decision = await authorizer.authorize(principal, action, resource, context, record=record)
+        if not decision.allowed:
+            raise AccessDenied(decision.message)
+
+    return authorize
+
+
+def build_ecr_front(
+    config: Config,
+    store: MetadataStore,
+    clock: Callable[[], float],
+    *,
+    repositories: RepositoryService,
+    templates: TemplateService,
+    registry: RegistryService,
+    uploads: UploadService,
+    scans: ScanService,
+    identity: IdentityService,
+    authorizer: Authorizer,
+    authorize: Enforce,
+    signer: DownloadSigner,
+) -> EcrFront:
+    public_url = config.resolved_public_url
+    ecr = EcrFront(
+        SigV4Authenticator(identity, service="ecr", clock=clock),
+        authorize,
+        {
+            **repository_handlers(
+                repositories, templates, public_url=public_url, account_id=config.account_id
+            ),
+            **image_handlers(
+                ImageService(registry, store),
+                LayerService(store, uploads),
+                signer,
+                scans.findings.states,
+            ),
+            **scanning_handlers(scans, registry),
+            **token_handlers(identity, public_url=public_url, account_id=config.account_id),
+            **ecr_policy_handlers(
+                PolicyService(store, clock, region=config.region, simulator=authorizer)
+            ),
+        },
+        region=config.region,
+    )
+    return ecr
+
+
+async def build_query(
+    config: Config,
+    store: MetadataStore,
+    clock: Callable[[], float],
+    *,
+    identity: IdentityService,
+    iam: IamService,
+    box: SecretBox,
+    authorize: Enforce,
+) -> QueryDispatch:
+    """STS and IAM on the query protocol; makes sure the AWS managed policies exist."""
+    managed = ManagedPolicyService(store, iam, clock, account_id=config.account_id)
+    await managed.ensure_aws_managed_policies()
+    iam_services = IamServices(identity, iam, managed)
+    query = QueryDispatch(
+        build_sts_front(identity, StsService(store, box, iam, clock), authorize, clock=clock),
+        build_iam_front(
+            iam_services,
+            authorize,
+            {**entity_handlers(iam_services), **policy_handlers(iam_services)},
+            clock=clock,
+        ),
+    )
+    return query
+
+
 @dataclass
-class Registry:
+class Node:
     """Everything one node runs, built from config; closed when the server stops."""
 
     config: Config
@@ -98,136 +311,67 @@ class Registry:
         *,
         migrate: bool = True,
         clock: Callable[[], float] = time.time,
-    ) -> Registry:
-        config.data_path.mkdir(parents=True, exist_ok=True)
-        url = config.resolved_database_url
-        if migrate:
-            await anyio.to_thread.run_sync(database.upgrade, url)
-        store = MetadataStore.from_url(url)
+    ) -> Node:
+        store = await open_store(config, migrate=migrate)
         async with store.write() as tx:
             await tx.registries.ensure_registry(config.account_id, config.region, clock())
         storage = build_storage(config)
-        public_url = config.resolved_public_url
-        repositories = RepositoryService(store, clock, region=config.region)
-        templates = TemplateService(store, clock)
-        registry = RegistryService(
-            store,
-            storage,
-            clock,
-            registry_id=config.account_id,
-            create_on_push=config.create_on_push,
-            rules=repositories,
-            templates=templates,
-        )
-        uploads = UploadService(store, storage, clock)
+        content = build_content(config, store, storage, clock)
         jobs = JobRunner(store, clock)
-        scans = ScanService(
+        scans = build_scanning(store, storage, content.registry, content.uploads, clock, jobs)
+        access = build_access(config, store, clock)
+        oci = OciFront(content.registry, content.uploads, storage, access.gatekeeper)
+        signer = DownloadSigner(
+            access.box.derive_key(DOWNLOAD_KEY_PURPOSE), config.resolved_public_url, clock
+        )
+        authorize = enforcing(access.authorizer)
+        ecr = build_ecr_front(
+            config,
             store,
-            storage,
-            registry,
-            uploads,
-            VulnerabilityDatabase(store, clock),
             clock,
-            wake=jobs.wake,
+            repositories=content.repositories,
+            templates=content.templates,
+            registry=content.registry,
+            uploads=content.uploads,
+            scans=scans,
+            identity=access.identity,
+            authorizer=access.authorizer,
+            authorize=authorize,
+            signer=signer,
         )
-        registry.push_hook = scans
-        jobs.register(SCAN, JobKind(scans.run_scan, scans.fail_scan))
-        jobs.register(REMATCH, JobKind(scans.rematch))
-        box = SecretBox.from_key_file(config.data_path / MASTER_KEY_FILE)
-        identity = IdentityService(
+        download = DownloadRoute(signer, content.registry, storage)
+        query = await build_query(
+            config,
             store,
-            box,
-            TokenSigner(box.derive_key(TOKEN_KEY_PURPOSE)),
             clock,
-            account_id=config.account_id,
-            region=config.region,
-        )
-        iam = IamService(store, clock, account_id=config.account_id)
-        audit = AuditLog(store)
-        authorizer = Authorizer(
-            clock,
-            identities=IdentityPolicies(store, iam),
-            resources=ResourcePolicies(store),
-            audit=audit,
-            decisions=ReadCache(store),
-        )
-        gatekeeper = TokenGatekeeper(
-            identity,
-            authorizer,
-            account_id=config.account_id,
-            region=config.region,
-            public_url=public_url,
-        )
-        oci = OciFront(registry, uploads, storage, gatekeeper)
-        signer = DownloadSigner(box.derive_key(DOWNLOAD_KEY_PURPOSE), public_url, clock)
-
-        async def authorize(
-            principal: Principal,
-            action: str,
-            resource: str,
-            context: Mapping[str, Any],
-            *,
-            record: RequestRecord | None = None,
-        ) -> None:
-            decision = await authorizer.authorize(
-                principal, action, resource, context, record=record
-            )
-            if not decision.allowed:
-                raise AccessDenied(decision.message)
-
-        ecr = EcrFront(
-            SigV4Authenticator(identity, service="ecr", clock=clock),
-            authorize,
-            {
-                **repository_handlers(
-                    repositories, templates, public_url=public_url, account_id=config.account_id
-                ),
-                **image_handlers(
-                    ImageService(registry, store),
-                    LayerService(store, uploads),
-                    signer,
-                    scans.states,
-                ),
-                **scanning_handlers(scans, registry),
-                **token_handlers(identity, public_url=public_url, account_id=config.account_id),
-                **ecr_policy_handlers(
-                    PolicyService(store, clock, region=config.region, simulator=authorizer)
-                ),
-            },
-            region=config.region,
-        )
-        download = DownloadRoute(signer, registry, storage)
-        managed = ManagedPolicyService(store, iam, clock, account_id=config.account_id)
-        await managed.ensure_aws_managed_policies()
-        iam_services = IamServices(identity, iam, managed)
-        query = QueryDispatch(
-            build_sts_front(identity, StsService(store, box, iam, clock), authorize, clock=clock),
-            build_iam_front(
-                iam_services,
-                authorize,
-                {**entity_handlers(iam_services), **policy_handlers(iam_services)},
-                clock=clock,
-            ),
+            identity=access.identity,
+            iam=access.iam,
+            box=access.box,
+            authorize=authorize,
         )
         return cls(
             config,
             store,
             storage,
-            registry,
-            uploads,
-            identity,
+            content.registry,
+            content.uploads,
+            access.identity,
             oci,
             ecr,
             download,
             jobs,
             query,
-            audit,
+            access.audit,
         )
 
     async def close(self) -> None:
         await self.jobs.stop()
         await self.audit.close()
         await self.store.close()
+
+
+#: `Node`'s former name.
+Registry = Node
 
 
 class Application:
@@ -237,7 +381,7 @@ class Application:
 
     def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
-        self.registry: Registry | None = None
+        self.node: Node | None = None
         #: What every part reads the time from (tests move it).
         self.clock = clock
 
@@ -247,18 +391,18 @@ class Application:
             return
         if scope["type"] != "http":
             return
-        assert self.registry is not None, "the application serves only after its lifespan starts"
+        assert self.node is not None, "the application serves only after its lifespan starts"
         request = Request(scope, receive)
         path: str = scope["path"]
         try:
             if path == "/v2" or path.startswith("/v2/"):
-                response = await self.registry.oci(request)
+                response = await self.node.oci(request)
             elif path == "/" and is_query_request(request):
-                response = await self.registry.query(request)
+                response = await self.node.query(request)
             elif path == "/":
-                response = await self.registry.ecr(request)
+                response = await self.node.ecr(request)
             elif path.startswith("/_download/"):
-                response = await self.registry.download(request)
+                response = await self.node.download(request)
             else:
                 response = error_response("NOT_FOUND", "no such endpoint", 404)
         except Exception:
@@ -271,16 +415,16 @@ class Application:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    self.registry = await Registry.open(self.config, clock=self.clock)
-                    await self.registry.jobs.start()
+                    self.node = await Node.open(self.config, clock=self.clock)
+                    await self.node.jobs.start()
                 except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.registry is not None:
-                    await self.registry.close()
+                if self.node is not None:
+                    await self.node.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -297,4 +441,20 @@ def app_from_environment() -> Application:
     return Application(from_json(text))
 
 
-__all__ = ["Application", "Registry", "Response", "build_app"]
+__all__ = [
+    "Access",
+    "Application",
+    "Content",
+    "Node",
+    "Response",
+    "build_access",
+    "build_app",
+    "build_content",
+    "build_ecr_front",
+    "build_query",
+    "build_scanning",
+    "build_storage",
+    "enforcing",
+    "open_store",
+    "opened_store",
+]

@@ -19,8 +19,6 @@ from datetime import UTC, datetime
 import anyio
 
 from cargohold.config import Config
-from cargohold.metadata import database
-from cargohold.metadata.store import MetadataStore
 from cargohold.service.audit import AuditEvent, AuditLog
 
 Common = Callable[[argparse.ArgumentParser], None]
@@ -55,17 +53,14 @@ def read_events(
     denied: bool = False,
     limit: int | None = None,
 ) -> list[AuditEvent]:
+    # The composition root brings the HTTP fronts: imported when the command runs.
+    from cargohold.app import opened_store
+
     async def read() -> list[AuditEvent]:
-        config.data_path.mkdir(parents=True, exist_ok=True)
-        url = config.resolved_database_url
-        await anyio.to_thread.run_sync(database.upgrade, url)
-        store = MetadataStore.from_url(url)
-        try:
+        async with opened_store(config) as store:
             return await AuditLog(store).events(
                 since=since, until=until, principal_arn=principal, denied=denied, limit=limit
             )
-        finally:
-            await store.close()
 
     return anyio.run(read)
 

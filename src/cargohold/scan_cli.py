@@ -2,7 +2,8 @@
 
 Like the admin commands they need no running server: they migrate the database if needed and
 work on the same store a server uses. An import queues the re-matching of CONTINUOUS_SCAN
-images; a running server's job runner carries it out.
+images; a running server's job runner carries it out. Both build what they use through the
+composition root (`cargohold.app`), imported when a command runs: it brings the HTTP fronts.
 """
 
 from __future__ import annotations
@@ -18,36 +19,24 @@ import anyio
 from cargohold.config import Config
 from cargohold.domain.digest import is_digest
 from cargohold.domain.errors import RegistryError
-from cargohold.metadata import database
-from cargohold.metadata.store import MetadataStore
 from cargohold.scanning.osv import OsvSource, OsvSourceError
 from cargohold.service.images import ImageId
-from cargohold.service.registry import RegistryService
-from cargohold.service.scans import ScanService
-from cargohold.service.uploads import UploadService
 from cargohold.service.vulndb import ImportReport, VulnerabilityDatabase
-from cargohold.storage.filesystem import FilesystemDriver
 
 Common = Callable[[argparse.ArgumentParser], None]
 Loader = Callable[[argparse.Namespace], Config]
-
-
-async def _store(config: Config) -> MetadataStore:
-    config.data_path.mkdir(parents=True, exist_ok=True)
-    url = config.resolved_database_url
-    await anyio.to_thread.run_sync(database.upgrade, url)
-    return MetadataStore.from_url(url)
 
 
 def import_osv(config: Config, path: Path, *, progress: bool = True) -> ImportReport:
     """Import the OSV records under `path` (a directory, a zip, or a directory of zips)."""
     from tqdm import tqdm
 
+    from cargohold.app import opened_store
+
     source = OsvSource(path)
 
     async def run() -> ImportReport:
-        store = await _store(config)
-        try:
+        async with opened_store(config) as store:
             with tqdm(
                 total=len(source),
                 unit="record",
@@ -57,8 +46,6 @@ def import_osv(config: Config, path: Path, *, progress: bool = True) -> ImportRe
                 return await VulnerabilityDatabase(store, time.time).import_records(
                     source, progress=bar.update
                 )
-        finally:
-            await store.close()
 
     report = anyio.run(run)
     for name, reason in source.report.skipped[:20]:
@@ -67,23 +54,15 @@ def import_osv(config: Config, path: Path, *, progress: bool = True) -> ImportRe
 
 
 def export_sbom(config: Config, repository: str, reference: str) -> bytes:
+    from cargohold.app import build_content, build_scanning, build_storage, opened_store
+
     async def run() -> bytes:
-        store = await _store(config)
-        try:
-            storage = FilesystemDriver(config.storage_path)
-            registry = RegistryService(store, storage, time.time, registry_id=config.account_id)
-            scans = ScanService(
-                store,
-                storage,
-                registry,
-                UploadService(store, storage, time.time),
-                VulnerabilityDatabase(store, time.time),
-                time.time,
-            )
+        async with opened_store(config) as store:
+            storage = build_storage(config)
+            content = build_content(config, store, storage, time.time)
+            scans = build_scanning(store, storage, content.registry, content.uploads, time.time)
             image = ImageId(reference) if is_digest(reference) else ImageId(tag=reference)
-            return await scans.sbom(await registry.repository(repository), image)
-        finally:
-            await store.close()
+            return await scans.sbom.export(await content.registry.repository(repository), image)
 
     return anyio.run(run)
 

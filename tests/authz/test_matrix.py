@@ -27,7 +27,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cargohold import admin
-from cargohold.app import Registry
+from cargohold.app import Node
 from cargohold.config import load
 from cargohold.http.oci_routes import ACTIONS
 from cargohold.service.identity import IdentityService
@@ -327,11 +327,11 @@ def test_the_matrix_covers_every_operation_served(tmp_path: Path) -> None:
 
     async def served() -> frozenset[str]:
         config = load(overrides={"data_dir": str(tmp_path / "data")}, environ={})
-        registry = await Registry.open(config)
+        node = await Node.open(config)
         try:
-            return registry.ecr.operations
+            return node.ecr.operations
         finally:
-            await registry.close()
+            await node.close()
 
     assert anyio.run(served) == set(_ECR)
     assert {route.action for route in ROUTES} == set(ACTIONS.values())

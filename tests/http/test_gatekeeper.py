@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from cargohold.app import Registry
+from cargohold.app import Node
 from cargohold.config import Config
 from cargohold.domain.identity import USER
 from cargohold.domain.principal import Principal
@@ -33,7 +33,7 @@ def now() -> list[float]:
 
 
 @pytest.fixture
-def identity(registry: Registry, config: Config, now: list[float]) -> IdentityService:
+def identity(registry: Node, config: Config, now: list[float]) -> IdentityService:
     return IdentityService.from_data_dir(
         registry.store,
         config.data_path,
@@ -44,13 +44,13 @@ def identity(registry: Registry, config: Config, now: list[float]) -> IdentitySe
 
 
 @pytest.fixture
-def iam(registry: Registry, config: Config, now: list[float]) -> IamService:
+def iam(registry: Node, config: Config, now: list[float]) -> IamService:
     return IamService(registry.store, lambda: now[0], account_id=config.account_id)
 
 
 @pytest.fixture
 def gatekeeper(
-    registry: Registry, config: Config, identity: IdentityService, iam: IamService, now: list[float]
+    registry: Node, config: Config, identity: IdentityService, iam: IamService, now: list[float]
 ) -> TokenGatekeeper:
     """The real gatekeeper, on a clock the test moves, in place of the harness's allow-all."""
     keeper = TokenGatekeeper(
@@ -122,7 +122,7 @@ async def test_a_valid_token_opens_v2(
     http: httpx.AsyncClient,
     app: FrontApp,
     identity: IdentityService,
-    registry: Registry,
+    registry: Node,
     iam: IamService,
 ) -> None:
     async with registry.store.write() as tx:
@@ -196,7 +196,7 @@ async def test_deactivating_or_deleting_the_key_revokes_the_token(
 
 
 async def test_another_accounts_principal_is_denied(
-    http: httpx.AsyncClient, registry: Registry, config: Config, now: list[float], iam: IamService
+    http: httpx.AsyncClient, registry: Node, config: Config, now: list[float], iam: IamService
 ) -> None:
     stranger_identity = IdentityService.from_data_dir(
         registry.store,
@@ -229,7 +229,7 @@ async def test_another_accounts_principal_is_denied(
 
 
 async def test_a_mount_needs_the_source_too(
-    http: httpx.AsyncClient, identity: IdentityService, registry: Registry, iam: IamService
+    http: httpx.AsyncClient, identity: IdentityService, registry: Node, iam: IamService
 ) -> None:
     """A cross-repository mount reads the source: without ecr:GetDownloadUrlForLayer there the
     caller gets a plain upload session, as the spec answers a mount that cannot be done."""
@@ -262,7 +262,7 @@ async def test_a_mount_needs_the_source_too(
 
 
 async def test_registry_open_installs_the_token_gatekeeper(config: Config) -> None:
-    opened = await Registry.open(config)
+    opened = await Node.open(config)
     try:
         assert isinstance(opened.oci.gatekeeper, TokenGatekeeper)
         transport = httpx.ASGITransport(app=FrontApp(opened.oci))

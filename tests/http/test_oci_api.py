@@ -17,7 +17,7 @@ import anyio
 import httpx
 import pytest
 
-from cargohold.app import Application, Registry
+from cargohold.app import Application, Node
 from cargohold.config import Config
 from cargohold.domain.errors import TooManyRequests
 from cargohold.domain.manifest import MAX_MANIFEST_BYTES
@@ -292,7 +292,7 @@ async def test_cancel_upload(client: httpx.AsyncClient) -> None:
 
 
 async def test_mount_from_a_repository_that_holds_the_blob(
-    client: httpx.AsyncClient, registry: Registry
+    client: httpx.AsyncClient, registry: Node
 ) -> None:
     digest = await push_blob(client, "source", b"shared layer")
     # ECR mounts only with the account's BLOB_MOUNTING setting ENABLED; until then, a session.
@@ -317,7 +317,7 @@ async def test_mount_from_a_repository_that_holds_the_blob(
 
 @pytest.mark.parametrize("source", ["source", "missing/repo", "UPPER"])
 async def test_mount_that_cannot_be_done_opens_a_session(
-    client: httpx.AsyncClient, registry: Registry, source: str
+    client: httpx.AsyncClient, registry: Node, source: str
 ) -> None:
     async with registry.store.write() as tx:
         await tx.templates.put_account_setting(
@@ -821,7 +821,7 @@ class Refusing(AllowAll):
         raise self.error
 
 
-async def test_each_spec_error_code(client: httpx.AsyncClient, registry: Registry) -> None:
+async def test_each_spec_error_code(client: httpx.AsyncClient, registry: Node) -> None:
     """code-1 … code-14 of the spec, each with the status it comes with."""
     image = await push_image(client, NAME, "errors", "v1")
     location = await start_upload(client, NAME)
@@ -919,8 +919,8 @@ async def test_the_application_serves_v2_after_its_lifespan(config: Config) -> N
         with anyio.fail_after(30):
             await ready.wait()
         assert sent[0]["type"] == "lifespan.startup.complete", sent
-        assert app.registry is not None
-        app.registry.oci.gatekeeper = AllowAll()
+        assert app.node is not None
+        app.node.oci.gatekeeper = AllowAll()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as http:
             assert (await http.get("/v2/")).status_code == 200
@@ -935,9 +935,9 @@ async def test_without_create_on_push_a_missing_repository_is_name_unknown(
     config: Config,
 ) -> None:
     closed = dataclasses.replace(config, create_on_push=False)
-    registry = await Registry.open(closed)
-    registry.oci.gatekeeper = AllowAll()
-    transport = httpx.ASGITransport(app=FrontApp(registry.oci))
+    node = await Node.open(closed)
+    node.oci.gatekeeper = AllowAll()
+    transport = httpx.ASGITransport(app=FrontApp(node.oci))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             expect_error(await http.post("/v2/not/created/blobs/uploads/"), 404, "NAME_UNKNOWN")
@@ -949,4 +949,4 @@ async def test_without_create_on_push_a_missing_repository_is_name_unknown(
             expect_error(pushed, 404, "NAME_UNKNOWN")
             assert (await http.get("/v2/_catalog")).json() == {"repositories": []}
     finally:
-        await registry.close()
+        await node.close()

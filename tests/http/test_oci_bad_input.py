@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cargohold.app import Registry
+from cargohold.app import Node
 from cargohold.config import Config
 from cargohold.domain.digest import Digest
 from cargohold.domain.manifest import MAX_MANIFEST_BYTES
@@ -58,12 +58,12 @@ async def offset_of(client: httpx.AsyncClient, location: str) -> int:
     return 0 if end == 0 else end + 1  # "0-0" is the registry's answer for nothing received
 
 
-async def assert_blob_absent(client: httpx.AsyncClient, registry: Registry, digest: str) -> None:
+async def assert_blob_absent(client: httpx.AsyncClient, registry: Node, digest: str) -> None:
     assert (await client.head(f"/v2/{NAME}/blobs/{digest}")).status_code == 404
     assert await registry.storage.stat(blob_key(Digest.parse(digest))) is None
 
 
-async def assert_no_uploads_left(registry: Registry) -> None:
+async def assert_no_uploads_left(registry: Node) -> None:
     async with registry.store.read() as tx:
         assert await tx.uploads.stale_uploads(float("inf")) == []
     staged = Path(registry.config.storage_path) / "_uploads"
@@ -150,7 +150,7 @@ async def test_invalid_blob_digests(client: httpx.AsyncClient, path_digest: str)
     await assert_serving(client)
 
 
-async def test_digest_mismatch_on_commit(client: httpx.AsyncClient, registry: Registry) -> None:
+async def test_digest_mismatch_on_commit(client: httpx.AsyncClient, registry: Node) -> None:
     data = os.urandom(300_000)
     claimed = sha256(b"something else")
     location = await start_upload(client, NAME)
@@ -252,7 +252,7 @@ async def test_an_upload_is_bound_to_its_repository(client: httpx.AsyncClient) -
 
 
 async def test_body_shorter_than_its_content_length(
-    client: httpx.AsyncClient, registry: Registry
+    client: httpx.AsyncClient, registry: Node
 ) -> None:
     location = await start_upload(client, NAME)
     await client.patch(location, content=b"start ")
@@ -371,7 +371,7 @@ async def socket_client(app: FrontApp) -> AsyncIterator[tuple[int, httpx.AsyncCl
         yield port, http
 
 
-async def test_client_disconnects_mid_patch(app: FrontApp, registry: Registry) -> None:
+async def test_client_disconnects_mid_patch(app: FrontApp, registry: Node) -> None:
     data = os.urandom(6 * MIB + 123)
     async with socket_client(app) as (port, http):
         location = await start_upload(http, NAME)
@@ -405,7 +405,7 @@ async def test_client_disconnects_mid_patch(app: FrontApp, registry: Registry) -
     await assert_no_uploads_left(registry)
 
 
-async def test_client_disconnects_mid_single_post(app: FrontApp, registry: Registry) -> None:
+async def test_client_disconnects_mid_single_post(app: FrontApp, registry: Node) -> None:
     data = os.urandom(3 * MIB)
     async with socket_client(app) as (port, http):
         await http.get("/v2/")
@@ -429,7 +429,7 @@ async def test_client_disconnects_mid_single_post(app: FrontApp, registry: Regis
     assert await registry.storage.stat(blob_key(Digest.parse(sha256(data)))) is None
 
 
-async def test_body_cut_short_over_a_socket(app: FrontApp, registry: Registry) -> None:
+async def test_body_cut_short_over_a_socket(app: FrontApp, registry: Node) -> None:
     """The client announces 100 000 bytes, sends 40 000 and closes its side."""
     data = os.urandom(100_000)
     async with socket_client(app) as (port, http):
@@ -480,13 +480,13 @@ async def test_manifest_body_cut_short(app: FrontApp, client: httpx.AsyncClient)
 async def test_chunked_upload_survives_a_restart(config: Config) -> None:
     data = os.urandom(2 * MIB + 17)
 
-    async def opened() -> tuple[Registry, httpx.AsyncClient]:
-        registry = await Registry.open(config)
-        registry.oci.gatekeeper = AllowAll()
-        transport = httpx.ASGITransport(app=FrontApp(registry.oci))
-        return registry, httpx.AsyncClient(transport=transport, base_url="http://registry.test")
+    async def opened() -> tuple[Node, httpx.AsyncClient]:
+        node = await Node.open(config)
+        node.oci.gatekeeper = AllowAll()
+        transport = httpx.ASGITransport(app=FrontApp(node.oci))
+        return node, httpx.AsyncClient(transport=transport, base_url="http://registry.test")
 
-    registry, http = await opened()
+    node, http = await opened()
     try:
         location = await start_upload(http, NAME)
         first = await http.patch(
@@ -496,9 +496,9 @@ async def test_chunked_upload_survives_a_restart(config: Config) -> None:
         location = first.headers["location"]
     finally:
         await http.aclose()
-        await registry.close()
+        await node.close()
 
-    registry, http = await opened()
+    node, http = await opened()
     try:
         assert await offset_of(http, location) == MIB
         second = await http.patch(
@@ -512,7 +512,7 @@ async def test_chunked_upload_survives_a_restart(config: Config) -> None:
         assert await push_blob(http, NAME, image) == sha256(image)
     finally:
         await http.aclose()
-        await registry.close()
+        await node.close()
 
 
 async def test_client_disconnects_mid_download(app: FrontApp, client: httpx.AsyncClient) -> None:

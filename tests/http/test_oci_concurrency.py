@@ -19,7 +19,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from cargohold.app import Registry
+from cargohold.app import Node
 from cargohold.domain.digest import Digest
 from cargohold.metadata.schema import blobs, manifests, repository_blobs, tags
 from cargohold.service.paths import blob_key
@@ -80,7 +80,7 @@ async def gather(*calls: Awaitable[httpx.Response]) -> list[httpx.Response]:
     return list(await asyncio.gather(*calls))
 
 
-async def assert_consistent(registry: Registry) -> None:
+async def assert_consistent(registry: Node) -> None:
     """The store after the storm: no dangling tag, no blob row without its exact bytes, no
     upload or staged file left over."""
     async with registry.store.read() as tx:
@@ -135,7 +135,7 @@ async def push_chunked(http: httpx.AsyncClient, data: bytes) -> httpx.Response:
     return await http.put(location, params={"digest": sha256(data)}, content=data[2 * third :])
 
 
-async def test_same_blob_from_many_clients(clients: Transport, registry: Registry) -> None:
+async def test_same_blob_from_many_clients(clients: Transport, registry: Node) -> None:
     data = os.urandom(2 * MIB + 99)
     ways = (push_monolithic, push_post_put, push_chunked)
     async with clients() as https:
@@ -148,7 +148,7 @@ async def test_same_blob_from_many_clients(clients: Transport, registry: Registr
     await assert_consistent(registry)
 
 
-async def test_distinct_blobs_from_many_clients(clients: Transport, registry: Registry) -> None:
+async def test_distinct_blobs_from_many_clients(clients: Transport, registry: Node) -> None:
     datas = [os.urandom(300_000 + i) for i in range(CLIENTS)]
     async with clients() as https:
         responses = await gather(
@@ -163,7 +163,7 @@ async def test_distinct_blobs_from_many_clients(clients: Transport, registry: Re
 # -- one tag, many manifests -----------------------------------------------------------------
 
 
-async def test_same_tag_from_many_clients(clients: Transport, registry: Registry) -> None:
+async def test_same_tag_from_many_clients(clients: Transport, registry: Node) -> None:
     async with clients() as https:
         images = [await push_image_blobs(https[0], NAME, f"image {i}") for i in range(CLIENTS)]
         for _round in range(3):
@@ -186,7 +186,7 @@ async def test_same_tag_from_many_clients(clients: Transport, registry: Registry
     await assert_consistent(registry)
 
 
-async def test_same_manifest_from_many_clients(clients: Transport, registry: Registry) -> None:
+async def test_same_manifest_from_many_clients(clients: Transport, registry: Node) -> None:
     async with clients() as https:
         image = await push_image_blobs(https[0], NAME, "shared")
         responses = await gather(
@@ -206,7 +206,7 @@ async def test_same_manifest_from_many_clients(clients: Transport, registry: Reg
     await assert_consistent(registry)
 
 
-async def test_tag_pushes_racing_manifest_deletes(clients: Transport, registry: Registry) -> None:
+async def test_tag_pushes_racing_manifest_deletes(clients: Transport, registry: Node) -> None:
     """Moving a tag while the manifests it moves between are deleted: the tag ends on a manifest
     that exists, or nowhere."""
     async with clients() as https:
@@ -239,7 +239,7 @@ async def test_tag_pushes_racing_manifest_deletes(clients: Transport, registry: 
 # -- one upload, many requests ---------------------------------------------------------------
 
 
-async def test_same_chunk_from_many_clients(clients: Transport, registry: Registry) -> None:
+async def test_same_chunk_from_many_clients(clients: Transport, registry: Node) -> None:
     data = os.urandom(MIB)
     async with clients() as https:
         location = await start_upload(https[0], NAME)
@@ -260,9 +260,7 @@ async def test_same_chunk_from_many_clients(clients: Transport, registry: Regist
     await assert_consistent(registry)
 
 
-async def test_closing_an_upload_while_a_chunk_streams(
-    clients: Transport, registry: Registry
-) -> None:
+async def test_closing_an_upload_while_a_chunk_streams(clients: Transport, registry: Node) -> None:
     """The PUT that closes an upload must not commit bytes a PATCH is still writing."""
     head = b"A" * 1000
     release = anyio.Event()
@@ -303,7 +301,7 @@ async def test_closing_an_upload_while_a_chunk_streams(
 # -- a new repository ------------------------------------------------------------------------
 
 
-async def test_first_pushes_to_new_repositories(clients: Transport, registry: Registry) -> None:
+async def test_first_pushes_to_new_repositories(clients: Transport, registry: Node) -> None:
     async with clients() as https:
         for round_ in range(3):
             name = f"fresh/repo{round_}"

@@ -16,7 +16,7 @@ from cargohold.service.images import ImageDetail, ImageService
 from cargohold.service.layers import LayerFailure, LayerService, LayerState
 from cargohold.service.scans import ScanState
 
-#: The scan state of each listed manifest that has one (ScanService.states).
+#: The scan state of each listed manifest that has one (FindingsService.states).
 ScanStates = Callable[[Repository, Sequence[Manifest]], Awaitable[dict[int, ScanState]]]
 
 
