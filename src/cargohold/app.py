@@ -43,6 +43,7 @@ from cargohold.metadata.store import MetadataStore
 from cargohold.ports import Metadata, StorageDriver
 from cargohold.service.audit import AuditLog
 from cargohold.service.authz import Authorizer, Enforce, RequestRecord
+from cargohold.service.content import ContentService
 from cargohold.service.findings import FindingsService
 from cargohold.service.iam import IamService
 from cargohold.service.identity import MASTER_KEY_FILE, TOKEN_KEY_PURPOSE, IdentityService
@@ -53,7 +54,6 @@ from cargohold.service.layers import LayerService
 from cargohold.service.managed_policies import ManagedPolicyService
 from cargohold.service.policies import PolicyService, ResourcePolicies
 from cargohold.service.readcache import ReadCache
-from cargohold.service.registry import RegistryService
 from cargohold.service.repositories import RepositoryService
 from cargohold.service.sbom import SbomService
 from cargohold.service.scan_config import ScanConfigService
@@ -102,21 +102,21 @@ def build_storage(config: Config) -> StorageDriver:
 
 
 @dataclass(frozen=True, slots=True)
-class Content:
+class ContentServices:
     """The services over repositories and what they hold."""
 
     repositories: RepositoryService
     templates: TemplateService
-    registry: RegistryService
+    content: ContentService
     uploads: UploadService
 
 
 def build_content(
     config: Config, store: MetadataStore, storage: StorageDriver, clock: Callable[[], float]
-) -> Content:
+) -> ContentServices:
     repositories = RepositoryService(store, clock, region=config.region)
     templates = TemplateService(store, clock)
-    registry = RegistryService(
+    content = ContentService(
         store,
         storage,
         clock,
@@ -126,22 +126,22 @@ def build_content(
         templates=templates,
     )
     uploads = UploadService(store, storage, clock)
-    return Content(repositories, templates, registry, uploads)
+    return ContentServices(repositories, templates, content, uploads)
 
 
 def build_scanning(
     store: Metadata,
     storage: StorageDriver,
-    registry: RegistryService,
+    content: ContentService,
     uploads: UploadService,
     clock: Callable[[], float],
     jobs: JobRunner | None = None,
 ) -> ScanService:
     """The scanning parts; the registry's pushes queue their scans. With `jobs`, the scan and
     re-match jobs run there, and a push wakes it."""
-    images = ImageService(registry, store)
+    images = ImageService(content, store)
     findings = FindingsService(store, images)
-    sbom = SbomService(store, registry, uploads, images)
+    sbom = SbomService(store, content, uploads, images)
     runner = ScanRunner(
         store,
         storage,
@@ -151,7 +151,7 @@ def build_scanning(
         sbom=sbom,
         wake=jobs.wake if jobs is not None else None,
     )
-    registry.push_hook = runner
+    content.push_hook = runner
     if jobs is not None:
         jobs.register(SCAN, JobKind(runner.run_scan, runner.fail_scan))
         jobs.register(REMATCH, JobKind(runner.rematch))
@@ -226,7 +226,7 @@ def build_ecr_front(
     *,
     repositories: RepositoryService,
     templates: TemplateService,
-    registry: RegistryService,
+    content: ContentService,
     uploads: UploadService,
     scans: ScanService,
     identity: IdentityService,
@@ -243,12 +243,12 @@ def build_ecr_front(
                 repositories, templates, public_url=public_url, account_id=config.account_id
             ),
             **image_handlers(
-                ImageService(registry, store),
+                ImageService(content, store),
                 LayerService(store, uploads),
                 signer,
                 scans.findings.states,
             ),
-            **scanning_handlers(scans, registry),
+            **scanning_handlers(scans, content),
             **token_handlers(identity, public_url=public_url, account_id=config.account_id),
             **ecr_policy_handlers(
                 PolicyService(store, clock, region=config.region, simulator=authorizer)
@@ -292,7 +292,7 @@ class Node:
     config: Config
     store: MetadataStore
     storage: StorageDriver
-    registry: RegistryService
+    content: ContentService
     uploads: UploadService
     identity: IdentityService
     oci: OciFront
@@ -316,11 +316,11 @@ class Node:
         async with store.write() as tx:
             await tx.registries.ensure_registry(config.account_id, config.region, clock())
         storage = build_storage(config)
-        content = build_content(config, store, storage, clock)
+        services = build_content(config, store, storage, clock)
         jobs = JobRunner(store, clock)
-        scans = build_scanning(store, storage, content.registry, content.uploads, clock, jobs)
+        scans = build_scanning(store, storage, services.content, services.uploads, clock, jobs)
         access = build_access(config, store, clock)
-        oci = OciFront(content.registry, content.uploads, storage, access.gatekeeper)
+        oci = OciFront(services.content, services.uploads, storage, access.gatekeeper)
         signer = DownloadSigner(
             access.box.derive_key(DOWNLOAD_KEY_PURPOSE), config.resolved_public_url, clock
         )
@@ -329,17 +329,17 @@ class Node:
             config,
             store,
             clock,
-            repositories=content.repositories,
-            templates=content.templates,
-            registry=content.registry,
-            uploads=content.uploads,
+            repositories=services.repositories,
+            templates=services.templates,
+            content=services.content,
+            uploads=services.uploads,
             scans=scans,
             identity=access.identity,
             authorizer=access.authorizer,
             authorize=authorize,
             signer=signer,
         )
-        download = DownloadRoute(signer, content.registry, storage)
+        download = DownloadRoute(signer, services.content, storage)
         query = await build_query(
             config,
             store,
@@ -353,8 +353,8 @@ class Node:
             config,
             store,
             storage,
-            content.registry,
-            content.uploads,
+            services.content,
+            services.uploads,
             access.identity,
             oci,
             ecr,
@@ -444,7 +444,7 @@ def app_from_environment() -> Application:
 __all__ = [
     "Access",
     "Application",
-    "Content",
+    "ContentServices",
     "Node",
     "Response",
     "build_access",

@@ -59,10 +59,10 @@ def export_sbom(config: Config, repository: str, reference: str) -> bytes:
     async def run() -> bytes:
         async with opened_store(config) as store:
             storage = build_storage(config)
-            content = build_content(config, store, storage, time.time)
-            scans = build_scanning(store, storage, content.registry, content.uploads, time.time)
+            services = build_content(config, store, storage, time.time)
+            scans = build_scanning(store, storage, services.content, services.uploads, time.time)
             image = ImageId(reference) if is_digest(reference) else ImageId(tag=reference)
-            return await scans.sbom.export(await content.registry.repository(repository), image)
+            return await scans.sbom.export(await services.content.repository(repository), image)
 
     return anyio.run(run)
 

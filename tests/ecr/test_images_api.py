@@ -35,9 +35,9 @@ from cargohold.http.ecr_repositories import repository_handlers
 from cargohold.http.oci import OciFront
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
+from cargohold.service.content import ContentService
 from cargohold.service.images import ImageService
 from cargohold.service.layers import MIN_PART_SIZE, PART_SIZE, LayerService
-from cargohold.service.registry import RegistryService
 from cargohold.service.repositories import RepositoryService
 from cargohold.service.templates import TemplateService
 from cargohold.service.uploads import UploadService
@@ -106,7 +106,7 @@ class App:
         storage = FilesystemDriver(self.data / "storage")
         repos = RepositoryService(store, self.clock, region=REGION)
         templates = TemplateService(store, self.clock)
-        registry = RegistryService(
+        registry = ContentService(
             store, storage, self.clock, registry_id=ACCOUNT, rules=repos, templates=templates
         )
         uploads = UploadService(store, storage, self.clock)

@@ -30,7 +30,7 @@ from cargohold.http.ecr_repositories import repository_handlers
 from cargohold.http.oci import Access, OciFront
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
-from cargohold.service.registry import RegistryService
+from cargohold.service.content import ContentService
 from cargohold.service.repositories import RepositoryService
 from cargohold.service.templates import TemplateService
 from cargohold.service.uploads import UploadService
@@ -141,7 +141,7 @@ async def build(data: Path, public_url: str) -> tuple[Fronts, MetadataStore]:
     repos = RepositoryService(store, clock, region=REGION)
     templates = TemplateService(store, clock)
     storage = FilesystemDriver(data / "storage")
-    registry = RegistryService(
+    registry = ContentService(
         store, storage, clock, registry_id=ACCOUNT, rules=repos, templates=templates
     )
     oci = OciFront(registry, UploadService(store, storage, clock), storage, FixedPrincipal())

@@ -13,7 +13,7 @@ import pytest
 from cargohold.domain.records import Repository
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
-from cargohold.service.registry import RegistryService
+from cargohold.service.content import ContentService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
 
@@ -51,8 +51,8 @@ def storage(tmp_path: Path) -> FilesystemDriver:
 
 
 @pytest.fixture
-def registry(store: MetadataStore, storage: FilesystemDriver, now: list[float]) -> RegistryService:
-    return RegistryService(store, storage, lambda: now[0], registry_id=ACCOUNT, create_on_push=True)
+def content(store: MetadataStore, storage: FilesystemDriver, now: list[float]) -> ContentService:
+    return ContentService(store, storage, lambda: now[0], registry_id=ACCOUNT, create_on_push=True)
 
 
 @pytest.fixture
@@ -61,5 +61,5 @@ def uploads(store: MetadataStore, storage: FilesystemDriver, now: list[float]) -
 
 
 @pytest.fixture
-async def repo(registry: RegistryService) -> Repository:
-    return await registry.repository_for_push("team/app")
+async def repo(content: ContentService) -> Repository:
+    return await content.repository_for_push("team/app")

@@ -8,8 +8,8 @@ import pytest
 from cargohold.domain.records import Repository
 from cargohold.domain.scans import COMPLETE
 from cargohold.metadata.store import MetadataStore
+from cargohold.service.content import ContentService
 from cargohold.service.images import ImageId
-from cargohold.service.registry import RegistryService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
 from support.images import (
@@ -30,18 +30,18 @@ pytestmark = [
 async def scanner(
     store: MetadataStore,
     storage: FilesystemDriver,
-    registry: RegistryService,
+    content: ContentService,
     uploads: UploadService,
     now: list[float],
 ) -> Scanner:
-    return await Scanner.with_fixtures(store, storage, registry, uploads, now)
+    return await Scanner.with_fixtures(store, storage, content, uploads, now)
 
 
 async def test_findings_carry_cvss_and_the_advisory(
-    scanner: Scanner, registry: RegistryService, uploads: UploadService, repo: Repository
+    scanner: Scanner, content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
     repo = await scanner.scan_on_push(repo)
-    digest, _ = await push_image(registry, uploads, repo, IMAGES["languages"](), tag="v1")
+    digest, _ = await push_image(content, uploads, repo, IMAGES["languages"](), tag="v1")
     await scanner.drain()
     found = {f["name"]: f for f in await scanner.all_findings(repo, digest)}
     log4shell = found["CVE-2021-44228"]
@@ -57,11 +57,11 @@ async def test_findings_carry_cvss_and_the_advisory(
 
 
 async def test_an_index_is_scanned_per_platform(
-    scanner: Scanner, registry: RegistryService, uploads: UploadService, repo: Repository
+    scanner: Scanner, content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
     image = IMAGES["languages"]()
-    amd64, amd64_raw = await push_image(registry, uploads, repo, image)
-    arm64, arm64_raw = await push_image(registry, uploads, repo, image, architecture="arm64")
+    amd64, amd64_raw = await push_image(content, uploads, repo, image)
+    arm64, arm64_raw = await push_image(content, uploads, repo, image, architecture="arm64")
     index = index_manifest(
         [
             Descriptor(
@@ -74,7 +74,7 @@ async def test_an_index_is_scanned_per_platform(
     )
     from support.images import OCI_INDEX
 
-    pushed = await registry.put_manifest(repo, "multi", index, OCI_INDEX)
+    pushed = await content.put_manifest(repo, "multi", index, OCI_INDEX)
     await scanner.runner.start_image_scan(repo, ImageId(tag="multi"))
     await scanner.drain()
     found = await scanner.all_findings(repo, pushed.manifest.digest)

@@ -23,13 +23,13 @@ from cargohold.domain.errors import (
 from cargohold.domain.manifest import DOCKER_MANIFEST, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST
 from cargohold.domain.records import Repository
 from cargohold.metadata.store import MetadataStore
+from cargohold.service.content import ContentService
 from cargohold.service.image_ids import ImageId
 from cargohold.service.images import (
     ImageService,
     decode_token,
     encode_token,
 )
-from cargohold.service.registry import RegistryService
 from cargohold.service.uploads import UploadService
 
 pytestmark = [
@@ -51,8 +51,8 @@ def sha(data: bytes) -> str:
 
 
 @pytest.fixture
-def images(registry: RegistryService, store: MetadataStore) -> ImageService:
-    return ImageService(registry, store)
+def images(content: ContentService, store: MetadataStore) -> ImageService:
+    return ImageService(content, store)
 
 
 async def push_blob(uploads: UploadService, repo: Repository, data: bytes) -> dict[str, Any]:
@@ -268,12 +268,12 @@ async def test_list_images_pages_through_every_id_once(
 
 
 async def test_a_token_of_another_call_or_garbage_is_invalid_parameter(
-    images: ImageService, uploads: UploadService, repo: Repository, registry: RegistryService
+    images: ImageService, uploads: UploadService, repo: Repository, content: ContentService
 ) -> None:
     await three_images(images, uploads, repo)
     token = (await images.describe_images(repo, max_results=1)).next_token
     assert token is not None
-    other = await registry.repository_for_push("team/other")
+    other = await content.repository_for_push("team/other")
     expected = "Invalid parameter at 'nextToken' failed to satisfy constraint: 'Invalid NextToken'"
     for call in (
         images.list_images(repo, next_token=token),
@@ -290,7 +290,7 @@ async def test_a_token_of_another_call_or_garbage_is_invalid_parameter(
 async def test_describe_images_details(
     images: ImageService,
     uploads: UploadService,
-    registry: RegistryService,
+    content: ContentService,
     repo: Repository,
     now: list[float],
 ) -> None:

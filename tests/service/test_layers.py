@@ -23,9 +23,9 @@ from cargohold.domain.errors import (
 from cargohold.domain.manifest import OCI_MANIFEST
 from cargohold.domain.records import Repository
 from cargohold.metadata.store import MetadataStore
+from cargohold.service.content import ContentService
 from cargohold.service.images import ImageService
 from cargohold.service.layers import MIN_PART_SIZE, PART_SIZE, LayerService
-from cargohold.service.registry import RegistryService
 from cargohold.service.uploads import UploadService
 
 pytestmark = [
@@ -51,8 +51,8 @@ def layers(store: MetadataStore, uploads: UploadService) -> LayerService:
 
 
 @pytest.fixture
-def images(registry: RegistryService, store: MetadataStore) -> ImageService:
-    return ImageService(registry, store)
+def images(content: ContentService, store: MetadataStore) -> ImageService:
+    return ImageService(content, store)
 
 
 async def push_blob(uploads: UploadService, repo: Repository, data: bytes) -> dict[str, Any]:
@@ -179,10 +179,10 @@ async def test_complete_layer_upload_errors(
 
 
 async def test_an_upload_belongs_to_its_repository(
-    layers: LayerService, registry: RegistryService, repo: Repository
+    layers: LayerService, content: ContentService, repo: Repository
 ) -> None:
     upload_id = await upload(layers, repo, b"data")
-    other = await registry.repository_for_push("team/other")
+    other = await content.repository_for_push("team/other")
     with pytest.raises(BlobUploadUnknown):
         await layers.upload_part(other, upload_id, 4, 4, b"x")
     with pytest.raises(BlobUploadUnknown):

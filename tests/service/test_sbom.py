@@ -10,8 +10,8 @@ import pytest
 from cargohold.domain.errors import ScanNotFound
 from cargohold.domain.records import Repository
 from cargohold.metadata.store import MetadataStore
+from cargohold.service.content import ContentService
 from cargohold.service.images import ImageId
-from cargohold.service.registry import RegistryService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
 from support.scan_images import IMAGES
@@ -27,20 +27,20 @@ pytestmark = [
 async def scanner(
     store: MetadataStore,
     storage: FilesystemDriver,
-    registry: RegistryService,
+    content: ContentService,
     uploads: UploadService,
     now: list[float],
 ) -> Scanner:
-    return await Scanner.with_fixtures(store, storage, registry, uploads, now)
+    return await Scanner.with_fixtures(store, storage, content, uploads, now)
 
 
 async def test_sbom_is_attached_as_a_referrer(
-    scanner: Scanner, registry: RegistryService, uploads: UploadService, repo: Repository
+    scanner: Scanner, content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
     repo = await scanner.scan_on_push(repo)
-    digest, _ = await push_image(registry, uploads, repo, IMAGES["debian"](), tag="v1")
+    digest, _ = await push_image(content, uploads, repo, IMAGES["debian"](), tag="v1")
     await scanner.drain()
-    (referrer,) = await registry.referrers(repo, digest, "application/vnd.cyclonedx+json")
+    (referrer,) = await content.referrers(repo, digest, "application/vnd.cyclonedx+json")
     assert referrer.subject_digest == digest
     document = json.loads(await scanner.sbom.export(repo, ImageId(digest)))
     assert document["bomFormat"] == "CycloneDX"

@@ -9,8 +9,8 @@ from cargohold.domain.errors import ScanNotFound
 from cargohold.domain.records import Repository
 from cargohold.domain.scans import COMPLETE, IN_PROGRESS
 from cargohold.metadata.store import MetadataStore
+from cargohold.service.content import ContentService
 from cargohold.service.images import ImageId
-from cargohold.service.registry import RegistryService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
 from support.scan_images import IMAGES
@@ -26,31 +26,31 @@ pytestmark = [
 async def scanner(
     store: MetadataStore,
     storage: FilesystemDriver,
-    registry: RegistryService,
+    content: ContentService,
     uploads: UploadService,
     now: list[float],
 ) -> Scanner:
-    return await Scanner.with_fixtures(store, storage, registry, uploads, now)
+    return await Scanner.with_fixtures(store, storage, content, uploads, now)
 
 
 async def test_push_without_scan_on_push_queues_nothing(
-    scanner: Scanner, registry: RegistryService, uploads: UploadService, repo: Repository
+    scanner: Scanner, content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
-    digest, _ = await push_image(registry, uploads, repo, IMAGES["alpine"](), tag="v1")
+    digest, _ = await push_image(content, uploads, repo, IMAGES["alpine"](), tag="v1")
     assert await scanner.drain() == 1  # only the import's rematch job
     with pytest.raises(ScanNotFound):
         await scanner.findings.describe_findings(repo, ImageId(digest))
 
 
 async def test_registry_rule_scans_on_push(
-    scanner: Scanner, registry: RegistryService, uploads: UploadService, repo: Repository
+    scanner: Scanner, content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
     await scanner.configuration.put_registry_configuration(
         repo.registry_id,
         "BASIC",
         [{"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "team/*"}]}],
     )
-    digest, _ = await push_image(registry, uploads, repo, IMAGES["alpine"](), tag="v1")
+    digest, _ = await push_image(content, uploads, repo, IMAGES["alpine"](), tag="v1")
     state = (await scanner.findings.describe_findings(repo, ImageId(digest))).state
     assert state.status == IN_PROGRESS  # the push returned before the scan ran
     await scanner.drain()

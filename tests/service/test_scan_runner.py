@@ -12,8 +12,8 @@ from cargohold.domain.errors import LimitExceeded
 from cargohold.domain.records import Repository
 from cargohold.domain.scans import FAILED, IN_PROGRESS, UNSUPPORTED_IMAGE
 from cargohold.metadata.store import MetadataStore
+from cargohold.service.content import ContentService
 from cargohold.service.images import ImageId
-from cargohold.service.registry import RegistryService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
 from support.images import (
@@ -35,20 +35,20 @@ pytestmark = [
 async def scanner(
     store: MetadataStore,
     storage: FilesystemDriver,
-    registry: RegistryService,
+    content: ContentService,
     uploads: UploadService,
     now: list[float],
 ) -> Scanner:
-    return await Scanner.with_fixtures(store, storage, registry, uploads, now)
+    return await Scanner.with_fixtures(store, storage, content, uploads, now)
 
 
 @pytest.mark.parametrize("name", sorted(IMAGES))
 async def test_each_image_yields_exactly_its_expected_findings(
-    name: str, scanner: Scanner, registry: RegistryService, uploads: UploadService, repo: Repository
+    name: str, scanner: Scanner, content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
     image = IMAGES[name]()
     repo = await scanner.scan_on_push(repo)
-    digest, _ = await push_image(registry, uploads, repo, image, tag="v1")
+    digest, _ = await push_image(content, uploads, repo, image, tag="v1")
     assert await scanner.drain() >= 1
     page = await scanner.findings.describe_findings(repo, ImageId(digest))
     assert page.state.status == image.expected["status"]
@@ -64,12 +64,12 @@ async def test_each_image_yields_exactly_its_expected_findings(
 
 async def test_start_image_scan_and_the_daily_quota(
     scanner: Scanner,
-    registry: RegistryService,
+    content: ContentService,
     uploads: UploadService,
     repo: Repository,
     now: list[float],
 ) -> None:
-    digest, _ = await push_image(registry, uploads, repo, IMAGES["rocky"](), tag="v1")
+    digest, _ = await push_image(content, uploads, repo, IMAGES["rocky"](), tag="v1")
     _, state = await scanner.runner.start_image_scan(repo, ImageId(tag="v1"))
     assert state.status == IN_PROGRESS
     await scanner.drain()
@@ -81,10 +81,10 @@ async def test_start_image_scan_and_the_daily_quota(
 
 
 async def test_unsupported_and_artifacts(
-    scanner: Scanner, registry: RegistryService, uploads: UploadService, repo: Repository
+    scanner: Scanner, content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
     repo = await scanner.scan_on_push(repo)
-    digest, _ = await push_image(registry, uploads, repo, IMAGES["unsupported"](), tag="v1")
+    digest, _ = await push_image(content, uploads, repo, IMAGES["unsupported"](), tag="v1")
     await scanner.drain()
     page = await scanner.findings.describe_findings(repo, ImageId(digest))
     assert page.state.status == UNSUPPORTED_IMAGE
@@ -92,7 +92,7 @@ async def test_unsupported_and_artifacts(
 
 
 async def test_a_broken_layer_fails_the_scan_with_a_reason(
-    scanner: Scanner, registry: RegistryService, uploads: UploadService, repo: Repository
+    scanner: Scanner, content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
     import gzip
 
@@ -105,7 +105,7 @@ async def test_a_broken_layer_fails_the_scan_with_a_reason(
     config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
     await push_blob(uploads, repo, config)
     manifest = image_manifest(Descriptor.of(OCI_CONFIG, config), [layer])
-    pushed = await registry.put_manifest(repo, "broken", manifest, OCI_MANIFEST)
+    pushed = await content.put_manifest(repo, "broken", manifest, OCI_MANIFEST)
     await scanner.drain()
     page = await scanner.findings.describe_findings(repo, ImageId(pushed.manifest.digest))
     assert page.state.status == FAILED
@@ -114,7 +114,7 @@ async def test_a_broken_layer_fails_the_scan_with_a_reason(
 
 async def test_a_job_that_keeps_failing_ends_failed_not_in_progress(
     scanner: Scanner,
-    registry: RegistryService,
+    content: ContentService,
     uploads: UploadService,
     repo: Repository,
     storage: FilesystemDriver,
@@ -122,7 +122,7 @@ async def test_a_job_that_keeps_failing_ends_failed_not_in_progress(
 ) -> None:
     repo = await scanner.scan_on_push(repo)
     image = IMAGES["debian"]()
-    digest, _ = await push_image(registry, uploads, repo, image, tag="v1")
+    digest, _ = await push_image(content, uploads, repo, image, tag="v1")
     # The layer's bytes vanish from storage: every attempt fails with an I/O error.
     from cargohold.domain.digest import Digest
     from cargohold.service.paths import blob_key
@@ -139,7 +139,7 @@ async def test_a_job_that_keeps_failing_ends_failed_not_in_progress(
 
 async def test_continuous_scan_rematches_when_the_database_changes(
     scanner: Scanner,
-    registry: RegistryService,
+    content: ContentService,
     uploads: UploadService,
     repo: Repository,
     now: list[float],
@@ -150,7 +150,7 @@ async def test_continuous_scan_rematches_when_the_database_changes(
         "BASIC",
         [{"scanFrequency": "CONTINUOUS_SCAN", "repositoryFilters": [{"filter": "*"}]}],
     )
-    digest, _ = await push_image(registry, uploads, repo, IMAGES["alpine"](), tag="v1")
+    digest, _ = await push_image(content, uploads, repo, IMAGES["alpine"](), tag="v1")
     await scanner.drain()
     before = {f["name"] for f in await scanner.all_findings(repo, digest)}
     assert "CVE-2023-42363" not in before

@@ -24,8 +24,8 @@ from cargohold.domain.errors import (
 )
 from cargohold.domain.records import Repository
 from cargohold.metadata.store import MetadataStore
+from cargohold.service.content import ContentService
 from cargohold.service.paths import blob_key
-from cargohold.service.registry import RegistryService
 from cargohold.service.uploads import SLICE, UploadService
 from cargohold.storage.filesystem import FilesystemDriver
 
@@ -67,9 +67,9 @@ async def test_start_and_status(uploads: UploadService, repo: Repository) -> Non
 
 
 async def test_unknown_uploads(
-    uploads: UploadService, registry: RegistryService, repo: Repository
+    uploads: UploadService, content: ContentService, repo: Repository
 ) -> None:
-    other = await registry.repository_for_push("other")
+    other = await content.repository_for_push("other")
     started = await uploads.start(other)
     for upload_id in (str(uuid.uuid4()), "garbage", "../../etc/passwd", "", started.id):
         with pytest.raises(BlobUploadUnknown):
@@ -86,7 +86,7 @@ async def test_unknown_uploads(
 
 async def test_chunked_upload(
     uploads: UploadService,
-    registry: RegistryService,
+    content: ContentService,
     storage: FilesystemDriver,
     repo: Repository,
     tmp_path: Path,
@@ -106,7 +106,7 @@ async def test_chunked_upload(
         assert (await uploads.get(repo, upload.id)).offset == offset
     committed = await uploads.finish(repo, upload.id, sha256(data), None)
     assert (str(committed.digest), committed.size) == (sha256(data), len(data))
-    location = await registry.blob(repo, sha256(data))
+    location = await content.blob(repo, sha256(data))
     assert location.size == len(data)
     assert await read_blob(storage, sha256(data)) == data
     with pytest.raises(BlobUploadUnknown):
@@ -134,12 +134,12 @@ async def test_finish_with_a_last_chunk_and_content_range(
 
 
 async def test_empty_blob(
-    uploads: UploadService, registry: RegistryService, repo: Repository
+    uploads: UploadService, content: ContentService, repo: Repository
 ) -> None:
     upload = await uploads.start(repo)
     committed = await uploads.finish(repo, upload.id, sha256(b""), None)
     assert committed.size == 0
-    assert (await registry.blob(repo, sha256(b""))).size == 0
+    assert (await content.blob(repo, sha256(b""))).size == 0
 
 
 @pytest.mark.parametrize(("start", "end"), [(1, 3), (5, 9), (0, -1)])
@@ -215,7 +215,7 @@ async def test_a_cancelled_append_leaves_the_offset_where_it_was(
 
 async def test_digest_mismatch_discards_the_upload(
     uploads: UploadService,
-    registry: RegistryService,
+    content: ContentService,
     storage: FilesystemDriver,
     repo: Repository,
     tmp_path: Path,
@@ -227,7 +227,7 @@ async def test_digest_mismatch_discards_the_upload(
         await uploads.finish(repo, upload.id, claimed, None)
     for digest in (claimed, sha256(b"actual content")):
         with pytest.raises(BlobUnknown):
-            await registry.blob(repo, digest)
+            await content.blob(repo, digest)
         assert await storage.stat(blob_key(Digest.parse(digest))) is None
     with pytest.raises(BlobUploadUnknown):
         await uploads.get(repo, upload.id)
@@ -248,7 +248,7 @@ async def test_finish_needs_a_valid_digest(
 
 
 async def test_sha512(
-    uploads: UploadService, registry: RegistryService, storage: FilesystemDriver, repo: Repository
+    uploads: UploadService, content: ContentService, storage: FilesystemDriver, repo: Repository
 ) -> None:
     data = os.urandom(SLICE + 99)
     digest = "sha512:" + hashlib.sha512(data).hexdigest()
@@ -256,7 +256,7 @@ async def test_sha512(
     await uploads.append(repo, upload.id, body(data[:100]))
     committed = await uploads.finish(repo, upload.id, digest, body(data[100:]))
     assert str(committed.digest) == digest
-    assert (await registry.blob(repo, digest)).size == len(data)
+    assert (await content.blob(repo, digest)).size == len(data)
     assert blob_key(committed.digest).startswith("blobs/sha512/")
     assert await read_blob(storage, digest) == data
     # A sha512 that does not match is refused like a sha256 would be.
@@ -282,12 +282,12 @@ async def test_without_resumable_hash_state_the_commit_rehashes(
 
 
 async def test_monolithic(
-    uploads: UploadService, registry: RegistryService, repo: Repository, tmp_path: Path
+    uploads: UploadService, content: ContentService, repo: Repository, tmp_path: Path
 ) -> None:
     data = os.urandom(5000)
     committed = await uploads.monolithic(repo, sha256(data), body(data), len(data))
     assert committed.size == len(data)
-    assert (await registry.blob(repo, sha256(data))).size == len(data)
+    assert (await content.blob(repo, sha256(data))).size == len(data)
     with pytest.raises(DigestInvalid):
         await uploads.monolithic(repo, sha256(b"else"), body(data), len(data))
     with pytest.raises(SizeInvalid):

@@ -6,7 +6,7 @@ import pytest
 
 from cargohold.metadata.store import MetadataStore
 from cargohold.scanning.osv import OsvSource
-from cargohold.service.registry import RegistryService
+from cargohold.service.content import ContentService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
 from support.scan_images import OSV_FIXTURES
@@ -22,11 +22,11 @@ pytestmark = [
 async def scanner(
     store: MetadataStore,
     storage: FilesystemDriver,
-    registry: RegistryService,
+    content: ContentService,
     uploads: UploadService,
     now: list[float],
 ) -> Scanner:
-    return await Scanner.with_fixtures(store, storage, registry, uploads, now)
+    return await Scanner.with_fixtures(store, storage, content, uploads, now)
 
 
 async def test_reimport_is_incremental(scanner: Scanner) -> None:

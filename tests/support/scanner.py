@@ -10,10 +10,10 @@ from cargohold.app import build_scanning
 from cargohold.domain.records import Repository
 from cargohold.metadata.store import MetadataStore
 from cargohold.scanning.osv import OsvSource
+from cargohold.service.content import ContentService
 from cargohold.service.findings import FindingsService
 from cargohold.service.images import ImageId
 from cargohold.service.jobs import JobRunner
-from cargohold.service.registry import RegistryService
 from cargohold.service.sbom import SbomService
 from cargohold.service.scan_config import ScanConfigService
 from cargohold.service.scan_runner import ScanRunner
@@ -42,7 +42,7 @@ async def push_blob(uploads: UploadService, repo: Repository, data: bytes) -> st
 
 
 async def push_image(
-    registry: RegistryService,
+    content: ContentService,
     uploads: UploadService,
     repo: Repository,
     image: ScanImage,
@@ -56,7 +56,7 @@ async def push_image(
     config = image_config(layers, architecture=architecture)
     await push_blob(uploads, repo, config)
     manifest = image_manifest(Descriptor.of(OCI_CONFIG, config), [la.descriptor for la in layers])
-    pushed = await registry.put_manifest(
+    pushed = await content.put_manifest(
         repo, tag or sha256_digest(manifest), manifest, OCI_MANIFEST
     )
     return pushed.manifest.digest, manifest
@@ -67,14 +67,14 @@ class Scanner:
         self,
         store: MetadataStore,
         storage: FilesystemDriver,
-        registry: RegistryService,
+        content: ContentService,
         uploads: UploadService,
         now: list[float],
     ) -> None:
         self.store = store
         self.vulndb = VulnerabilityDatabase(store, lambda: now[0])
         self.jobs = JobRunner(store, lambda: now[0])
-        scans = build_scanning(store, storage, registry, uploads, lambda: now[0], self.jobs)
+        scans = build_scanning(store, storage, content, uploads, lambda: now[0], self.jobs)
         self.configuration: ScanConfigService = scans.configuration
         self.runner: ScanRunner = scans.runner
         self.findings: FindingsService = scans.findings
@@ -85,12 +85,12 @@ class Scanner:
         cls,
         store: MetadataStore,
         storage: FilesystemDriver,
-        registry: RegistryService,
+        content: ContentService,
         uploads: UploadService,
         now: list[float],
     ) -> Scanner:
         """A scanner whose vulnerability database holds the OSV fixtures."""
-        made = cls(store, storage, registry, uploads, now)
+        made = cls(store, storage, content, uploads, now)
         await made.vulndb.import_records(OsvSource(OSV_FIXTURES))
         return made
 

@@ -28,7 +28,7 @@ from starlette.responses import Response, StreamingResponse
 from cargohold.domain.errors import RegistryError
 from cargohold.http.blobfiles import BlobFileResponse
 from cargohold.ports import StorageDriver
-from cargohold.service.registry import RegistryService
+from cargohold.service.content import ContentService
 
 #: The purpose string the composition root derives the signing key with.
 DOWNLOAD_KEY_PURPOSE = "layer-download-url"
@@ -112,10 +112,10 @@ class DownloadRoute:
     """`GET|HEAD /_download/…`: the blob a valid presigned URL names."""
 
     def __init__(
-        self, signer: DownloadSigner, registry: RegistryService, storage: StorageDriver
+        self, signer: DownloadSigner, content: ContentService, storage: StorageDriver
     ) -> None:
         self._signer = signer
-        self._registry = registry
+        self._content = content
         self._storage = storage
 
     async def __call__(self, request: Request) -> Response:
@@ -136,8 +136,8 @@ class DownloadRoute:
         except DownloadDenied as exc:
             return _error("AccessDenied", str(exc), 403)
         try:
-            repository = await self._registry.repository(name, registry_id)
-            blob = await self._registry.blob(repository, digest)
+            repository = await self._content.repository(name, registry_id)
+            blob = await self._content.blob(repository, digest)
         except RegistryError:
             return _error("NoSuchKey", "The specified key does not exist.", 404)
         headers = {"Docker-Content-Digest": str(blob.digest), "Accept-Ranges": "bytes"}

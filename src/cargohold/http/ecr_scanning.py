@@ -10,8 +10,8 @@ from typing import Any
 from cargohold.domain.principal import repository_arn
 from cargohold.domain.records import Repository
 from cargohold.http.ecr import EcrCall, Handler
+from cargohold.service.content import ContentService
 from cargohold.service.images import ImageId
-from cargohold.service.registry import RegistryService
 from cargohold.service.scans import ScanService, ScanState
 
 
@@ -41,12 +41,12 @@ def _image_id(call: EcrCall) -> ImageId:
 
 
 class _ScanHandlers:
-    def __init__(self, scans: ScanService, registry: RegistryService) -> None:
+    def __init__(self, scans: ScanService, content: ContentService) -> None:
         self._scans = scans
-        self._registry = registry
+        self._content = content
 
     async def _repository(self, call: EcrCall) -> Repository:
-        return await self._registry.repository(call.params["repositoryName"], call.registry_id)
+        return await self._content.repository(call.params["repositoryName"], call.registry_id)
 
     async def put_image_scanning_configuration(self, call: EcrCall) -> dict[str, Any]:
         repository = await self._repository(call)
@@ -150,8 +150,8 @@ class _ScanHandlers:
         return answer
 
 
-def scanning_handlers(scans: ScanService, registry: RegistryService) -> dict[str, Handler]:
-    h = _ScanHandlers(scans, registry)
+def scanning_handlers(scans: ScanService, content: ContentService) -> dict[str, Handler]:
+    h = _ScanHandlers(scans, content)
     return {
         "PutImageScanningConfiguration": h.put_image_scanning_configuration,
         "GetRegistryScanningConfiguration": h.get_registry_scanning_configuration,

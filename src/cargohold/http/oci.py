@@ -29,7 +29,7 @@ from cargohold.http.blobfiles import BlobFileResponse
 from cargohold.http.oci_errors import error_response, from_registry_error
 from cargohold.http.oci_routes import ACTIONS, BASE, CATALOG, action, match_route
 from cargohold.ports import StorageDriver
-from cargohold.service.registry import RegistryService
+from cargohold.service.content import ContentService
 from cargohold.service.uploads import UploadService
 
 log = logging.getLogger(__name__)
@@ -135,12 +135,12 @@ def _upload_headers(name: str, upload_id: str, offset: int) -> dict[str, str]:
 class OciFront:
     def __init__(
         self,
-        registry: RegistryService,
+        content: ContentService,
         uploads: UploadService,
         storage: StorageDriver,
         gatekeeper: Gatekeeper,
     ) -> None:
-        self.registry = registry
+        self.content = content
         self.uploads = uploads
         self.storage = storage
         self.gatekeeper = gatekeeper
@@ -201,7 +201,7 @@ class OciFront:
         names = (
             []
             if n == 0
-            else await self.registry.catalog(after=last, limit=limit, registry_id=registry_id)
+            else await self.content.catalog(after=last, limit=limit, registry_id=registry_id)
         )
         headers = {}
         if n is not None and len(names) > n:
@@ -211,10 +211,10 @@ class OciFront:
         return Response(body, 200, headers=headers, media_type="application/json")
 
     async def tags(self, request: Request, name: str, *, target: Target) -> Response:
-        repository = await self.registry.repository(name, target.registry_id)
+        repository = await self.content.repository(name, target.registry_id)
         n, last = _page(request)
         limit = None if n is None else n + 1
-        found = [] if n == 0 else await self.registry.tags(repository, after=last, limit=limit)
+        found = [] if n == 0 else await self.content.tags(repository, after=last, limit=limit)
         headers = {}
         if n is not None and len(found) > n:
             found = found[:n]
@@ -227,9 +227,9 @@ class OciFront:
     async def get_manifest(
         self, request: Request, name: str, *, target: Target, reference: str
     ) -> Response:
-        repository = await self.registry.repository(name, target.registry_id)
+        repository = await self.content.repository(name, target.registry_id)
         accept = request.headers.getlist("accept")
-        manifest = await self.registry.manifest(repository, reference, accept=accept or None)
+        manifest = await self.content.manifest(repository, reference, accept=accept or None)
         headers = {
             "Docker-Content-Digest": manifest.digest,
             "Content-Length": str(manifest.size),
@@ -237,7 +237,7 @@ class OciFront:
         }
         if request.method == "HEAD":
             return Response(None, 200, headers=headers, media_type=manifest.media_type)
-        await self.registry.record_pull(manifest)
+        await self.content.record_pull(manifest)
         return Response(manifest.content, 200, headers=headers, media_type=manifest.media_type)
 
     async def put_manifest(
@@ -256,7 +256,7 @@ class OciFront:
         if length is not None and len(raw) != length:
             raise SizeInvalid(f"body has {len(raw)} bytes, Content-Length says {length}")
         repository = await self._repository_for_push(request, name, target)
-        pushed = await self.registry.put_manifest(
+        pushed = await self.content.put_manifest(
             repository, reference, raw, request.headers.get("content-type")
         )
         headers = {
@@ -279,16 +279,16 @@ class OciFront:
     async def delete_manifest(
         self, request: Request, name: str, *, target: Target, reference: str
     ) -> Response:
-        repository = await self.registry.repository(name, target.registry_id)
-        await self.registry.delete_manifest(repository, reference)
+        repository = await self.content.repository(name, target.registry_id)
+        await self.content.delete_manifest(repository, reference)
         return Response(None, 202)
 
     async def referrers(
         self, request: Request, name: str, *, target: Target, digest: str
     ) -> Response:
-        repository = await self.registry.repository(name, target.registry_id)
+        repository = await self.content.repository(name, target.registry_id)
         artifact_type = request.query_params.get("artifactType") or None
-        found = await self.registry.referrers(repository, digest, artifact_type)
+        found = await self.content.referrers(repository, digest, artifact_type)
         descriptors = []
         for manifest in found:
             descriptor: dict[str, object] = {
@@ -312,8 +312,8 @@ class OciFront:
     async def get_blob(
         self, request: Request, name: str, *, target: Target, digest: str
     ) -> Response:
-        repository = await self.registry.repository(name, target.registry_id)
-        blob = await self.registry.blob(repository, digest)
+        repository = await self.content.repository(name, target.registry_id)
+        blob = await self.content.blob(repository, digest)
         headers = {"Docker-Content-Digest": str(blob.digest), "Accept-Ranges": "bytes"}
         if request.method == "HEAD":
             headers["Content-Length"] = str(blob.size)
@@ -333,8 +333,8 @@ class OciFront:
     async def delete_blob(
         self, request: Request, name: str, *, target: Target, digest: str
     ) -> Response:
-        repository = await self.registry.repository(name, target.registry_id)
-        await self.registry.delete_blob(repository, digest)
+        repository = await self.content.repository(name, target.registry_id)
+        await self.content.delete_blob(repository, digest)
         return Response(None, 202)
 
     # -- uploads ----------------------------------------------------------------------------
@@ -379,7 +379,7 @@ class OciFront:
                 request, target.principal, Access("ecr:CreateRepository", target.registry_id, name)
             )
 
-        return await self.registry.repository_for_push(
+        return await self.content.repository_for_push(
             name, target.registry_id, before_create=may_create
         )
 
@@ -399,8 +399,8 @@ class OciFront:
                     ACTIONS["get_blob"], repository.registry_id, source_name, {"digest": digest}
                 ),
             )
-            source = await self.registry.repository(source_name, repository.registry_id)
-            return await self.registry.mount_blob(repository, digest, source) is not None
+            source = await self.content.repository(source_name, repository.registry_id)
+            return await self.content.mount_blob(repository, digest, source) is not None
         except (Forbidden, RegistryError):
             # The spec's answer to a mount that cannot be done is a plain upload session.
             return False
@@ -413,14 +413,14 @@ class OciFront:
     async def upload_status(
         self, request: Request, name: str, *, target: Target, upload: str
     ) -> Response:
-        repository = await self.registry.repository(name, target.registry_id)
+        repository = await self.content.repository(name, target.registry_id)
         found = await self.uploads.get(repository, upload)
         return Response(None, 204, headers=_upload_headers(name, found.id, found.offset))
 
     async def patch_upload(
         self, request: Request, name: str, *, target: Target, upload: str
     ) -> Response:
-        repository = await self.registry.repository(name, target.registry_id)
+        repository = await self.content.repository(name, target.registry_id)
         start, end = _content_range(request)
         updated = await self.uploads.append(
             repository,
@@ -435,7 +435,7 @@ class OciFront:
     async def finish_upload(
         self, request: Request, name: str, *, target: Target, upload: str
     ) -> Response:
-        repository = await self.registry.repository(name, target.registry_id)
+        repository = await self.content.repository(name, target.registry_id)
         length = _content_length(request)
         start, end = _content_range(request)
         has_body = length != 0 and (
@@ -462,6 +462,6 @@ class OciFront:
     async def cancel_upload(
         self, request: Request, name: str, *, target: Target, upload: str
     ) -> Response:
-        repository = await self.registry.repository(name, target.registry_id)
+        repository = await self.content.repository(name, target.registry_id)
         await self.uploads.cancel(repository, upload)
         return Response(None, 204)

@@ -2,7 +2,7 @@
 and ListImageReferrers (the layer operations are in service/layers.py).
 
 Everything here runs over the machinery `/v2/` uses: manifests go through
-`RegistryService.put_manifest`, so the two fronts cannot disagree about what a repository holds.
+`ContentService.put_manifest`, so the two fronts cannot disagree about what a repository holds.
 This module adds what ECR defines on top: batch semantics with per-item failures
 (`failureCode`/`failureReason`, from resolving image ids as service/image_ids.py does),
 "deleting an image's last tag deletes the image", a child of an index that cannot be deleted,
@@ -38,6 +38,7 @@ from cargohold.domain.manifest import parse_manifest
 from cargohold.domain.names import validate_tag
 from cargohold.domain.records import Manifest, Repository
 from cargohold.ports import Changes, Metadata
+from cargohold.service.content import ContentService
 from cargohold.service.image_ids import (
     DIGEST_PATTERN,
     IMAGE_NOT_FOUND,
@@ -49,7 +50,6 @@ from cargohold.service.image_ids import (
     ImageId,
     resolve_image,
 )
-from cargohold.service.registry import RegistryService
 
 T = TypeVar("T")
 
@@ -137,12 +137,12 @@ def _config_media_type(manifest: Manifest) -> str | None:
 
 
 class ImageService:
-    def __init__(self, registry: RegistryService, store: Metadata) -> None:
-        self._registry = registry
+    def __init__(self, content: ContentService, store: Metadata) -> None:
+        self._content = content
         self._store = store
 
     async def repository(self, name: str, registry_id: str | None = None) -> Repository:
-        return await self._registry.repository(name, registry_id)
+        return await self._content.repository(name, registry_id)
 
     # -- listings -----------------------------------------------------------------------------
 
@@ -272,7 +272,7 @@ class ImageService:
                     reported = ImageId(resolved.digest, image_id.tag)
                     result.items.append(FetchedImage(reported, resolved))
         for fetched in result.items:
-            await self._registry.record_pull(fetched.manifest)
+            await self._content.record_pull(fetched.manifest)
         return result
 
     # -- BatchDeleteImage ---------------------------------------------------------------------
@@ -353,7 +353,7 @@ class ImageService:
                 )
         await self._refuse_unchanged(repository, actual, tag)
         try:
-            pushed = await self._registry.put_manifest(
+            pushed = await self._content.put_manifest(
                 repository, tag if tag is not None else str(actual), raw, media_type
             )
         except ImageTagAlreadyExists:

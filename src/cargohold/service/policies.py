@@ -33,8 +33,8 @@ from cargohold.domain.policy import (
 from cargohold.domain.principal import Principal, repository_arn
 from cargohold.ports import Metadata, Transaction
 from cargohold.service.authz import Decision, ResourceSide, resource_account, resource_owner
+from cargohold.service.content import repository_not_found
 from cargohold.service.readcache import ReadCache
-from cargohold.service.registry import repository_not_found
 
 SET_REPOSITORY_POLICY: Final = "ecr:SetRepositoryPolicy"
 POLICY_SCOPE_SETTING: Final = "REGISTRY_POLICY_SCOPE"

@@ -29,7 +29,7 @@ from cargohold.domain.errors import (
 from cargohold.domain.names import validate_repository_name
 from cargohold.domain.records import Repository
 from cargohold.ports import Metadata, Transaction
-from cargohold.service.registry import repository_not_found
+from cargohold.service.content import repository_not_found
 
 T = TypeVar("T")
 

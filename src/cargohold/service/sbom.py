@@ -15,8 +15,8 @@ from cargohold.domain.records import Manifest, Repository
 from cargohold.ports import Changes, Metadata
 from cargohold.scanning.sbom import MEDIA_TYPE as SBOM_MEDIA_TYPE
 from cargohold.scanning.sbom import cyclonedx_bytes
+from cargohold.service.content import ContentService
 from cargohold.service.images import ImageId, ImageService
-from cargohold.service.registry import RegistryService
 from cargohold.service.uploads import UploadService
 
 
@@ -50,12 +50,12 @@ class SbomService:
     def __init__(
         self,
         store: Metadata,
-        registry: RegistryService,
+        content: ContentService,
         uploads: UploadService,
         images: ImageService,
     ) -> None:
         self._store = store
-        self._registry = registry
+        self._content = content
         self._uploads = uploads
         self._images = images
 
@@ -63,7 +63,7 @@ class SbomService:
         async with self._store.read() as tx:
             found = await tx.repositories.repositories_by_id([manifest.repository_id])
         row = found[manifest.repository_id]
-        return await self._registry.repository(row.name, row.registry_id)
+        return await self._content.repository(row.name, row.registry_id)
 
     async def _put_blob(self, repository: Repository, data: bytes) -> Digest:
         digest = Digest.of(data)
@@ -84,7 +84,7 @@ class SbomService:
         layer = await self._put_blob(repository, document)
         raw = referrer_manifest(manifest, config, layer, len(document))
         digest = Digest.of(raw)
-        await self._registry.put_manifest(repository, str(digest), raw, OCI_MANIFEST)
+        await self._content.put_manifest(repository, str(digest), raw, OCI_MANIFEST)
         async with self._store.write(changes=Changes.NOTHING) as tx:
             await tx.scans.set_sbom(scan_id, str(digest))
         return str(digest)

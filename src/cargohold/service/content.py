@@ -108,7 +108,7 @@ class PushHook(Protocol):
         ...
 
 
-class RegistryService:
+class ContentService:
     def __init__(
         self,
         store: Metadata,

@@ -34,9 +34,9 @@ from cargohold.domain.manifest import (
 )
 from cargohold.domain.records import Repository
 from cargohold.metadata.store import MetadataStore
-from cargohold.service.registry import (
+from cargohold.service.content import (
     PULL_TIME_RESOLUTION,
-    RegistryService,
+    ContentService,
     tag_is_immutable,
 )
 from cargohold.service.uploads import UploadService
@@ -84,7 +84,7 @@ def index_bytes(*children: bytes, media_type: str = OCI_INDEX, **extra: Any) -> 
 
 
 async def image(
-    registry: RegistryService, uploads: UploadService, repo: Repository, seed: str = "a"
+    content: ContentService, uploads: UploadService, repo: Repository, seed: str = "a"
 ) -> bytes:
     config = await push_blob(uploads, repo, f'{{"seed": "{seed}"}}'.encode())
     layer = await push_blob(uploads, repo, f"layer {seed}".encode())
@@ -94,199 +94,199 @@ async def image(
 # -- repositories ----------------------------------------------------------------------------
 
 
-async def test_repository_names(registry: RegistryService) -> None:
+async def test_repository_names(content: ContentService) -> None:
     for bad in ("UPPER", "../x", "a" * 300, "x"):
         with pytest.raises(NameInvalid):
-            await registry.repository(bad)
+            await content.repository(bad)
         with pytest.raises(NameInvalid):
-            await registry.repository_for_push(bad)
+            await content.repository_for_push(bad)
     with pytest.raises(NameUnknown):
-        await registry.repository("nothing/here")
+        await content.repository("nothing/here")
 
 
-async def test_create_on_push(registry: RegistryService, store: MetadataStore) -> None:
-    created = await registry.repository_for_push("new/repo")
-    assert (await registry.repository("new/repo")) == created
-    assert await registry.repository_for_push("new/repo") == created
-    closed = RegistryService(store, registry._storage, lambda: 0.0, registry_id=ACCOUNT)
+async def test_create_on_push(content: ContentService, store: MetadataStore) -> None:
+    created = await content.repository_for_push("new/repo")
+    assert (await content.repository("new/repo")) == created
+    assert await content.repository_for_push("new/repo") == created
+    closed = ContentService(store, content._storage, lambda: 0.0, registry_id=ACCOUNT)
     with pytest.raises(NameUnknown):
         await closed.repository_for_push("not/created")
     assert await closed.repository_for_push("new/repo") == created
 
 
 @pytest.mark.parametrize("db_url", ["sqlite_url", "postgres_url"], indirect=True)
-async def test_first_pushes_at_once_create_one_repository(registry: RegistryService) -> None:
+async def test_first_pushes_at_once_create_one_repository(content: ContentService) -> None:
     names = [f"raced/repo{i}" for i in range(4)]
     for name in names:  # a few rounds: the first one also races the connection pool's warm-up
         found: list[Repository] = []
 
         async def push(name: str = name, found: list[Repository] = found) -> None:
-            found.append(await registry.repository_for_push(name))
+            found.append(await content.repository_for_push(name))
 
         async with anyio.create_task_group() as group:
             for _ in range(10):
                 group.start_soon(push)
         assert len(found) == 10 and len({r.id for r in found}) == 1
-    assert await registry.catalog(after=None, limit=None) == names
+    assert await content.catalog(after=None, limit=None) == names
 
 
-async def test_catalog(registry: RegistryService) -> None:
+async def test_catalog(content: ContentService) -> None:
     for name in ("b", "a/b", "a", "a-b"):
-        await registry.repository_for_push(name if len(name) > 1 else name * 2)
-    assert await registry.catalog(after=None, limit=None) == ["a-b", "a/b", "aa", "bb"]
-    assert await registry.catalog(after="a/b", limit=1) == ["aa"]
+        await content.repository_for_push(name if len(name) > 1 else name * 2)
+    assert await content.catalog(after=None, limit=None) == ["a-b", "a/b", "aa", "bb"]
+    assert await content.catalog(after="a/b", limit=1) == ["aa"]
 
 
 # -- blobs -----------------------------------------------------------------------------------
 
 
 async def test_blob_and_its_boundary(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
     blob = await push_blob(uploads, repo, b"content")
-    location = await registry.blob(repo, blob["digest"])
+    location = await content.blob(repo, blob["digest"])
     assert (str(location.digest), location.size) == (blob["digest"], 7)
     assert location.local_path is not None
-    other = await registry.repository_for_push("other")
+    other = await content.repository_for_push("other")
     with pytest.raises(BlobUnknown):
-        await registry.blob(other, blob["digest"])
+        await content.blob(other, blob["digest"])
     with pytest.raises(DigestInvalid):
-        await registry.blob(repo, "sha256:nothex")
+        await content.blob(repo, "sha256:nothex")
 
 
 async def test_delete_blob(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
     blob = await push_blob(uploads, repo, b"content")
-    await registry.delete_blob(repo, blob["digest"])
+    await content.delete_blob(repo, blob["digest"])
     with pytest.raises(BlobUnknown):
-        await registry.blob(repo, blob["digest"])
+        await content.blob(repo, blob["digest"])
     with pytest.raises(BlobUnknown):
-        await registry.delete_blob(repo, blob["digest"])
+        await content.delete_blob(repo, blob["digest"])
 
 
-async def test_mount(registry: RegistryService, uploads: UploadService, repo: Repository) -> None:
+async def test_mount(content: ContentService, uploads: UploadService, repo: Repository) -> None:
     blob = await push_blob(uploads, repo, b"shared")
-    target = await registry.repository_for_push("target")
-    assert await registry.mount_blob(target, blob["digest"], repo) == 6
-    assert (await registry.blob(target, blob["digest"])).size == 6
-    empty = await registry.repository_for_push("empty")
-    assert await registry.mount_blob(target, str(Digest.of(b"absent")), empty) is None
-    assert await registry.mount_blob(empty, blob["digest"], empty) is None
+    target = await content.repository_for_push("target")
+    assert await content.mount_blob(target, blob["digest"], repo) == 6
+    assert (await content.blob(target, blob["digest"])).size == 6
+    empty = await content.repository_for_push("empty")
+    assert await content.mount_blob(target, str(Digest.of(b"absent")), empty) is None
+    assert await content.mount_blob(empty, blob["digest"], empty) is None
     with pytest.raises(BlobUnknown):
-        await registry.blob(empty, blob["digest"])
+        await content.blob(empty, blob["digest"])
 
 
 # -- manifests -------------------------------------------------------------------------------
 
 
 async def test_put_and_get_by_tag_and_digest(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
-    raw = await image(registry, uploads, repo)
-    pushed = await registry.put_manifest(repo, "v1", raw, OCI_MANIFEST)
+    raw = await image(content, uploads, repo)
+    pushed = await content.put_manifest(repo, "v1", raw, OCI_MANIFEST)
     digest = str(Digest.of(raw))
     assert pushed.created and pushed.manifest.digest == digest
     assert pushed.manifest.content == raw  # exact bytes, whitespace and all
     for reference in ("v1", digest):
-        got = await registry.manifest(repo, reference)
+        got = await content.manifest(repo, reference)
         assert (got.content, got.media_type, got.digest) == (raw, OCI_MANIFEST, digest)
-    again = await registry.put_manifest(repo, digest, raw, OCI_MANIFEST)
+    again = await content.put_manifest(repo, digest, raw, OCI_MANIFEST)
     assert not again.created and again.manifest.id == pushed.manifest.id
 
 
 async def test_put_by_sha512_digest(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
-    raw = await image(registry, uploads, repo)
+    raw = await image(content, uploads, repo)
     reference = "sha512:" + hashlib.sha512(raw).hexdigest()
-    pushed = await registry.put_manifest(repo, reference, raw, OCI_MANIFEST)
+    pushed = await content.put_manifest(repo, reference, raw, OCI_MANIFEST)
     assert pushed.manifest.digest == reference
-    assert (await registry.manifest(repo, reference)).content == raw
+    assert (await content.manifest(repo, reference)).content == raw
     with pytest.raises(ManifestUnknown):
-        await registry.manifest(repo, str(Digest.of(raw)))
+        await content.manifest(repo, str(Digest.of(raw)))
 
 
 async def test_manifest_referencing_sha512_blobs(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
     layer = b"sha512 layer"
     digest = "sha512:" + hashlib.sha512(layer).hexdigest()
     await uploads.monolithic(repo, digest, once(layer), len(layer))
     config = await push_blob(uploads, repo, b"{}")
     raw = manifest_bytes(config, {"digest": digest, "size": len(layer)})
-    assert (await registry.put_manifest(repo, "sha512", raw, OCI_MANIFEST)).created
+    assert (await content.put_manifest(repo, "sha512", raw, OCI_MANIFEST)).created
 
 
 async def test_digest_reference_must_match(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
-    raw = await image(registry, uploads, repo)
+    raw = await image(content, uploads, repo)
     with pytest.raises(DigestInvalid):
-        await registry.put_manifest(repo, str(Digest.of(raw + b" ")), raw, OCI_MANIFEST)
+        await content.put_manifest(repo, str(Digest.of(raw + b" ")), raw, OCI_MANIFEST)
     with pytest.raises(DigestInvalid):
-        await registry.put_manifest(repo, "sha256:abc", raw, OCI_MANIFEST)
+        await content.put_manifest(repo, "sha256:abc", raw, OCI_MANIFEST)
     with pytest.raises(ManifestUnknown):
-        await registry.manifest(repo, str(Digest.of(raw)))
+        await content.manifest(repo, str(Digest.of(raw)))
 
 
 async def test_invalid_tags(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
-    raw = await image(registry, uploads, repo)
+    raw = await image(content, uploads, repo)
     for tag in (".x", "-x", "a" * 129):
         with pytest.raises(TagInvalid):
-            await registry.put_manifest(repo, tag, raw, OCI_MANIFEST)
+            await content.put_manifest(repo, tag, raw, OCI_MANIFEST)
 
 
 async def test_missing_blobs_are_refused(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
     config = await push_blob(uploads, repo, b"{}")
     missing = {"digest": str(Digest.of(b"never pushed")), "size": 12}
     with pytest.raises(ManifestBlobUnknown) as raised:
-        await registry.put_manifest(repo, "x", manifest_bytes(config, missing), OCI_MANIFEST)
+        await content.put_manifest(repo, "x", manifest_bytes(config, missing), OCI_MANIFEST)
     assert raised.value.detail == {"digest": missing["digest"]}
     layer = await push_blob(uploads, repo, b"layer")
     with pytest.raises(ManifestBlobUnknown):
-        await registry.put_manifest(repo, "x", manifest_bytes(missing, layer), OCI_MANIFEST)
+        await content.put_manifest(repo, "x", manifest_bytes(missing, layer), OCI_MANIFEST)
     # A blob another repository holds is no use here.
-    other = await registry.repository_for_push("other")
+    other = await content.repository_for_push("other")
     foreign = await push_blob(uploads, other, b"elsewhere")
     with pytest.raises(ManifestBlobUnknown):
-        await registry.put_manifest(repo, "x", manifest_bytes(config, foreign), OCI_MANIFEST)
+        await content.put_manifest(repo, "x", manifest_bytes(config, foreign), OCI_MANIFEST)
     with pytest.raises(ManifestUnknown):
-        await registry.manifest(repo, "x")
+        await content.manifest(repo, "x")
 
 
 async def test_descriptor_size_must_match_the_blob(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
     config = await push_blob(uploads, repo, b"{}")
     layer = await push_blob(uploads, repo, b"layer")
     wrong = {**layer, "size": layer["size"] + 1}
     with pytest.raises(ManifestInvalid):
-        await registry.put_manifest(repo, "x", manifest_bytes(config, wrong), OCI_MANIFEST)
+        await content.put_manifest(repo, "x", manifest_bytes(config, wrong), OCI_MANIFEST)
 
 
 async def test_indexes_need_their_children(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
-    amd = await image(registry, uploads, repo, "amd64")
-    arm = await image(registry, uploads, repo, "arm64")
-    await registry.put_manifest(repo, str(Digest.of(amd)), amd, OCI_MANIFEST)
+    amd = await image(content, uploads, repo, "amd64")
+    arm = await image(content, uploads, repo, "arm64")
+    await content.put_manifest(repo, str(Digest.of(amd)), amd, OCI_MANIFEST)
     with pytest.raises(ManifestReferencedUnknown) as raised:
-        await registry.put_manifest(repo, "multi", index_bytes(amd, arm), OCI_INDEX)
+        await content.put_manifest(repo, "multi", index_bytes(amd, arm), OCI_INDEX)
     assert isinstance(raised.value, ManifestUnknown)
     assert raised.value.detail == {"digest": str(Digest.of(arm))}
-    await registry.put_manifest(repo, str(Digest.of(arm)), arm, OCI_MANIFEST)
-    pushed = await registry.put_manifest(repo, "multi", index_bytes(amd, arm), OCI_INDEX)
+    await content.put_manifest(repo, str(Digest.of(arm)), arm, OCI_MANIFEST)
+    pushed = await content.put_manifest(repo, "multi", index_bytes(amd, arm), OCI_INDEX)
     assert pushed.parsed.is_index
     assert pushed.manifest.image_size == len(amd) + len(arm)
 
 
 async def test_docker_media_types(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
     config = await push_blob(uploads, repo, b'{"docker": true}')
     layer = await push_blob(uploads, repo, b"docker layer")
@@ -298,35 +298,35 @@ async def test_docker_media_types(
             "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", **layer}],
         }
     ).encode()
-    pushed = await registry.put_manifest(repo, "docker", docker, DOCKER_MANIFEST)
+    pushed = await content.put_manifest(repo, "docker", docker, DOCKER_MANIFEST)
     assert pushed.manifest.media_type == DOCKER_MANIFEST
     listing = index_bytes(docker, media_type=DOCKER_MANIFEST_LIST)
-    pushed = await registry.put_manifest(repo, "list", listing, DOCKER_MANIFEST_LIST)
+    pushed = await content.put_manifest(repo, "list", listing, DOCKER_MANIFEST_LIST)
     assert pushed.manifest.media_type == DOCKER_MANIFEST_LIST
-    got = await registry.manifest(repo, "list", accept=[DOCKER_MANIFEST_LIST])
+    got = await content.manifest(repo, "list", accept=[DOCKER_MANIFEST_LIST])
     assert got.content == listing
 
 
 async def test_accept_negotiation(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
-    raw = await image(registry, uploads, repo)
-    await registry.put_manifest(repo, "v1", raw, OCI_MANIFEST)
-    assert (await registry.manifest(repo, "v1", accept=[OCI_MANIFEST])).content == raw
-    assert (await registry.manifest(repo, "v1", accept=["*/*"])).content == raw
+    raw = await image(content, uploads, repo)
+    await content.put_manifest(repo, "v1", raw, OCI_MANIFEST)
+    assert (await content.manifest(repo, "v1", accept=[OCI_MANIFEST])).content == raw
+    assert (await content.manifest(repo, "v1", accept=["*/*"])).content == raw
     with pytest.raises(ManifestUnknown):
-        await registry.manifest(repo, "v1", accept=[DOCKER_MANIFEST])
+        await content.manifest(repo, "v1", accept=[DOCKER_MANIFEST])
 
 
-async def test_oversized_manifest(registry: RegistryService, repo: Repository) -> None:
+async def test_oversized_manifest(content: ContentService, repo: Repository) -> None:
     with pytest.raises(SizeInvalid):
-        await registry.put_manifest(repo, "big", b" " * (MAX_MANIFEST_BYTES + 1), OCI_MANIFEST)
+        await content.put_manifest(repo, "big", b" " * (MAX_MANIFEST_BYTES + 1), OCI_MANIFEST)
 
 
 async def test_artifact_with_subject_and_referrers(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
-    subject_raw = await image(registry, uploads, repo)
+    subject_raw = await image(content, uploads, repo)
     subject = str(Digest.of(subject_raw))
     empty = await push_blob(uploads, repo, b"{}")
     sbom = await push_blob(uploads, repo, b"sbom")
@@ -345,50 +345,50 @@ async def test_artifact_with_subject_and_referrers(
         ).encode()
 
     # The subject need not exist yet (spec: referrers may be pushed first).
-    first = await registry.put_manifest(
+    first = await content.put_manifest(
         repo, str(Digest.of(artifact("x/sbom", "1"))), artifact("x/sbom", "1"), OCI_MANIFEST
     )
     assert first.parsed.subject is not None and str(first.parsed.subject.digest) == subject
-    await registry.put_manifest(repo, "sig", artifact("x/sig", "2"), OCI_MANIFEST)
-    await registry.put_manifest(repo, "v1", subject_raw, OCI_MANIFEST)
-    every = await registry.referrers(repo, subject, None)
+    await content.put_manifest(repo, "sig", artifact("x/sig", "2"), OCI_MANIFEST)
+    await content.put_manifest(repo, "v1", subject_raw, OCI_MANIFEST)
+    every = await content.referrers(repo, subject, None)
     assert {m.artifact_type for m in every} == {"x/sbom", "x/sig"}
     assert {m.annotations["note"] for m in every} == {"1", "2"}
-    sigs = await registry.referrers(repo, subject, "x/sig")
+    sigs = await content.referrers(repo, subject, "x/sig")
     assert [m.artifact_type for m in sigs] == ["x/sig"]
-    assert await registry.referrers(repo, str(Digest.of(b"none")), None) == []
+    assert await content.referrers(repo, str(Digest.of(b"none")), None) == []
     with pytest.raises(DigestInvalid):
-        await registry.referrers(repo, "not-a-digest", None)
+        await content.referrers(repo, "not-a-digest", None)
 
 
 async def test_tags_move_and_list(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
-    one = await image(registry, uploads, repo, "1")
-    two = await image(registry, uploads, repo, "2")
-    await registry.put_manifest(repo, "latest", one, OCI_MANIFEST)
-    await registry.put_manifest(repo, "latest", two, OCI_MANIFEST)
-    assert (await registry.manifest(repo, "latest")).content == two
-    assert (await registry.manifest(repo, str(Digest.of(one)))).content == one
+    one = await image(content, uploads, repo, "1")
+    two = await image(content, uploads, repo, "2")
+    await content.put_manifest(repo, "latest", one, OCI_MANIFEST)
+    await content.put_manifest(repo, "latest", two, OCI_MANIFEST)
+    assert (await content.manifest(repo, "latest")).content == two
+    assert (await content.manifest(repo, str(Digest.of(one)))).content == one
     for tag in ("b", "a", "C"):
-        await registry.put_manifest(repo, tag, one, OCI_MANIFEST)
-    assert await registry.tags(repo, after=None, limit=None) == ["C", "a", "b", "latest"]
-    assert await registry.tags(repo, after="a", limit=2) == ["b", "latest"]
+        await content.put_manifest(repo, tag, one, OCI_MANIFEST)
+    assert await content.tags(repo, after=None, limit=None) == ["C", "a", "b", "latest"]
+    assert await content.tags(repo, after="a", limit=2) == ["b", "latest"]
 
 
 async def test_immutable_tags(
-    registry: RegistryService, uploads: UploadService, store: MetadataStore, repo: Repository
+    content: ContentService, uploads: UploadService, store: MetadataStore, repo: Repository
 ) -> None:
     async with store.write() as tx:
         await tx.repositories.update_repository(repo.id, tag_mutability="IMMUTABLE")
-    repo = await registry.repository(repo.name)
-    one = await image(registry, uploads, repo, "1")
-    two = await image(registry, uploads, repo, "2")
-    await registry.put_manifest(repo, "v1", one, OCI_MANIFEST)
-    await registry.put_manifest(repo, "v1", one, OCI_MANIFEST)  # the same image again is fine
+    repo = await content.repository(repo.name)
+    one = await image(content, uploads, repo, "1")
+    two = await image(content, uploads, repo, "2")
+    await content.put_manifest(repo, "v1", one, OCI_MANIFEST)
+    await content.put_manifest(repo, "v1", one, OCI_MANIFEST)  # the same image again is fine
     with pytest.raises(ImageTagAlreadyExists):
-        await registry.put_manifest(repo, "v1", two, OCI_MANIFEST)
-    assert (await registry.manifest(repo, "v1")).content == one
+        await content.put_manifest(repo, "v1", two, OCI_MANIFEST)
+    assert (await content.manifest(repo, "v1")).content == one
 
 
 def test_tag_mutability_rules() -> None:
@@ -405,53 +405,53 @@ def test_tag_mutability_rules() -> None:
 
 
 async def test_delete_by_tag_keeps_the_manifest(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
-    raw = await image(registry, uploads, repo)
-    await registry.put_manifest(repo, "v1", raw, OCI_MANIFEST)
-    await registry.put_manifest(repo, "v2", raw, OCI_MANIFEST)
-    await registry.delete_manifest(repo, "v1")
+    raw = await image(content, uploads, repo)
+    await content.put_manifest(repo, "v1", raw, OCI_MANIFEST)
+    await content.put_manifest(repo, "v2", raw, OCI_MANIFEST)
+    await content.delete_manifest(repo, "v1")
     with pytest.raises(ManifestUnknown):
-        await registry.manifest(repo, "v1")
-    assert (await registry.manifest(repo, "v2")).content == raw
-    assert (await registry.manifest(repo, str(Digest.of(raw)))).content == raw
+        await content.manifest(repo, "v1")
+    assert (await content.manifest(repo, "v2")).content == raw
+    assert (await content.manifest(repo, str(Digest.of(raw)))).content == raw
     with pytest.raises(ManifestUnknown):
-        await registry.delete_manifest(repo, "v1")
+        await content.delete_manifest(repo, "v1")
 
 
 async def test_delete_by_digest_removes_its_tags(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
-    raw = await image(registry, uploads, repo)
-    await registry.put_manifest(repo, "v1", raw, OCI_MANIFEST)
-    await registry.put_manifest(repo, "v2", raw, OCI_MANIFEST)
-    await registry.delete_manifest(repo, str(Digest.of(raw)))
+    raw = await image(content, uploads, repo)
+    await content.put_manifest(repo, "v1", raw, OCI_MANIFEST)
+    await content.put_manifest(repo, "v2", raw, OCI_MANIFEST)
+    await content.delete_manifest(repo, str(Digest.of(raw)))
     for reference in ("v1", "v2", str(Digest.of(raw))):
         with pytest.raises(ManifestUnknown):
-            await registry.manifest(repo, reference)
-    assert await registry.tags(repo, after=None, limit=None) == []
+            await content.manifest(repo, reference)
+    assert await content.tags(repo, after=None, limit=None) == []
     with pytest.raises(ManifestUnknown):
-        await registry.delete_manifest(repo, str(Digest.of(raw)))
+        await content.delete_manifest(repo, str(Digest.of(raw)))
 
 
 async def test_record_pull_is_coarse(
-    registry: RegistryService, uploads: UploadService, repo: Repository, now: list[float]
+    content: ContentService, uploads: UploadService, repo: Repository, now: list[float]
 ) -> None:
-    raw = await image(registry, uploads, repo)
-    await registry.put_manifest(repo, "v1", raw, OCI_MANIFEST)
+    raw = await image(content, uploads, repo)
+    await content.put_manifest(repo, "v1", raw, OCI_MANIFEST)
     pulled_at = now[0]
-    await registry.record_pull(await registry.manifest(repo, "v1"))
-    assert (await registry.manifest(repo, "v1")).last_pulled_at == pulled_at
+    await content.record_pull(await content.manifest(repo, "v1"))
+    assert (await content.manifest(repo, "v1")).last_pulled_at == pulled_at
     now[0] += PULL_TIME_RESOLUTION / 2
-    await registry.record_pull(await registry.manifest(repo, "v1"))
-    assert (await registry.manifest(repo, "v1")).last_pulled_at == pulled_at
+    await content.record_pull(await content.manifest(repo, "v1"))
+    assert (await content.manifest(repo, "v1")).last_pulled_at == pulled_at
     now[0] += PULL_TIME_RESOLUTION
-    await registry.record_pull(await registry.manifest(repo, "v1"))
-    assert (await registry.manifest(repo, "v1")).last_pulled_at == now[0]
+    await content.record_pull(await content.manifest(repo, "v1"))
+    assert (await content.manifest(repo, "v1")).last_pulled_at == now[0]
 
 
 async def test_foreign_layers_need_not_be_pushed(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
     config = await push_blob(uploads, repo, b"{}")
     foreign = {
@@ -468,23 +468,23 @@ async def test_foreign_layers_need_not_be_pushed(
             "layers": [foreign],
         }
     ).encode()
-    assert (await registry.put_manifest(repo, "win", raw, OCI_MANIFEST)).created
+    assert (await content.put_manifest(repo, "win", raw, OCI_MANIFEST)).created
 
 
 async def test_concurrent_pushes_of_one_tag(
-    registry: RegistryService, uploads: UploadService, repo: Repository
+    content: ContentService, uploads: UploadService, repo: Repository
 ) -> None:
-    raws = [await image(registry, uploads, repo, str(i)) for i in range(8)]
+    raws = [await image(content, uploads, repo, str(i)) for i in range(8)]
 
     async def push(raw: bytes) -> None:
-        await registry.put_manifest(repo, "latest", raw, OCI_MANIFEST)
+        await content.put_manifest(repo, "latest", raw, OCI_MANIFEST)
 
     async with anyio.create_task_group() as group:
         for raw in raws:
             group.start_soon(push, raw)
-    assert (await registry.manifest(repo, "latest")).content in raws
+    assert (await content.manifest(repo, "latest")).content in raws
     for raw in raws:
-        assert (await registry.manifest(repo, str(Digest.of(raw)))).content == raw
+        assert (await content.manifest(repo, str(Digest.of(raw)))).content == raw
 
 
 def test_storage_fixture_is_the_filesystem(storage: FilesystemDriver) -> None:
