@@ -19,20 +19,20 @@ from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, from_json
 from cargohold.domain.errors import AccessDenied
 from cargohold.domain.principal import Principal
 from cargohold.http.aws_auth import SigV4Authenticator
-from cargohold.http.awsquery import QueryDispatch, is_query_request
+from cargohold.http.awsfront import AwsFront
 from cargohold.http.download import DownloadRoute, DownloadSigner
-from cargohold.http.ecr import EcrFront
+from cargohold.http.ecr import ecr_service
 from cargohold.http.ecr_images import image_handlers
 from cargohold.http.ecr_policies import ecr_policy_handlers
 from cargohold.http.ecr_repositories import repository_handlers
 from cargohold.http.ecr_scanning import scanning_handlers
 from cargohold.http.ecr_tokens import token_handlers
 from cargohold.http.gatekeeper import TokenGatekeeper
-from cargohold.http.iam import IamServices, build_iam_front, entity_handlers
+from cargohold.http.iam import IamServices, entity_handlers, iam_service
 from cargohold.http.iam_policies import policy_handlers
 from cargohold.http.oci import OciFront
 from cargohold.http.oci_errors import error_response
-from cargohold.http.sts import build_sts_front
+from cargohold.http.sts import sts_service
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.ports import StorageDriver
@@ -82,12 +82,11 @@ class Registry:
     uploads: UploadService
     identity: IdentityService
     oci: OciFront
-    ecr: EcrFront
     download: DownloadRoute
     #: Background jobs (scans, re-matching); started by the application's lifespan.
     jobs: JobRunner
-    #: STS and IAM (query protocol) on `POST /`.
-    query: QueryDispatch
+    #: ECR (JSON 1.1), STS and IAM (query protocol) on `POST /`.
+    aws: AwsFront
     audit: AuditLog
 
     @classmethod
@@ -172,9 +171,7 @@ class Registry:
             if not decision.allowed:
                 raise AccessDenied(decision.message)
 
-        ecr = EcrFront(
-            SigV4Authenticator(identity, service="ecr", clock=clock),
-            authorize,
+        ecr = ecr_service(
             {
                 **repository_handlers(
                     repositories, public_url=public_url, account_id=config.account_id
@@ -190,21 +187,23 @@ class Registry:
                 **ecr_policy_handlers(
                     PolicyService(store, clock, region=config.region, simulator=authorizer)
                 ),
-            },
-            region=config.region,
+            }
         )
         download = DownloadRoute(signer, registry, storage)
         managed = ManagedPolicyService(store, iam, clock, account_id=config.account_id)
         await managed.ensure_aws_managed_policies()
         iam_services = IamServices(identity, iam, managed)
-        query = QueryDispatch(
-            build_sts_front(identity, StsService(store, box, iam, clock), authorize, clock=clock),
-            build_iam_front(
-                iam_services,
-                authorize,
-                {**entity_handlers(iam_services), **policy_handlers(iam_services)},
-                clock=clock,
-            ),
+        aws = AwsFront(
+            [
+                ecr,
+                sts_service(StsService(store, box, iam, clock, authorizer=authorizer)),
+                iam_service(
+                    iam_services, {**entity_handlers(iam_services), **policy_handlers(iam_services)}
+                ),
+            ],
+            SigV4Authenticator(identity, clock=clock),
+            authorize,
+            region=config.region,
         )
         return cls(
             config,
@@ -214,10 +213,9 @@ class Registry:
             uploads,
             identity,
             oci,
-            ecr,
             download,
             jobs,
-            query,
+            aws,
             audit,
         )
 
@@ -250,10 +248,8 @@ class Application:
         try:
             if path == "/v2" or path.startswith("/v2/"):
                 response = await self.registry.oci(request)
-            elif path == "/" and is_query_request(request):
-                response = await self.registry.query(request)
             elif path == "/":
-                response = await self.registry.ecr(request)
+                response = await self.registry.aws(request)
             elif path.startswith("/_download/"):
                 response = await self.registry.download(request)
             else:

@@ -329,7 +329,7 @@ def test_the_matrix_covers_every_operation_served(tmp_path: Path) -> None:
         config = load(overrides={"data_dir": str(tmp_path / "data")}, environ={})
         registry = await Registry.open(config)
         try:
-            return registry.ecr.operations
+            return registry.aws.operations("ecr")
         finally:
             await registry.close()
 

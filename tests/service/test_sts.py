@@ -19,9 +19,12 @@ from cargohold.domain.policy import PolicyError
 from cargohold.domain.principal import Principal
 from cargohold.metadata.schema import sessions
 from cargohold.metadata.store import MetadataStore
+from cargohold.service.authz import Authorizer
 from cargohold.service.iam import IamService
 from cargohold.service.identity import MASTER_KEY_FILE, IdentityService
+from cargohold.service.identity_policies import IdentityPolicies
 from cargohold.service.managed_policies import ManagedPolicyService
+from cargohold.service.policies import ResourcePolicies
 from cargohold.service.sts import StsService
 
 pytestmark = pytest.mark.anyio
@@ -67,9 +70,22 @@ def iam(store: MetadataStore, now: list[float]) -> IamService:
 
 
 @pytest.fixture
-def sts(store: MetadataStore, iam: IamService, tmp_path: Path, now: list[float]) -> StsService:
+def authorizer(store: MetadataStore, iam: IamService, now: list[float]) -> Authorizer:
+    return Authorizer(
+        lambda: now[0], identities=IdentityPolicies(store, iam), resources=ResourcePolicies(store)
+    )
+
+
+@pytest.fixture
+def sts(
+    store: MetadataStore,
+    iam: IamService,
+    authorizer: Authorizer,
+    tmp_path: Path,
+    now: list[float],
+) -> StsService:
     box = SecretBox.from_key_file(tmp_path / MASTER_KEY_FILE)
-    return StsService(store, box, iam, lambda: now[0])
+    return StsService(store, box, iam, lambda: now[0], authorizer=authorizer)
 
 
 async def user(identity: IdentityService, name: str) -> Principal:
