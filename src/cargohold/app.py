@@ -32,7 +32,7 @@ from cargohold.http.iam import IamServices, entity_handlers, iam_service
 from cargohold.http.iam_policies import policy_handlers
 from cargohold.http.oci import OciFront
 from cargohold.http.oci_errors import error_response
-from cargohold.http.sts import sts_service
+from cargohold.http.sts import sts_handlers, sts_service
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.ports import StorageDriver
@@ -196,7 +196,9 @@ class Registry:
         aws = AwsFront(
             [
                 ecr,
-                sts_service(StsService(store, box, iam, clock, authorizer=authorizer)),
+                sts_service(
+                    sts_handlers(StsService(store, box, iam, clock, authorizer=authorizer))
+                ),
                 iam_service(
                     iam_services, {**entity_handlers(iam_services), **policy_handlers(iam_services)}
                 ),

@@ -30,7 +30,7 @@ from cargohold.http.ecr import ecr_service
 from cargohold.http.ecr_tokens import token_handlers
 from cargohold.http.iam import IamServices, entity_handlers, iam_service
 from cargohold.http.iam_policies import policy_handlers
-from cargohold.http.sts import sts_service
+from cargohold.http.sts import sts_handlers, sts_service
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.authz import Authorizer, RequestRecord
@@ -373,7 +373,9 @@ class App:
         self.aws = AwsFront(
             [
                 ecr_service(token_handlers(identity, public_url=self.base_url)),
-                sts_service(StsService(store, box, iam, self.clock, authorizer=authorizer)),
+                sts_service(
+                    sts_handlers(StsService(store, box, iam, self.clock, authorizer=authorizer))
+                ),
                 iam_service(services, {**entity_handlers(services), **policy_handlers(services)}),
             ],
             SigV4Authenticator(identity, clock=self.clock),

@@ -88,12 +88,7 @@ def sts_context(operation: str, params: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def sts_service(sts: StsService, handlers: Mapping[str, Handler] | None = None) -> AwsService:
-    # GetCallerIdentity and GetSessionToken: "no permissions are required" (AWS); AssumeRole is
-    # decided by StsService.
-    return AwsService(
-        SERVICE,
-        sts_handlers(sts) if handlers is None else handlers,
-        resources=ungoverned,
-        context=sts_context,
-    )
+def sts_service(handlers: Mapping[str, Handler]) -> AwsService:
+    """STS with these handlers (`sts_handlers`). GetCallerIdentity and GetSessionToken: "no
+    permissions are required" (AWS); AssumeRole is decided by `StsService.assume_role`."""
+    return AwsService(SERVICE, handlers, resources=ungoverned, context=sts_context)
