@@ -8,8 +8,8 @@ with 401 and the challenge ECR sends.
 The registry a request addresses is the account its host names (`<account>.<host>`, see
 `cargohold.http.hosts`), else the caller's own. Authorization: every route's ECR action on the
 repository's ARN in that registry goes through `Authorizer.authorize`, with the request's
-`aws:SourceIp` and `aws:SecureTransport`, and the audit record the AWS API's calls get
-(`cargohold.http.awsrequest`); a denial is 403 DENIED.
+`aws:SourceIp` and `aws:SecureTransport`, and is recorded in the audit log as the AWS API's
+calls are (`cargohold.http.awsrequest`); a denial is 403 DENIED.
 """
 
 from __future__ import annotations
