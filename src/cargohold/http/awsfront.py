@@ -112,9 +112,6 @@ class AwsFront:
         self._authorize = authorize
         self._region = region
 
-    def service(self, name: str) -> AwsService:
-        return self._by_name[name]
-
     def operations(self, name: str) -> frozenset[str]:
         """The operations a service serves; the model's others answer as unsupported."""
         return self._by_name[name].operations
