@@ -24,20 +24,21 @@ from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, from_json
 from cargohold.domain.errors import AccessDenied
 from cargohold.domain.principal import Principal
 from cargohold.http.aws_auth import SigV4Authenticator
-from cargohold.http.awsquery import QueryDispatch, is_query_request
+from cargohold.http.awsfront import AwsFront
+from cargohold.http.awsservice import AwsService
 from cargohold.http.download import DownloadRoute, DownloadSigner
-from cargohold.http.ecr import EcrFront
+from cargohold.http.ecr import ecr_service
 from cargohold.http.ecr_images import image_handlers
 from cargohold.http.ecr_policies import ecr_policy_handlers
 from cargohold.http.ecr_repositories import repository_handlers
 from cargohold.http.ecr_scanning import scanning_handlers
 from cargohold.http.ecr_tokens import token_handlers
 from cargohold.http.gatekeeper import TokenGatekeeper
-from cargohold.http.iam import IamServices, build_iam_front, entity_handlers
+from cargohold.http.iam import IamServices, entity_handlers, iam_service
 from cargohold.http.iam_policies import policy_handlers
 from cargohold.http.oci import OciFront
 from cargohold.http.oci_errors import error_response
-from cargohold.http.sts import build_sts_front
+from cargohold.http.sts import sts_handlers, sts_service
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.ports import Metadata, StorageDriver
@@ -219,7 +220,7 @@ def enforcing(authorizer: Authorizer) -> Enforce:
     return authorize
 
 
-def build_ecr_front(
+def build_ecr_service(
     config: Config,
     store: MetadataStore,
     clock: Callable[[], float],
@@ -231,13 +232,11 @@ def build_ecr_front(
     scans: ScanService,
     identity: IdentityService,
     authorizer: Authorizer,
-    authorize: Enforce,
     signer: DownloadSigner,
-) -> EcrFront:
+) -> AwsService:
+    """The ECR API: its handlers over the content, scanning, token and policy services."""
     public_url = config.resolved_public_url
-    ecr = EcrFront(
-        SigV4Authenticator(identity, service="ecr", clock=clock),
-        authorize,
+    return ecr_service(
         {
             **repository_handlers(
                 repositories, templates, public_url=public_url, account_id=config.account_id
@@ -253,36 +252,36 @@ def build_ecr_front(
             **ecr_policy_handlers(
                 PolicyService(store, clock, region=config.region, simulator=authorizer)
             ),
-        },
-        region=config.region,
+        }
     )
-    return ecr
 
 
-async def build_query(
+async def build_aws_front(
     config: Config,
     store: MetadataStore,
     clock: Callable[[], float],
-    *,
-    identity: IdentityService,
-    iam: IamService,
-    box: SecretBox,
-    authorize: Enforce,
-) -> QueryDispatch:
-    """STS and IAM on the query protocol; makes sure the AWS managed policies exist."""
+    ecr: AwsService,
+    access: Access,
+) -> AwsFront:
+    """Every AWS service on `POST /`: ECR, STS and IAM. Makes sure the AWS managed policies
+    exist."""
+    iam = access.iam
     managed = ManagedPolicyService(store, iam, clock, account_id=config.account_id)
     await managed.ensure_aws_managed_policies()
-    iam_services = IamServices(identity, iam, managed)
-    query = QueryDispatch(
-        build_sts_front(identity, StsService(store, box, iam, clock), authorize, clock=clock),
-        build_iam_front(
-            iam_services,
-            authorize,
-            {**entity_handlers(iam_services), **policy_handlers(iam_services)},
-            clock=clock,
-        ),
+    iam_services = IamServices(access.identity, iam, managed)
+    sts = StsService(store, access.box, iam, clock, authorizer=access.authorizer)
+    return AwsFront(
+        [
+            ecr,
+            sts_service(sts_handlers(sts)),
+            iam_service(
+                iam_services, {**entity_handlers(iam_services), **policy_handlers(iam_services)}
+            ),
+        ],
+        SigV4Authenticator(access.identity, clock=clock),
+        enforcing(access.authorizer),
+        region=config.region,
     )
-    return query
 
 
 @dataclass
@@ -296,12 +295,11 @@ class Node:
     uploads: UploadService
     identity: IdentityService
     oci: OciFront
-    ecr: EcrFront
     download: DownloadRoute
     #: Background jobs (scans, re-matching); started by the application's lifespan.
     jobs: JobRunner
-    #: STS and IAM (query protocol) on `POST /`.
-    query: QueryDispatch
+    #: ECR (JSON 1.1), STS and IAM (query protocol) on `POST /`.
+    aws: AwsFront
     audit: AuditLog
 
     @classmethod
@@ -324,8 +322,7 @@ class Node:
         signer = DownloadSigner(
             access.box.derive_key(DOWNLOAD_KEY_PURPOSE), config.resolved_public_url, clock
         )
-        authorize = enforcing(access.authorizer)
-        ecr = build_ecr_front(
+        ecr = build_ecr_service(
             config,
             store,
             clock,
@@ -336,19 +333,10 @@ class Node:
             scans=scans,
             identity=access.identity,
             authorizer=access.authorizer,
-            authorize=authorize,
             signer=signer,
         )
         download = DownloadRoute(signer, services.content, storage)
-        query = await build_query(
-            config,
-            store,
-            clock,
-            identity=access.identity,
-            iam=access.iam,
-            box=access.box,
-            authorize=authorize,
-        )
+        aws = await build_aws_front(config, store, clock, ecr, access)
         return cls(
             config,
             store,
@@ -357,10 +345,9 @@ class Node:
             services.uploads,
             access.identity,
             oci,
-            ecr,
             download,
             jobs,
-            query,
+            aws,
             access.audit,
         )
 
@@ -397,10 +384,8 @@ class Application:
         try:
             if path == "/v2" or path.startswith("/v2/"):
                 response = await self.node.oci(request)
-            elif path == "/" and is_query_request(request):
-                response = await self.node.query(request)
             elif path == "/":
-                response = await self.node.ecr(request)
+                response = await self.node.aws(request)
             elif path.startswith("/_download/"):
                 response = await self.node.download(request)
             else:
@@ -449,9 +434,9 @@ __all__ = [
     "Response",
     "build_access",
     "build_app",
+    "build_aws_front",
     "build_content",
-    "build_ecr_front",
-    "build_query",
+    "build_ecr_service",
     "build_scanning",
     "build_storage",
     "enforcing",

@@ -329,7 +329,7 @@ def test_the_matrix_covers_every_operation_served(tmp_path: Path) -> None:
         config = load(overrides={"data_dir": str(tmp_path / "data")}, environ={})
         node = await Node.open(config)
         try:
-            return node.ecr.operations
+            return node.aws.operations("ecr")
         finally:
             await node.close()
 

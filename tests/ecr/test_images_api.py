@@ -28,8 +28,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.domain.principal import Principal
+from cargohold.http.awsfront import AwsFront
 from cargohold.http.download import PREFIX, DownloadRoute, DownloadSigner
-from cargohold.http.ecr import EcrFront
+from cargohold.http.ecr import ecr_service
 from cargohold.http.ecr_images import image_handlers
 from cargohold.http.ecr_repositories import repository_handlers
 from cargohold.http.oci import OciFront
@@ -71,7 +72,9 @@ class Clock:
 
 
 class FixedPrincipal:
-    async def authenticate(self, request: Request, body: bytes = b"") -> Principal:
+    async def authenticate(
+        self, request: Request, body: bytes = b"", *, service: str = "ecr"
+    ) -> Principal:
         return PRINCIPAL
 
     async def authorize(self, principal: Principal, action: str, repository: str | None) -> None:
@@ -118,7 +121,7 @@ class App:
         self.routes = {
             "/v2": OciFront(registry, uploads, storage, FixedPrincipal()),
             PREFIX: DownloadRoute(signer, registry, storage),
-            "/": EcrFront(FixedPrincipal(), allow, handlers, region=REGION),
+            "/": AwsFront([ecr_service(handlers)], FixedPrincipal(), allow, region=REGION),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,4 +1,4 @@
-"""The ECR repository operations on the wire: AWS JSON 1.1 through `EcrFront`, shapes and
+"""The ECR repository operations on the wire: AWS JSON 1.1 through `AwsFront`, shapes and
 `__type` errors as ECR answers them, and their two effects on `/v2/` (CREATE_ON_PUSH templates,
 BLOB_MOUNTING).
 
@@ -25,7 +25,8 @@ from mypy_boto3_ecr import ECRClient
 from starlette.requests import Request
 
 from cargohold.domain.principal import Principal
-from cargohold.http.ecr import EcrFront
+from cargohold.http.awsfront import AwsFront
+from cargohold.http.ecr import ecr_service
 from cargohold.http.ecr_repositories import repository_handlers
 from cargohold.http.oci import Access, OciFront
 from cargohold.metadata import database
@@ -56,7 +57,9 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 class FixedPrincipal:
     """Authenticates every ECR call as the account's root."""
 
-    async def authenticate(self, request: Request, body: bytes = b"") -> Principal:
+    async def authenticate(
+        self, request: Request, body: bytes = b"", *, service: str = "ecr"
+    ) -> Principal:
         return PRINCIPAL
 
     def registry_id(self, request: Request, principal: Principal) -> str:
@@ -78,7 +81,7 @@ async def allow(
 class Fronts:
     """`/v2/…` to the OCI front, everything else to the ECR front, as the application routes."""
 
-    def __init__(self, ecr: EcrFront, oci: OciFront) -> None:
+    def __init__(self, ecr: AwsFront, oci: OciFront) -> None:
         self.ecr = ecr
         self.oci = oci
 
@@ -141,12 +144,16 @@ async def build(data: Path, public_url: str) -> tuple[Fronts, MetadataStore]:
     repos = RepositoryService(store, clock, region=REGION)
     templates = TemplateService(store, clock)
     storage = FilesystemDriver(data / "storage")
-    registry = ContentService(
+    content = ContentService(
         store, storage, clock, registry_id=ACCOUNT, rules=repos, templates=templates
     )
-    oci = OciFront(registry, UploadService(store, storage, clock), storage, FixedPrincipal())
-    handlers = repository_handlers(repos, templates, public_url=public_url)
-    ecr = EcrFront(FixedPrincipal(), allow, handlers, region=REGION)
+    oci = OciFront(content, UploadService(store, storage, clock), storage, FixedPrincipal())
+    ecr = AwsFront(
+        [ecr_service(repository_handlers(repos, templates, public_url=public_url))],
+        FixedPrincipal(),
+        allow,
+        region=REGION,
+    )
     return Fronts(ecr, oci), store
 
 

@@ -25,12 +25,12 @@ from cargohold.auth.secretbox import SecretBox
 from cargohold.domain.errors import AccessDenied
 from cargohold.domain.principal import Principal
 from cargohold.http.aws_auth import SigV4Authenticator
-from cargohold.http.awsquery import QueryDispatch, is_query_request
-from cargohold.http.ecr import EcrFront
+from cargohold.http.awsfront import AwsFront
+from cargohold.http.ecr import ecr_service
 from cargohold.http.ecr_tokens import token_handlers
-from cargohold.http.iam import IamServices, build_iam_front, entity_handlers
+from cargohold.http.iam import IamServices, entity_handlers, iam_service
 from cargohold.http.iam_policies import policy_handlers
-from cargohold.http.sts import build_sts_front
+from cargohold.http.sts import sts_handlers, sts_service
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.authz import Authorizer, RequestRecord
@@ -370,21 +370,16 @@ class App:
 
         services = IamServices(identity, iam, managed)
         box = SecretBox.from_key_file(self.data / MASTER_KEY_FILE)  # the identity's own key
-        self.query = QueryDispatch(
-            build_sts_front(
-                identity, StsService(store, box, iam, self.clock), authorize, clock=self.clock
-            ),
-            build_iam_front(
-                services,
-                authorize,
-                {**entity_handlers(services), **policy_handlers(services)},
-                clock=self.clock,
-            ),
-        )
-        self.ecr = EcrFront(
-            SigV4Authenticator(identity, service="ecr", clock=self.clock),
+        self.aws = AwsFront(
+            [
+                ecr_service(token_handlers(identity, public_url=self.base_url)),
+                sts_service(
+                    sts_handlers(StsService(store, box, iam, self.clock, authorizer=authorizer))
+                ),
+                iam_service(services, {**entity_handlers(services), **policy_handlers(services)}),
+            ],
+            SigV4Authenticator(identity, clock=self.clock),
             authorize,
-            token_handlers(identity, public_url=self.base_url),
             region=REGION,
         )
 
@@ -400,9 +395,7 @@ class App:
                         await self.store.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        request = Request(scope, receive)
-        front = self.query if is_query_request(request) else self.ecr
-        response = await front(request)
+        response = await self.aws(Request(scope, receive))
         await response(scope, receive, send)
 
 

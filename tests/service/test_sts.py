@@ -19,9 +19,13 @@ from cargohold.domain.policy import PolicyError
 from cargohold.domain.principal import Principal
 from cargohold.metadata.schema import sessions
 from cargohold.metadata.store import MetadataStore
+from cargohold.service.audit import AuditLog
+from cargohold.service.authz import Authorizer, RequestRecord
 from cargohold.service.iam import IamService
 from cargohold.service.identity import MASTER_KEY_FILE, IdentityService
+from cargohold.service.identity_policies import IdentityPolicies
 from cargohold.service.managed_policies import ManagedPolicyService
+from cargohold.service.policies import ResourcePolicies
 from cargohold.service.sts import StsService
 
 pytestmark = pytest.mark.anyio
@@ -67,9 +71,22 @@ def iam(store: MetadataStore, now: list[float]) -> IamService:
 
 
 @pytest.fixture
-def sts(store: MetadataStore, iam: IamService, tmp_path: Path, now: list[float]) -> StsService:
+def authorizer(store: MetadataStore, iam: IamService, now: list[float]) -> Authorizer:
+    return Authorizer(
+        lambda: now[0], identities=IdentityPolicies(store, iam), resources=ResourcePolicies(store)
+    )
+
+
+@pytest.fixture
+def sts(
+    store: MetadataStore,
+    iam: IamService,
+    authorizer: Authorizer,
+    tmp_path: Path,
+    now: list[float],
+) -> StsService:
     box = SecretBox.from_key_file(tmp_path / MASTER_KEY_FILE)
-    return StsService(store, box, iam, lambda: now[0])
+    return StsService(store, box, iam, lambda: now[0], authorizer=authorizer)
 
 
 async def user(identity: IdentityService, name: str) -> Principal:
@@ -261,6 +278,53 @@ async def test_trust_policy_conditions(
     with pytest.raises(AccessDenied):
         await sts.assume_role(alice, by_ip.arn, "s", context={"aws:SourceIp": "192.0.2.1"})
     await sts.assume_role(alice, by_ip.arn, "s", context={"aws:SourceIp": "10.1.2.3"})
+
+
+async def test_the_trust_policy_decision_is_audited(
+    identity: IdentityService,
+    iam: IamService,
+    store: MetadataStore,
+    tmp_path: Path,
+    now: list[float],
+) -> None:
+    """AssumeRole is decided by the one authorizer, so its decisions reach the audit log like
+    every other, with the request the front records."""
+    audit = AuditLog(store, flush_interval=3600)
+    authorizer = Authorizer(
+        lambda: now[0],
+        identities=IdentityPolicies(store, iam),
+        resources=ResourcePolicies(store),
+        audit=audit,
+    )
+    box = SecretBox.from_key_file(tmp_path / MASTER_KEY_FILE)
+    sts = StsService(store, box, iam, lambda: now[0], authorizer=authorizer)
+    alice = await user(identity, "alice")
+    condition = {"StringEquals": {"sts:ExternalId": "s3cret"}}
+    role = await iam.create_role("partner", trust({"AWS": alice.arn}, condition))
+    record = RequestRecord(
+        event_source="sts.amazonaws.com",
+        parameters={"RoleArn": role.arn, "RoleSessionName": "ci"},
+        request_id="req-1",
+        region="eu-west-1",
+        source_ip="192.0.2.7",
+    )
+    with pytest.raises(AccessDenied):
+        await sts.assume_role(alice, role.arn, "ci", external_id="guess", record=record)
+    await sts.assume_role(alice, role.arn, "ci", external_id="s3cret")
+    await audit.close()
+
+    denied, allowed = [event.document for event in await AuditLog(store).events()]
+    assert (denied["eventSource"], denied["eventName"]) == ("sts.amazonaws.com", "AssumeRole")
+    assert denied["errorCode"] == "AccessDenied"
+    assert denied["errorMessage"] == (
+        f"User: {alice.arn} is not authorized to perform: sts:AssumeRole on resource: {role.arn}"
+    )
+    assert denied["userIdentity"]["arn"] == alice.arn
+    assert denied["resources"] == [{"ARN": role.arn, "accountId": ACCOUNT}]
+    assert (denied["requestID"], denied["awsRegion"]) == ("req-1", "eu-west-1")
+    assert denied["sourceIPAddress"] == "192.0.2.7"
+    assert denied["requestParameters"] == {"RoleArn": role.arn, "RoleSessionName": "ci"}
+    assert allowed["eventName"] == "AssumeRole" and "errorCode" not in allowed
 
 
 async def test_a_role_that_does_not_exist_is_denied_not_missing(

@@ -66,19 +66,15 @@ def claimed_service(request: Request) -> str | None:
 
 
 class SigV4Authenticator:
-    def __init__(
-        self,
-        credentials: CredentialResolver,
-        *,
-        service: str,
-        clock: Callable[[], float],
-    ) -> None:
+    """The `Authenticator` of `cargohold.http.awsfront`."""
+
+    def __init__(self, credentials: CredentialResolver, *, clock: Callable[[], float]) -> None:
         self._credentials = credentials
-        self._service = service
         self._clock = clock
 
-    async def authenticate(self, request: Request, body: bytes) -> Principal:
-        """Who signed the request. Raises AuthError: UnrecognizedClient for an unknown or
+    async def authenticate(self, request: Request, body: bytes, *, service: str) -> Principal:
+        """Who signed the request, with a credential scoped to `service` (`ecr`, `sts`, `iam`).
+        Raises AuthError: UnrecognizedClient for an unknown or
         inactive key or a wrong session token, ExpiredToken for expired temporary
         credentials, the signature errors of `sigv4.verify` otherwise."""
         access_key = claimed_access_key(request)
@@ -97,7 +93,7 @@ class SigV4Authenticator:
             signed,
             lambda key: credential.secret if credential and key == access_key else None,
             now=datetime.fromtimestamp(self._clock(), UTC),
-            service=self._service,
+            service=service,
         )
         if credential is None:
             raise UnrecognizedClient()

@@ -1,5 +1,7 @@
-"""Request validation against botocore's own service model: AWS JSON 1.1 (ECR), and the query
-protocol's parameters once `cargohold.http.awsquery` has nested them.
+"""The AWS JSON 1.1 protocol (ECR): the operation named by `X-Amz-Target`, a JSON body in and
+out, errors as `{"__type": …, "message": …}`; and request validation against botocore's own
+service model, for JSON services and for the query protocol's parameters once
+`cargohold.http.awsquery` has nested them.
 
 No shape is written by hand: the walker below reads botocore's model (types, required members,
 min/max, patterns, enums) and reports violations in the words AWS services use, e.g.
@@ -13,12 +15,25 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import json
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import botocore.session
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cargohold.auth.errors import AuthError
+from cargohold.domain.errors import AccessDenied, RegistryError
+from cargohold.http.awsservice import AwsError, AwsService
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/x-amz-json-1.1"
+#: UploadLayerPart carries up to 20 MiB of base64 in JSON.
+MAX_BODY = 32 * 1024 * 1024
 
 
 class ValidationFailed(Exception):
@@ -35,11 +50,6 @@ class SerializationFailed(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-@functools.cache
-def service_model(service: str) -> ServiceModel:
-    return botocore.session.get_session().get_service_model(service)
 
 
 # The models write some patterns for Java's regex engine: Unicode property classes become their
@@ -78,6 +88,19 @@ class _Walker:
     def __init__(self, member_name: Callable[[str], str] = _as_written) -> None:
         self.problems: list[str] = []
         self.member_name = member_name
+        self.kinds: dict[str, Callable[[Any, Any, str], Any]] = {
+            "structure": self.structure,
+            "list": self.items,
+            "map": self.entries,
+            "string": self.string,
+            "integer": self.integer,
+            "long": self.integer,
+            "boolean": self.boolean,
+            "blob": self.blob,
+            "timestamp": self.number,
+            "float": self.number,
+            "double": self.number,
+        }
 
     def constraint(self, value: Any, path: str, rule: str) -> None:
         self.problems.append(
@@ -85,76 +108,70 @@ class _Walker:
         )
 
     def walk(self, shape: Shape, value: Any, path: str) -> Any:
-        kind = shape.type_name
-        if kind == "structure":
-            assert isinstance(shape, StructureShape)
-            return self.structure(shape, value, path)
-        if kind == "list":
-            assert isinstance(shape, ListShape)
-            if not isinstance(value, list):
-                raise SerializationFailed(f"Expected list or null for {path}")
-            self.length(shape, value, path, "Member must have length")
-            return [
-                self.walk(shape.member, v, f"{path}.{i + 1}.member") for i, v in enumerate(value)
-            ]
-        if kind == "map":
-            assert isinstance(shape, MapShape)
-            if not isinstance(value, dict):
-                raise SerializationFailed(f"Expected map or null for {path}")
-            self.length(shape, value, path, "Member must have length")
-            return {
-                self.walk(shape.key, k, f"{path}.key"): self.walk(shape.value, v, f"{path}.value")
-                for k, v in value.items()
-            }
-        if kind == "string":
-            if not isinstance(value, str):
-                raise SerializationFailed(f"Expected string for {path}")
-            self.length(shape, value, path, "Member must have length")
-            enum = shape.metadata.get("enum")
-            if enum and value not in enum:
-                self.constraint(
-                    value, path, f"Member must satisfy enum value set: [{', '.join(enum)}]"
-                )
-            pattern = shape.metadata.get("pattern")
-            compiled = _pattern(pattern) if pattern else None
-            if compiled is not None and not compiled.fullmatch(value):
-                self.constraint(
-                    value, path, f"Member must satisfy regular expression pattern: {pattern}"
-                )
-            return value
-        if kind in ("integer", "long"):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise SerializationFailed(f"Expected number for {path}")
-            low, high = shape.metadata.get("min"), shape.metadata.get("max")
-            if low is not None and value < low:
-                self.constraint(
-                    value, path, f"Member must have value greater than or equal to {low}"
-                )
-            if high is not None and value > high:
-                self.constraint(value, path, f"Member must have value less than or equal to {high}")
-            return value
-        if kind == "boolean":
-            if not isinstance(value, bool):
-                raise SerializationFailed(f"Expected boolean for {path}")
-            return value
-        if kind == "blob":
-            if not isinstance(value, str):
-                raise SerializationFailed(f"Expected base64 string for {path}")
-            try:
-                data = base64.b64decode(value, validate=True)
-            except (binascii.Error, ValueError):
-                raise SerializationFailed(f"Invalid base64 for {path}") from None
-            self.length(shape, data, path, "Member must have length")
-            return data
-        if kind == "timestamp":
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise SerializationFailed(f"Expected epoch seconds for {path}")
-            return float(value)
-        if kind in ("float", "double"):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise SerializationFailed(f"Expected number for {path}")
-            return float(value)
+        kind = self.kinds.get(shape.type_name)
+        return value if kind is None else kind(shape, value, path)
+
+    def items(self, shape: ListShape, value: Any, path: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise SerializationFailed(f"Expected list or null for {path}")
+        self.length(shape, value, path, "Member must have length")
+        return [self.walk(shape.member, v, f"{path}.{i + 1}.member") for i, v in enumerate(value)]
+
+    def entries(self, shape: MapShape, value: Any, path: str) -> dict[Any, Any]:
+        if not isinstance(value, dict):
+            raise SerializationFailed(f"Expected map or null for {path}")
+        self.length(shape, value, path, "Member must have length")
+        return {
+            self.walk(shape.key, k, f"{path}.key"): self.walk(shape.value, v, f"{path}.value")
+            for k, v in value.items()
+        }
+
+    def string(self, shape: Shape, value: Any, path: str) -> str:
+        if not isinstance(value, str):
+            raise SerializationFailed(f"Expected string for {path}")
+        self.length(shape, value, path, "Member must have length")
+        enum = shape.metadata.get("enum")
+        if enum and value not in enum:
+            self.constraint(value, path, f"Member must satisfy enum value set: [{', '.join(enum)}]")
+        pattern = shape.metadata.get("pattern")
+        compiled = _pattern(pattern) if pattern else None
+        if compiled is not None and not compiled.fullmatch(value):
+            self.constraint(
+                value, path, f"Member must satisfy regular expression pattern: {pattern}"
+            )
         return value
+
+    def integer(self, shape: Shape, value: Any, path: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SerializationFailed(f"Expected number for {path}")
+        low, high = shape.metadata.get("min"), shape.metadata.get("max")
+        if low is not None and value < low:
+            self.constraint(value, path, f"Member must have value greater than or equal to {low}")
+        if high is not None and value > high:
+            self.constraint(value, path, f"Member must have value less than or equal to {high}")
+        return value
+
+    def boolean(self, shape: Shape, value: Any, path: str) -> bool:
+        if not isinstance(value, bool):
+            raise SerializationFailed(f"Expected boolean for {path}")
+        return value
+
+    def blob(self, shape: Shape, value: Any, path: str) -> bytes:
+        if not isinstance(value, str):
+            raise SerializationFailed(f"Expected base64 string for {path}")
+        try:
+            data = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise SerializationFailed(f"Invalid base64 for {path}") from None
+        self.length(shape, data, path, "Member must have length")
+        return data
+
+    def number(self, shape: Shape, value: Any, path: str) -> float:
+        """Floats and doubles; timestamps, which arrive as epoch seconds."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            expected = "epoch seconds" if shape.type_name == "timestamp" else "number"
+            raise SerializationFailed(f"Expected {expected} for {path}")
+        return float(value)
 
     def length(self, shape: Shape, value: Any, path: str, rule: str) -> None:
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
@@ -200,3 +217,87 @@ def validate_input(
     if walker.problems:
         raise ValidationFailed(walker.problems)
     return params
+
+
+# -- the protocol --------------------------------------------------------------------------
+
+
+def error_response(error: AwsError, request_id: str) -> Response:
+    body = json.dumps({"__type": error.code, "message": error.message, **error.fields}).encode()
+    return Response(
+        body, error.status, headers={"x-amzn-RequestId": request_id}, media_type=CONTENT_TYPE
+    )
+
+
+def target_prefix(model: ServiceModel) -> str:
+    """`AmazonEC2ContainerRegistry_V20150921.`: what `X-Amz-Target` starts with."""
+    return f"{model.metadata.get('targetPrefix', '')}."
+
+
+class JsonProtocol:
+    """AWS JSON 1.1, as `cargohold.http.awsfront.WireProtocol` describes a protocol."""
+
+    name = "json"
+    max_body = MAX_BODY
+
+    def refusal(self, request: Request) -> AwsError | None:
+        if request.method != "POST":
+            return AwsError("UnknownOperationException", "only POST is supported", 404)
+        return None
+
+    def too_large(self) -> AwsError:
+        return AwsError("SerializationException", "request body is too large", 413)
+
+    def addressed(self, service: AwsService, request: Request, body: bytes) -> bool:
+        return request.headers.get("x-amz-target", "").startswith(target_prefix(service.model))
+
+    def decode(
+        self, service: AwsService, request: Request, body: bytes
+    ) -> tuple[str, dict[str, Any]]:
+        model = service.model
+        target = request.headers.get("x-amz-target", "")
+        prefix = target_prefix(model)
+        operation = target.removeprefix(prefix) if target.startswith(prefix) else ""
+        if operation not in model.operation_names:
+            raise AwsError("UnknownOperationException", f"Unknown operation {target[:100]!r}")
+        try:
+            document = json.loads(body) if body.strip() else {}
+        except ValueError:
+            raise SerializationFailed("the request body is not valid JSON") from None
+        return operation, validate_input(model.operation_model(operation), document)
+
+    def unsupported(self, operation: str) -> AwsError:
+        return AwsError(
+            "UnsupportedOperationException",
+            f"The operation {operation} is not supported by this registry.",
+        )
+
+    def translate(self, exc: Exception) -> AwsError:
+        """Authentication and validation failures, as JSON services answer them."""
+        if isinstance(exc, AuthError):
+            return AwsError(exc.aws_type, exc.message, exc.http_status)
+        if isinstance(exc, ValidationFailed):
+            return AwsError("ValidationException", exc.message)
+        if isinstance(exc, SerializationFailed):
+            return AwsError("SerializationException", exc.message)
+        raise TypeError(f"not a protocol error: {exc!r}")
+
+    def errors(self, exc: RegistryError, model: ServiceModel) -> AwsError:
+        """The error table of a JSON service that brings none of its own."""
+        if isinstance(exc, AccessDenied):
+            return AwsError("AccessDeniedException", exc.message)
+        log.error("unexpected error in %s: %r", model.signing_name, exc)
+        return AwsError("ServerException", "internal error", 500)
+
+    def answer(
+        self, service: AwsService, operation: str, result: Mapping[str, Any], request_id: str
+    ) -> Response:
+        return Response(
+            json.dumps(result, separators=(",", ":")).encode(),
+            200,
+            headers={"x-amzn-RequestId": request_id},
+            media_type=CONTENT_TYPE,
+        )
+
+    def error(self, service: AwsService, error: AwsError, request_id: str) -> Response:
+        return error_response(error, request_id)

@@ -9,27 +9,24 @@ element, the `<OpResult>` wrapper, list members as `<member>`, maps as `<entry>`
 in ISO 8601, IAM policy documents URL-encoded (`policyDocumentType`, which botocore decodes),
 and `ResponseMetadata/RequestId`. Errors are `<ErrorResponse>` documents.
 
-`QueryFront` is the front both services share: authenticate (SigV4, with the service's
-credential scope), parse and validate, authorize the operation's action on its resource, call
-the handler, render. The service fronts (`http/sts.py`, `http/iam.py`) bring their handlers,
-their resource ARNs and their error table.
+`QueryProtocol` is how `cargohold.http.awsfront` speaks it; the services (`http/sts.py`,
+`http/iam.py`) bring their handlers and resource ARNs, and share `query_errors`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
-import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qsl, quote
 from xml.etree import ElementTree
 
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.auth.errors import (
@@ -39,16 +36,15 @@ from cargohold.auth.errors import (
     UnrecognizedClient,
 )
 from cargohold.domain.errors import AccessDenied, RegistryError
-from cargohold.domain.principal import Principal
-from cargohold.http.aws_auth import claimed_service
+from cargohold.domain.identity import IdentityError
+from cargohold.domain.policy import PolicyError
 from cargohold.http.awsjson import (
     SerializationFailed,
     ValidationFailed,
     lower_camel,
-    service_model,
     validate_input,
 )
-from cargohold.service.authz import Enforce, RequestRecord
+from cargohold.http.awsservice import AwsError, AwsService
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +53,6 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 #: Far above any real IAM or STS request (policy documents are the largest part).
 MAX_BODY = 256 * 1024
 _POLICY_DOCUMENT_SHAPE = "policyDocumentType"
-
-
-class QueryError(Exception):
-    """An error answered as-is: its `code`, message and HTTP status."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
 
 
 # -- parsing -------------------------------------------------------------------------------
@@ -272,11 +258,11 @@ _AUTH_CODES: dict[type[AuthError], tuple[str, int]] = {
 }
 
 
-def auth_error(exc: AuthError) -> QueryError:
+def auth_error(exc: AuthError) -> AwsError:
     for kind, (code, status) in _AUTH_CODES.items():
         if isinstance(exc, kind):
-            return QueryError(code, exc.message, status)
-    return QueryError(exc.aws_type.removesuffix("Exception"), exc.message, exc.http_status)
+            return AwsError(code, exc.message, status)
+    return AwsError(exc.aws_type.removesuffix("Exception"), exc.message, exc.http_status)
 
 
 def modeled_statuses(model: ServiceModel) -> dict[str, int]:
@@ -300,206 +286,94 @@ COMMON_STATUSES: dict[str, int] = {
 }
 
 
-# -- the front -----------------------------------------------------------------------------
+# -- the protocol --------------------------------------------------------------------------
 
 
-_ASSUME_ROLE_KEYS = {
-    "sts:RoleSessionName": "RoleSessionName",
-    "sts:ExternalId": "ExternalId",
-    "sts:SourceIdentity": "SourceIdentity",
-}
+def query_errors(exc: RegistryError, model: ServiceModel) -> AwsError:
+    """The error table of STS and IAM: a denial, and the errors that carry IAM's own code."""
+    if isinstance(exc, AccessDenied):
+        return AwsError("AccessDenied", exc.message, 403)
+    if isinstance(exc, PolicyError | IdentityError):
+        return AwsError(exc.code, exc.message, _statuses(model).get(exc.code, 400))
+    log.exception("unexpected error in %s", model.signing_name)
+    return AwsError("ServiceFailure", "internal error", 500)
 
 
-@dataclass(frozen=True, slots=True)
-class QueryCall:
-    """One validated call, as handlers see it."""
-
-    action: str
-    principal: Principal
-    params: dict[str, Any]
-    request_id: str
-    source_ip: str | None
-    secure_transport: bool
-
-    @property
-    def account(self) -> str:
-        return self.principal.account_id
-
-    @property
-    def context(self) -> dict[str, str]:
-        """The request's own condition keys, and those STS defines from AssumeRole's parameters
-        (a trust policy may ask for `sts:ExternalId`, `sts:RoleSessionName`,
-        `sts:SourceIdentity`)."""
-        context = {"aws:SecureTransport": "true" if self.secure_transport else "false"}
-        if self.source_ip is not None:
-            context["aws:SourceIp"] = self.source_ip
-        if self.action == "AssumeRole":
-            for key, member in _ASSUME_ROLE_KEYS.items():
-                value = self.params.get(member)
-                if isinstance(value, str):
-                    context[key] = value
-        return context
+@functools.cache
+def _statuses(model: ServiceModel) -> dict[str, int]:
+    return {**COMMON_STATUSES, **modeled_statuses(model)}
 
 
-QueryHandler = Callable[[QueryCall], Awaitable[dict[str, Any]]]
-#: The resource an action acts on, as IAM policies name it; None for actions no policy governs
-#: (GetCallerIdentity, GetSessionToken).
-ResourceOf = Callable[[QueryCall], Awaitable[str | None]]
-#: The composition root's `Authorizer.authorize`, raising AccessDenied for a denial.
-Authorize = Enforce
-ErrorCode = Callable[[RegistryError], str | None]
+def _query_string(request: Request) -> str:
+    query: str = request.scope.get("query_string", b"").decode("latin-1")
+    return query
 
 
-class QueryAuthenticator(Protocol):
-    async def authenticate(self, request: Request, body: bytes) -> Principal: ...
+class QueryProtocol:
+    """The query protocol, as `cargohold.http.awsfront.WireProtocol` describes a protocol."""
 
+    name = "query"
+    max_body = MAX_BODY
 
-class QueryFront:
-    """One query-protocol service (`sts` or `iam`) on `POST /`."""
+    def refusal(self, request: Request) -> AwsError | None:
+        return None
 
-    def __init__(
-        self,
-        service: str,
-        authenticator: QueryAuthenticator,
-        authorize: Authorize,
-        handlers: Mapping[str, QueryHandler],
-        *,
-        resource_of: ResourceOf,
-        error_code: ErrorCode,
-        check_caller: Callable[[QueryCall], None] | None = None,
-    ) -> None:
-        self.service = service
-        self._authenticator = authenticator
-        self._authorize = authorize
-        self._handlers = dict(handlers)
-        self._resource_of = resource_of
-        self._error_code = error_code
-        self._check_caller = check_caller
-        self._model = service_model(service)
-        self._namespace = self._model.metadata.get("xmlNamespace", "")
-        self._statuses = {**COMMON_STATUSES, **modeled_statuses(self._model)}
+    def too_large(self) -> AwsError:
+        return AwsError("RequestEntityTooLarge", "Request body is too large", 413)
 
-    @property
-    def actions(self) -> frozenset[str]:
-        return frozenset(self._model.operation_names)
+    def addressed(self, service: AwsService, request: Request, body: bytes) -> bool:
+        action = form_params(body, _query_string(request)).get("Action", "")
+        return action in service.model.operation_names
 
-    async def __call__(self, request: Request) -> Response:
-        request_id = str(uuid.uuid4())
-        try:
-            return await self._handle(request, request_id)
-        except QueryError as exc:
-            return self._error(exc.code, exc.message, exc.status, request_id)
-        except AuthError as exc:
-            error = auth_error(exc)
-            return self._error(error.code, error.message, error.status, request_id)
-        except ValidationFailed as exc:
-            return self._error("ValidationError", exc.message, 400, request_id)
-        except SerializationFailed as exc:
-            return self._error("MalformedInput", exc.message, 400, request_id)
-        except AccessDenied as exc:
-            return self._error("AccessDenied", exc.message, 403, request_id)
-        except RegistryError as exc:
-            code = self._error_code(exc)
-            if code is None:
-                log.exception("unexpected error in %s", self.service)
-                return self._error("ServiceFailure", "internal error", 500, request_id)
-            return self._error(code, exc.message, self._statuses.get(code, 400), request_id)
-        except ClientDisconnect:
-            return Response(status_code=400)
-
-    async def _handle(self, request: Request, request_id: str) -> Response:
-        body = await _read_body(request)
-        # Authentication comes first: an anonymous caller learns nothing about operations.
-        principal = await self._authenticator.authenticate(request, body)
-        params = form_params(body, request.scope.get("query_string", b"").decode("latin-1"))
+    def decode(
+        self, service: AwsService, request: Request, body: bytes
+    ) -> tuple[str, dict[str, Any]]:
+        params = form_params(body, _query_string(request))
         action = params.pop("Action", "")
         params.pop("Version", None)
         for name in [name for name in params if name.startswith("X-Amz-")]:
             params.pop(name)
         if not action:
-            raise QueryError("MissingAction", "Missing Action")
-        if action not in self._model.operation_names:
-            raise QueryError("InvalidAction", f"Could not find operation {action[:100]}")
-        operation = self._model.operation_model(action)
-        call = QueryCall(
-            action=action,
-            principal=principal,
-            params=validate(operation, params),
-            request_id=request_id,
-            source_ip=request.client.host if request.client else None,
-            secure_transport=request.url.scheme == "https",
+            raise AwsError("MissingAction", "Missing Action")
+        model = service.model
+        if action not in model.operation_names:
+            raise AwsError("InvalidAction", f"Could not find operation {action[:100]}")
+        return action, validate(model.operation_model(action), params)
+
+    def unsupported(self, operation: str) -> AwsError:
+        return AwsError(
+            "UnsupportedOperation", f"The operation {operation} is not supported by this registry."
         )
-        if self._check_caller is not None:
-            self._check_caller(call)
-        resource = await self._resource_of(call)
-        if resource is not None:
-            await self._authorize(
-                principal,
-                f"{self.service}:{action}",
-                resource,
-                call.context,
-                record=RequestRecord(
-                    event_source=f"{self.service}.amazonaws.com",
-                    parameters=call.params,
-                    request_id=request_id,
-                    user_agent=request.headers.get("user-agent"),
-                ),
-            )
-        handler = self._handlers.get(action)
-        if handler is None:
-            raise QueryError(
-                "UnsupportedOperation", f"The operation {action} is not supported by this registry."
-            )
-        result = await handler(call)
+
+    def translate(self, exc: Exception) -> AwsError:
+        """Authentication and validation failures, as query services answer them."""
+        if isinstance(exc, AuthError):
+            return auth_error(exc)
+        if isinstance(exc, ValidationFailed):
+            return AwsError("ValidationError", exc.message, 400)
+        if isinstance(exc, SerializationFailed):
+            return AwsError("MalformedInput", exc.message, 400)
+        raise TypeError(f"not a protocol error: {exc!r}")
+
+    def errors(self, exc: RegistryError, model: ServiceModel) -> AwsError:
+        return query_errors(exc, model)
+
+    def answer(
+        self, service: AwsService, operation: str, result: Mapping[str, Any], request_id: str
+    ) -> Response:
+        model = service.model
         return Response(
-            render_result(self._model, operation, result, request_id),
+            render_result(model, model.operation_model(operation), result, request_id),
             200,
             headers={"x-amzn-RequestId": request_id},
             media_type=CONTENT_TYPE,
         )
 
-    def _error(self, code: str, message: str, status: int, request_id: str) -> Response:
+    def error(self, service: AwsService, error: AwsError, request_id: str) -> Response:
+        namespace = service.model.metadata.get("xmlNamespace", "")
         return Response(
-            error_document(self._namespace, code, message, request_id),
-            status,
+            error_document(namespace, error.code, error.message, request_id),
+            error.status,
             headers={"x-amzn-RequestId": request_id},
             media_type=CONTENT_TYPE,
         )
-
-
-async def _read_body(request: Request) -> bytes:
-    data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > MAX_BODY:
-            raise QueryError("RequestEntityTooLarge", "Request body is too large", 413)
-    return bytes(data)
-
-
-class QueryDispatch:
-    """The query-protocol services on `/`, told apart by the service their SigV4 credential
-    scope names (`…/us-east-1/iam/aws4_request`), or for a request that names none (unsigned),
-    by its Action; failing both, STS answers (as AWS does to an unsigned request)."""
-
-    def __init__(self, *fronts: QueryFront, default: str = "sts") -> None:
-        self._fronts = {front.service: front for front in fronts}
-        self._default = self._fronts[default]
-
-    async def __call__(self, request: Request) -> Response:
-        front = self._fronts.get(claimed_service(request) or "")
-        if front is None:
-            front = await self._by_action(request)
-        return await front(request)
-
-    async def _by_action(self, request: Request) -> QueryFront:
-        length = request.headers.get("content-length", "")
-        if request.method == "POST" and (not length.isdigit() or int(length) > MAX_BODY):
-            return self._default
-        # Starlette keeps the body read here for the front's own reading of it.
-        body = await request.body() if request.method == "POST" else b""
-        query = request.scope.get("query_string", b"").decode("latin-1")
-        action = form_params(body, query).get("Action", "")
-        for front in self._fronts.values():
-            if action in front.actions:
-                return front
-        return self._default

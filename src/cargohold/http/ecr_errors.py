@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from starlette.responses import Response
+from botocore.model import ServiceModel
 
 from cargohold.domain import errors
-
-CONTENT_TYPE = "application/x-amz-json-1.1"
+from cargohold.http.awsservice import AwsError
 
 # Most specific class first: the first match wins.
 _TABLE: list[tuple[type[errors.RegistryError], str]] = [
@@ -46,19 +44,8 @@ _TABLE: list[tuple[type[errors.RegistryError], str]] = [
 ]
 
 
-def aws_error(
-    aws_type: str, message: str, status: int = 400, *, request_id: str, **fields: Any
-) -> Response:
-    body = json.dumps({"__type": aws_type, "message": message, **fields}).encode()
-    return Response(
-        body,
-        status,
-        headers={"x-amzn-RequestId": request_id},
-        media_type=CONTENT_TYPE,
-    )
-
-
-def from_registry_error(exc: errors.RegistryError, *, request_id: str) -> Response:
+def ecr_error(exc: errors.RegistryError, model: ServiceModel | None = None) -> AwsError:
+    """The `__type` ECR answers a domain error with, and the fields it carries beside it."""
     for kind, aws_type in _TABLE:
         if isinstance(exc, kind):
             fields: dict[str, Any] = {}
@@ -69,5 +56,5 @@ def from_registry_error(exc: errors.RegistryError, *, request_id: str) -> Respon
                 }
             if isinstance(exc.detail, dict):
                 fields.update({k: v for k, v in exc.detail.items() if k not in ("digest",)})
-            return aws_error(aws_type, exc.message, request_id=request_id, **fields)
-    return aws_error("ServerException", "internal error", 500, request_id=request_id)
+            return AwsError(aws_type, exc.message, fields=fields)
+    return AwsError("ServerException", "internal error", 500)

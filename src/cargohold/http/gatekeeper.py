@@ -8,7 +8,8 @@ with 401 and the challenge ECR sends.
 The registry a request addresses is the account its host names (`<account>.<host>`, see
 `cargohold.http.hosts`), else the caller's own. Authorization: every route's ECR action on the
 repository's ARN in that registry goes through `Authorizer.authorize`, with the request's
-`aws:SourceIp` and `aws:SecureTransport`; a denial is 403 DENIED.
+`aws:SourceIp` and `aws:SecureTransport`, and is recorded in the audit log as the AWS API's
+calls are (`cargohold.http.awsrequest`); a denial is 403 DENIED.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from starlette.requests import Request
 
 from cargohold.auth.errors import RegistryTokenError
 from cargohold.domain.principal import Principal, repository_arn
+from cargohold.http.awsrequest import condition_keys, request_record
 from cargohold.http.hosts import addressed_account
 from cargohold.http.oci import Access, Forbidden, Unauthenticated
-from cargohold.service.authz import Authorizer, RequestRecord
+from cargohold.service.authz import Authorizer
 from cargohold.service.identity import IdentityService
 
 #: The service ECR names in its challenge; clients show it, some match on it.
@@ -67,22 +69,15 @@ class TokenGatekeeper:
 
     async def authorize(self, request: Request, principal: Principal, access: Access) -> None:
         resource = repository_arn(self._region, access.registry_id, access.repository or "*")
-        secure = request.scope.get("scheme") == "https"
-        context = {"aws:SecureTransport": "true" if secure else "false"}
-        if request.client is not None:
-            context["aws:SourceIp"] = request.client.host
         parameters = {"registryId": access.registry_id}
         if access.repository is not None:
             parameters["repositoryName"] = access.repository
         parameters.update(access.parameters)
-        record = RequestRecord(
-            event_source=SERVICE,
-            parameters=parameters,
-            user_agent=request.headers.get("user-agent"),
-            region=self._region,
+        record = request_record(
+            request, event_source=SERVICE, region=self._region, parameters=parameters
         )
         decision = await self._authorizer.authorize(
-            principal, access.action, resource, context, record=record
+            principal, access.action, resource, condition_keys(request), record=record
         )
         if not decision.allowed:
             raise Forbidden(decision.message)

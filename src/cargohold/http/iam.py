@@ -1,6 +1,6 @@
-"""The IAM front: users, access keys, groups and roles over the query protocol, and the front
-itself (which resource each action acts on, IAM's error codes). Policy operations (inline and
-managed, attachments) are in `cargohold.http.iam_policies`.
+"""IAM as `cargohold.http.awsfront` serves it: users, access keys, groups and roles over the
+query protocol, and which resource each action acts on. Policy operations (inline and managed,
+attachments) are in `cargohold.http.iam_policies`.
 
 Every call acts on the caller's own account, and is authorized as `iam:<Action>` on the ARN of
 the user, group, role or policy it names (with its path, when the entity exists), or on
@@ -9,12 +9,11 @@ the user, group, role or policy it names (with its path, when the entity exists)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cargohold.auth.errors import UnrecognizedClient
-from cargohold.domain.errors import RegistryError
 from cargohold.domain.identity import (
     GROUP,
     ROLE,
@@ -31,10 +30,8 @@ from cargohold.domain.identity import (
     role_arn,
     user_arn,
 )
-from cargohold.domain.policy import PolicyError
 from cargohold.domain.principal import USER_PRINCIPAL
-from cargohold.http.aws_auth import SigV4Authenticator
-from cargohold.http.awsquery import Authorize, QueryCall, QueryError, QueryFront, QueryHandler
+from cargohold.http.awsservice import AwsCall, AwsError, AwsService, Handler
 from cargohold.service.iam import IamService, paginate
 from cargohold.service.identity import IdentityService, no_such_key
 from cargohold.service.managed_policies import ManagedPolicyService, validate_policy_arn
@@ -106,7 +103,7 @@ def key_shape(key: AccessKey) -> dict[str, Any]:
 
 
 def page_of(
-    call: QueryCall, items: list[Any], key: Callable[[Any], str], name: str, shape: Any
+    call: AwsCall, items: list[Any], key: Callable[[Any], str], name: str, shape: Any
 ) -> dict[str, Any]:
     """A listing with IAM's Marker/MaxItems paging: `{name: [...], IsTruncated, Marker}`."""
     page, marker = paginate(items, key, call.params.get("Marker"), call.params.get("MaxItems"))
@@ -116,7 +113,7 @@ def page_of(
     return result
 
 
-def caller_user_name(call: QueryCall) -> str:
+def caller_user_name(call: AwsCall) -> str:
     """`UserName`, or the calling user's own name where IAM lets it be left out."""
     name = call.params.get("UserName")
     if name:
@@ -126,51 +123,63 @@ def caller_user_name(call: QueryCall) -> str:
     return call.principal.username
 
 
-def _unsupported(call: QueryCall, *names: str) -> None:
+def _unsupported(call: AwsCall, *names: str) -> None:
     for name in names:
         if call.params.get(name):
-            raise QueryError(
-                "InvalidInput", f"{name} is not supported by this registry.", status=400
-            )
+            raise AwsError("InvalidInput", f"{name} is not supported by this registry.", status=400)
 
 
 # -- handlers ------------------------------------------------------------------------------
 
 
-def entity_handlers(services: IamServices) -> dict[str, QueryHandler]:
-    """Users, access keys, groups, roles."""
+def _user_handlers(services: IamServices) -> dict[str, Handler]:
+    """Users."""
 
-    def bound(call: QueryCall) -> IamServices:
+    def bound(call: AwsCall) -> IamServices:
         return services.for_account(call.account)
 
-    async def create_user(call: QueryCall) -> dict[str, Any]:
+    async def create_user(call: AwsCall) -> dict[str, Any]:
         _unsupported(call, "PermissionsBoundary")
         user = await bound(call).identity.create_user(
             call.params["UserName"], path=call.params.get("Path", "/")
         )
         return {"User": user_shape(user)}
 
-    async def get_user(call: QueryCall) -> dict[str, Any]:
+    async def get_user(call: AwsCall) -> dict[str, Any]:
         return {"User": user_shape(await bound(call).identity.get_user(caller_user_name(call)))}
 
-    async def list_users(call: QueryCall) -> dict[str, Any]:
+    async def list_users(call: AwsCall) -> dict[str, Any]:
         prefix = call.params.get("PathPrefix", "/")
         users = [u for u in await bound(call).identity.list_users() if u.path.startswith(prefix)]
         return page_of(call, users, lambda u: u.name.lower(), "Users", user_shape)
 
-    async def delete_user(call: QueryCall) -> dict[str, Any]:
+    async def delete_user(call: AwsCall) -> dict[str, Any]:
         await bound(call).identity.delete_user(call.params["UserName"])
         return {}
 
-    async def create_access_key(call: QueryCall) -> dict[str, Any]:
+    return {
+        "CreateUser": create_user,
+        "GetUser": get_user,
+        "ListUsers": list_users,
+        "DeleteUser": delete_user,
+    }
+
+
+def _access_key_handlers(services: IamServices) -> dict[str, Handler]:
+    """Access keys of users."""
+
+    def bound(call: AwsCall) -> IamServices:
+        return services.for_account(call.account)
+
+    async def create_access_key(call: AwsCall) -> dict[str, Any]:
         created = await bound(call).identity.create_access_key(caller_user_name(call))
         return {"AccessKey": {**key_shape(created.key), "SecretAccessKey": created.secret}}
 
-    async def list_access_keys(call: QueryCall) -> dict[str, Any]:
+    async def list_access_keys(call: AwsCall) -> dict[str, Any]:
         keys = await bound(call).identity.list_access_keys(caller_user_name(call))
         return page_of(call, keys, lambda k: k.id, "AccessKeyMetadata", key_shape)
 
-    async def _owned_key(call: QueryCall) -> str:
+    async def _owned_key(call: AwsCall) -> str:
         """The key id, checked to belong to the user the call names (or the caller)."""
         key_id = str(call.params["AccessKeyId"])
         key = await bound(call).identity.get_access_key(key_id)
@@ -178,16 +187,16 @@ def entity_handlers(services: IamServices) -> dict[str, QueryHandler]:
             raise no_such_key(key_id)
         return key_id
 
-    async def update_access_key(call: QueryCall) -> dict[str, Any]:
+    async def update_access_key(call: AwsCall) -> dict[str, Any]:
         key_id = await _owned_key(call)
         await bound(call).identity.set_access_key_status(key_id, call.params["Status"])
         return {}
 
-    async def delete_access_key(call: QueryCall) -> dict[str, Any]:
+    async def delete_access_key(call: AwsCall) -> dict[str, Any]:
         await bound(call).identity.delete_access_key(await _owned_key(call))
         return {}
 
-    async def get_access_key_last_used(call: QueryCall) -> dict[str, Any]:
+    async def get_access_key_last_used(call: AwsCall) -> dict[str, Any]:
         key = await bound(call).identity.get_access_key(call.params["AccessKeyId"])
         last: dict[str, Any] = {"ServiceName": "N/A", "Region": "N/A"}
         if key.last_used_at is not None:
@@ -198,40 +207,72 @@ def entity_handlers(services: IamServices) -> dict[str, QueryHandler]:
             }
         return {"UserName": key.user_name, "AccessKeyLastUsed": last}
 
-    async def create_group(call: QueryCall) -> dict[str, Any]:
+    return {
+        "CreateAccessKey": create_access_key,
+        "ListAccessKeys": list_access_keys,
+        "UpdateAccessKey": update_access_key,
+        "DeleteAccessKey": delete_access_key,
+        "GetAccessKeyLastUsed": get_access_key_last_used,
+    }
+
+
+def _group_handlers(services: IamServices) -> dict[str, Handler]:
+    """Groups and their members."""
+
+    def bound(call: AwsCall) -> IamServices:
+        return services.for_account(call.account)
+
+    async def create_group(call: AwsCall) -> dict[str, Any]:
         group = await bound(call).iam.create_group(
             call.params["GroupName"], path=call.params.get("Path", "/")
         )
         return {"Group": group_shape(group)}
 
-    async def get_group(call: QueryCall) -> dict[str, Any]:
+    async def get_group(call: AwsCall) -> dict[str, Any]:
         detail = await bound(call).iam.get_group(call.params["GroupName"])
         result = page_of(call, detail.users, lambda u: u.name.lower(), "Users", user_shape)
         return {"Group": group_shape(detail.group), **result}
 
-    async def list_groups(call: QueryCall) -> dict[str, Any]:
+    async def list_groups(call: AwsCall) -> dict[str, Any]:
         groups = await bound(call).iam.list_groups(call.params.get("PathPrefix", "/"))
         return page_of(call, groups, lambda g: g.name.lower(), "Groups", group_shape)
 
-    async def delete_group(call: QueryCall) -> dict[str, Any]:
+    async def delete_group(call: AwsCall) -> dict[str, Any]:
         await bound(call).iam.delete_group(call.params["GroupName"])
         return {}
 
-    async def add_user_to_group(call: QueryCall) -> dict[str, Any]:
+    async def add_user_to_group(call: AwsCall) -> dict[str, Any]:
         await bound(call).iam.add_user_to_group(call.params["GroupName"], call.params["UserName"])
         return {}
 
-    async def remove_user_from_group(call: QueryCall) -> dict[str, Any]:
+    async def remove_user_from_group(call: AwsCall) -> dict[str, Any]:
         await bound(call).iam.remove_user_from_group(
             call.params["GroupName"], call.params["UserName"]
         )
         return {}
 
-    async def list_groups_for_user(call: QueryCall) -> dict[str, Any]:
+    async def list_groups_for_user(call: AwsCall) -> dict[str, Any]:
         groups = await bound(call).iam.groups_for_user(call.params["UserName"])
         return page_of(call, groups, lambda g: g.name.lower(), "Groups", group_shape)
 
-    async def create_role(call: QueryCall) -> dict[str, Any]:
+    return {
+        "CreateGroup": create_group,
+        "GetGroup": get_group,
+        "ListGroups": list_groups,
+        "DeleteGroup": delete_group,
+        "AddUserToGroup": add_user_to_group,
+        "RemoveUserFromGroup": remove_user_from_group,
+        "ListGroupsForUser": list_groups_for_user,
+    }
+
+
+def _role_handlers(services: IamServices) -> dict[str, Handler]:
+    """Roles."""
+
+    def bound(call: AwsCall) -> IamServices:
+        return services.for_account(call.account)
+
+    async def create_role(call: AwsCall) -> dict[str, Any]:
         _unsupported(call, "PermissionsBoundary")
         params = call.params
         role = await bound(call).iam.create_role(
@@ -243,18 +284,18 @@ def entity_handlers(services: IamServices) -> dict[str, QueryHandler]:
         )
         return {"Role": role_shape(role)}
 
-    async def get_role(call: QueryCall) -> dict[str, Any]:
+    async def get_role(call: AwsCall) -> dict[str, Any]:
         return {"Role": role_shape(await bound(call).iam.get_role(call.params["RoleName"]))}
 
-    async def list_roles(call: QueryCall) -> dict[str, Any]:
+    async def list_roles(call: AwsCall) -> dict[str, Any]:
         roles = await bound(call).iam.list_roles(call.params.get("PathPrefix", "/"))
         return page_of(call, roles, lambda r: r.name.lower(), "Roles", role_shape)
 
-    async def delete_role(call: QueryCall) -> dict[str, Any]:
+    async def delete_role(call: AwsCall) -> dict[str, Any]:
         await bound(call).iam.delete_role(call.params["RoleName"])
         return {}
 
-    async def update_role(call: QueryCall) -> dict[str, Any]:
+    async def update_role(call: AwsCall) -> dict[str, Any]:
         await bound(call).iam.update_role(
             call.params["RoleName"],
             description=call.params.get("Description"),
@@ -262,35 +303,19 @@ def entity_handlers(services: IamServices) -> dict[str, QueryHandler]:
         )
         return {}
 
-    async def update_role_description(call: QueryCall) -> dict[str, Any]:
+    async def update_role_description(call: AwsCall) -> dict[str, Any]:
         role = await bound(call).iam.update_role(
             call.params["RoleName"], description=call.params["Description"]
         )
         return {"Role": role_shape(role)}
 
-    async def update_assume_role_policy(call: QueryCall) -> dict[str, Any]:
+    async def update_assume_role_policy(call: AwsCall) -> dict[str, Any]:
         await bound(call).iam.update_trust_policy(
             call.params["RoleName"], call.params["PolicyDocument"]
         )
         return {}
 
     return {
-        "CreateUser": create_user,
-        "GetUser": get_user,
-        "ListUsers": list_users,
-        "DeleteUser": delete_user,
-        "CreateAccessKey": create_access_key,
-        "ListAccessKeys": list_access_keys,
-        "UpdateAccessKey": update_access_key,
-        "DeleteAccessKey": delete_access_key,
-        "GetAccessKeyLastUsed": get_access_key_last_used,
-        "CreateGroup": create_group,
-        "GetGroup": get_group,
-        "ListGroups": list_groups,
-        "DeleteGroup": delete_group,
-        "AddUserToGroup": add_user_to_group,
-        "RemoveUserFromGroup": remove_user_from_group,
-        "ListGroupsForUser": list_groups_for_user,
         "CreateRole": create_role,
         "GetRole": get_role,
         "ListRoles": list_roles,
@@ -298,6 +323,16 @@ def entity_handlers(services: IamServices) -> dict[str, QueryHandler]:
         "UpdateRole": update_role,
         "UpdateRoleDescription": update_role_description,
         "UpdateAssumeRolePolicy": update_assume_role_policy,
+    }
+
+
+def entity_handlers(services: IamServices) -> dict[str, Handler]:
+    """Users, access keys, groups, roles."""
+    return {
+        **_user_handlers(services),
+        **_access_key_handlers(services),
+        **_group_handlers(services),
+        **_role_handlers(services),
     }
 
 
@@ -320,13 +355,14 @@ _ARN_OF: dict[EntityKind, Callable[[str, str, str], str]] = {
 }
 
 
-def resource_resolver(services: IamServices) -> Callable[[QueryCall], Any]:
-    async def entity_arn(call: QueryCall, kind: EntityKind, name: str) -> str:
+def resource_resolver(services: IamServices) -> Callable[[AwsCall], Awaitable[str]]:
+    """The ARN `iam:<Action>` acts on, as IAM's authorization names it."""
+
+    async def entity_arn(call: AwsCall, kind: EntityKind, name: str) -> str:
         found = await services.iam.for_account(call.account).entity_arn(kind, name)
         return found or _ARN_OF[kind](call.account, name, call.params.get("Path", "/"))
 
-    async def resource_of(call: QueryCall) -> str | None:
-        """The ARN `iam:<Action>` acts on, as IAM's authorization names it."""
+    async def resource_of(call: AwsCall) -> str:
         params = call.params
         if "GroupName" in params:
             return await entity_arn(call, GROUP, params["GroupName"])
@@ -356,31 +392,17 @@ def resource_resolver(services: IamServices) -> Callable[[QueryCall], Any]:
     return resource_of
 
 
-def _error_code(exc: RegistryError) -> str | None:
-    if isinstance(exc, PolicyError | IdentityError):
-        return exc.code
-    return None
-
-
-def _check_caller(call: QueryCall) -> None:
+def _check_caller(call: AwsCall) -> None:
     """Credentials from GetSessionToken (without MFA) cannot call IAM, as on AWS."""
     if call.principal.temporary and call.principal.kind == USER_PRINCIPAL:
         raise UnrecognizedClient()
 
 
-def build_iam_front(
-    services: IamServices,
-    authorize: Authorize,
-    handlers: dict[str, QueryHandler],
-    *,
-    clock: Callable[[], float],
-) -> QueryFront:
-    return QueryFront(
-        SERVICE,
-        SigV4Authenticator(services.identity, service=SERVICE, clock=clock),
-        authorize,
-        handlers,
-        resource_of=resource_resolver(services),
-        error_code=_error_code,
-        check_caller=_check_caller,
-    )
+def iam_service(services: IamServices, handlers: Mapping[str, Handler]) -> AwsService:
+    """IAM with these handlers (`entity_handlers`, `iam_policies.policy_handlers`)."""
+    resource_of = resource_resolver(services)
+
+    async def resources(call: AwsCall) -> Sequence[str]:
+        return (await resource_of(call),)
+
+    return AwsService(SERVICE, handlers, resources=resources, check_caller=_check_caller)

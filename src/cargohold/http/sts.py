@@ -1,23 +1,27 @@
-"""The STS front: GetCallerIdentity, GetSessionToken and AssumeRole over the query protocol.
+"""STS as `cargohold.http.awsfront` serves it: GetCallerIdentity, GetSessionToken and
+AssumeRole over the query protocol.
 
-GetCallerIdentity and GetSessionToken are governed by no policy, as on AWS; AssumeRole is
-`sts:AssumeRole` on the role's ARN, and then the role's trust policy (see `StsService`).
+GetCallerIdentity and GetSessionToken are governed by no policy, as on AWS. AssumeRole is
+`sts:AssumeRole` on the role's ARN, decided by the role's trust policy with the caller's
+policies: `StsService.assume_role` asks the authorizer, with the keys STS defines from the
+call's parameters (`sts:ExternalId`, `sts:RoleSessionName`, `sts:SourceIdentity`) beside the
+request's own, so the front does not authorize it a second time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from cargohold.domain.errors import RegistryError
-from cargohold.domain.identity import IdentityError
-from cargohold.domain.policy import PolicyError
-from cargohold.http.aws_auth import SigV4Authenticator
-from cargohold.http.awsquery import Authorize, QueryCall, QueryFront, QueryHandler
-from cargohold.service.identity import IdentityService
+from cargohold.http.awsservice import AwsCall, AwsService, Handler, ungoverned
 from cargohold.service.sts import Credentials, StsService
 
 SERVICE = "sts"
+_ASSUME_ROLE_KEYS = {
+    "sts:RoleSessionName": "RoleSessionName",
+    "sts:ExternalId": "ExternalId",
+    "sts:SourceIdentity": "SourceIdentity",
+}
 
 
 def _credentials(credentials: Credentials) -> dict[str, Any]:
@@ -29,18 +33,18 @@ def _credentials(credentials: Credentials) -> dict[str, Any]:
     }
 
 
-def sts_handlers(sts: StsService) -> dict[str, QueryHandler]:
-    async def get_caller_identity(call: QueryCall) -> dict[str, Any]:
+def sts_handlers(sts: StsService) -> dict[str, Handler]:
+    async def get_caller_identity(call: AwsCall) -> dict[str, Any]:
         who = sts.caller_identity(call.principal)
         return {"UserId": who.user_id, "Account": who.account, "Arn": who.arn}
 
-    async def get_session_token(call: QueryCall) -> dict[str, Any]:
+    async def get_session_token(call: AwsCall) -> dict[str, Any]:
         credentials = await sts.get_session_token(
             call.principal, call.params.get("DurationSeconds")
         )
         return {"Credentials": _credentials(credentials)}
 
-    async def assume_role(call: QueryCall) -> dict[str, Any]:
+    async def assume_role(call: AwsCall) -> dict[str, Any]:
         params = call.params
         assumed = await sts.assume_role(
             call.principal,
@@ -54,6 +58,7 @@ def sts_handlers(sts: StsService) -> dict[str, QueryHandler]:
             context=call.context,
             external_id=params.get("ExternalId"),
             source_identity=params.get("SourceIdentity"),
+            record=call.record,
         )
         result: dict[str, Any] = {
             "Credentials": _credentials(assumed.credentials),
@@ -72,34 +77,18 @@ def sts_handlers(sts: StsService) -> dict[str, QueryHandler]:
     }
 
 
-async def _resource_of(call: QueryCall) -> str | None:
-    if call.action == "AssumeRole":
-        return str(call.params["RoleArn"])
-    # GetCallerIdentity and GetSessionToken: "no permissions are required" (AWS).
-    return None
+def sts_context(operation: str, params: Mapping[str, Any]) -> dict[str, str]:
+    """The keys STS defines from AssumeRole's parameters, which a trust policy may ask for."""
+    if operation != "AssumeRole":
+        return {}
+    return {
+        key: value
+        for key, member in _ASSUME_ROLE_KEYS.items()
+        if isinstance(value := params.get(member), str)
+    }
 
 
-def _error_code(exc: RegistryError) -> str | None:
-    if isinstance(exc, PolicyError):
-        return exc.code
-    if isinstance(exc, IdentityError):
-        return exc.code
-    return None
-
-
-def build_sts_front(
-    identity: IdentityService,
-    sts: StsService,
-    authorize: Authorize,
-    *,
-    clock: Callable[[], float],
-    handlers: Mapping[str, QueryHandler] | None = None,
-) -> QueryFront:
-    return QueryFront(
-        SERVICE,
-        SigV4Authenticator(identity, service=SERVICE, clock=clock),
-        authorize,
-        sts_handlers(sts) if handlers is None else handlers,
-        resource_of=_resource_of,
-        error_code=_error_code,
-    )
+def sts_service(handlers: Mapping[str, Handler]) -> AwsService:
+    """STS with these handlers (`sts_handlers`). GetCallerIdentity and GetSessionToken: "no
+    permissions are required" (AWS); AssumeRole is decided by `StsService.assume_role`."""
+    return AwsService(SERVICE, handlers, resources=ungoverned, context=sts_context)

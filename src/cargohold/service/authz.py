@@ -103,6 +103,8 @@ class RequestRecord:
     request_id: str | None = None
     user_agent: str | None = None
     region: str | None = None
+    #: Where the request came from; else the context's `aws:SourceIp`.
+    source_ip: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,8 +266,8 @@ class Authorizer:
         side = await self._resources.resource_side(resource_arn, action)
         decision = await self._cached_decision(principal, action, resource_arn, context, side, now)
         if self._audit is not None:
-            keys = request_keys(context)
-            source_ip = keys.get("aws:SourceIp")
+            request = record or RequestRecord()
+            source_ip = request.source_ip or request_keys(context).get("aws:SourceIp")
             await self._audit.record(
                 AuthorizationRecord(
                     time=now,
@@ -275,7 +277,7 @@ class Authorizer:
                     resource_account=side.account_id or principal.account_id,
                     decision=decision,
                     source_ip=source_ip if isinstance(source_ip, str) else None,
-                    request=record or RequestRecord(),
+                    request=request,
                 )
             )
         if not decision.allowed:

@@ -6,10 +6,12 @@ before they reach the database, and handed out only in the answer to the call th
 `IdentityService.resolve_credential` turns them back into a principal for SigV4, and refuses
 them once expired.
 
-AssumeRole is decided by the role's trust policy: the policy engine evaluates the request
-`sts:AssumeRole` on the role with the trust policy as the resource-based policy and the
-caller's identity-based policies beside it (`_may_assume`), so a role is assumed only by whom
-its trust policy names, and, where it names only an account, whom that account allows.
+AssumeRole is decided by the one authorizer every call goes through (`Authorizer.authorize`):
+the request `sts:AssumeRole` on the role, with the role's trust policy as the resource-based
+policy (`ResourcePolicies`) and the caller's identity-based policies beside it, and the keys STS
+defines (`sts:RoleSessionName`, `sts:ExternalId`) in its context. So a role is assumed only by
+whom its trust policy names, and, where it names only an account, whom that account allows; and
+the decision is audited, and cached, like every other.
 """
 
 from __future__ import annotations
@@ -33,17 +35,11 @@ from cargohold.domain.identity import (
     Session,
     assumed_role_arn,
 )
-from cargohold.domain.policy import (
-    AuthorizationRequest,
-    Caller,
-    Context,
-    PolicyKind,
-    evaluate,
-    global_context,
-)
+from cargohold.domain.policy import Context, PolicyKind
 from cargohold.domain.policy.kinds import policy_size
 from cargohold.domain.principal import ASSUMED_ROLE_PRINCIPAL, USER_PRINCIPAL, Principal
 from cargohold.ports import Metadata
+from cargohold.service.authz import Authorizer, RequestRecord, denial_message
 from cargohold.service.iam import IamService, parse_document
 from cargohold.service.identity import new_secret, random_id, session_token_context
 
@@ -88,16 +84,6 @@ class CallerIdentity:
     arn: str
 
 
-def caller(principal: Principal) -> Caller:
-    """The principal as the policy engine sees it."""
-    return Caller(
-        arn=principal.arn,
-        account_id=principal.account_id,
-        kind=principal.kind,
-        role_arn=principal.role_arn,
-    )
-
-
 class StsService:
     def __init__(
         self,
@@ -105,11 +91,14 @@ class StsService:
         box: SecretBox,
         iam: IamService,
         clock: Callable[[], float],
+        *,
+        authorizer: Authorizer,
     ) -> None:
         self._store = store
         self._box = box
         self._iam = iam
         self._clock = clock
+        self._authorizer = authorizer
 
     @staticmethod
     def caller_identity(principal: Principal) -> CallerIdentity:
@@ -153,22 +142,20 @@ class StsService:
         context: Context | None = None,
         external_id: str | None = None,
         source_identity: str | None = None,
+        record: RequestRecord | None = None,
     ) -> AssumedRole:
         """Temporary credentials of a session of the role, if its trust policy lets the caller.
 
-        Raises AccessDenied (the role does not exist, or its trust policy does not name the
+        `context`: the request's condition keys; `record`: the request as the audit log keeps
+        it. Raises AccessDenied (the role does not exist, or its trust policy does not name the
         caller), InvalidInput (a duration past the role's limit, or past one hour when a role
         session assumes a role), PolicyError (a malformed session policy).
         """
+        await self._may_assume(principal, role_arn, session_name, context, external_id, record)
         documents = self._session_policies(policy)
         role = await self._iam.role_by_arn(role_arn)
-        denial = (
-            f"User: {principal.arn} is not authorized to perform: {ASSUME_ROLE} "
-            f"on resource: {role_arn}"
-        )
         if role is None:
-            raise AccessDenied(denial)
-        await self._may_assume(principal, role, session_name, context, external_id, denial)
+            raise AccessDenied(denial_message(principal, ASSUME_ROLE, role_arn))
         documents += await self._managed_session_policies(policy_arns)
         duration = self._duration(principal, role, duration_seconds)
         now = self._clock()
@@ -200,39 +187,23 @@ class StsService:
     async def _may_assume(
         self,
         principal: Principal,
-        role: Role,
+        role_arn: str,
         session_name: str,
         context: Context | None,
         external_id: str | None,
-        denial: str,
+        record: RequestRecord | None,
     ) -> None:
-        """The role's trust policy, as the resource-based policy, decides with the caller's
-        identity-based policies: evaluated by the policy engine, as for any request."""
-        trust = parse_document(role.trust_policy, PolicyKind.TRUST)
-        who = caller(principal)
-        keys: dict[str, str | tuple[str, ...]] = dict(
-            global_context(
-                who, now=self._clock(), userid=principal.principal_id, username=principal.username
-            )
-        )
+        """The authorizer's decision on `sts:AssumeRole`: the role's trust policy, as the
+        resource-based policy, decides with the caller's identity-based policies."""
+        keys: dict[str, object] = dict(context or {})
         keys["sts:RoleSessionName"] = session_name
         if external_id is not None:
             keys["sts:ExternalId"] = external_id
-        keys.update({k: v if isinstance(v, str) else tuple(v) for k, v in (context or {}).items()})
-        request = AuthorizationRequest(
-            principal=who,
-            action=ASSUME_ROLE,
-            resource=role.arn,
-            resource_account=role.account_id,
-            context=keys,
+        decision = await self._authorizer.authorize(
+            principal, ASSUME_ROLE, role_arn, keys, record=record
         )
-        identity = await self._iam.identity_policies(principal)
-        decision = evaluate(request, identity, (trust,))
         if not decision.allowed:
-            log.info(
-                "denied %s: %s", ASSUME_ROLE, decision.message(principal.arn, ASSUME_ROLE, role.arn)
-            )
-            raise AccessDenied(denial)
+            raise AccessDenied(decision.message)
 
     @staticmethod
     def _duration(principal: Principal, role: Role, asked: int | None) -> int:
