@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cargohold.audit_cli import parse_when
+from support.fixtures import LiveServers
 from support.server import RegistryServer
 
 ACCOUNT = "123456789012"
@@ -23,15 +24,8 @@ NOBODY = f"arn:aws:iam::{ACCOUNT}:user/audit-nobody"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    root = tmp_path_factory.mktemp("audit-server")
-    live = RegistryServer(root / "data", root / "server.log")
-    live.start()
-    try:
-        yield live
-    finally:
-        if live.running:
-            live.stop()
+def server(live_servers: LiveServers) -> RegistryServer:
+    return live_servers.start("audit-server")
 
 
 def audit(server: RegistryServer, *args: str) -> str:

@@ -16,13 +16,6 @@ from oci_harness import AllowAll, FrontApp
 
 
 @pytest.fixture
-def db_url(request: pytest.FixtureRequest) -> str:
-    name = getattr(request, "param", "sqlite_url")
-    url: str = request.getfixturevalue(name)
-    return url
-
-
-@pytest.fixture
 def config(tmp_path: Path, db_url: str) -> Config:
     """Pushing creates the repository, so each test pushes to names of its choosing."""
     overrides = {"data_dir": str(tmp_path / "data"), "database_url": db_url, "create_on_push": True}

@@ -21,13 +21,6 @@ ACCOUNT = "123456789012"
 
 
 @pytest.fixture
-def db_url(request: pytest.FixtureRequest) -> str:
-    name = getattr(request, "param", "sqlite_url")
-    url: str = request.getfixturevalue(name)
-    return url
-
-
-@pytest.fixture
 def now() -> list[float]:
     """The clock the services read: `now[0]`, moved by the test."""
     return [1_700_000_000.0]

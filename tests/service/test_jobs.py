@@ -12,13 +12,7 @@ import pytest
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.jobs import JobKind, JobRunner
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["sqlite_url", "postgres_url"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue(request.param)
-    return url
+pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
 
 async def enqueue(store: MetadataStore, kind: str, payload: dict[str, Any], now: float) -> int:
