@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 from starlette.requests import Request
 
 from cargohold.domain.principal import Principal
 from cargohold.http.oci import Access, OciFront
+from cargohold.ports import StorageDriver
 from support.images import (
     OCI_CONFIG,
     OCI_LAYER,
@@ -88,6 +90,28 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def staging_written(monkeypatch: pytest.MonkeyPatch, storage: StorageDriver) -> asyncio.Event:
+    """An event set when the registry next writes part of an upload's body to `storage` (the
+    storage its upload service writes to): the request sending that body is then mid-way
+    through its append, holding the upload."""
+    written = asyncio.Event()
+    open_upload = storage.open_upload
+
+    async def watched_open_upload(state: Any, offset: int) -> Any:
+        writer = await open_upload(state, offset)
+        write = writer.write
+
+        async def watched_write(*args: Any, **kwargs: Any) -> None:
+            await write(*args, **kwargs)
+            written.set()
+
+        writer.write = watched_write
+        return writer
+
+    monkeypatch.setattr(storage, "open_upload", watched_open_upload)
+    return written
 
 
 @contextlib.asynccontextmanager

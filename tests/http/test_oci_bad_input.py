@@ -37,9 +37,11 @@ from oci_harness import (
     raw_request,
     serve,
     sha256,
+    staging_written,
     start_upload,
 )
 from support.images import OCI_INDEX, OCI_MANIFEST, canonical_json
+from support.waiting import wait_for_event, wait_until_async
 
 pytestmark = pytest.mark.anyio
 
@@ -352,17 +354,19 @@ async def patch_until_accepted(
     """PATCH the rest of `data` from the offset the registry reports. The registry may not
     have noticed the vanished client yet (its append still holds the session), which it says
     with 416: a real client asks for the status again and retries."""
-    for _ in range(100):
+
+    async def attempt() -> httpx.Response | None:
         offset = await offset_of(client, location)
         response = await client.patch(
             location,
             content=data[offset:],
             headers={"Content-Range": f"{offset}-{len(data) - 1}"},
         )
-        if response.status_code != 416:
-            return response
-        await asyncio.sleep(0.1)
-    raise AssertionError("the upload stayed busy after its client went away")
+        return None if response.status_code == 416 else response
+
+    return await wait_until_async(
+        attempt, interval=0.1, message="the upload stayed busy after its client went away"
+    )
 
 
 @contextlib.asynccontextmanager
@@ -371,7 +375,9 @@ async def socket_client(app: FrontApp) -> AsyncIterator[tuple[int, httpx.AsyncCl
         yield port, http
 
 
-async def test_client_disconnects_mid_patch(app: FrontApp, registry: Registry) -> None:
+async def test_client_disconnects_mid_patch(
+    app: FrontApp, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = os.urandom(6 * MIB + 123)
     async with socket_client(app) as (port, http):
         location = await start_upload(http, NAME)
@@ -380,6 +386,7 @@ async def test_client_disconnects_mid_patch(app: FrontApp, registry: Registry) -
         )
         assert first.status_code == 202
         location = first.headers["location"]
+        written = staging_written(monkeypatch, registry.storage)
 
         _, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
@@ -389,7 +396,7 @@ async def test_client_disconnects_mid_patch(app: FrontApp, registry: Registry) -
         )
         writer.write(data[MIB : 3 * MIB])  # half of what it announced
         await writer.drain()
-        await asyncio.sleep(0.3)
+        await wait_for_event(written, message="the server never wrote the PATCH's first bytes")
         writer.transport.abort()  # the client vanishes, no FIN-wait, no more bytes
 
         assert await offset_of(http, location) == MIB
@@ -405,8 +412,11 @@ async def test_client_disconnects_mid_patch(app: FrontApp, registry: Registry) -
     await assert_no_uploads_left(registry)
 
 
-async def test_client_disconnects_mid_single_post(app: FrontApp, registry: Registry) -> None:
+async def test_client_disconnects_mid_single_post(
+    app: FrontApp, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = os.urandom(3 * MIB)
+    written = staging_written(monkeypatch, registry.storage)
     async with socket_client(app) as (port, http):
         await http.get("/v2/")
         _, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -416,13 +426,16 @@ async def test_client_disconnects_mid_single_post(app: FrontApp, registry: Regis
         )
         writer.write(data[: MIB + 5])
         await writer.drain()
-        await asyncio.sleep(0.3)
+        await wait_for_event(written, message="the server never wrote the POST's first bytes")
         writer.transport.abort()
-        for _ in range(100):  # until the server has cleaned up after the vanished client
+
+        async def cleaned_up() -> bool:
             async with registry.store.read() as tx:
-                if not await tx.uploads.stale_uploads(float("inf")):
-                    break
-            await asyncio.sleep(0.05)
+                return not await tx.uploads.stale_uploads(float("inf"))
+
+        await wait_until_async(
+            cleaned_up, message="the server never cleaned up after the vanished client"
+        )
         assert (await http.head(f"/v2/{NAME}/blobs/{sha256(data)}")).status_code == 404
         await assert_serving(http)
     await assert_no_uploads_left(registry)

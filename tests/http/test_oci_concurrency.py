@@ -32,9 +32,11 @@ from oci_harness import (
     put_manifest,
     serve,
     sha256,
+    staging_written,
     start_upload,
 )
 from support.images import OCI_MANIFEST
+from support.waiting import wait_for_event
 
 pytestmark = [
     pytest.mark.anyio,
@@ -261,7 +263,7 @@ async def test_same_chunk_from_many_clients(clients: Transport, registry: Regist
 
 
 async def test_closing_an_upload_while_a_chunk_streams(
-    clients: Transport, registry: Registry
+    clients: Transport, registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The PUT that closes an upload must not commit bytes a PATCH is still writing."""
     head = b"A" * 1000
@@ -275,6 +277,7 @@ async def test_closing_an_upload_while_a_chunk_streams(
     async with clients() as https:
         location = await start_upload(https[0], NAME)
         assert (await https[0].patch(location, content=head)).status_code == 202
+        written = staging_written(monkeypatch, registry.storage)
         outcome: dict[str, httpx.Response] = {}
 
         async def patch() -> None:
@@ -282,7 +285,7 @@ async def test_closing_an_upload_while_a_chunk_streams(
 
         async with anyio.create_task_group() as group:
             group.start_soon(patch)
-            await anyio.sleep(0.5)
+            await wait_for_event(written, message="the PATCH never wrote its first slice")
             outcome["put"] = await https[2].put(location, params={"digest": sha256(head)})
             release.set()
         whole = head + b"B" * (MIB + 1) + b"C" * 1000

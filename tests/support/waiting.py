@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 
@@ -62,3 +62,21 @@ async def wait_until_async(
         if time.monotonic() >= deadline:
             raise NeverHappened(f"{_describe(message)} (waited {timeout}s)")
         await anyio.sleep(interval)
+
+
+class _Awaitable(Protocol):
+    def wait(self) -> Awaitable[Any]: ...
+
+
+async def wait_for_event(
+    event: _Awaitable,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    message: str | Callable[[], str] = "the event never happened",
+) -> None:
+    """Wait for an `asyncio.Event` or `anyio.Event` (anything with `wait()`), failing with
+    `message` past `timeout` seconds."""
+    with anyio.move_on_after(timeout):
+        await event.wait()
+        return
+    raise NeverHappened(f"{_describe(message)} (waited {timeout}s)")
