@@ -33,6 +33,7 @@ from support.images import (
     canonical_json,
     image_manifest,
 )
+from support.waiting import wait_until_async
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -130,14 +131,16 @@ async def serve(app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> Async
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
-        for _ in range(500):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.01)
+
+        async def up_or_down() -> bool:
+            return bool(server.started or task.done())
+
+        await wait_until_async(
+            up_or_down, timeout=5, interval=0.01, message="uvicorn did not start"
+        )
         if not server.started:
-            if task.done():
-                task.result()
-            raise RuntimeError("uvicorn did not start")
+            task.result()  # raises what uvicorn stopped with
+            raise RuntimeError("uvicorn stopped while starting")
         yield port
     finally:
         server.should_exit = True
