@@ -1,4 +1,5 @@
-"""The `/v2/` harness: a Registry on a temp data dir (SQLite, or PostgreSQL where a test asks with
+"""The `/v2/` harness: a Registry on a temp data dir (on `db_url` of tests/conftest.py: SQLite,
+or PostgreSQL where a test asks with
 `@pytest.mark.parametrize("db_url", ["sqlite_url", "postgres_url"], indirect=True)`), its OCI
 front behind an allow-all gatekeeper, and an httpx client speaking ASGI to it."""
 

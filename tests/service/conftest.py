@@ -1,6 +1,7 @@
 """The service layer on real adapters: a temp SQLite database (or PostgreSQL where a test asks
-with `@pytest.mark.parametrize("db_url", ["postgres_url"], indirect=True)`) and the filesystem
-driver, with a clock the test moves by hand."""
+with `@pytest.mark.parametrize("db_url", ["postgres_url"], indirect=True)`, or a module with
+`pytestmark = pytest.mark.every_database`: see `db_url` in tests/conftest.py) and the
+filesystem driver, with a clock the test moves by hand."""
 
 from __future__ import annotations
 
