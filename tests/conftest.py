@@ -1,4 +1,5 @@
-"""Fixtures every test directory shares: the async backend and the metadata databases.
+"""Fixtures every test directory shares: the async backend, the metadata databases and the
+live servers.
 
 `database_url` runs a test once on SQLite and once on PostgreSQL. Each PostgreSQL test gets a
 schema of its own (`t_<random>`, selected through the connection's `search_path`) that is
@@ -9,11 +10,15 @@ never a skip: the suite claims to run on both databases.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+
+from support.fixtures import LiveServers
+from support.server import RegistryServer
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -55,3 +60,65 @@ def database_url(request: pytest.FixtureRequest) -> str:
     name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     url: str = request.getfixturevalue(name)
     return url
+
+
+# -- the database a test's services run on ---------------------------------------------------
+
+BOTH_DATABASES = ["sqlite_url", "postgres_url"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "every_database: run each test of the module that uses `db_url` on SQLite and on "
+        "PostgreSQL",
+    )
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest) -> str:
+    """The metadata database of the services under test: SQLite unless the test asks for more,
+    either with `@pytest.mark.parametrize("db_url", BOTH_DATABASES, indirect=True)` or, for
+    every test of a module that uses it, with `pytestmark = pytest.mark.every_database`."""
+    name = getattr(request, "param", "sqlite_url")
+    url: str = request.getfixturevalue(name)
+    return url
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_url" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("every_database") is None:
+        return
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0]
+        if "db_url" in (names.replace(" ", "").split(",") if isinstance(names, str) else names):
+            return  # the test chose its databases itself
+    metafunc.parametrize("db_url", BOTH_DATABASES, indirect=True)
+
+
+# -- live servers ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServers]:
+    """The module's live servers (see tests/support/fixtures.py), stopped when it ends."""
+    servers = LiveServers(tmp_path_factory)
+    try:
+        yield servers
+    finally:
+        servers.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach the log of every live server a failing test used to its report."""
+    report = yield
+    if report.failed:
+        funcargs: dict[str, Any] = getattr(item, "funcargs", {})
+        for name, value in funcargs.items():
+            if isinstance(value, RegistryServer):
+                report.sections.append((f"cargohold server log (tail): {name}", value.log_tail()))
+    return report

@@ -1,7 +1,7 @@
 """What the `/v2/` tests share: the OCI front as an ASGI app, an in-process uvicorn, raw sockets,
 and push/pull helpers over an `httpx.AsyncClient`.
 
-The tests drive the OCI front itself (`Registry.oci`) with an allow-all gatekeeper, so they prove
+The tests drive the OCI front itself (`Node.oci`) with an allow-all gatekeeper, so they prove
 the distribution API whatever authentication the composition root puts in front of it; the
 gatekeeper is swapped where a test needs 401, 403 or 429.
 """
@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 from starlette.requests import Request
 
 from cargohold.domain.principal import Principal
 from cargohold.http.oci import Access, OciFront
+from cargohold.ports import StorageDriver
 from support.images import (
     OCI_CONFIG,
     OCI_LAYER,
@@ -31,6 +33,7 @@ from support.images import (
     canonical_json,
     image_manifest,
 )
+from support.waiting import wait_until_async
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -90,6 +93,28 @@ def free_port() -> int:
         return port
 
 
+def staging_written(monkeypatch: pytest.MonkeyPatch, storage: StorageDriver) -> asyncio.Event:
+    """An event set when the registry next writes part of an upload's body to `storage` (the
+    storage its upload service writes to): the request sending that body is then mid-way
+    through its append, holding the upload."""
+    written = asyncio.Event()
+    open_upload = storage.open_upload
+
+    async def watched_open_upload(state: Any, offset: int) -> Any:
+        writer = await open_upload(state, offset)
+        write = writer.write
+
+        async def watched_write(*args: Any, **kwargs: Any) -> None:
+            await write(*args, **kwargs)
+            written.set()
+
+        writer.write = watched_write
+        return writer
+
+    monkeypatch.setattr(storage, "open_upload", watched_open_upload)
+    return written
+
+
 @contextlib.asynccontextmanager
 async def serve(app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> AsyncIterator[int]:
     """Run `app` under uvicorn on a free loopback port, in this event loop; yield the port."""
@@ -106,14 +131,16 @@ async def serve(app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> Async
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
-        for _ in range(500):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.01)
+
+        async def up_or_down() -> bool:
+            return bool(server.started or task.done())
+
+        await wait_until_async(
+            up_or_down, timeout=5, interval=0.01, message="uvicorn did not start"
+        )
         if not server.started:
-            if task.done():
-                task.result()
-            raise RuntimeError("uvicorn did not start")
+            task.result()  # raises what uvicorn stopped with
+            raise RuntimeError("uvicorn stopped while starting")
         yield port
     finally:
         server.should_exit = True

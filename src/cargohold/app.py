@@ -357,10 +357,6 @@ class Node:
         await self.store.close()
 
 
-#: `Node`'s former name.
-Registry = Node
-
-
 class Application:
     """The ASGI application: `/v2/…` to the OCI front, `POST /` to the ECR API (JSON, by
     `X-Amz-Target`) or to STS and IAM (query protocol, form-encoded), `/_download/…` to

@@ -9,13 +9,13 @@ import base64
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from support.fixtures import LiveServers
 from support.server import RegistryServer
 from support.v2 import TinyImage, push_image
 
@@ -24,14 +24,8 @@ B = "210987654321"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    root = tmp_path_factory.mktemp("assume-role")
-    live = RegistryServer(root / "data", root / "server.log")
-    live.start()
-    try:
-        yield live
-    finally:
-        live.stop()
+def server(live_servers: LiveServers) -> RegistryServer:
+    return live_servers.start("assume-role")
 
 
 def cli(server: RegistryServer, *args: str) -> str:

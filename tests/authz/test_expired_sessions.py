@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -25,8 +26,7 @@ from cargohold import admin
 from cargohold.app import Application
 from cargohold.config import load
 from support.ecr_operations import OPERATIONS, ROUTES, Operation
-from support.inprocess import serving
-from support.server import free_port
+from support.fixtures import LiveServers
 from support.v2 import TinyImage, push_image
 
 REPO = "sessions/app"
@@ -60,21 +60,19 @@ class Live:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    port = free_port()
-    data = tmp_path_factory.mktemp("sessions") / "data"
-    config = load(
-        overrides={"data_dir": str(data), "port": port, "public_url": f"http://127.0.0.1:{port}"},
-        environ={},
-    )
-    credentials = admin.administrator_credentials(config)
+def live(live_servers: LiveServers) -> Live:
     clock = Clock()
-    with serving(Application(config, clock=clock), port):
-        yield Live(
-            f"http://127.0.0.1:{port}",
-            clock,
-            {"key": credentials.access_key_id, "secret": credentials.secret_access_key},
-        )
+    found: dict[str, str] = {}
+
+    def application(root: Path, url: str) -> Application:
+        port = httpx.URL(url).port
+        overrides = {"data_dir": str(root / "data"), "port": port, "public_url": url}
+        config = load(overrides=overrides, environ={})
+        credentials = admin.administrator_credentials(config)
+        found.update(key=credentials.access_key_id, secret=credentials.secret_access_key)
+        return Application(config, clock=clock)
+
+    return Live(live_servers.in_thread("sessions", application).url, clock, found)
 
 
 @dataclass

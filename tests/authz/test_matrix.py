@@ -42,6 +42,7 @@ from support.ecr_operations import (
     A,
     repository_arn,
 )
+from support.fixtures import LiveServers
 from support.server import RegistryServer
 from support.v2 import TinyImage, push_image
 
@@ -239,10 +240,8 @@ def v2_password(server: RegistryServer, access_key_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    root = tmp_path_factory.mktemp("matrix")
-    server = RegistryServer(root / "data", root / "server.log")
-    server.start()
+def world(live_servers: LiveServers) -> Iterator[World]:
+    server = live_servers.start("matrix")
     clients: list[httpx.Client] = []
     try:
         _cli(server, "account", "create", B)
@@ -291,7 +290,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     finally:
         for http in clients:
             http.close()
-        server.stop()
 
 
 def restore_policies(world: World, repository: str) -> None:

@@ -6,8 +6,7 @@ import argparse
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,7 +14,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cargohold.audit_cli import parse_when
+from support.fixtures import LiveServers
 from support.server import RegistryServer
+from support.waiting import wait_until
 
 ACCOUNT = "123456789012"
 ADMIN = f"arn:aws:iam::{ACCOUNT}:user/admin"
@@ -23,15 +24,8 @@ NOBODY = f"arn:aws:iam::{ACCOUNT}:user/audit-nobody"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    root = tmp_path_factory.mktemp("audit-server")
-    live = RegistryServer(root / "data", root / "server.log")
-    live.start()
-    try:
-        yield live
-    finally:
-        if live.running:
-            live.stop()
+def server(live_servers: LiveServers) -> RegistryServer:
+    return live_servers.start("audit-server")
 
 
 def audit(server: RegistryServer, *args: str) -> str:
@@ -53,10 +47,11 @@ def records(server: RegistryServer, *args: str) -> list[dict[str, Any]]:
 def settled(server: RegistryServer, *args: str, until: Callable[[dict[str, Any]], bool]) -> None:
     """Wait for the server to write its audit records (it does within half a second) until one
     of those `args` select satisfies `until`."""
-    deadline = time.monotonic() + 10
-    while not any(until(record) for record in records(server, *args)):
-        assert time.monotonic() < deadline, "the audit record never appeared"
-        time.sleep(0.2)
+    wait_until(
+        lambda: any(until(record) for record in records(server, *args)),
+        interval=0.2,
+        message="the audit record never appeared",
+    )
 
 
 def test_a_denied_and_an_allowed_call_are_in_the_log(server: RegistryServer) -> None:

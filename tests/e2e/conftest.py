@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from support.clients import Podman, Skopeo
+from support.fixtures import LiveServers
 from support.images import OciLayout
 from support.server import RegistryServer
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    base = tmp_path_factory.mktemp("cargohold")
-    server = RegistryServer(base / "data", base / "server.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        if server.running:
-            code = server.stop()
-            # uvicorn finishes its graceful shutdown, then re-raises the signal it caught.
-            if code not in (0, -signal.SIGTERM):
-                pytest.fail(
-                    f"the server exited with {code} on SIGTERM (expected 0 or -SIGTERM)\n"
-                    f"{server.log_tail()}",
-                    pytrace=False,
-                )
+def registry(live_servers: LiveServers) -> RegistryServer:
+    """A server that must exit cleanly on SIGTERM when the module ends."""
+    return live_servers.start("cargohold")
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +38,3 @@ def podman(registry: RegistryServer, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="module")
 def layout(tmp_path_factory: pytest.TempPathFactory) -> OciLayout:
     return OciLayout(tmp_path_factory.mktemp("layout") / "oci")
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Attach the server's log to the report of any test using it that fails."""
-    report = yield
-    if report.failed:
-        server = getattr(item, "funcargs", {}).get("registry")
-        if isinstance(server, RegistryServer):
-            report.sections.append(("cargohold server log (tail)", server.log_tail()))
-    return report

@@ -7,7 +7,6 @@ import hashlib
 import json
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from support.images import (
     small_image,
 )
 from support.server import RegistryServer
+from support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(480)]
 
@@ -51,6 +51,17 @@ def _bytes_read(process: psutil.Process) -> int:
     for proc in [process, *process.children(recursive=True)]:
         try:
             total += proc.io_counters().read_chars
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def _bytes_written(process: psutil.Process) -> int:
+    """Bytes the server and its children have written through write()/send()."""
+    total = 0
+    for proc in [process, *process.children(recursive=True)]:
+        try:
+            total += proc.io_counters().write_chars
         except psutil.NoSuchProcess:
             continue
     return total
@@ -106,17 +117,24 @@ def _kill_mid_push(registry: RegistryServer, push: subprocess.Popen[bytes]) -> i
     """SIGKILL the server once it has read KILL_AFTER_BYTES; return how much it had read."""
     server = psutil.Process(registry.pid)
     baseline = _bytes_read(server)
-    deadline = time.monotonic() + PUSH_TIMEOUT
-    while time.monotonic() < deadline:
+
+    def read_enough() -> int:
         read = _bytes_read(server) - baseline
         if read >= KILL_AFTER_BYTES:
-            assert push.poll() is None, "the push finished before the server could be killed"
-            registry.kill()
             return read
         if push.poll() is not None:
             pytest.fail(f"the push ended (exit {push.returncode}) after the server read {read} B")
-        time.sleep(0.01)
-    pytest.fail(f"the server read only {_bytes_read(server) - baseline} B in {PUSH_TIMEOUT}s")
+        return 0
+
+    read = wait_until(
+        read_enough,
+        timeout=PUSH_TIMEOUT,
+        interval=0.01,
+        message=lambda: f"the server read only {_bytes_read(server) - baseline} B",
+    )
+    assert push.poll() is None, "the push finished before the server could be killed"
+    registry.kill()
+    return read
 
 
 def _wait(process: subprocess.Popen[bytes], timeout: float) -> int:
@@ -262,14 +280,23 @@ def test_chunked_upload_resumes_after_sigkill(registry: RegistryServer) -> None:
             )
 
     server = psutil.Process(registry.pid)
-    baseline = _bytes_read(server)
+    baseline, baseline_written = _bytes_read(server), _bytes_written(server)
     sender = threading.Thread(target=send, daemon=True)
     sender.start()
     assert half_sent.wait(30)
-    deadline = time.monotonic() + 30
-    while _bytes_read(server) - baseline < chunk // 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)
+    # Mid-PATCH: the server has read the half sent, and written a slice of it to the staging.
+    wait_until(
+        lambda: _bytes_read(server) - baseline >= chunk // 2,
+        timeout=30,
+        interval=0.01,
+        message="the server never read the first half of the PATCH",
+    )
+    wait_until(
+        lambda: _bytes_written(server) - baseline_written >= MIB,
+        timeout=30,
+        interval=0.01,
+        message="the server never wrote any of the PATCH to its staging",
+    )
     registry.kill()
     resume.set()
     sender.join(30)

@@ -13,6 +13,7 @@ import pytest
 
 from support.images import MIB, SeededStream
 from support.server import RegistryServer
+from support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(480)]
 
@@ -33,12 +34,23 @@ def rss(pid: int) -> int:
     return total
 
 
-def steady_rss(pid: int, samples: int = 5) -> int:
-    values = []
-    for _ in range(samples):
-        values.append(rss(pid))
-        time.sleep(0.05)
-    return max(values)
+def steady_rss(pid: int, samples: int = 5, tolerance: int = 2 * MIB) -> int:
+    """The tree's resident memory once it has settled: the peak of the first `samples`
+    readings in a row, 0.05 s apart, that lie within `tolerance` of each other."""
+    window: list[int] = []
+
+    def settled() -> int:
+        window.append(rss(pid))
+        del window[:-samples]
+        steady = len(window) == samples and max(window) - min(window) <= tolerance
+        return max(window) if steady else 0
+
+    return wait_until(
+        settled,
+        timeout=30,
+        interval=0.05,
+        message=lambda: f"the server's memory never settled: last readings {window}",
+    )
 
 
 class RssSampler:
@@ -128,7 +140,6 @@ def test_one_gib_blob_streams_in_bounded_memory(registry: RegistryServer) -> Non
         # Warm the server's code paths (and its connection pool) before taking the baseline.
         warm = push_chunked(client, name, SeededStream(2, 3 * MIB), 3 * MIB)
         assert pull_digest(client, name, warm) == (warm, 3 * MIB)
-        time.sleep(0.5)
         baseline = steady_rss(registry.pid)
 
         with RssSampler(registry.pid) as sampler:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
 from support.clients import Skopeo
+from support.fixtures import LiveServers
 from support.images import OciLayout, small_image
 from support.server import RegistryServer
 
@@ -16,14 +16,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    base = tmp_path_factory.mktemp("workers")
-    server = RegistryServer(base / "data", base / "server.log", extra_args=("--workers", "2"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def registry(live_servers: LiveServers) -> RegistryServer:
+    return live_servers.start("workers", extra_args=("--workers", "2"))
 
 
 def test_two_workers_serve_pushes_and_pulls(

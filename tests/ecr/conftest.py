@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from support.fixtures import LiveServers
 from support.server import RegistryServer
 
 
 @pytest.fixture(scope="module")
-def ecr_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    root = tmp_path_factory.mktemp("ecr-server")
-    server = RegistryServer(root / "data", root / "server.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        if server.running:
-            server.stop()
+def ecr_server(live_servers: LiveServers) -> RegistryServer:
+    return live_servers.start("ecr-server")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import base64
 import json
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
@@ -19,6 +18,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from support.server import RegistryServer
+from support.waiting import wait_until
 
 TARGET = "AmazonEC2ContainerRegistry_V20150921."
 
@@ -120,16 +120,15 @@ def test_unknown_target(ecr_server: RegistryServer) -> None:
     assert error_type(response) == "UnknownOperationException"
 
 
-def settles_to(status: int, url: str, auth: httpx.BasicAuth) -> bool:
-    """Whether `/v2/` answers `status` within the read cache's lifetime: a change made by
-    another process (here the admin CLI) reaches the server within 2 seconds."""
-    deadline = time.monotonic() + 3.0
-    while True:
-        if httpx.get(url + "/v2/", auth=auth).status_code == status:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
+def expect_settles_to(status: int, url: str, auth: httpx.BasicAuth) -> None:
+    """`/v2/` answers `status` within the read cache's lifetime: a change made by another
+    process (here the admin CLI) reaches the server within 2 seconds."""
+    wait_until(
+        lambda: httpx.get(url + "/v2/", auth=auth).status_code == status,
+        timeout=3.0,
+        interval=0.1,
+        message=f"/v2/ never answered {status}",
+    )
 
 
 def test_a_token_stops_working_when_its_key_is_deactivated(ecr_server: RegistryServer) -> None:
@@ -146,17 +145,17 @@ def test_a_token_stops_working_when_its_key_is_deactivated(ecr_server: RegistryS
     password = httpx.BasicAuth(
         "AWS", base64.b64decode(token["authorizationToken"]).decode().removeprefix("AWS:")
     )
-    assert settles_to(200, ecr_server.url, password)
+    expect_settles_to(200, ecr_server.url, password)
     subprocess.run(
         [*cli, "access-key", "deactivate", key_id], check=True, env=env, capture_output=True
     )
-    assert settles_to(401, ecr_server.url, password)
+    expect_settles_to(401, ecr_server.url, password)
     with pytest.raises(ClientError) as caught:
         client.describe_repositories()
     assert caught.value.response["Error"]["Code"] == "UnrecognizedClientException"
     subprocess.run(
         [*cli, "access-key", "activate", key_id], check=True, env=env, capture_output=True
     )
-    assert settles_to(200, ecr_server.url, password)
+    expect_settles_to(200, ecr_server.url, password)
     subprocess.run([*cli, "access-key", "delete", key_id], check=True, env=env, capture_output=True)
-    assert settles_to(401, ecr_server.url, password)
+    expect_settles_to(401, ecr_server.url, password)

@@ -14,7 +14,7 @@ import hashlib
 import itertools
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,8 +43,8 @@ from cargohold.service.repositories import RepositoryService
 from cargohold.service.templates import TemplateService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
-from support.inprocess import serving
-from support.server import RegistryServer, free_port
+from support.fixtures import LiveServers
+from support.server import RegistryServer
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -149,12 +149,10 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def local_server(live_servers: LiveServers) -> Server:
     clock = Clock()
-    port = free_port()
-    app = App(tmp_path_factory.mktemp("images-api"), clock, f"http://127.0.0.1:{port}")
-    with serving(app, port):
-        yield Server(app.base_url, clock)
+    served = live_servers.in_thread("images-api", lambda data, url: App(data, clock, url))
+    return Server(served.url, clock)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ and move onto the shared `ecr` fixture when tests/ecr/conftest.py brings it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,7 @@ from cargohold.service.repositories import RepositoryService
 from cargohold.service.templates import TemplateService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
-from support.inprocess import serving
-from support.server import free_port
+from support.fixtures import LiveServers
 
 pytestmark = pytest.mark.anyio
 
@@ -722,12 +721,8 @@ class LiveApp:
 
 
 @pytest.fixture(scope="module")
-def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    app = LiveApp(tmp_path_factory.mktemp("repositories-api"), url)
-    with serving(app, port):
-        yield url
+def live_url(live_servers: LiveServers) -> str:
+    return live_servers.in_thread("repositories-api", LiveApp).url
 
 
 @pytest.fixture(scope="module")

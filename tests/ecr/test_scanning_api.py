@@ -20,6 +20,7 @@ from mypy_boto3_ecr import ECRClient
 from support.images import OCI_CONFIG, OCI_MANIFEST, image_config
 from support.scan_images import IMAGES, OSV_FIXTURES, ScanImage
 from support.server import RegistryServer
+from support.waiting import wait_until
 
 SBOM = "application/vnd.cyclonedx+json"
 _names = itertools.count()
@@ -179,14 +180,13 @@ def test_errors_of_the_scan_operations(ecr: ECRClient) -> None:
 def test_unsupported_image(ecr: ECRClient) -> None:
     repo = new_repo(ecr, scan_on_push=True)
     push(ecr, repo, IMAGES["unsupported"](), "v1")
-    deadline = time.monotonic() + 30
-    while True:
-        status = ecr.describe_image_scan_findings(repositoryName=repo, imageId={"imageTag": "v1"})[
-            "imageScanStatus"
-        ]
-        if status["status"] != "IN_PROGRESS" or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+
+    def finished() -> dict[str, Any] | None:
+        found = ecr.describe_image_scan_findings(repositoryName=repo, imageId={"imageTag": "v1"})
+        status: dict[str, Any] = dict(found["imageScanStatus"])
+        return None if status["status"] == "IN_PROGRESS" else status
+
+    status = wait_until(finished, timeout=30, interval=0.2, message="the scan never finished")
     assert status["status"] == "UNSUPPORTED_IMAGE"
     assert status["description"]
 
@@ -259,14 +259,14 @@ def test_sbom_is_a_referrer_and_exports_from_the_cli(
     repo = new_repo(ecr, scan_on_push=True)
     digest = push(ecr, repo, IMAGES["alpine"](), "v1")
     wait(ecr, repo, "v1")
-    deadline = time.monotonic() + 30
-    while True:
-        referrers = ecr.list_image_referrers(
-            repositoryName=repo, subjectId={"imageDigest": digest}
-        )["referrers"]
-        if referrers or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    referrers = wait_until(
+        lambda: ecr.list_image_referrers(repositoryName=repo, subjectId={"imageDigest": digest})[
+            "referrers"
+        ],
+        timeout=30,
+        interval=0.2,
+        message="the SBOM never became a referrer of the image",
+    )
     (referrer,) = referrers
     assert referrer["artifactType"] == SBOM
     with ecr_server.client() as client:

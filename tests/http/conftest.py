@@ -1,4 +1,5 @@
-"""The `/v2/` harness: a Registry on a temp data dir (SQLite, or PostgreSQL where a test asks with
+"""The `/v2/` harness: a Node on a temp data dir (on `db_url` of tests/conftest.py: SQLite,
+or PostgreSQL where a test asks with
 `@pytest.mark.parametrize("db_url", ["sqlite_url", "postgres_url"], indirect=True)`), its OCI
 front behind an allow-all gatekeeper, and an httpx client speaking ASGI to it."""
 
@@ -10,16 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cargohold.app import Registry
+from cargohold.app import Node
 from cargohold.config import Config, load
 from oci_harness import AllowAll, FrontApp
-
-
-@pytest.fixture
-def db_url(request: pytest.FixtureRequest) -> str:
-    name = getattr(request, "param", "sqlite_url")
-    url: str = request.getfixturevalue(name)
-    return url
 
 
 @pytest.fixture
@@ -30,8 +24,8 @@ def config(tmp_path: Path, db_url: str) -> Config:
 
 
 @pytest.fixture
-async def registry(config: Config) -> AsyncIterator[Registry]:
-    opened = await Registry.open(config)
+async def node(config: Config) -> AsyncIterator[Node]:
+    opened = await Node.open(config)
     opened.oci.gatekeeper = AllowAll()
     try:
         yield opened
@@ -40,8 +34,8 @@ async def registry(config: Config) -> AsyncIterator[Registry]:
 
 
 @pytest.fixture
-def app(registry: Registry) -> FrontApp:
-    return FrontApp(registry.oci)
+def app(node: Node) -> FrontApp:
+    return FrontApp(node.oci)
 
 
 @pytest.fixture

@@ -33,9 +33,9 @@ def now() -> list[float]:
 
 
 @pytest.fixture
-def identity(registry: Node, config: Config, now: list[float]) -> IdentityService:
+def identity(node: Node, config: Config, now: list[float]) -> IdentityService:
     return IdentityService.from_data_dir(
-        registry.store,
+        node.store,
         config.data_path,
         lambda: now[0],
         account_id=config.account_id,
@@ -44,27 +44,27 @@ def identity(registry: Node, config: Config, now: list[float]) -> IdentityServic
 
 
 @pytest.fixture
-def iam(registry: Node, config: Config, now: list[float]) -> IamService:
-    return IamService(registry.store, lambda: now[0], account_id=config.account_id)
+def iam(node: Node, config: Config, now: list[float]) -> IamService:
+    return IamService(node.store, lambda: now[0], account_id=config.account_id)
 
 
 @pytest.fixture
 def gatekeeper(
-    registry: Node, config: Config, identity: IdentityService, iam: IamService, now: list[float]
+    node: Node, config: Config, identity: IdentityService, iam: IamService, now: list[float]
 ) -> TokenGatekeeper:
     """The real gatekeeper, on a clock the test moves, in place of the harness's allow-all."""
     keeper = TokenGatekeeper(
         identity,
         Authorizer(
             lambda: now[0],
-            identities=IdentityPolicies(registry.store, iam),
-            resources=ResourcePolicies(registry.store),
+            identities=IdentityPolicies(node.store, iam),
+            resources=ResourcePolicies(node.store),
         ),
         account_id=config.account_id,
         region=config.region,
         public_url=config.resolved_public_url,
     )
-    registry.oci.gatekeeper = keeper
+    node.oci.gatekeeper = keeper
     return keeper
 
 
@@ -122,10 +122,10 @@ async def test_a_valid_token_opens_v2(
     http: httpx.AsyncClient,
     app: FrontApp,
     identity: IdentityService,
-    registry: Node,
+    node: Node,
     iam: IamService,
 ) -> None:
-    async with registry.store.write() as tx:
+    async with node.store.write() as tx:
         await tx.repositories.create_repository(ACCOUNT, "team/app", 0.0)
     password, _ = identity.issue_password(await _user(identity, iam=iam))
     response = await http.get("/v2/", headers=_basic(password))
@@ -196,10 +196,10 @@ async def test_deactivating_or_deleting_the_key_revokes_the_token(
 
 
 async def test_another_accounts_principal_is_denied(
-    http: httpx.AsyncClient, registry: Node, config: Config, now: list[float], iam: IamService
+    http: httpx.AsyncClient, node: Node, config: Config, now: list[float], iam: IamService
 ) -> None:
     stranger_identity = IdentityService.from_data_dir(
-        registry.store,
+        node.store,
         config.data_path,
         lambda: now[0],
         account_id="210987654321",
@@ -229,11 +229,11 @@ async def test_another_accounts_principal_is_denied(
 
 
 async def test_a_mount_needs_the_source_too(
-    http: httpx.AsyncClient, identity: IdentityService, registry: Node, iam: IamService
+    http: httpx.AsyncClient, identity: IdentityService, node: Node, iam: IamService
 ) -> None:
     """A cross-repository mount reads the source: without ecr:GetDownloadUrlForLayer there the
     caller gets a plain upload session, as the spec answers a mount that cannot be done."""
-    async with registry.store.write() as tx:
+    async with node.store.write() as tx:
         await tx.templates.put_account_setting(ACCOUNT, "BLOB_MOUNTING", "ENABLED")
         for name in ("mount/source", "mount/target"):
             await tx.repositories.create_repository(ACCOUNT, name, 0.0)
@@ -248,7 +248,7 @@ async def test_a_mount_needs_the_source_too(
     carol_principal = await identity.principal_for_key(key)
     assert carol_principal is not None
     carol = _basic(identity.issue_password(carol_principal)[0])
-    transport = httpx.ASGITransport(app=FrontApp(registry.oci))
+    transport = httpx.ASGITransport(app=FrontApp(node.oci))
     async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as client:
         client.headers.update(bob)
         digest = await push_blob(client, "mount/source", b"shared layer")

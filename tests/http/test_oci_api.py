@@ -292,7 +292,7 @@ async def test_cancel_upload(client: httpx.AsyncClient) -> None:
 
 
 async def test_mount_from_a_repository_that_holds_the_blob(
-    client: httpx.AsyncClient, registry: Node
+    client: httpx.AsyncClient, node: Node
 ) -> None:
     digest = await push_blob(client, "source", b"shared layer")
     # ECR mounts only with the account's BLOB_MOUNTING setting ENABLED; until then, a session.
@@ -302,10 +302,8 @@ async def test_mount_from_a_repository_that_holds_the_blob(
     assert declined.status_code == 202
     assert (await client.get(declined.headers["location"])).status_code == 204
     assert (await client.head(f"/v2/target/blobs/{digest}")).status_code == 404
-    async with registry.store.write() as tx:
-        await tx.templates.put_account_setting(
-            registry.config.account_id, "BLOB_MOUNTING", "ENABLED"
-        )
+    async with node.store.write() as tx:
+        await tx.templates.put_account_setting(node.config.account_id, "BLOB_MOUNTING", "ENABLED")
     response = await client.post(
         "/v2/target/blobs/uploads/", params={"mount": digest, "from": "source"}
     )
@@ -317,12 +315,10 @@ async def test_mount_from_a_repository_that_holds_the_blob(
 
 @pytest.mark.parametrize("source", ["source", "missing/repo", "UPPER"])
 async def test_mount_that_cannot_be_done_opens_a_session(
-    client: httpx.AsyncClient, registry: Node, source: str
+    client: httpx.AsyncClient, node: Node, source: str
 ) -> None:
-    async with registry.store.write() as tx:
-        await tx.templates.put_account_setting(
-            registry.config.account_id, "BLOB_MOUNTING", "ENABLED"
-        )
+    async with node.store.write() as tx:
+        await tx.templates.put_account_setting(node.config.account_id, "BLOB_MOUNTING", "ENABLED")
     await push_blob(client, "source", b"something else")
     digest = sha256(b"not in source")
     response = await client.post(
@@ -821,7 +817,7 @@ class Refusing(AllowAll):
         raise self.error
 
 
-async def test_each_spec_error_code(client: httpx.AsyncClient, registry: Node) -> None:
+async def test_each_spec_error_code(client: httpx.AsyncClient, node: Node) -> None:
     """code-1 … code-14 of the spec, each with the status it comes with."""
     image = await push_image(client, NAME, "errors", "v1")
     location = await start_upload(client, NAME)
@@ -869,7 +865,7 @@ async def test_each_spec_error_code(client: httpx.AsyncClient, registry: Node) -
         ),
         ("UNSUPPORTED", 405, await client.post(f"/v2/{NAME}/manifests/v1")),
     ]
-    front = registry.oci
+    front = node.oci
     for error, code, status in (
         (Unauthenticated("who are you"), "UNAUTHORIZED", 401),
         (Forbidden("not you"), "DENIED", 403),

@@ -37,9 +37,11 @@ from oci_harness import (
     raw_request,
     serve,
     sha256,
+    staging_written,
     start_upload,
 )
 from support.images import OCI_INDEX, OCI_MANIFEST, canonical_json
+from support.waiting import wait_for_event, wait_until_async
 
 pytestmark = pytest.mark.anyio
 
@@ -58,15 +60,15 @@ async def offset_of(client: httpx.AsyncClient, location: str) -> int:
     return 0 if end == 0 else end + 1  # "0-0" is the registry's answer for nothing received
 
 
-async def assert_blob_absent(client: httpx.AsyncClient, registry: Node, digest: str) -> None:
+async def assert_blob_absent(client: httpx.AsyncClient, node: Node, digest: str) -> None:
     assert (await client.head(f"/v2/{NAME}/blobs/{digest}")).status_code == 404
-    assert await registry.storage.stat(blob_key(Digest.parse(digest))) is None
+    assert await node.storage.stat(blob_key(Digest.parse(digest))) is None
 
 
-async def assert_no_uploads_left(registry: Node) -> None:
-    async with registry.store.read() as tx:
+async def assert_no_uploads_left(node: Node) -> None:
+    async with node.store.read() as tx:
         assert await tx.uploads.stale_uploads(float("inf")) == []
-    staged = Path(registry.config.storage_path) / "_uploads"
+    staged = Path(node.config.storage_path) / "_uploads"
     assert list(staged.iterdir()) == []
 
 
@@ -150,7 +152,7 @@ async def test_invalid_blob_digests(client: httpx.AsyncClient, path_digest: str)
     await assert_serving(client)
 
 
-async def test_digest_mismatch_on_commit(client: httpx.AsyncClient, registry: Node) -> None:
+async def test_digest_mismatch_on_commit(client: httpx.AsyncClient, node: Node) -> None:
     data = os.urandom(300_000)
     claimed = sha256(b"something else")
     location = await start_upload(client, NAME)
@@ -161,18 +163,18 @@ async def test_digest_mismatch_on_commit(client: httpx.AsyncClient, registry: No
     )
     expect_error(done, 400, "DIGEST_INVALID")
     for digest in (claimed, sha256(data)):
-        await assert_blob_absent(client, registry, digest)
+        await assert_blob_absent(client, node, digest)
     # The session is gone with its bytes.
     expect_error(await client.get(location), 404, "BLOB_UPLOAD_UNKNOWN")
-    await assert_no_uploads_left(registry)
+    await assert_no_uploads_left(node)
     # Single POST, too.
     single = await client.post(
         f"/v2/{NAME}/blobs/uploads/", params={"digest": claimed}, content=data
     )
     expect_error(single, 400, "DIGEST_INVALID")
     for digest in (claimed, sha256(data)):
-        await assert_blob_absent(client, registry, digest)
-    await assert_no_uploads_left(registry)
+        await assert_blob_absent(client, node, digest)
+    await assert_no_uploads_left(node)
     await assert_serving(client)
 
 
@@ -251,9 +253,7 @@ async def test_an_upload_is_bound_to_its_repository(client: httpx.AsyncClient) -
     assert (await client.get(location)).status_code == 204
 
 
-async def test_body_shorter_than_its_content_length(
-    client: httpx.AsyncClient, registry: Node
-) -> None:
+async def test_body_shorter_than_its_content_length(client: httpx.AsyncClient, node: Node) -> None:
     location = await start_upload(client, NAME)
     await client.patch(location, content=b"start ")
     short = await client.patch(location, content=b"x" * 500, headers={"Content-Length": "1000"})
@@ -266,7 +266,7 @@ async def test_body_shorter_than_its_content_length(
         headers={"Content-Length": "3"},
     )
     expect_error(finish, 400, "SIZE_INVALID")
-    await assert_blob_absent(client, registry, sha256(b"start end"))
+    await assert_blob_absent(client, node, sha256(b"start end"))
     single = await client.post(
         f"/v2/{NAME}/blobs/uploads/",
         params={"digest": sha256(b"whole")},
@@ -274,7 +274,7 @@ async def test_body_shorter_than_its_content_length(
         headers={"Content-Length": "5"},
     )
     expect_error(single, 400, "SIZE_INVALID")
-    await assert_blob_absent(client, registry, sha256(b"whole"))
+    await assert_blob_absent(client, node, sha256(b"whole"))
     assert await offset_of(client, location) == 6
     done = await client.put(location, params={"digest": sha256(b"start end")}, content=b"end")
     assert done.status_code == 201, done.text
@@ -352,17 +352,19 @@ async def patch_until_accepted(
     """PATCH the rest of `data` from the offset the registry reports. The registry may not
     have noticed the vanished client yet (its append still holds the session), which it says
     with 416: a real client asks for the status again and retries."""
-    for _ in range(100):
+
+    async def attempt() -> httpx.Response | None:
         offset = await offset_of(client, location)
         response = await client.patch(
             location,
             content=data[offset:],
             headers={"Content-Range": f"{offset}-{len(data) - 1}"},
         )
-        if response.status_code != 416:
-            return response
-        await asyncio.sleep(0.1)
-    raise AssertionError("the upload stayed busy after its client went away")
+        return None if response.status_code == 416 else response
+
+    return await wait_until_async(
+        attempt, interval=0.1, message="the upload stayed busy after its client went away"
+    )
 
 
 @contextlib.asynccontextmanager
@@ -371,7 +373,9 @@ async def socket_client(app: FrontApp) -> AsyncIterator[tuple[int, httpx.AsyncCl
         yield port, http
 
 
-async def test_client_disconnects_mid_patch(app: FrontApp, registry: Node) -> None:
+async def test_client_disconnects_mid_patch(
+    app: FrontApp, node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = os.urandom(6 * MIB + 123)
     async with socket_client(app) as (port, http):
         location = await start_upload(http, NAME)
@@ -380,6 +384,7 @@ async def test_client_disconnects_mid_patch(app: FrontApp, registry: Node) -> No
         )
         assert first.status_code == 202
         location = first.headers["location"]
+        written = staging_written(monkeypatch, node.storage)
 
         _, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
@@ -389,7 +394,7 @@ async def test_client_disconnects_mid_patch(app: FrontApp, registry: Node) -> No
         )
         writer.write(data[MIB : 3 * MIB])  # half of what it announced
         await writer.drain()
-        await asyncio.sleep(0.3)
+        await wait_for_event(written, message="the server never wrote the PATCH's first bytes")
         writer.transport.abort()  # the client vanishes, no FIN-wait, no more bytes
 
         assert await offset_of(http, location) == MIB
@@ -402,11 +407,14 @@ async def test_client_disconnects_mid_patch(app: FrontApp, registry: Node) -> No
         fetched = await http.get(f"/v2/{NAME}/blobs/{sha256(data)}")
         assert fetched.content == data
         await assert_serving(http)
-    await assert_no_uploads_left(registry)
+    await assert_no_uploads_left(node)
 
 
-async def test_client_disconnects_mid_single_post(app: FrontApp, registry: Node) -> None:
+async def test_client_disconnects_mid_single_post(
+    app: FrontApp, node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = os.urandom(3 * MIB)
+    written = staging_written(monkeypatch, node.storage)
     async with socket_client(app) as (port, http):
         await http.get("/v2/")
         _, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -416,20 +424,23 @@ async def test_client_disconnects_mid_single_post(app: FrontApp, registry: Node)
         )
         writer.write(data[: MIB + 5])
         await writer.drain()
-        await asyncio.sleep(0.3)
+        await wait_for_event(written, message="the server never wrote the POST's first bytes")
         writer.transport.abort()
-        for _ in range(100):  # until the server has cleaned up after the vanished client
-            async with registry.store.read() as tx:
-                if not await tx.uploads.stale_uploads(float("inf")):
-                    break
-            await asyncio.sleep(0.05)
+
+        async def cleaned_up() -> bool:
+            async with node.store.read() as tx:
+                return not await tx.uploads.stale_uploads(float("inf"))
+
+        await wait_until_async(
+            cleaned_up, message="the server never cleaned up after the vanished client"
+        )
         assert (await http.head(f"/v2/{NAME}/blobs/{sha256(data)}")).status_code == 404
         await assert_serving(http)
-    await assert_no_uploads_left(registry)
-    assert await registry.storage.stat(blob_key(Digest.parse(sha256(data)))) is None
+    await assert_no_uploads_left(node)
+    assert await node.storage.stat(blob_key(Digest.parse(sha256(data)))) is None
 
 
-async def test_body_cut_short_over_a_socket(app: FrontApp, registry: Node) -> None:
+async def test_body_cut_short_over_a_socket(app: FrontApp, node: Node) -> None:
     """The client announces 100 000 bytes, sends 40 000 and closes its side."""
     data = os.urandom(100_000)
     async with socket_client(app) as (port, http):

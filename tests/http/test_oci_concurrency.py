@@ -32,9 +32,11 @@ from oci_harness import (
     put_manifest,
     serve,
     sha256,
+    staging_written,
     start_upload,
 )
 from support.images import OCI_MANIFEST
+from support.waiting import wait_for_event
 
 pytestmark = [
     pytest.mark.anyio,
@@ -80,10 +82,10 @@ async def gather(*calls: Awaitable[httpx.Response]) -> list[httpx.Response]:
     return list(await asyncio.gather(*calls))
 
 
-async def assert_consistent(registry: Node) -> None:
+async def assert_consistent(node: Node) -> None:
     """The store after the storm: no dangling tag, no blob row without its exact bytes, no
     upload or staged file left over."""
-    async with registry.store.read() as tx:
+    async with node.store.read() as tx:
         conn = tx.conn
         dangling = await conn.execute(
             sa.select(tags.c.name).where(~sa.exists().where(manifests.c.id == tags.c.manifest_id))
@@ -99,13 +101,13 @@ async def assert_consistent(registry: Node) -> None:
         assert await tx.uploads.stale_uploads(float("inf")) == []
     for digest_text, size in rows:
         digest = Digest.parse(digest_text)
-        info = await registry.storage.stat(blob_key(digest))
+        info = await node.storage.stat(blob_key(digest))
         assert info is not None and info.size == size, digest_text
         hasher = hashlib.new(digest.algorithm)
-        async for chunk in registry.storage.read(blob_key(digest)):
+        async for chunk in node.storage.read(blob_key(digest)):
             hasher.update(chunk)
         assert hasher.hexdigest() == digest.hex, f"bytes at {digest_text} do not match it"
-    staged = Path(registry.config.storage_path) / "_uploads"
+    staged = Path(node.config.storage_path) / "_uploads"
     assert list(staged.iterdir()) == []
 
 
@@ -135,7 +137,7 @@ async def push_chunked(http: httpx.AsyncClient, data: bytes) -> httpx.Response:
     return await http.put(location, params={"digest": sha256(data)}, content=data[2 * third :])
 
 
-async def test_same_blob_from_many_clients(clients: Transport, registry: Node) -> None:
+async def test_same_blob_from_many_clients(clients: Transport, node: Node) -> None:
     data = os.urandom(2 * MIB + 99)
     ways = (push_monolithic, push_post_put, push_chunked)
     async with clients() as https:
@@ -145,10 +147,10 @@ async def test_same_blob_from_many_clients(clients: Transport, registry: Node) -
             assert response.headers["docker-content-digest"] == sha256(data)
         pulls = await gather(*(http.get(f"/v2/{NAME}/blobs/{sha256(data)}") for http in https))
         assert all(p.status_code == 200 and p.content == data for p in pulls)
-    await assert_consistent(registry)
+    await assert_consistent(node)
 
 
-async def test_distinct_blobs_from_many_clients(clients: Transport, registry: Node) -> None:
+async def test_distinct_blobs_from_many_clients(clients: Transport, node: Node) -> None:
     datas = [os.urandom(300_000 + i) for i in range(CLIENTS)]
     async with clients() as https:
         responses = await gather(
@@ -157,13 +159,13 @@ async def test_distinct_blobs_from_many_clients(clients: Transport, registry: No
         assert all(r.status_code == 201 for r in responses), [r.text for r in responses]
         for http, data in zip(https, datas, strict=True):
             assert (await http.get(f"/v2/{NAME}/blobs/{sha256(data)}")).content == data
-    await assert_consistent(registry)
+    await assert_consistent(node)
 
 
 # -- one tag, many manifests -----------------------------------------------------------------
 
 
-async def test_same_tag_from_many_clients(clients: Transport, registry: Node) -> None:
+async def test_same_tag_from_many_clients(clients: Transport, node: Node) -> None:
     async with clients() as https:
         images = [await push_image_blobs(https[0], NAME, f"image {i}") for i in range(CLIENTS)]
         for _round in range(3):
@@ -183,10 +185,10 @@ async def test_same_tag_from_many_clients(clients: Transport, registry: Node) ->
                 assert by_digest.content == image.manifest
             listing = await https[2].get(f"/v2/{NAME}/tags/list")
             assert listing.json()["tags"] == ["latest"]
-    await assert_consistent(registry)
+    await assert_consistent(node)
 
 
-async def test_same_manifest_from_many_clients(clients: Transport, registry: Node) -> None:
+async def test_same_manifest_from_many_clients(clients: Transport, node: Node) -> None:
     async with clients() as https:
         image = await push_image_blobs(https[0], NAME, "shared")
         responses = await gather(
@@ -199,14 +201,14 @@ async def test_same_manifest_from_many_clients(clients: Transport, registry: Nod
         assert {r.headers["docker-content-digest"] for r in responses} == {image.digest}
         listing = (await https[0].get(f"/v2/{NAME}/tags/list")).json()["tags"]
         assert listing == sorted(f"t{i}" for i in range(CLIENTS))
-    async with registry.store.read() as tx:
-        repository = await tx.repositories.get_repository(registry.config.account_id, NAME)
+    async with node.store.read() as tx:
+        repository = await tx.repositories.get_repository(node.config.account_id, NAME)
         assert repository is not None
         assert await tx.manifests.count_manifests(repository.id) == 1
-    await assert_consistent(registry)
+    await assert_consistent(node)
 
 
-async def test_tag_pushes_racing_manifest_deletes(clients: Transport, registry: Node) -> None:
+async def test_tag_pushes_racing_manifest_deletes(clients: Transport, node: Node) -> None:
     """Moving a tag while the manifests it moves between are deleted: the tag ends on a manifest
     that exists, or nowhere."""
     async with clients() as https:
@@ -233,13 +235,13 @@ async def test_tag_pushes_racing_manifest_deletes(clients: Transport, registry: 
                 assert sha256(latest.content) == latest.headers["docker-content-digest"]
                 by_digest = await get_manifest(https[0], NAME, sha256(latest.content))
                 assert by_digest.status_code == 200
-            await assert_consistent(registry)
+            await assert_consistent(node)
 
 
 # -- one upload, many requests ---------------------------------------------------------------
 
 
-async def test_same_chunk_from_many_clients(clients: Transport, registry: Node) -> None:
+async def test_same_chunk_from_many_clients(clients: Transport, node: Node) -> None:
     data = os.urandom(MIB)
     async with clients() as https:
         location = await start_upload(https[0], NAME)
@@ -257,10 +259,12 @@ async def test_same_chunk_from_many_clients(clients: Transport, registry: Node) 
         done = await https[1].put(location, params={"digest": sha256(data)})
         assert done.status_code == 201, done.text
         assert (await https[2].get(f"/v2/{NAME}/blobs/{sha256(data)}")).content == data
-    await assert_consistent(registry)
+    await assert_consistent(node)
 
 
-async def test_closing_an_upload_while_a_chunk_streams(clients: Transport, registry: Node) -> None:
+async def test_closing_an_upload_while_a_chunk_streams(
+    clients: Transport, node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The PUT that closes an upload must not commit bytes a PATCH is still writing."""
     head = b"A" * 1000
     release = anyio.Event()
@@ -273,6 +277,7 @@ async def test_closing_an_upload_while_a_chunk_streams(clients: Transport, regis
     async with clients() as https:
         location = await start_upload(https[0], NAME)
         assert (await https[0].patch(location, content=head)).status_code == 202
+        written = staging_written(monkeypatch, node.storage)
         outcome: dict[str, httpx.Response] = {}
 
         async def patch() -> None:
@@ -280,7 +285,7 @@ async def test_closing_an_upload_while_a_chunk_streams(clients: Transport, regis
 
         async with anyio.create_task_group() as group:
             group.start_soon(patch)
-            await anyio.sleep(0.5)
+            await wait_for_event(written, message="the PATCH never wrote its first slice")
             outcome["put"] = await https[2].put(location, params={"digest": sha256(head)})
             release.set()
         whole = head + b"B" * (MIB + 1) + b"C" * 1000
@@ -295,13 +300,13 @@ async def test_closing_an_upload_while_a_chunk_streams(clients: Transport, regis
             assert done.status_code == 201, done.text
             assert (await https[0].get(f"/v2/{NAME}/blobs/{sha256(whole)}")).content == whole
         assert (await https[0].head(f"/v2/{NAME}/blobs/{sha256(head)}")).status_code in (200, 404)
-    await assert_consistent(registry)
+    await assert_consistent(node)
 
 
 # -- a new repository ------------------------------------------------------------------------
 
 
-async def test_first_pushes_to_new_repositories(clients: Transport, registry: Node) -> None:
+async def test_first_pushes_to_new_repositories(clients: Transport, node: Node) -> None:
     async with clients() as https:
         for round_ in range(3):
             name = f"fresh/repo{round_}"
@@ -317,7 +322,7 @@ async def test_first_pushes_to_new_repositories(clients: Transport, registry: No
                 await https[0].delete(response.headers["location"])
         catalog = (await https[0].get("/v2/_catalog")).json()["repositories"]
         assert catalog == [f"fresh/repo{i}" for i in range(3)]
-    await assert_consistent(registry)
+    await assert_consistent(node)
 
 
 async def start_upload_response(http: httpx.AsyncClient, name: str) -> httpx.Response:

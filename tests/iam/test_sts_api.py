@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,8 +40,8 @@ from cargohold.service.identity_policies import IdentityPolicies
 from cargohold.service.managed_policies import ManagedPolicyService
 from cargohold.service.policies import ResourcePolicies
 from cargohold.service.sts import StsService
-from support.inprocess import serving
-from support.server import RegistryServer, free_port
+from support.fixtures import LiveServers
+from support.server import RegistryServer
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -418,12 +418,10 @@ class Local:
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
+def local(live_servers: LiveServers) -> Local:
     clock = Clock()
-    port = free_port()
-    app = App(tmp_path_factory.mktemp("sts-api"), clock, f"http://127.0.0.1:{port}")
-    with serving(app, port):
-        yield Local(app, clock)
+    served = live_servers.in_thread("sts-api", lambda data, url: App(data, clock, url))
+    return Local(served.app, clock)
 
 
 EXPIRED = ("ExpiredToken", 400, "The security token included in the request is expired")

@@ -74,9 +74,14 @@ async def put_manifest(
 
 
 async def test_ensure_registry_is_idempotent(store: MetadataStore) -> None:
+    """Ensuring an existing registry again neither fails, nor adds a row, nor moves its
+    creation time."""
     async with store.write() as tx:
         await tx.registries.ensure_registry(ACCOUNT, "us-east-1", 2.0)
         await tx.registries.ensure_registry(ACCOUNT, "us-east-1", 3.0)
+    async with store.read() as tx:
+        assert await tx.registries.list_registries() == [(ACCOUNT, "us-east-1", 1.0)]
+        assert await tx.registries.registry_exists(ACCOUNT)
 
 
 async def test_create_and_get_repository(store: MetadataStore) -> None:

@@ -1,6 +1,7 @@
 """The service layer on real adapters: a temp SQLite database (or PostgreSQL where a test asks
-with `@pytest.mark.parametrize("db_url", ["postgres_url"], indirect=True)`) and the filesystem
-driver, with a clock the test moves by hand."""
+with `@pytest.mark.parametrize("db_url", ["postgres_url"], indirect=True)`, or a module with
+`pytestmark = pytest.mark.every_database`: see `db_url` in tests/conftest.py) and the
+filesystem driver, with a clock the test moves by hand."""
 
 from __future__ import annotations
 
@@ -18,13 +19,6 @@ from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
 
 ACCOUNT = "123456789012"
-
-
-@pytest.fixture
-def db_url(request: pytest.FixtureRequest) -> str:
-    name = getattr(request, "param", "sqlite_url")
-    url: str = request.getfixturevalue(name)
-    return url
 
 
 @pytest.fixture

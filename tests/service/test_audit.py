@@ -13,7 +13,7 @@ from cargohold.ports import Changes
 from cargohold.service.audit import AuditLog, audit_event
 from cargohold.service.authz import AuthorizationRecord, Decision, RequestRecord
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
 ACCOUNT = "123456789012"
 REPO = f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/app"
@@ -28,12 +28,6 @@ SESSION = Principal(
     role_arn=f"arn:aws:iam::{ACCOUNT}:role/ci/deployer",
     session_token_id="ASIASESSION",
 )
-
-
-@pytest.fixture(params=["sqlite_url", "postgres_url"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue(request.param)
-    return url
 
 
 def entry(principal: Principal, action: str, when: float, *, allowed: bool) -> AuthorizationRecord:

@@ -24,7 +24,7 @@ from cargohold.service.iam import IamService, paginate
 from cargohold.service.identity import IdentityService
 from cargohold.service.managed_policies import ManagedPolicyService
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
@@ -43,13 +43,6 @@ def trust(principal: Any) -> str:
 
 
 ECS_TRUST = trust({"Service": "ecs-tasks.amazonaws.com"})
-
-
-@pytest.fixture(params=["sqlite_url", "postgres_url"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    """Every test that touches the database runs on SQLite and on PostgreSQL."""
-    url: str = request.getfixturevalue(request.param)
-    return url
 
 
 @pytest.fixture

@@ -11,14 +11,9 @@ import pytest
 
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.jobs import JobKind, JobRunner
+from support.waiting import wait_for_event
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["sqlite_url", "postgres_url"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue(request.param)
-    return url
+pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
 
 async def enqueue(store: MetadataStore, kind: str, payload: dict[str, Any], now: float) -> int:
@@ -118,7 +113,6 @@ async def test_the_runner_starts_woken_jobs_and_stops(store: MetadataStore) -> N
     try:
         await enqueue(store, "work", {}, 0.0)
         runner.wake()
-        with anyio.fail_after(10):
-            await done.wait()
+        await wait_for_event(done, message="the woken job never ran")
     finally:
         await runner.stop()

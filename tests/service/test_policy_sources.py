@@ -21,7 +21,7 @@ from cargohold.service.identity_policies import ADMINISTRATOR_ACCESS, IdentityPo
 from cargohold.service.managed_policies import ManagedPolicyService
 from cargohold.service.policies import ResourcePolicies
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
 ACCOUNT = "123456789012"
 REPO = f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/team/app"
@@ -34,12 +34,6 @@ def document(action: str, effect: str = "Allow", **extra: Any) -> str:
 
 def actions(policies: Any) -> list[tuple[str, ...]]:
     return [statement.actions for policy in policies for statement in policy.statements]
-
-
-@pytest.fixture(params=["sqlite_url", "postgres_url"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue(request.param)
-    return url
 
 
 @pytest.fixture

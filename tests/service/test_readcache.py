@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,26 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+async def fetching(
+    cache: ReadCache[str, int], load: Callable[[], Awaitable[int]], count: int
+) -> list[asyncio.Task[int]]:
+    """`count` tasks fetching "k", returned once every one of them is inside `fetch`: a fetch
+    does not suspend before it loads or joins the load under way."""
+    entered = 0
+    all_in = asyncio.Event()
+
+    async def fetch() -> int:
+        nonlocal entered
+        entered += 1
+        if entered == count:
+            all_in.set()
+        return await cache.fetch("k", load)
+
+    tasks = [asyncio.create_task(fetch()) for _ in range(count)]
+    await all_in.wait()
+    return tasks
 
 
 @pytest.fixture
@@ -101,8 +122,7 @@ async def test_concurrent_misses_share_one_read(store: MetadataStore) -> None:
         await release.wait()
         return 7
 
-    waiters = [asyncio.create_task(cache.fetch("k", load)) for _ in range(20)]
-    await asyncio.sleep(0)
+    waiters = await fetching(cache, load, 20)
     release.set()
     assert await asyncio.gather(*waiters) == [7] * 20
     assert reads == 1, "twenty misses of one key made one read"
@@ -119,8 +139,7 @@ async def test_a_failed_read_fails_every_waiter_and_is_not_kept(store: MetadataS
         await release.wait()
         raise LookupError("no such thing")
 
-    waiters = [asyncio.create_task(cache.fetch("k", fail)) for _ in range(3)]
-    await asyncio.sleep(0)
+    waiters = await fetching(cache, fail, 3)
     release.set()
     results = await asyncio.gather(*waiters, return_exceptions=True)
     assert all(isinstance(r, LookupError) for r in results)
@@ -163,8 +182,7 @@ async def test_a_waiter_reads_itself_when_the_reader_is_cancelled(store: Metadat
 
     reader = asyncio.create_task(cache.fetch("k", hang))
     await started.wait()
-    waiter = asyncio.create_task(cache.fetch("k", quick))
-    await asyncio.sleep(0)
+    (waiter,) = await fetching(cache, quick, 1)
     reader.cancel()
     with pytest.raises(asyncio.CancelledError):
         await reader

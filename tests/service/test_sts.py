@@ -28,7 +28,7 @@ from cargohold.service.managed_policies import ManagedPolicyService
 from cargohold.service.policies import ResourcePolicies
 from cargohold.service.sts import StsService
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
@@ -50,12 +50,6 @@ def trust(principal: Any, condition: dict[str, Any] | None = None) -> str:
 def allow(action: str, resource: str = "*", effect: str = "Allow") -> str:
     statement = {"Effect": effect, "Action": action, "Resource": resource}
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-
-
-@pytest.fixture(params=["sqlite_url", "postgres_url"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue(request.param)
-    return url
 
 
 @pytest.fixture

@@ -201,13 +201,16 @@ async def test_a_cancelled_append_leaves_the_offset_where_it_was(
     upload = await uploads.start(repo)
     await uploads.append(repo, upload.id, body(b"kept"))
 
-    async def stalls() -> AsyncIterator[bytes]:
-        yield b"x" * (SLICE + 1)
-        await anyio.sleep(60)
-        yield b"never"
+    with anyio.CancelScope() as client:
 
-    with anyio.move_on_after(0.5):
+        async def stalls() -> AsyncIterator[bytes]:
+            yield b"x" * (SLICE + 1)
+            client.cancel()  # the client goes away once a slice is written
+            await anyio.sleep_forever()
+            yield b"never"
+
         await uploads.append(repo, upload.id, stalls())
+    assert client.cancelled_caught
     assert (await uploads.get(repo, upload.id)).offset == 4
     committed = await uploads.finish(repo, upload.id, sha256(b"kept!"), body(b"!"))
     assert committed.size == 5
@@ -337,10 +340,11 @@ async def test_lost_staging_is_an_unknown_upload(
 
 async def test_two_appends_at_once_on_one_upload(uploads: UploadService, repo: Repository) -> None:
     upload = await uploads.start(repo)
-    release = anyio.Event()
+    streaming, release = anyio.Event(), anyio.Event()
 
     async def slow() -> AsyncIterator[bytes]:
         yield b"slow"
+        streaming.set()
         await release.wait()
         yield b"!"
 
@@ -352,7 +356,7 @@ async def test_two_appends_at_once_on_one_upload(uploads: UploadService, repo: R
 
     async with anyio.create_task_group() as group:
         group.start_soon(first)
-        await anyio.sleep(0.2)
+        await streaming.wait()
         with pytest.raises(RangeInvalid):
             await uploads.append(repo, upload.id, body(b"interloper"))
         outcomes.append("second refused")
@@ -404,10 +408,11 @@ async def test_finish_while_an_append_streams_is_refused(
     """Committing mid-append would let the append's bytes land in the committed blob."""
     upload = await uploads.start(repo)
     await uploads.append(repo, upload.id, body(b"head"))
-    release = anyio.Event()
+    streaming, release = anyio.Event(), anyio.Event()
 
     async def slow() -> AsyncIterator[bytes]:
         yield b"x" * (SLICE + 1)
+        streaming.set()
         await release.wait()
         yield b"tail"
 
@@ -416,7 +421,7 @@ async def test_finish_while_an_append_streams_is_refused(
 
     async with anyio.create_task_group() as group:
         group.start_soon(append_slowly)
-        await anyio.sleep(0.2)
+        await streaming.wait()
         with pytest.raises(RangeInvalid):
             await uploads.finish(repo, upload.id, sha256(b"head"), None)
         with pytest.raises(RangeInvalid):
@@ -436,10 +441,14 @@ async def test_two_nodes_appending_at_once_never_corrupt_the_blob(
     other_node = UploadService(store, FilesystemDriver(storage.root), lambda: 2e9)
     upload = await uploads.start(repo)
     gates = {b"A": anyio.Event(), b"B": anyio.Event()}
+    # Set once a node's append has written its first slice and waits at its gate, or has ended.
+    paused = {b"A": anyio.Event(), b"B": anyio.Event()}
+    ended = {b"A": anyio.Event(), b"B": anyio.Event()}
     outcome: dict[bytes, str] = {}
 
     async def stalling(fill: bytes) -> AsyncIterator[bytes]:
         yield fill * SLICE
+        paused[fill].set()
         await gates[fill].wait()
         yield fill * 10
 
@@ -449,14 +458,17 @@ async def test_two_nodes_appending_at_once_never_corrupt_the_blob(
             outcome[fill] = "appended"
         except (BlobUploadUnknown, RangeInvalid, BlobUploadInvalid) as exc:
             outcome[fill] = type(exc).__name__
+        finally:
+            paused[fill].set()
+            ended[fill].set()
 
     async with anyio.create_task_group() as group:
         group.start_soon(append, uploads, b"A")
-        await anyio.sleep(0.2)
+        await paused[b"A"].wait()
         group.start_soon(append, other_node, b"B")
-        await anyio.sleep(0.2)
+        await paused[b"B"].wait()
         gates[b"A"].set()
-        await anyio.sleep(0.2)
+        await ended[b"A"].wait()
         gates[b"B"].set()
     winners = [fill for fill, result in outcome.items() if result == "appended"]
     assert len(winners) == 1, outcome

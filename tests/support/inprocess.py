@@ -7,12 +7,13 @@ the server as users run it use `support.server.RegistryServer`, a real subproces
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
+
+from support.waiting import wait_until
 
 
 @contextmanager
@@ -22,10 +23,12 @@ def serving(app: Any, port: int, *, timeout: float = 30.0) -> Iterator[None]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.02)
+
+    def started() -> bool:
+        assert thread.is_alive(), "the test server stopped while starting"
+        return bool(server.started)
+
+    wait_until(started, timeout=timeout, interval=0.02, message="the test server did not start")
     try:
         yield
     finally:

@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,6 +22,8 @@ import boto3
 import httpx
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
+
+from support.waiting import NeverHappened, wait_until
 
 _READY_TIMEOUT = 30.0
 _STOP_TIMEOUT = 15.0
@@ -212,8 +213,7 @@ class RegistryServer:
         self._wait_ready()
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + _READY_TIMEOUT
-        while time.monotonic() < deadline:
+        def answering() -> bool:
             if self._process is not None and self._process.poll() is not None:
                 code = self._process.returncode
                 self._close_log()
@@ -223,11 +223,16 @@ class RegistryServer:
             try:
                 httpx.get(f"{self.url}/v2/", timeout=1.0)
             except httpx.TransportError:
-                time.sleep(0.05)
-                continue
-            return
-        self.kill()
-        raise ServerError(f"the server did not answer within {_READY_TIMEOUT}s\n{self.log_tail()}")
+                return False
+            return True
+
+        try:
+            wait_until(answering, timeout=_READY_TIMEOUT, interval=0.05)
+        except NeverHappened:
+            self.kill()
+            raise ServerError(
+                f"the server did not answer within {_READY_TIMEOUT}s\n{self.log_tail()}"
+            ) from None
 
     def stop(self, timeout: float = _STOP_TIMEOUT) -> int:
         """SIGTERM and wait; a server that does not exit in time is killed and reported."""
