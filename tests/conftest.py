@@ -1,9 +1,10 @@
 """Fixtures every test directory shares: the async backend, the metadata databases and the
 live servers.
 
-`database_url` runs a test once on SQLite and once on PostgreSQL. Each PostgreSQL test gets a
-schema of its own (`t_<random>`, selected through the connection's `search_path`) that is
-dropped afterwards, so tests never see each other's rows. PostgreSQL being down is a failure,
+`db_url` is the database of the services under test (SQLite; SQLite and PostgreSQL with the
+`every_database` mark). Each PostgreSQL test gets a schema of its own (`t_<random>`, selected
+through the connection's `search_path`) that is dropped afterwards, so tests never see each
+other's rows. PostgreSQL being down is a failure,
 never a skip: the suite claims to run on both databases.
 """
 
@@ -52,14 +53,6 @@ def postgres_url() -> Iterator[str]:
             yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
         finally:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    """The same test on SQLite and on PostgreSQL."""
-    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
-    url: str = request.getfixturevalue(name)
-    return url
 
 
 # -- the database a test's services run on ---------------------------------------------------

@@ -3,6 +3,7 @@ databases, and running them twice changes nothing."""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -11,10 +12,11 @@ from cargohold.metadata.database import _driver_url, upgrade
 from cargohold.metadata.schema import metadata
 
 
-def test_migrations_match_the_declared_schema(database_url: str) -> None:
-    upgrade(database_url)
-    upgrade(database_url)  # idempotent
-    engine = sa.create_engine(_driver_url(database_url, asynchronous=False))
+@pytest.mark.every_database
+def test_migrations_match_the_declared_schema(db_url: str) -> None:
+    upgrade(db_url)
+    upgrade(db_url)  # idempotent
+    engine = sa.create_engine(_driver_url(db_url, asynchronous=False))
     try:
         with engine.connect() as conn:
             differences = compare_metadata(MigrationContext.configure(conn), metadata)

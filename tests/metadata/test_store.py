@@ -1,7 +1,7 @@
 """The metadata store on SQLite and PostgreSQL: every query, its conflicts and its cascades.
 
-Each test runs twice through the `database_url` fixture (tests/conftest.py), on a fresh SQLite
-file and in a fresh PostgreSQL schema.
+Each test runs twice through the `db_url` fixture (tests/conftest.py, `every_database`): on a
+fresh SQLite file and in a fresh PostgreSQL schema.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from cargohold.domain.records import Repository
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
 ACCOUNT = "123456789012"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -26,9 +26,9 @@ B1, B2, B3 = (str(Digest.of(x)) for x in (b"b1", b"b2", b"b3"))
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[MetadataStore]:
-    await anyio.to_thread.run_sync(database.upgrade, database_url)
-    metadata_store = MetadataStore.from_url(database_url)
+async def store(db_url: str) -> AsyncIterator[MetadataStore]:
+    await anyio.to_thread.run_sync(database.upgrade, db_url)
+    metadata_store = MetadataStore.from_url(db_url)
     async with metadata_store.write() as tx:
         await tx.registries.ensure_registry(ACCOUNT, "us-east-1", 1.0)
     try:

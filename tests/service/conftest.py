@@ -17,6 +17,7 @@ from cargohold.metadata.store import MetadataStore
 from cargohold.service.content import ContentService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
+from support.scanner import Scanner
 
 ACCOUNT = "123456789012"
 
@@ -57,3 +58,14 @@ def uploads(store: MetadataStore, storage: FilesystemDriver, now: list[float]) -
 @pytest.fixture
 async def repo(content: ContentService) -> Repository:
     return await content.repository_for_push("team/app")
+
+
+@pytest.fixture
+async def scanner(
+    store: MetadataStore,
+    storage: FilesystemDriver,
+    content: ContentService,
+    uploads: UploadService,
+    now: list[float],
+) -> Scanner:
+    return await Scanner.with_fixtures(store, storage, content, uploads, now)

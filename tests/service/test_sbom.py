@@ -9,29 +9,13 @@ import pytest
 
 from cargohold.domain.errors import ScanNotFound
 from cargohold.domain.records import Repository
-from cargohold.metadata.store import MetadataStore
 from cargohold.service.content import ContentService
 from cargohold.service.images import ImageId
 from cargohold.service.uploads import UploadService
-from cargohold.storage.filesystem import FilesystemDriver
 from support.scan_images import IMAGES
 from support.scanner import Scanner, push_image
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.parametrize("db_url", ["sqlite_url", "postgres_url"], indirect=True),
-]
-
-
-@pytest.fixture
-async def scanner(
-    store: MetadataStore,
-    storage: FilesystemDriver,
-    content: ContentService,
-    uploads: UploadService,
-    now: list[float],
-) -> Scanner:
-    return await Scanner.with_fixtures(store, storage, content, uploads, now)
+pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
 
 async def test_sbom_is_attached_as_a_referrer(

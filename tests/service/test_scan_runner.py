@@ -25,21 +25,7 @@ from support.images import (
 from support.scan_images import IMAGES, OSV_FIXTURES
 from support.scanner import Scanner, push_blob, push_image
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.parametrize("db_url", ["sqlite_url", "postgres_url"], indirect=True),
-]
-
-
-@pytest.fixture
-async def scanner(
-    store: MetadataStore,
-    storage: FilesystemDriver,
-    content: ContentService,
-    uploads: UploadService,
-    now: list[float],
-) -> Scanner:
-    return await Scanner.with_fixtures(store, storage, content, uploads, now)
+pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
 
 @pytest.mark.parametrize("name", sorted(IMAGES))

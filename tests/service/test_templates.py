@@ -3,7 +3,6 @@ into `/v2/` (CREATE_ON_PUSH)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -18,36 +17,15 @@ from cargohold.domain.errors import (
     TooManyTags,
 )
 from cargohold.domain.records import Repository
-from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.repositories import RepositoryService
 from cargohold.service.templates import TemplateService
+from support.clock import Clock
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[MetadataStore]:
-    await anyio.to_thread.run_sync(database.upgrade, database_url)
-    metadata_store = MetadataStore.from_url(database_url)
-    async with metadata_store.write() as tx:
-        await tx.registries.ensure_registry(ACCOUNT, REGION, 1.0)
-    try:
-        yield metadata_store
-    finally:
-        await metadata_store.close()
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from cargohold.metadata.schema import (
 from cargohold.metadata.sql import SqlStore
 
 
-def _identity(row: Any, prefix: str = "") -> Identity:
+def identity_row(row: Any, prefix: str = "") -> Identity:
     return Identity(
         id=getattr(row, f"{prefix}id"),
         account_id=getattr(row, f"{prefix}account_id"),
@@ -39,7 +39,7 @@ def _identity(row: Any, prefix: str = "") -> Identity:
     )
 
 
-def _role(row: Any) -> Role:
+def role_row(row: Any) -> Role:
     return Role(
         id=row.id,
         account_id=row.account_id,
@@ -53,7 +53,7 @@ def _role(row: Any) -> Role:
     )
 
 
-def _group(row: Any) -> Group:
+def group_row(row: Any) -> Group:
     return Group(
         id=row.id,
         account_id=row.account_id,
@@ -98,7 +98,7 @@ class SqlIam(SqlStore):
         if for_update:
             query = query.with_for_update(of=principals)
         row = (await self.conn.execute(query)).first()
-        return _role(row) if row else None
+        return role_row(row) if row else None
 
     async def role(self, principal_id: str) -> Role | None:
         row = (
@@ -108,7 +108,7 @@ class SqlIam(SqlStore):
                 .where(principals.c.id == principal_id)
             )
         ).first()
-        return _role(row) if row else None
+        return role_row(row) if row else None
 
     async def role_by_arn(self, arn: str) -> Role | None:
         row = (
@@ -116,7 +116,7 @@ class SqlIam(SqlStore):
                 sa.select(principals, roles).select_from(_ROLES).where(principals.c.arn == arn)
             )
         ).first()
-        return _role(row) if row else None
+        return role_row(row) if row else None
 
     async def list_roles(self, account_id: str) -> list[Role]:
         rows = await self.conn.execute(
@@ -125,7 +125,7 @@ class SqlIam(SqlStore):
             .where(principals.c.account_id == account_id, principals.c.kind == ROLE)
             .order_by(principals.c.name_key, principals.c.name)
         )
-        return [_role(row) for row in rows]
+        return [role_row(row) for row in rows]
 
     async def update_role(self, principal_id: str, **values: Any) -> None:
         await self.conn.execute(
@@ -165,7 +165,7 @@ class SqlIam(SqlStore):
         if for_update:
             query = query.with_for_update()
         row = (await self.conn.execute(query)).first()
-        return _group(row) if row else None
+        return group_row(row) if row else None
 
     async def list_groups(self, account_id: str) -> list[Group]:
         rows = await self.conn.execute(
@@ -173,7 +173,7 @@ class SqlIam(SqlStore):
             .where(iam_groups.c.account_id == account_id)
             .order_by(iam_groups.c.name_key, iam_groups.c.name)
         )
-        return [_group(row) for row in rows]
+        return [group_row(row) for row in rows]
 
     async def delete_group(self, group_id: str) -> None:
         await self.conn.execute(sa.delete(iam_groups).where(iam_groups.c.id == group_id))
@@ -201,7 +201,7 @@ class SqlIam(SqlStore):
             .where(group_members.c.group_id == group_id)
             .order_by(principals.c.name_key)
         )
-        return [_identity(row) for row in rows]
+        return [identity_row(row) for row in rows]
 
     async def groups_of(self, principal_id: str) -> list[Group]:
         rows = await self.conn.execute(
@@ -210,7 +210,7 @@ class SqlIam(SqlStore):
             .where(group_members.c.principal_id == principal_id)
             .order_by(iam_groups.c.name_key)
         )
-        return [_group(row) for row in rows]
+        return [group_row(row) for row in rows]
 
     async def dependents(self, entity: Entity) -> dict[str, int]:
         """What stops an entity's deletion: counts of its access keys, inline policies,

@@ -11,12 +11,11 @@ from cargohold.domain.identity import (
     USER,
     Attached,
     Entity,
-    Group,
-    Identity,
     ManagedPolicy,
     PolicyVersion,
     name_key,
 )
+from cargohold.metadata.iam import group_row, identity_row
 from cargohold.metadata.schema import (
     group_members,
     iam_groups,
@@ -27,29 +26,6 @@ from cargohold.metadata.schema import (
     principals,
 )
 from cargohold.metadata.sql import SqlStore
-
-
-def _identity(row: Any, prefix: str = "") -> Identity:
-    return Identity(
-        id=getattr(row, f"{prefix}id"),
-        account_id=getattr(row, f"{prefix}account_id"),
-        kind=getattr(row, f"{prefix}kind"),
-        name=getattr(row, f"{prefix}name"),
-        path=getattr(row, f"{prefix}path"),
-        arn=getattr(row, f"{prefix}arn"),
-        created_at=getattr(row, f"{prefix}created_at"),
-    )
-
-
-def _group(row: Any) -> Group:
-    return Group(
-        id=row.id,
-        account_id=row.account_id,
-        name=row.name,
-        path=row.path,
-        arn=row.arn,
-        created_at=row.created_at,
-    )
 
 
 def _policy(row: Any) -> ManagedPolicy:
@@ -307,7 +283,7 @@ class SqlIamPolicies(SqlStore):
             .where(policy_attachments.c.policy_id == policy_id)
             .order_by(principals.c.name_key)
         )
-        found = [_identity(row) for row in people]
+        found = [identity_row(row) for row in people]
         groups = await self.conn.execute(
             sa.select(iam_groups)
             .join(policy_attachments, policy_attachments.c.group_id == iam_groups.c.id)
@@ -316,7 +292,7 @@ class SqlIamPolicies(SqlStore):
         )
         return Attached(
             users=[identity for identity in found if identity.kind == USER],
-            groups=[_group(row) for row in groups],
+            groups=[group_row(row) for row in groups],
             roles=[identity for identity in found if identity.kind == ROLE],
         )
 

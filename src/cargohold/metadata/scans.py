@@ -19,8 +19,6 @@ from cargohold.metadata.schema import (
 )
 from cargohold.metadata.sql import SqlStore
 
-_BATCH = 500
-
 
 def _scan(row: Any) -> Scan:
     return Scan(
@@ -41,10 +39,6 @@ def _scan(row: Any) -> Scan:
 
 class SqlScans(SqlStore):
     """Scans, their findings and the registry's scanning configuration."""
-
-    async def _insert_many(self, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
-        for start in range(0, len(rows), _BATCH):
-            await self.conn.execute(sa.insert(table), list(rows[start : start + _BATCH]))
 
     async def scans_affected_since(self, since: float) -> list[int]:
         """Scans holding a package whose records were imported at or after `since`."""

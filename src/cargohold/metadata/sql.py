@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+#: Rows per statement of a bulk insert: well under SQLite's limit on bound parameters.
+BATCH_ROWS = 500
 
 
 class SqlStore:
@@ -25,3 +29,8 @@ class SqlStore:
 
     def _insert(self, table: sa.Table) -> Any:
         return (postgresql if self._postgres else sqlite).insert(table)
+
+    async def _insert_many(self, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert `rows` in batches of `BATCH_ROWS` (executemany)."""
+        for start in range(0, len(rows), BATCH_ROWS):
+            await self.conn.execute(sa.insert(table), list(rows[start : start + BATCH_ROWS]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,26 +11,20 @@ from cargohold.metadata.schema import (
     vulnerabilities,
     vulnerability_packages,
 )
-from cargohold.metadata.sql import SqlStore
-
-_BATCH = 500
+from cargohold.metadata.sql import BATCH_ROWS, SqlStore
 
 
 class SqlVulnerabilities(SqlStore):
     """The vulnerability database imported from OSV."""
 
-    async def _insert_many(self, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
-        for start in range(0, len(rows), _BATCH):
-            await self.conn.execute(sa.insert(table), list(rows[start : start + _BATCH]))
-
     async def vulnerability_versions(self, ids: Iterable[str]) -> dict[str, str]:
         """`modified` of the records among `ids` that are stored."""
         wanted = sorted(set(ids))
         found: dict[str, str] = {}
-        for start in range(0, len(wanted), _BATCH):
+        for start in range(0, len(wanted), BATCH_ROWS):
             rows = await self.conn.execute(
                 sa.select(vulnerabilities.c.id, vulnerabilities.c.modified).where(
-                    vulnerabilities.c.id.in_(wanted[start : start + _BATCH])
+                    vulnerabilities.c.id.in_(wanted[start : start + BATCH_ROWS])
                 )
             )
             found.update({row.id: row.modified for row in rows})
@@ -75,8 +69,8 @@ class SqlVulnerabilities(SqlStore):
         """The records affecting each (ecosystem, name), by key."""
         wanted = sorted(set(keys))
         found: dict[tuple[str, str], list[Any]] = {}
-        for start in range(0, len(wanted), _BATCH):
-            batch = wanted[start : start + _BATCH]
+        for start in range(0, len(wanted), BATCH_ROWS):
+            batch = wanted[start : start + BATCH_ROWS]
             rows = await self.conn.execute(
                 sa.select(
                     vulnerability_packages.c.ecosystem,
