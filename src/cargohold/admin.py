@@ -27,7 +27,8 @@ from cargohold.auth.errors import SecretBoxError
 from cargohold.config import Config
 from cargohold.domain.identity import AccessKey, IdentityError
 from cargohold.metadata.store import MetadataStore
-from cargohold.service.identity import AdministratorKey, IdentityService
+from cargohold.service.credentials import AdministratorKey
+from cargohold.service.identity import Identities
 
 ACCOUNT_ID = re.compile(r"\d{12}", re.ASCII)
 
@@ -52,27 +53,27 @@ async def _with_store(config: Config, operation: Callable[[MetadataStore], Await
         return await operation(store)
 
 
-async def _with_identity(
+async def _with_identities(
     config: Config,
-    operation: Callable[[IdentityService], Awaitable[T]],
+    operation: Callable[[Identities], Awaitable[T]],
     account: str | None,
 ) -> T:
     async def on(store: MetadataStore) -> T:
-        identity = IdentityService.from_data_dir(
+        identities = Identities.from_data_dir(
             store,
             config.data_path,
             time.time,
             account_id=account or config.account_id,
             region=config.region,
         )
-        return await operation(identity)
+        return await operation(identities)
 
     return await _with_store(config, on)
 
 
 def run(
     config: Config,
-    operation: Callable[[IdentityService], Awaitable[T]],
+    operation: Callable[[Identities], Awaitable[T]],
     *,
     account: str | None = None,
 ) -> T:
@@ -81,7 +82,7 @@ def run(
     if account is not None and not ACCOUNT_ID.fullmatch(account):
         raise AdminError(f"an account id is twelve digits, not {account!r}")
     try:
-        return anyio.run(_with_identity, config, operation, account)
+        return anyio.run(_with_identities, config, operation, account)
     except (IdentityError, SecretBoxError) as exc:
         raise AdminError(str(exc)) from None
 
@@ -100,16 +101,17 @@ def administrator_credentials(
 ) -> awsprofile.AwsCredentials:
     """The administrator's key (created if there is none yet), region and endpoint, of the
     configured account or of `account`."""
-    admin = run(config, lambda identity: identity.ensure_administrator(), account=account)
+    admin = run(config, lambda identities: identities.admin.ensure_administrator(), account=account)
     return _aws_credentials(config, admin)
 
 
 def login_password(config: Config, *, account: str | None = None) -> str:
     """A `/v2/` password for the administrator, as `aws ecr get-login-password` prints it."""
 
-    async def issue(identity: IdentityService) -> str:
-        admin = await identity.ensure_administrator()
-        password, _expires_at = identity.issue_password(admin.user.as_principal(admin.key.id))
+    async def issue(identities: Identities) -> str:
+        admin = await identities.admin.ensure_administrator()
+        principal = admin.user.as_principal(admin.key.id)
+        password, _expires_at = identities.authentication.issue_password(principal)
         return password
 
     return run(config, issue, account=account)
@@ -118,7 +120,7 @@ def login_password(config: Config, *, account: str | None = None) -> str:
 def create_account(config: Config, account: str) -> AdministratorKey:
     """Another account on this server: its registry and its administrator with a key.
     Idempotent: an account that exists keeps its administrator's key."""
-    return run(config, lambda identity: identity.ensure_administrator(), account=account)
+    return run(config, lambda identities: identities.admin.ensure_administrator(), account=account)
 
 
 def list_accounts(config: Config) -> list[tuple[str, str, float]]:
@@ -135,7 +137,7 @@ def initialize(
     config: Config, *, rotate: bool = False, profile: str | None = awsprofile.DEFAULT_PROFILE
 ) -> tuple[AdministratorKey, awsprofile.ProfileFiles | None]:
     """Ensure the administrator and its key; write them as the AWS `profile` (None: don't)."""
-    admin = run(config, lambda identity: identity.ensure_administrator(rotate=rotate))
+    admin = run(config, lambda identities: identities.admin.ensure_administrator(rotate=rotate))
     files = None
     if profile is not None:
         files = awsprofile.write_profile(_aws_credentials(config, admin), profile=profile)
@@ -231,20 +233,20 @@ def _account_list(config: Config, args: argparse.Namespace) -> int:
 
 
 def _user_create(config: Config, args: argparse.Namespace) -> int:
-    user = run(config, lambda identity: identity.create_user(args.name, path=args.path))
+    user = run(config, lambda identities: identities.admin.create_user(args.name, path=args.path))
     print(f"{user.name}  {user.id}  {user.arn}")
     return 0
 
 
 def _user_delete(config: Config, args: argparse.Namespace) -> int:
-    keys = run(config, lambda identity: identity.delete_user(args.name, force=args.force))
+    keys = run(config, lambda identities: identities.admin.delete_user(args.name, force=args.force))
     suffix = f" and its access keys {', '.join(keys)}" if keys else ""
     print(f"deleted user {args.name}{suffix}")
     return 0
 
 
 def _user_list(config: Config, args: argparse.Namespace) -> int:
-    users = run(config, lambda identity: identity.list_users())
+    users = run(config, lambda identities: identities.admin.list_users())
     _table(
         ["NAME", "USER ID", "ARN", "CREATED"],
         [[user.name, user.id, user.arn, _when(user.created_at)] for user in users],
@@ -253,21 +255,23 @@ def _user_list(config: Config, args: argparse.Namespace) -> int:
 
 
 def _key_create(config: Config, args: argparse.Namespace) -> int:
-    created = run(config, lambda identity: identity.create_access_key(args.user))
+    created = run(config, lambda identities: identities.admin.create_access_key(args.user))
     print(f"access key id: {created.key.id}")
     print(f"secret access key: {created.secret}  (shown once)")
     return 0
 
 
 def _key_delete(config: Config, args: argparse.Namespace) -> int:
-    run(config, lambda identity: identity.delete_access_key(args.key_id))
+    run(config, lambda identities: identities.admin.delete_access_key(args.key_id))
     print(f"deleted access key {args.key_id}")
     return 0
 
 
 def _key_status(status: str) -> Callable[[Config, argparse.Namespace], int]:
     def command(config: Config, args: argparse.Namespace) -> int:
-        key = run(config, lambda identity: identity.set_access_key_status(args.key_id, status))
+        key = run(
+            config, lambda identities: identities.admin.set_access_key_status(args.key_id, status)
+        )
         print(f"access key {key.id} of {key.user_name} is {key.status}")
         return 0
 
@@ -275,7 +279,7 @@ def _key_status(status: str) -> Callable[[Config, argparse.Namespace], int]:
 
 
 def _key_list(config: Config, args: argparse.Namespace) -> int:
-    keys = run(config, lambda identity: identity.list_access_keys(args.user))
+    keys = run(config, lambda identities: identities.admin.list_access_keys(args.user))
     _table(["ACCESS KEY ID", "USER", "STATUS", "CREATED", "LAST USED"], _key_rows(keys))
     return 0
 

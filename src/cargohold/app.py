@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.auth.secretbox import SecretBox
-from cargohold.auth.tokens import TokenSigner
 from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, from_json
 from cargohold.domain.errors import AccessDenied
 from cargohold.domain.principal import Principal
@@ -43,11 +42,14 @@ from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.ports import Metadata, StorageDriver
 from cargohold.service.audit import AuditLog
+from cargohold.service.authentication import Authentication
 from cargohold.service.authz import Authorizer, Enforce, RequestRecord
 from cargohold.service.content import ContentService
+from cargohold.service.credentials import MASTER_KEY_FILE
 from cargohold.service.findings import FindingsService
 from cargohold.service.iam import IamService
-from cargohold.service.identity import MASTER_KEY_FILE, TOKEN_KEY_PURPOSE, IdentityService
+from cargohold.service.identity import Identities
+from cargohold.service.identity_admin import IdentityAdmin
 from cargohold.service.identity_policies import IdentityPolicies
 from cargohold.service.images import ImageService
 from cargohold.service.jobs import JobKind, JobRunner
@@ -165,7 +167,8 @@ class Access:
     and its audit log, and the `/v2/` token gatekeeper."""
 
     box: SecretBox
-    identity: IdentityService
+    identity_admin: IdentityAdmin
+    authentication: Authentication
     iam: IamService
     audit: AuditLog
     authorizer: Authorizer
@@ -175,13 +178,8 @@ class Access:
 def build_access(config: Config, store: MetadataStore, clock: Callable[[], float]) -> Access:
     public_url = config.resolved_public_url
     box = SecretBox.from_key_file(config.data_path / MASTER_KEY_FILE)
-    identity = IdentityService(
-        store,
-        box,
-        TokenSigner(box.derive_key(TOKEN_KEY_PURPOSE)),
-        clock,
-        account_id=config.account_id,
-        region=config.region,
+    identities = Identities.sealed_by(
+        store, box, clock, account_id=config.account_id, region=config.region
     )
     iam = IamService(store, clock, account_id=config.account_id)
     audit = AuditLog(store)
@@ -193,13 +191,15 @@ def build_access(config: Config, store: MetadataStore, clock: Callable[[], float
         decisions=ReadCache(store),
     )
     gatekeeper = TokenGatekeeper(
-        identity,
+        identities.authentication,
         authorizer,
         account_id=config.account_id,
         region=config.region,
         public_url=public_url,
     )
-    return Access(box, identity, iam, audit, authorizer, gatekeeper)
+    return Access(
+        box, identities.admin, identities.authentication, iam, audit, authorizer, gatekeeper
+    )
 
 
 def enforcing(authorizer: Authorizer) -> Enforce:
@@ -230,7 +230,7 @@ def build_ecr_service(
     content: ContentService,
     uploads: UploadService,
     scans: ScanService,
-    identity: IdentityService,
+    authentication: Authentication,
     authorizer: Authorizer,
     signer: DownloadSigner,
 ) -> AwsService:
@@ -248,7 +248,7 @@ def build_ecr_service(
                 scans.findings.states,
             ),
             **scanning_handlers(scans, content),
-            **token_handlers(identity, public_url=public_url, account_id=config.account_id),
+            **token_handlers(authentication, public_url=public_url, account_id=config.account_id),
             **ecr_policy_handlers(
                 PolicyService(store, clock, region=config.region, simulator=authorizer)
             ),
@@ -268,7 +268,7 @@ async def build_aws_front(
     iam = access.iam
     managed = ManagedPolicyService(store, iam, clock, account_id=config.account_id)
     await managed.ensure_aws_managed_policies()
-    iam_services = IamServices(access.identity, iam, managed)
+    iam_services = IamServices(access.identity_admin, iam, managed)
     sts = StsService(store, access.box, iam, clock, authorizer=access.authorizer)
     return AwsFront(
         [
@@ -278,7 +278,7 @@ async def build_aws_front(
                 iam_services, {**entity_handlers(iam_services), **policy_handlers(iam_services)}
             ),
         ],
-        SigV4Authenticator(access.identity, clock=clock),
+        SigV4Authenticator(access.authentication, clock=clock),
         enforcing(access.authorizer),
         region=config.region,
     )
@@ -293,7 +293,6 @@ class Node:
     storage: StorageDriver
     content: ContentService
     uploads: UploadService
-    identity: IdentityService
     oci: OciFront
     download: DownloadRoute
     #: Background jobs (scans, re-matching); started by the application's lifespan.
@@ -331,7 +330,7 @@ class Node:
             content=services.content,
             uploads=services.uploads,
             scans=scans,
-            identity=access.identity,
+            authentication=access.authentication,
             authorizer=access.authorizer,
             signer=signer,
         )
@@ -343,7 +342,6 @@ class Node:
             storage,
             services.content,
             services.uploads,
-            access.identity,
             oci,
             download,
             jobs,

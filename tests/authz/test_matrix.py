@@ -30,7 +30,7 @@ from cargohold import admin
 from cargohold.app import Node
 from cargohold.config import load
 from cargohold.http.oci_routes import ACTIONS
-from cargohold.service.identity import IdentityService
+from cargohold.service.identity import Identities
 from support.ecr_operations import (
     ACCOUNT,
     OPERATIONS,
@@ -231,10 +231,10 @@ def v2_password(server: RegistryServer, access_key_id: str) -> str:
     """A `/v2/` password for the key's user, issued on the server's database: the matrix is
     about `/v2/` routes, not about who may call GetAuthorizationToken."""
 
-    async def issue(identity: IdentityService) -> str:
-        principal = await identity.principal_for_key(access_key_id)
+    async def issue(identities: Identities) -> str:
+        principal = await identities.authentication.principal_for_key(access_key_id)
         assert principal is not None
-        return identity.issue_password(principal)[0]
+        return identities.authentication.issue_password(principal)[0]
 
     return admin.run(load(overrides={"data_dir": str(server.data_dir)}, environ={}), issue)
 

@@ -16,7 +16,7 @@ from cargohold import admin
 from cargohold.cli import main
 from cargohold.config import Config, load
 from cargohold.domain.principal import Principal
-from cargohold.service.identity import IdentityService
+from cargohold.service.identity import Identities
 
 
 @pytest.fixture(autouse=True)
@@ -54,8 +54,8 @@ def config_for(data_dir: str) -> Config:
 
 
 def authenticate(data_dir: str, password: str) -> Principal:
-    async def check(identity: IdentityService) -> Principal:
-        return await identity.authenticate_password(password)
+    async def check(identities: Identities) -> Principal:
+        return await identities.authentication.authenticate_password(password)
 
     return admin.run(config_for(data_dir), check)
 
@@ -316,8 +316,8 @@ def test_a_deactivated_key_no_longer_resolves(
     with pytest.raises(Exception, match="invalid"):
         authenticate(data_dir, password)
 
-    async def lookup(identity: IdentityService) -> str | None:
-        return await identity.lookup_secret(key_id)
+    async def lookup(identities: Identities) -> str | None:
+        return await identities.authentication.lookup_secret(key_id)
 
     assert admin.run(config_for(data_dir), lookup) is None
 
@@ -353,9 +353,9 @@ def test_bad_config_is_reported(capsys: pytest.CaptureFixture[str], tmp_path: Pa
 
 
 def test_service_runs_inside_an_event_loop_only_async() -> None:
-    # `admin.run` owns its event loop; in async code use IdentityService directly.
+    # `admin.run` owns its event loop; in async code use the services directly.
     async def inside() -> None:
         with pytest.raises(RuntimeError):
-            admin.run(config_for("unused"), lambda identity: identity.list_users())
+            admin.run(config_for("unused"), lambda identities: identities.admin.list_users())
 
     anyio.run(inside)

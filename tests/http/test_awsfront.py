@@ -23,8 +23,8 @@ from cargohold.http.ecr import ecr_service
 from cargohold.http.gatekeeper import TokenGatekeeper
 from cargohold.http.oci import Access
 from cargohold.http.sts import sts_service
+from cargohold.service.authentication import Authentication
 from cargohold.service.authz import AuthorizationRecord, Authorizer, RequestRecord
-from cargohold.service.identity import IdentityService
 
 pytestmark = pytest.mark.anyio
 
@@ -267,7 +267,7 @@ async def test_json_query_and_v2_decisions_are_recorded_alike(
     as_json = await call_json(http, "secretsmanager.GetSecretValue", {"SecretId": "db"})
     as_query = await call_query(http, Action="GetUser", Version="2010-05-08")
     gatekeeper = TokenGatekeeper(
-        cast(IdentityService, None),
+        cast(Authentication, None),
         world.authorizer,
         account_id=ACCOUNT,
         region=REGION,

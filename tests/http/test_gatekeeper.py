@@ -14,9 +14,11 @@ from cargohold.config import Config
 from cargohold.domain.identity import USER
 from cargohold.domain.principal import Principal
 from cargohold.http.gatekeeper import TokenGatekeeper, realm_for
+from cargohold.service.authentication import Authentication
 from cargohold.service.authz import Authorizer
 from cargohold.service.iam import IamService
-from cargohold.service.identity import IdentityService
+from cargohold.service.identity import Identities
+from cargohold.service.identity_admin import IdentityAdmin
 from cargohold.service.identity_policies import IdentityPolicies
 from cargohold.service.policies import ResourcePolicies
 from oci_harness import FrontApp, expect_error, push_blob
@@ -33,8 +35,8 @@ def now() -> list[float]:
 
 
 @pytest.fixture
-def identity(node: Node, config: Config, now: list[float]) -> IdentityService:
-    return IdentityService.from_data_dir(
+def identities(node: Node, config: Config, now: list[float]) -> Identities:
+    return Identities.from_data_dir(
         node.store,
         config.data_path,
         lambda: now[0],
@@ -44,17 +46,27 @@ def identity(node: Node, config: Config, now: list[float]) -> IdentityService:
 
 
 @pytest.fixture
+def identity_admin(identities: Identities) -> IdentityAdmin:
+    return identities.admin
+
+
+@pytest.fixture
+def authentication(identities: Identities) -> Authentication:
+    return identities.authentication
+
+
+@pytest.fixture
 def iam(node: Node, config: Config, now: list[float]) -> IamService:
     return IamService(node.store, lambda: now[0], account_id=config.account_id)
 
 
 @pytest.fixture
 def gatekeeper(
-    node: Node, config: Config, identity: IdentityService, iam: IamService, now: list[float]
+    node: Node, config: Config, authentication: Authentication, iam: IamService, now: list[float]
 ) -> TokenGatekeeper:
     """The real gatekeeper, on a clock the test moves, in place of the harness's allow-all."""
     keeper = TokenGatekeeper(
-        identity,
+        authentication,
         Authorizer(
             lambda: now[0],
             identities=IdentityPolicies(node.store, iam),
@@ -82,14 +94,16 @@ ECR_ALL = (
 
 
 async def _user(
-    identity: IdentityService, name: str = "bob", *, iam: IamService | None = None
+    identities: Identities, name: str = "bob", *, iam: IamService | None = None
 ) -> Principal:
     """A user with a key; given `iam`, allowed every ECR action by an inline policy."""
-    await identity.create_user(name)
+    await identities.admin.create_user(name)
     if iam is not None:
-        await iam.for_account(identity.account_id).put_inline_policy(USER, name, "ecr", ECR_ALL)
-    key_id = (await identity.create_access_key(name)).key.id
-    principal = await identity.principal_for_key(key_id)
+        await iam.for_account(identities.admin.account_id).put_inline_policy(
+            USER, name, "ecr", ECR_ALL
+        )
+    key_id = (await identities.admin.create_access_key(name)).key.id
+    principal = await identities.authentication.principal_for_key(key_id)
     assert principal is not None
     return principal
 
@@ -121,13 +135,14 @@ async def test_no_credentials_get_the_ecr_challenge(http: httpx.AsyncClient) -> 
 async def test_a_valid_token_opens_v2(
     http: httpx.AsyncClient,
     app: FrontApp,
-    identity: IdentityService,
+    identities: Identities,
+    authentication: Authentication,
     node: Node,
     iam: IamService,
 ) -> None:
     async with node.store.write() as tx:
         await tx.repositories.create_repository(ACCOUNT, "team/app", 0.0)
-    password, _ = identity.issue_password(await _user(identity, iam=iam))
+    password, _ = authentication.issue_password(await _user(identities, iam=iam))
     response = await http.get("/v2/", headers=_basic(password))
     assert response.status_code == 200, response.text
     assert response.json() == {}
@@ -141,17 +156,20 @@ async def test_a_valid_token_opens_v2(
 
 
 async def test_get_authorization_token_form_works_as_basic_header(
-    http: httpx.AsyncClient, identity: IdentityService
+    http: httpx.AsyncClient, identities: Identities, authentication: Authentication
 ) -> None:
-    token, _ = identity.issue_authorization_token(await _user(identity))
+    token, _ = authentication.issue_authorization_token(await _user(identities))
     response = await http.get("/v2/", headers={"Authorization": f"Basic {token}"})
     assert response.status_code == 200
 
 
 async def test_expired_token(
-    http: httpx.AsyncClient, identity: IdentityService, now: list[float]
+    http: httpx.AsyncClient,
+    identities: Identities,
+    authentication: Authentication,
+    now: list[float],
 ) -> None:
-    password, expires_at = identity.issue_password(await _user(identity))
+    password, expires_at = authentication.issue_password(await _user(identities))
     now[0] = expires_at - 1
     assert (await http.get("/v2/", headers=_basic(password))).status_code == 200
     now[0] = expires_at
@@ -160,8 +178,10 @@ async def test_expired_token(
     assert "expired" in response.json()["errors"][0]["message"]
 
 
-async def test_tampered_token(http: httpx.AsyncClient, identity: IdentityService) -> None:
-    password, _ = identity.issue_password(await _user(identity))
+async def test_tampered_token(
+    http: httpx.AsyncClient, identities: Identities, authentication: Authentication
+) -> None:
+    password, _ = authentication.issue_password(await _user(identities))
     version, payload, mac = password.split(".")
     claims = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
     forged = claims.replace(b"user/bob", b"user/eve")
@@ -172,33 +192,37 @@ async def test_tampered_token(http: httpx.AsyncClient, identity: IdentityService
 
 
 async def test_other_usernames_and_schemes(
-    http: httpx.AsyncClient, identity: IdentityService
+    http: httpx.AsyncClient, identities: Identities, authentication: Authentication
 ) -> None:
-    password, _ = identity.issue_password(await _user(identity))
+    password, _ = authentication.issue_password(await _user(identities))
     _expect_401(await http.get("/v2/", headers=_basic(password, user="bob")))
     _expect_401(await http.get("/v2/", headers={"Authorization": f"Bearer {password}"}))
     _expect_401(await http.get("/v2/", headers={"Authorization": "Basic ***"}))
 
 
 async def test_deactivating_or_deleting_the_key_revokes_the_token(
-    http: httpx.AsyncClient, identity: IdentityService, iam: IamService
+    http: httpx.AsyncClient,
+    identities: Identities,
+    identity_admin: IdentityAdmin,
+    authentication: Authentication,
+    iam: IamService,
 ) -> None:
-    bob = await _user(identity, iam=iam)
+    bob = await _user(identities, iam=iam)
     assert bob.access_key_id is not None
-    password, _ = identity.issue_password(bob)
+    password, _ = authentication.issue_password(bob)
     assert (await http.get("/v2/_catalog", headers=_basic(password))).status_code == 200
-    await identity.set_access_key_status(bob.access_key_id, "Inactive")
+    await identity_admin.set_access_key_status(bob.access_key_id, "Inactive")
     _expect_401(await http.get("/v2/_catalog", headers=_basic(password)))
-    await identity.set_access_key_status(bob.access_key_id, "Active")
+    await identity_admin.set_access_key_status(bob.access_key_id, "Active")
     assert (await http.get("/v2/_catalog", headers=_basic(password))).status_code == 200
-    await identity.delete_access_key(bob.access_key_id)
+    await identity_admin.delete_access_key(bob.access_key_id)
     _expect_401(await http.get("/v2/_catalog", headers=_basic(password)))
 
 
 async def test_another_accounts_principal_is_denied(
     http: httpx.AsyncClient, node: Node, config: Config, now: list[float], iam: IamService
 ) -> None:
-    stranger_identity = IdentityService.from_data_dir(
+    stranger_identities = Identities.from_data_dir(
         node.store,
         config.data_path,
         lambda: now[0],
@@ -206,8 +230,8 @@ async def test_another_accounts_principal_is_denied(
         region=config.region,
     )
     # Allowed everything by its own account, but nothing by this one's.
-    stranger = await _user(stranger_identity, "mallory", iam=iam)
-    password, _ = stranger_identity.issue_password(stranger)
+    stranger = await _user(stranger_identities, "mallory", iam=iam)
+    password, _ = stranger_identities.authentication.issue_password(stranger)
     # Authenticated (GET /v2/ needs no permission); a plain host is its own (empty) registry.
     assert (await http.get("/v2/", headers=_basic(password))).status_code == 200
     own = await http.get("/v2/_catalog", headers=_basic(password))
@@ -229,7 +253,12 @@ async def test_another_accounts_principal_is_denied(
 
 
 async def test_a_mount_needs_the_source_too(
-    http: httpx.AsyncClient, identity: IdentityService, node: Node, iam: IamService
+    http: httpx.AsyncClient,
+    identities: Identities,
+    identity_admin: IdentityAdmin,
+    authentication: Authentication,
+    node: Node,
+    iam: IamService,
 ) -> None:
     """A cross-repository mount reads the source: without ecr:GetDownloadUrlForLayer there the
     caller gets a plain upload session, as the spec answers a mount that cannot be done."""
@@ -237,17 +266,17 @@ async def test_a_mount_needs_the_source_too(
         await tx.templates.put_account_setting(ACCOUNT, "BLOB_MOUNTING", "ENABLED")
         for name in ("mount/source", "mount/target"):
             await tx.repositories.create_repository(ACCOUNT, name, 0.0)
-    bob = _basic(identity.issue_password(await _user(identity, iam=iam))[0])
-    await identity.create_user("carol")
+    bob = _basic(authentication.issue_password(await _user(identities, iam=iam))[0])
+    await identity_admin.create_user("carol")
     target_only = (
         '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecr:*", '
         f'"Resource": "arn:aws:ecr:us-east-1:{ACCOUNT}:repository/mount/target"}}]}}'
     )
     await iam.put_inline_policy(USER, "carol", "target", target_only)
-    key = (await identity.create_access_key("carol")).key.id
-    carol_principal = await identity.principal_for_key(key)
+    key = (await identity_admin.create_access_key("carol")).key.id
+    carol_principal = await authentication.principal_for_key(key)
     assert carol_principal is not None
-    carol = _basic(identity.issue_password(carol_principal)[0])
+    carol = _basic(authentication.issue_password(carol_principal)[0])
     transport = httpx.ASGITransport(app=FrontApp(node.oci))
     async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as client:
         client.headers.update(bob)
@@ -268,15 +297,17 @@ async def test_registry_open_installs_the_token_gatekeeper(config: Config) -> No
         transport = httpx.ASGITransport(app=FrontApp(opened.oci))
         async with httpx.AsyncClient(transport=transport, base_url="http://r.test") as client:
             _expect_401(await client.get("/v2/"))
-            identity = IdentityService.from_data_dir(
+            identities = Identities.from_data_dir(
                 opened.store,
                 config.data_path,
                 time.time,
                 account_id=config.account_id,
                 region=config.region,
             )
-            admin = await identity.ensure_administrator()
-            password, _ = identity.issue_password(admin.user.as_principal(admin.key.id))
+            admin = await identities.admin.ensure_administrator()
+            password, _ = identities.authentication.issue_password(
+                admin.user.as_principal(admin.key.id)
+            )
             assert (await client.get("/v2/", headers=_basic(password))).status_code == 200
     finally:
         await opened.close()

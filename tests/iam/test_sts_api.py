@@ -34,8 +34,9 @@ from cargohold.http.sts import sts_handlers, sts_service
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.authz import Authorizer, RequestRecord
+from cargohold.service.credentials import MASTER_KEY_FILE
 from cargohold.service.iam import IamService
-from cargohold.service.identity import MASTER_KEY_FILE, IdentityService
+from cargohold.service.identity import Identities
 from cargohold.service.identity_policies import IdentityPolicies
 from cargohold.service.managed_policies import ManagedPolicyService
 from cargohold.service.policies import ResourcePolicies
@@ -340,10 +341,10 @@ class App:
         store = self.store = MetadataStore.from_url(url)
         async with store.write() as tx:
             await tx.registries.ensure_registry(ACCOUNT, REGION, self.clock())
-        identity = IdentityService.from_data_dir(
+        identities = Identities.from_data_dir(
             store, self.data, self.clock, account_id=ACCOUNT, region=REGION
         )
-        admin = await identity.ensure_administrator()
+        admin = await identities.admin.ensure_administrator()
         self.admin = (admin.key.id, admin.secret)
         iam = IamService(store, self.clock, account_id=ACCOUNT)
         managed = ManagedPolicyService(store, iam, self.clock, account_id=ACCOUNT)
@@ -368,17 +369,17 @@ class App:
             if not decision.allowed:
                 raise AccessDenied(decision.message)
 
-        services = IamServices(identity, iam, managed)
+        services = IamServices(identities.admin, iam, managed)
         box = SecretBox.from_key_file(self.data / MASTER_KEY_FILE)  # the identity's own key
         self.aws = AwsFront(
             [
-                ecr_service(token_handlers(identity, public_url=self.base_url)),
+                ecr_service(token_handlers(identities.authentication, public_url=self.base_url)),
                 sts_service(
                     sts_handlers(StsService(store, box, iam, self.clock, authorizer=authorizer))
                 ),
                 iam_service(services, {**entity_handlers(services), **policy_handlers(services)}),
             ],
-            SigV4Authenticator(identity, clock=self.clock),
+            SigV4Authenticator(identities.authentication, clock=self.clock),
             authorize,
             region=REGION,
         )

@@ -20,8 +20,10 @@ from cargohold.domain.identity import (
 from cargohold.domain.managed_policies import AWS_MANAGED_POLICIES
 from cargohold.domain.policy import PolicyError
 from cargohold.metadata.store import MetadataStore
+from cargohold.service.authentication import Authentication
 from cargohold.service.iam import IamService, paginate
-from cargohold.service.identity import IdentityService
+from cargohold.service.identity import Identities
+from cargohold.service.identity_admin import IdentityAdmin
 from cargohold.service.managed_policies import ManagedPolicyService
 
 pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
@@ -46,10 +48,20 @@ ECS_TRUST = trust({"Service": "ecs-tasks.amazonaws.com"})
 
 
 @pytest.fixture
-def identity(store: MetadataStore, tmp_path: Path, now: list[float]) -> IdentityService:
-    return IdentityService.from_data_dir(
+def identities(store: MetadataStore, tmp_path: Path, now: list[float]) -> Identities:
+    return Identities.from_data_dir(
         store, tmp_path, lambda: now[0], account_id=ACCOUNT, region="us-east-1"
     )
+
+
+@pytest.fixture
+def identity_admin(identities: Identities) -> IdentityAdmin:
+    return identities.admin
+
+
+@pytest.fixture
+def authentication(identities: Identities) -> Authentication:
+    return identities.authentication
 
 
 @pytest.fixture
@@ -90,13 +102,13 @@ async def test_role_lifecycle(iam: IamService, now: list[float]) -> None:
 
 
 async def test_role_names_are_unique_regardless_of_case(
-    iam: IamService, identity: IdentityService
+    iam: IamService, identity_admin: IdentityAdmin
 ) -> None:
     await iam.create_role("Deployer", ECS_TRUST)
     with pytest.raises(EntityAlreadyExists, match="Role with name deployer already exists"):
         await iam.create_role("deployer", ECS_TRUST)
     # Users and roles are different kinds of entity: the same name is fine.
-    await identity.create_user("deployer")
+    await identity_admin.create_user("deployer")
 
 
 async def test_trust_policies_are_validated(iam: IamService) -> None:
@@ -111,12 +123,12 @@ async def test_trust_policies_are_validated(iam: IamService) -> None:
 
 
 async def test_trust_policies_must_name_principals_that_exist(
-    iam: IamService, identity: IdentityService
+    iam: IamService, identity_admin: IdentityAdmin
 ) -> None:
     ghost = f"arn:aws:iam::{ACCOUNT}:user/ghost"
     with pytest.raises(PolicyError, match=f'Invalid principal in policy: "AWS":"{ghost}"'):
         await iam.create_role("r", trust({"AWS": ghost}))
-    await identity.create_user("ghost")
+    await identity_admin.create_user("ghost")
     await iam.create_role("r", trust({"AWS": ghost}))
     # An account (its id or its root) needs no such check.
     await iam.create_role("s", trust({"AWS": [OTHER_ACCOUNT, f"arn:aws:iam::{ACCOUNT}:root"]}))
@@ -145,12 +157,12 @@ async def test_a_role_with_policies_cannot_be_deleted(
 # -- groups ------------------------------------------------------------------------------------
 
 
-async def test_groups_and_members(iam: IamService, identity: IdentityService) -> None:
+async def test_groups_and_members(iam: IamService, identity_admin: IdentityAdmin) -> None:
     group = await iam.create_group("developers", path="/teams/")
     assert group.id.startswith("AGPA")
     assert group.arn == f"arn:aws:iam::{ACCOUNT}:group/teams/developers"
-    alice = await identity.create_user("alice")
-    await identity.create_user("bob")
+    alice = await identity_admin.create_user("alice")
+    await identity_admin.create_user("bob")
     await iam.add_user_to_group("developers", "alice")
     await iam.add_user_to_group("developers", "alice")  # again: no change
     await iam.add_user_to_group("Developers", "bob")
@@ -165,12 +177,12 @@ async def test_groups_and_members(iam: IamService, identity: IdentityService) ->
     with pytest.raises(DeleteConflict, match="must remove users from group first"):
         await iam.delete_group("developers")
     with pytest.raises(DeleteConflict, match="must remove users from group first"):
-        await identity.delete_user("alice")
+        await identity_admin.delete_user("alice")
     await iam.remove_user_from_group("developers", "alice")
     with pytest.raises(NoSuchEntity, match="cannot be found in group"):
         await iam.remove_user_from_group("developers", "alice")
-    await identity.delete_user("alice")
-    await identity.delete_user("bob", force=True)
+    await identity_admin.delete_user("alice")
+    await identity_admin.delete_user("bob", force=True)
     assert (await iam.get_group("developers")).users == []
     await iam.delete_group("developers")
     with pytest.raises(NoSuchEntity, match="The group with name developers cannot be found"):
@@ -183,17 +195,21 @@ async def test_group_names_are_unique_regardless_of_case(iam: IamService) -> Non
         await iam.create_group("admins")
 
 
-async def test_membership_needs_both_to_exist(iam: IamService, identity: IdentityService) -> None:
+async def test_membership_needs_both_to_exist(
+    iam: IamService, identity_admin: IdentityAdmin
+) -> None:
     await iam.create_group("g")
     with pytest.raises(NoSuchEntity, match="The user with name ghost cannot be found"):
         await iam.add_user_to_group("g", "ghost")
-    await identity.create_user("alice")
+    await identity_admin.create_user("alice")
     with pytest.raises(NoSuchEntity, match="The group with name nope cannot be found"):
         await iam.add_user_to_group("nope", "alice")
 
 
-async def test_a_user_is_in_at_most_ten_groups(iam: IamService, identity: IdentityService) -> None:
-    await identity.create_user("alice")
+async def test_a_user_is_in_at_most_ten_groups(
+    iam: IamService, identity_admin: IdentityAdmin
+) -> None:
+    await identity_admin.create_user("alice")
     for index in range(10):
         await iam.create_group(f"g{index}")
         await iam.add_user_to_group(f"g{index}", "alice")
@@ -206,9 +222,9 @@ async def test_a_user_is_in_at_most_ten_groups(iam: IamService, identity: Identi
 
 
 @pytest.mark.parametrize("kind", ["user", "group", "role"])
-async def test_inline_policies(iam: IamService, identity: IdentityService, kind: str) -> None:
+async def test_inline_policies(iam: IamService, identity_admin: IdentityAdmin, kind: str) -> None:
     if kind == "user":
-        await identity.create_user("e")
+        await identity_admin.create_user("e")
     elif kind == "group":
         await iam.create_group("e")
     else:
@@ -230,8 +246,10 @@ async def test_inline_policies(iam: IamService, identity: IdentityService, kind:
         await iam.put_inline_policy(kind, "ghost", "p", pull)  # type: ignore[arg-type]
 
 
-async def test_inline_policies_are_validated(iam: IamService, identity: IdentityService) -> None:
-    await identity.create_user("alice")
+async def test_inline_policies_are_validated(
+    iam: IamService, identity_admin: IdentityAdmin
+) -> None:
+    await identity_admin.create_user("alice")
     with_principal = json.dumps(
         {
             "Version": "2012-10-17",
@@ -251,9 +269,9 @@ async def test_inline_policies_are_validated(iam: IamService, identity: Identity
 
 
 async def test_inline_policies_of_a_user_share_a_size_limit(
-    iam: IamService, identity: IdentityService
+    iam: IamService, identity_admin: IdentityAdmin
 ) -> None:
-    await identity.create_user("alice")
+    await identity_admin.create_user("alice")
     actions = [f"ecr:Action{index:04d}" for index in range(60)]  # about 1,100 characters
     await iam.put_inline_policy("user", "alice", "one", document(*actions))
     with pytest.raises(PolicyError, match="2048") as raised:
@@ -264,18 +282,18 @@ async def test_inline_policies_of_a_user_share_a_size_limit(
 
 
 async def test_a_user_with_policies_cannot_be_deleted(
-    iam: IamService, identity: IdentityService, policies: ManagedPolicyService
+    iam: IamService, identity_admin: IdentityAdmin, policies: ManagedPolicyService
 ) -> None:
-    await identity.create_user("alice")
+    await identity_admin.create_user("alice")
     await iam.put_inline_policy("user", "alice", "p", document("ecr:*"))
     with pytest.raises(DeleteConflict, match="must delete policies first"):
-        await identity.delete_user("alice")
+        await identity_admin.delete_user("alice")
     await iam.delete_inline_policy("user", "alice", "p")
     await policies.attach("user", "alice", READ_ONLY)
     with pytest.raises(DeleteConflict, match="must detach all policies first"):
-        await identity.delete_user("alice")
+        await identity_admin.delete_user("alice")
     # With force (the admin CLI) everything of the user goes.
-    await identity.delete_user("alice", force=True)
+    await identity_admin.delete_user("alice", force=True)
     assert (await policies.get_policy(READ_ONLY)).attachment_count == 0
 
 
@@ -410,9 +428,9 @@ async def test_managed_policies_are_validated(policies: ManagedPolicyService) ->
 
 
 async def test_attachments(
-    policies: ManagedPolicyService, iam: IamService, identity: IdentityService
+    policies: ManagedPolicyService, iam: IamService, identity_admin: IdentityAdmin
 ) -> None:
-    await identity.create_user("alice")
+    await identity_admin.create_user("alice")
     await iam.create_group("readers")
     await iam.create_role("executor", ECS_TRUST)
     await policies.attach("user", "alice", READ_ONLY)
@@ -446,9 +464,9 @@ async def test_attachments(
 
 
 async def test_at_most_ten_managed_policies_per_entity(
-    policies: ManagedPolicyService, identity: IdentityService
+    policies: ManagedPolicyService, identity_admin: IdentityAdmin
 ) -> None:
-    await identity.create_user("alice")
+    await identity_admin.create_user("alice")
     for index in range(10):
         policy = await policies.create_policy(f"p{index}", document("ecr:ListImages"))
         await policies.attach("user", "alice", policy.arn)
@@ -476,11 +494,14 @@ async def test_another_accounts_policies_are_invisible(
 
 
 async def test_identity_policies_of_a_user(
-    iam: IamService, identity: IdentityService, policies: ManagedPolicyService
+    iam: IamService,
+    identity_admin: IdentityAdmin,
+    authentication: Authentication,
+    policies: ManagedPolicyService,
 ) -> None:
-    await identity.create_user("alice")
-    key = await identity.create_access_key("alice")
-    principal = await identity.principal_for_key(key.key.id)
+    await identity_admin.create_user("alice")
+    key = await identity_admin.create_access_key("alice")
+    principal = await authentication.principal_for_key(key.key.id)
     assert principal is not None
     assert await iam.identity_policies(principal) == []
     await iam.put_inline_policy("user", "alice", "own", document("ecr:PutImage"))

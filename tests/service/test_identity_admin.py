@@ -1,5 +1,5 @@
-"""Users, access keys and the administrator, through the identity service on SQLite and
-PostgreSQL (`cargohold.service.identity_admin`)."""
+"""Users, access keys and the administrator, through `IdentityAdmin` on SQLite and PostgreSQL
+(`cargohold.service.identity_admin`); the keys it makes checked with `Authentication`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from cargohold.auth.errors import TokenInvalid
 from cargohold.auth.secretbox import SecretBox
+from cargohold.auth.tokens import TokenSigner
 from cargohold.domain.identity import (
     ADMINISTRATOR,
     DeleteConflict,
@@ -23,7 +24,9 @@ from cargohold.domain.identity import (
 from cargohold.domain.principal import Principal
 from cargohold.metadata.schema import access_keys
 from cargohold.metadata.store import MetadataStore
-from cargohold.service.identity import MASTER_KEY_FILE, IdentityService
+from cargohold.service.authentication import Authentication
+from cargohold.service.credentials import MASTER_KEY_FILE, TOKEN_KEY_PURPOSE
+from cargohold.service.identity_admin import IdentityAdmin
 
 pytestmark = [
     pytest.mark.anyio,
@@ -35,165 +38,180 @@ OTHER_ACCOUNT = "210987654321"
 
 
 @pytest.fixture
-def identity(store: MetadataStore, tmp_path: Path, now: list[float]) -> IdentityService:
-    return IdentityService.from_data_dir(
-        store, tmp_path, lambda: now[0], account_id=ACCOUNT, region="us-east-1"
+def box(tmp_path: Path) -> SecretBox:
+    return SecretBox.from_key_file(tmp_path / MASTER_KEY_FILE)
+
+
+@pytest.fixture
+def identity_admin(store: MetadataStore, box: SecretBox, now: list[float]) -> IdentityAdmin:
+    return IdentityAdmin(store, box, lambda: now[0], account_id=ACCOUNT, region="us-east-1")
+
+
+@pytest.fixture
+def authentication(store: MetadataStore, box: SecretBox, now: list[float]) -> Authentication:
+    """What the keys the tests make are checked with."""
+    return Authentication(
+        store, box, TokenSigner(box.derive_key(TOKEN_KEY_PURPOSE)), lambda: now[0]
     )
 
 
 @pytest.fixture
-def other_account(store: MetadataStore, tmp_path: Path, now: list[float]) -> IdentityService:
+def other_account(identity_admin: IdentityAdmin) -> IdentityAdmin:
     """Another account on the same server and database, with the same master key."""
-    return IdentityService.from_data_dir(
-        store, tmp_path, lambda: now[0], account_id=OTHER_ACCOUNT, region="us-east-1"
-    )
+    return identity_admin.for_account(OTHER_ACCOUNT)
 
 
 # -- users -------------------------------------------------------------------------------------
 
 
-async def test_create_and_list_users(identity: IdentityService) -> None:
-    alice = await identity.create_user("alice")
+async def test_create_and_list_users(identity_admin: IdentityAdmin) -> None:
+    alice = await identity_admin.create_user("alice")
     assert alice.arn == f"arn:aws:iam::{ACCOUNT}:user/alice"
     assert alice.id.startswith("AIDA") and len(alice.id) == 21
-    ci = await identity.create_user("ci-bot", path="/automation/")
+    ci = await identity_admin.create_user("ci-bot", path="/automation/")
     assert ci.arn == f"arn:aws:iam::{ACCOUNT}:user/automation/ci-bot"
-    assert [u.name for u in await identity.list_users()] == ["alice", "ci-bot"]
-    assert (await identity.get_user("alice")) == alice
+    assert [u.name for u in await identity_admin.list_users()] == ["alice", "ci-bot"]
+    assert (await identity_admin.get_user("alice")) == alice
 
 
-async def test_user_names_are_unique_regardless_of_case(identity: IdentityService) -> None:
-    await identity.create_user("Alice")
+async def test_user_names_are_unique_regardless_of_case(identity_admin: IdentityAdmin) -> None:
+    await identity_admin.create_user("Alice")
     with pytest.raises(EntityAlreadyExists, match="User with name alice already exists"):
-        await identity.create_user("alice")
-    assert [u.name for u in await identity.list_users()] == ["Alice"]
-    assert (await identity.get_user("ALICE")).name == "Alice"
+        await identity_admin.create_user("alice")
+    assert [u.name for u in await identity_admin.list_users()] == ["Alice"]
+    assert (await identity_admin.get_user("ALICE")).name == "Alice"
 
 
 @pytest.mark.parametrize("name", ["", "a b", "x" * 65, "sl/ash", "ümlaut"])
-async def test_invalid_user_names(identity: IdentityService, name: str) -> None:
+async def test_invalid_user_names(identity_admin: IdentityAdmin, name: str) -> None:
     with pytest.raises(InvalidInput):
-        await identity.create_user(name)
+        await identity_admin.create_user(name)
 
 
-async def test_invalid_path(identity: IdentityService) -> None:
+async def test_invalid_path(identity_admin: IdentityAdmin) -> None:
     with pytest.raises(InvalidInput):
-        await identity.create_user("bob", path="no-slashes")
+        await identity_admin.create_user("bob", path="no-slashes")
 
 
-async def test_unknown_user(identity: IdentityService) -> None:
+async def test_unknown_user(identity_admin: IdentityAdmin) -> None:
     with pytest.raises(NoSuchEntity, match="The user with name ghost cannot be found"):
-        await identity.get_user("ghost")
+        await identity_admin.get_user("ghost")
     with pytest.raises(NoSuchEntity):
-        await identity.create_access_key("ghost")
+        await identity_admin.create_access_key("ghost")
     with pytest.raises(NoSuchEntity):
-        await identity.delete_user("ghost")
+        await identity_admin.delete_user("ghost")
     with pytest.raises(NoSuchEntity):
-        await identity.list_access_keys("ghost")
+        await identity_admin.list_access_keys("ghost")
 
 
-async def test_delete_user_with_keys_needs_force(identity: IdentityService) -> None:
-    await identity.create_user("bob")
-    created = await identity.create_access_key("bob")
+async def test_delete_user_with_keys_needs_force(
+    identity_admin: IdentityAdmin, authentication: Authentication
+) -> None:
+    await identity_admin.create_user("bob")
+    created = await identity_admin.create_access_key("bob")
     with pytest.raises(DeleteConflict):
-        await identity.delete_user("bob")
-    assert await identity.lookup_secret(created.key.id) == created.secret
-    assert await identity.delete_user("bob", force=True) == [created.key.id]
-    assert await identity.lookup_secret(created.key.id) is None
-    assert await identity.list_users() == []
-    await identity.create_user("carol")
-    assert await identity.delete_user("carol") == []
+        await identity_admin.delete_user("bob")
+    assert await authentication.lookup_secret(created.key.id) == created.secret
+    assert await identity_admin.delete_user("bob", force=True) == [created.key.id]
+    assert await authentication.lookup_secret(created.key.id) is None
+    assert await identity_admin.list_users() == []
+    await identity_admin.create_user("carol")
+    assert await identity_admin.delete_user("carol") == []
 
 
-async def test_the_administrator_cannot_be_deleted(identity: IdentityService) -> None:
-    await identity.ensure_administrator()
+async def test_the_administrator_cannot_be_deleted(identity_admin: IdentityAdmin) -> None:
+    await identity_admin.ensure_administrator()
     with pytest.raises(InvalidInput, match="administrator"):
-        await identity.delete_user(ADMINISTRATOR, force=True)
+        await identity_admin.delete_user(ADMINISTRATOR, force=True)
 
 
 # -- access keys -------------------------------------------------------------------------------
 
 
-async def test_access_key_lifecycle(identity: IdentityService, now: list[float]) -> None:
-    await identity.create_user("bob")
-    created = await identity.create_access_key("bob")
+async def test_access_key_lifecycle(
+    identity_admin: IdentityAdmin, authentication: Authentication, now: list[float]
+) -> None:
+    await identity_admin.create_user("bob")
+    created = await identity_admin.create_access_key("bob")
     key = created.key
     assert is_access_key_id(key.id) and key.id.startswith("AKIA") and len(key.id) == 20
     assert len(created.secret) == 40
     assert key.status == "Active" and key.user_name == "bob" and key.created_at == now[0]
-    assert await identity.lookup_secret(key.id) == created.secret
-    principal = await identity.principal_for_key(key.id)
+    assert await authentication.lookup_secret(key.id) == created.secret
+    principal = await authentication.principal_for_key(key.id)
     assert principal == Principal(
         account_id=ACCOUNT,
         arn=f"arn:aws:iam::{ACCOUNT}:user/bob",
-        principal_id=(await identity.get_user("bob")).id,
+        principal_id=(await identity_admin.get_user("bob")).id,
         access_key_id=key.id,
         username="bob",
     )
 
-    assert (await identity.set_access_key_status(key.id, "Inactive")).status == "Inactive"
-    assert await identity.lookup_secret(key.id) is None
-    assert await identity.principal_for_key(key.id) is None
-    assert [k.status for k in await identity.list_access_keys("bob")] == ["Inactive"]
+    assert (await identity_admin.set_access_key_status(key.id, "Inactive")).status == "Inactive"
+    assert await authentication.lookup_secret(key.id) is None
+    assert await authentication.principal_for_key(key.id) is None
+    assert [k.status for k in await identity_admin.list_access_keys("bob")] == ["Inactive"]
 
-    assert (await identity.set_access_key_status(key.id, "Active")).status == "Active"
-    assert await identity.lookup_secret(key.id) == created.secret
+    assert (await identity_admin.set_access_key_status(key.id, "Active")).status == "Active"
+    assert await authentication.lookup_secret(key.id) == created.secret
 
-    await identity.delete_access_key(key.id)
-    assert await identity.lookup_secret(key.id) is None
-    assert await identity.list_access_keys("bob") == []
+    await identity_admin.delete_access_key(key.id)
+    assert await authentication.lookup_secret(key.id) is None
+    assert await identity_admin.list_access_keys("bob") == []
     with pytest.raises(NoSuchEntity, match=f"The Access Key with id {key.id} cannot be found"):
-        await identity.delete_access_key(key.id)
+        await identity_admin.delete_access_key(key.id)
 
 
-async def test_two_keys_per_user(identity: IdentityService) -> None:
-    await identity.create_user("bob")
-    first = await identity.create_access_key("bob")
-    second = await identity.create_access_key("bob")
+async def test_two_keys_per_user(identity_admin: IdentityAdmin) -> None:
+    await identity_admin.create_user("bob")
+    first = await identity_admin.create_access_key("bob")
+    second = await identity_admin.create_access_key("bob")
     assert first.secret != second.secret and first.key.id != second.key.id
     with pytest.raises(LimitExceeded, match="AccessKeysPerUser: 2"):
-        await identity.create_access_key("bob")
-    await identity.delete_access_key(first.key.id)
-    await identity.create_access_key("bob")
+        await identity_admin.create_access_key("bob")
+    await identity_admin.delete_access_key(first.key.id)
+    await identity_admin.create_access_key("bob")
 
 
-async def test_list_access_keys_of_everyone(identity: IdentityService) -> None:
-    await identity.create_user("bob")
-    await identity.create_user("alice")
-    bob = await identity.create_access_key("bob")
-    alice = await identity.create_access_key("alice")
-    listed = await identity.list_access_keys()
+async def test_list_access_keys_of_everyone(identity_admin: IdentityAdmin) -> None:
+    await identity_admin.create_user("bob")
+    await identity_admin.create_user("alice")
+    bob = await identity_admin.create_access_key("bob")
+    alice = await identity_admin.create_access_key("alice")
+    listed = await identity_admin.list_access_keys()
     assert [(k.user_name, k.id) for k in listed] == [
         ("alice", alice.key.id),
         ("bob", bob.key.id),
     ]
 
 
-async def test_invalid_status_and_unknown_keys(identity: IdentityService) -> None:
-    await identity.create_user("bob")
-    key = (await identity.create_access_key("bob")).key
+async def test_invalid_status_and_unknown_keys(
+    identity_admin: IdentityAdmin, authentication: Authentication
+) -> None:
+    await identity_admin.create_user("bob")
+    key = (await identity_admin.create_access_key("bob")).key
     with pytest.raises(InvalidInput, match="Active, Inactive"):
-        await identity.set_access_key_status(key.id, "Enabled")
+        await identity_admin.set_access_key_status(key.id, "Enabled")
     for unknown in ("AKIAAAAAAAAAAAAAAAAA", "not-a-key", ""):
         with pytest.raises(NoSuchEntity):
-            await identity.set_access_key_status(unknown, "Inactive")
-        assert await identity.lookup_secret(unknown) is None
-        assert await identity.principal_for_key(unknown) is None
+            await identity_admin.set_access_key_status(unknown, "Inactive")
+        assert await authentication.lookup_secret(unknown) is None
+        assert await authentication.principal_for_key(unknown) is None
 
 
 async def test_accounts_do_not_manage_each_others_keys(
-    identity: IdentityService, other_account: IdentityService
+    identity_admin: IdentityAdmin, authentication: Authentication, other_account: IdentityAdmin
 ) -> None:
     await other_account.create_user("mallory")
     theirs = await other_account.create_access_key("mallory")
     with pytest.raises(NoSuchEntity):
-        await identity.delete_access_key(theirs.key.id)
+        await identity_admin.delete_access_key(theirs.key.id)
     with pytest.raises(NoSuchEntity):
-        await identity.set_access_key_status(theirs.key.id, "Inactive")
-    assert await identity.list_access_keys() == []
-    assert await identity.list_users() == []
+        await identity_admin.set_access_key_status(theirs.key.id, "Inactive")
+    assert await identity_admin.list_access_keys() == []
+    assert await identity_admin.list_users() == []
     # Authentication resolves every account's keys; authorization tells the accounts apart.
-    principal = await identity.principal_for_key(theirs.key.id)
+    principal = await authentication.principal_for_key(theirs.key.id)
     assert principal is not None and principal.account_id == OTHER_ACCOUNT
 
 
@@ -201,10 +219,13 @@ async def test_accounts_do_not_manage_each_others_keys(
 
 
 async def test_secrets_are_sealed_with_the_key_id(
-    identity: IdentityService, store: MetadataStore, tmp_path: Path
+    identity_admin: IdentityAdmin,
+    authentication: Authentication,
+    store: MetadataStore,
+    tmp_path: Path,
 ) -> None:
-    await identity.create_user("bob")
-    created = await identity.create_access_key("bob")
+    await identity_admin.create_user("bob")
+    created = await identity_admin.create_access_key("bob")
     async with store.read() as tx:
         sealed = (
             await tx.conn.execute(
@@ -215,65 +236,67 @@ async def test_secrets_are_sealed_with_the_key_id(
     box = SecretBox.from_key_file(tmp_path / MASTER_KEY_FILE)
     assert box.decrypt(bytes(sealed), context=created.key.id.encode()) == created.secret.encode()
     # Moved onto another key's row, the ciphertext no longer opens: that key cannot authenticate.
-    await identity.create_user("eve")
-    other = await identity.create_access_key("eve")
+    await identity_admin.create_user("eve")
+    other = await identity_admin.create_access_key("eve")
     async with store.write() as tx:
         await tx.conn.execute(
             sa.update(access_keys).where(access_keys.c.id == other.key.id).values(secret=sealed)
         )
-    assert await identity.lookup_secret(other.key.id) is None
+    assert await authentication.lookup_secret(other.key.id) is None
 
 
 # -- the administrator -------------------------------------------------------------------------
 
 
-async def test_ensure_administrator_is_idempotent(identity: IdentityService) -> None:
-    first = await identity.ensure_administrator()
+async def test_ensure_administrator_is_idempotent(identity_admin: IdentityAdmin) -> None:
+    first = await identity_admin.ensure_administrator()
     assert first.created and first.user.name == ADMINISTRATOR
     assert first.user.arn == f"arn:aws:iam::{ACCOUNT}:user/admin"
-    again = await identity.ensure_administrator()
+    again = await identity_admin.ensure_administrator()
     assert not again.created
     assert (again.key.id, again.secret) == (first.key.id, first.secret)
-    assert [k.id for k in await identity.list_access_keys(ADMINISTRATOR)] == [first.key.id]
-    current = await identity.administrator_key()
+    assert [k.id for k in await identity_admin.list_access_keys(ADMINISTRATOR)] == [first.key.id]
+    current = await identity_admin.administrator_key()
     assert (current.key.id, current.secret) == (first.key.id, first.secret)
 
 
 async def test_concurrent_first_starts_make_one_administrator_key(
-    identity: IdentityService,
+    identity_admin: IdentityAdmin,
 ) -> None:
     results = []
 
     async def start() -> None:
-        results.append(await identity.ensure_administrator())
+        results.append(await identity_admin.ensure_administrator())
 
     async with anyio.create_task_group() as group:
         for _ in range(4):
             group.start_soon(start)
     assert sum(result.created for result in results) == 1
     assert len({result.key.id for result in results}) == 1
-    assert len(await identity.list_access_keys(ADMINISTRATOR)) == 1
+    assert len(await identity_admin.list_access_keys(ADMINISTRATOR)) == 1
 
 
-async def test_rotate_replaces_the_administrators_key(identity: IdentityService) -> None:
-    first = await identity.ensure_administrator()
-    password, _ = identity.issue_password(first.user.as_principal(first.key.id))
-    rotated = await identity.ensure_administrator(rotate=True)
+async def test_rotate_replaces_the_administrators_key(
+    identity_admin: IdentityAdmin, authentication: Authentication
+) -> None:
+    first = await identity_admin.ensure_administrator()
+    password, _ = authentication.issue_password(first.user.as_principal(first.key.id))
+    rotated = await identity_admin.ensure_administrator(rotate=True)
     assert rotated.created and rotated.key.id != first.key.id
-    assert await identity.lookup_secret(first.key.id) is None
+    assert await authentication.lookup_secret(first.key.id) is None
     with pytest.raises(TokenInvalid):
-        await identity.authenticate_password(password)
-    assert [k.id for k in await identity.list_access_keys(ADMINISTRATOR)] == [rotated.key.id]
+        await authentication.authenticate_password(password)
+    assert [k.id for k in await identity_admin.list_access_keys(ADMINISTRATOR)] == [rotated.key.id]
 
 
-async def test_a_deactivated_administrator_key_is_replaced(identity: IdentityService) -> None:
-    first = await identity.ensure_administrator()
-    await identity.set_access_key_status(first.key.id, "Inactive")
+async def test_a_deactivated_administrator_key_is_replaced(identity_admin: IdentityAdmin) -> None:
+    first = await identity_admin.ensure_administrator()
+    await identity_admin.set_access_key_status(first.key.id, "Inactive")
     with pytest.raises(NoSuchEntity, match="cargohold admin init"):
-        await identity.administrator_key()
-    second = await identity.ensure_administrator()
+        await identity_admin.administrator_key()
+    second = await identity_admin.ensure_administrator()
     assert second.created and second.key.id != first.key.id
-    await identity.set_access_key_status(second.key.id, "Inactive")
+    await identity_admin.set_access_key_status(second.key.id, "Inactive")
     with pytest.raises(LimitExceeded, match="--rotate"):
-        await identity.ensure_administrator()
-    assert (await identity.ensure_administrator(rotate=True)).created
+        await identity_admin.ensure_administrator()
+    assert (await identity_admin.ensure_administrator(rotate=True)).created

@@ -16,7 +16,8 @@ from cargohold.domain.principal import Principal
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.authz import ResourceSide
 from cargohold.service.iam import IamService
-from cargohold.service.identity import IdentityService
+from cargohold.service.identity import Identities
+from cargohold.service.identity_admin import IdentityAdmin
 from cargohold.service.identity_policies import ADMINISTRATOR_ACCESS, IdentityPolicies
 from cargohold.service.managed_policies import ManagedPolicyService
 from cargohold.service.policies import ResourcePolicies
@@ -37,10 +38,15 @@ def actions(policies: Any) -> list[tuple[str, ...]]:
 
 
 @pytest.fixture
-def identity(store: MetadataStore, tmp_path: Path, now: list[float]) -> IdentityService:
-    return IdentityService.from_data_dir(
+def identities(store: MetadataStore, tmp_path: Path, now: list[float]) -> Identities:
+    return Identities.from_data_dir(
         store, tmp_path, lambda: now[0], account_id=ACCOUNT, region="us-east-1"
     )
+
+
+@pytest.fixture
+def identity_admin(identities: Identities) -> IdentityAdmin:
+    return identities.admin
 
 
 @pytest.fixture
@@ -48,18 +54,18 @@ def iam(store: MetadataStore, now: list[float]) -> IamService:
     return IamService(store, lambda: now[0], account_id=ACCOUNT)
 
 
-async def principal_of(identity: IdentityService, name: str) -> Principal:
-    await identity.create_user(name)
-    key = (await identity.create_access_key(name)).key.id
-    principal = await identity.principal_for_key(key)
+async def principal_of(identities: Identities, name: str) -> Principal:
+    await identities.admin.create_user(name)
+    key = (await identities.admin.create_access_key(name)).key.id
+    principal = await identities.authentication.principal_for_key(key)
     assert principal is not None
     return principal
 
 
 async def test_a_users_policies_and_its_groups(
-    store: MetadataStore, identity: IdentityService, iam: IamService, now: list[float]
+    store: MetadataStore, identities: Identities, iam: IamService, now: list[float]
 ) -> None:
-    bob = await principal_of(identity, "bob")
+    bob = await principal_of(identities, "bob")
     source = IdentityPolicies(store, iam)
     assert list(await source.identity_policies(bob)) == []
     await iam.put_inline_policy(USER, "bob", "own", document("ecr:ListImages", Resource="*"))
@@ -78,9 +84,9 @@ async def test_a_users_policies_and_its_groups(
 
 
 async def test_the_administrator_holds_administrator_access(
-    store: MetadataStore, identity: IdentityService, iam: IamService
+    store: MetadataStore, identity_admin: IdentityAdmin, iam: IamService
 ) -> None:
-    admin = await identity.ensure_administrator()
+    admin = await identity_admin.ensure_administrator()
     principal = admin.user.as_principal(admin.key.id)
     found = await IdentityPolicies(store, iam).identity_policies(principal)
     assert list(found) == [ADMINISTRATOR_ACCESS]
@@ -126,9 +132,9 @@ async def test_a_repository_its_tags_and_the_registry_policy(store: MetadataStor
 
 
 async def test_a_roles_trust_policy_for_assume_role(
-    store: MetadataStore, identity: IdentityService, iam: IamService
+    store: MetadataStore, identities: Identities, iam: IamService
 ) -> None:
-    bob = await principal_of(identity, "bob")
+    bob = await principal_of(identities, "bob")
     trust = document("sts:AssumeRole", Principal={"AWS": bob.arn})
     role = await iam.create_role("deployer", trust)
     source = ResourcePolicies(store)

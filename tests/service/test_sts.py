@@ -20,9 +20,12 @@ from cargohold.domain.principal import Principal
 from cargohold.metadata.schema import sessions
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.audit import AuditLog
+from cargohold.service.authentication import Authentication
 from cargohold.service.authz import Authorizer, RequestRecord
+from cargohold.service.credentials import MASTER_KEY_FILE
 from cargohold.service.iam import IamService
-from cargohold.service.identity import MASTER_KEY_FILE, IdentityService
+from cargohold.service.identity import Identities
+from cargohold.service.identity_admin import IdentityAdmin
 from cargohold.service.identity_policies import IdentityPolicies
 from cargohold.service.managed_policies import ManagedPolicyService
 from cargohold.service.policies import ResourcePolicies
@@ -53,10 +56,20 @@ def allow(action: str, resource: str = "*", effect: str = "Allow") -> str:
 
 
 @pytest.fixture
-def identity(store: MetadataStore, tmp_path: Path, now: list[float]) -> IdentityService:
-    return IdentityService.from_data_dir(
+def identities(store: MetadataStore, tmp_path: Path, now: list[float]) -> Identities:
+    return Identities.from_data_dir(
         store, tmp_path, lambda: now[0], account_id=ACCOUNT, region="us-east-1"
     )
+
+
+@pytest.fixture
+def identity_admin(identities: Identities) -> IdentityAdmin:
+    return identities.admin
+
+
+@pytest.fixture
+def authentication(identities: Identities) -> Authentication:
+    return identities.authentication
 
 
 @pytest.fixture
@@ -83,11 +96,11 @@ def sts(
     return StsService(store, box, iam, lambda: now[0], authorizer=authorizer)
 
 
-async def user(identity: IdentityService, name: str) -> Principal:
+async def user(identities: Identities, name: str) -> Principal:
     """A user with a key, as SigV4 resolves it."""
-    await identity.create_user(name)
-    created = await identity.create_access_key(name)
-    principal = await identity.principal_for_key(created.key.id)
+    await identities.admin.create_user(name)
+    created = await identities.admin.create_access_key(name)
+    principal = await identities.authentication.principal_for_key(created.key.id)
     assert principal is not None
     return principal
 
@@ -95,14 +108,16 @@ async def user(identity: IdentityService, name: str) -> Principal:
 # -- GetCallerIdentity, GetSessionToken --------------------------------------------------------
 
 
-async def test_caller_identity(identity: IdentityService, sts: StsService) -> None:
-    alice = await user(identity, "alice")
+async def test_caller_identity(identities: Identities, sts: StsService) -> None:
+    alice = await user(identities, "alice")
     who = sts.caller_identity(alice)
     assert (who.user_id, who.account, who.arn) == (alice.principal_id, ACCOUNT, alice.arn)
 
 
-async def test_session_token(identity: IdentityService, sts: StsService, now: list[float]) -> None:
-    alice = await user(identity, "alice")
+async def test_session_token(
+    identities: Identities, authentication: Authentication, sts: StsService, now: list[float]
+) -> None:
+    alice = await user(identities, "alice")
     credentials = await sts.get_session_token(alice, 900)
     assert is_session_key_id(credentials.access_key_id)
     assert credentials.access_key_id.startswith("ASIA") and len(credentials.access_key_id) == 20
@@ -110,7 +125,7 @@ async def test_session_token(identity: IdentityService, sts: StsService, now: li
     assert credentials.expiration == now[0] + 900
     assert "secret" not in repr(credentials).lower().replace("<secrets hidden>", "")
 
-    resolved = await identity.resolve_credential(
+    resolved = await authentication.resolve_credential(
         credentials.access_key_id, credentials.session_token
     )
     assert resolved is not None and resolved.secret == credentials.secret_access_key
@@ -126,48 +141,52 @@ async def test_session_token(identity: IdentityService, sts: StsService, now: li
 
 
 async def test_session_tokens_last_twelve_hours_by_default(
-    identity: IdentityService, sts: StsService, now: list[float]
+    identities: Identities, sts: StsService, now: list[float]
 ) -> None:
-    credentials = await sts.get_session_token(await user(identity, "alice"))
+    credentials = await sts.get_session_token(await user(identities, "alice"))
     assert credentials.expiration == now[0] + 43200
 
 
 async def test_temporary_credentials_need_their_token(
-    identity: IdentityService, sts: StsService
+    identities: Identities, authentication: Authentication, sts: StsService
 ) -> None:
-    alice = await user(identity, "alice")
+    alice = await user(identities, "alice")
     credentials = await sts.get_session_token(alice)
     key = credentials.access_key_id
-    assert await identity.resolve_credential(key, None) is None
-    assert await identity.resolve_credential(key, "wrong") is None
-    assert await identity.resolve_credential(key, credentials.session_token + "x") is None
+    assert await authentication.resolve_credential(key, None) is None
+    assert await authentication.resolve_credential(key, "wrong") is None
+    assert await authentication.resolve_credential(key, credentials.session_token + "x") is None
     other = await sts.get_session_token(alice)
-    assert await identity.resolve_credential(key, other.session_token) is None
+    assert await authentication.resolve_credential(key, other.session_token) is None
     # A long-term key with a session token is no credential either.
     assert alice.access_key_id is not None
-    assert await identity.resolve_credential(alice.access_key_id, "token") is None
-    assert await identity.resolve_credential(alice.access_key_id, None) is not None
+    assert await authentication.resolve_credential(alice.access_key_id, "token") is None
+    assert await authentication.resolve_credential(alice.access_key_id, None) is not None
     # Neither is a session key that never existed.
-    assert await identity.resolve_credential("ASIAAAAAAAAAAAAAAAAA", "token") is None
+    assert await authentication.resolve_credential("ASIAAAAAAAAAAAAAAAAA", "token") is None
 
 
 async def test_temporary_credentials_expire(
-    identity: IdentityService, sts: StsService, now: list[float]
+    identities: Identities, authentication: Authentication, sts: StsService, now: list[float]
 ) -> None:
-    credentials = await sts.get_session_token(await user(identity, "alice"), 900)
+    credentials = await sts.get_session_token(await user(identities, "alice"), 900)
     now[0] += 899
-    assert await identity.resolve_credential(credentials.access_key_id, credentials.session_token)
+    assert await authentication.resolve_credential(
+        credentials.access_key_id, credentials.session_token
+    )
     now[0] += 1
     with pytest.raises(ExpiredToken, match="The security token included in the request is expired"):
-        await identity.resolve_credential(credentials.access_key_id, credentials.session_token)
+        await authentication.resolve_credential(
+            credentials.access_key_id, credentials.session_token
+        )
     # A wrong token is unrecognized rather than expired: it says nothing about the session.
-    assert await identity.resolve_credential(credentials.access_key_id, "wrong") is None
+    assert await authentication.resolve_credential(credentials.access_key_id, "wrong") is None
 
 
 async def test_secrets_are_sealed_at_rest(
-    identity: IdentityService, sts: StsService, store: MetadataStore
+    identities: Identities, sts: StsService, store: MetadataStore
 ) -> None:
-    credentials = await sts.get_session_token(await user(identity, "alice"))
+    credentials = await sts.get_session_token(await user(identities, "alice"))
     async with store.read() as tx:
         row = (await tx.conn.execute(sa.select(sessions))).one()
     assert credentials.secret_access_key.encode() not in bytes(row.secret)
@@ -176,12 +195,17 @@ async def test_secrets_are_sealed_at_rest(
 
 
 async def test_deleting_the_user_ends_its_sessions(
-    identity: IdentityService, sts: StsService
+    identities: Identities,
+    identity_admin: IdentityAdmin,
+    authentication: Authentication,
+    sts: StsService,
 ) -> None:
-    credentials = await sts.get_session_token(await user(identity, "alice"))
-    await identity.delete_user("alice", force=True)
+    credentials = await sts.get_session_token(await user(identities, "alice"))
+    await identity_admin.delete_user("alice", force=True)
     assert (
-        await identity.resolve_credential(credentials.access_key_id, credentials.session_token)
+        await authentication.resolve_credential(
+            credentials.access_key_id, credentials.session_token
+        )
         is None
     )
 
@@ -190,9 +214,13 @@ async def test_deleting_the_user_ends_its_sessions(
 
 
 async def test_assume_a_role_the_trust_policy_names_the_caller_for(
-    identity: IdentityService, iam: IamService, sts: StsService, now: list[float]
+    identities: Identities,
+    authentication: Authentication,
+    iam: IamService,
+    sts: StsService,
+    now: list[float],
 ) -> None:
-    alice = await user(identity, "alice")
+    alice = await user(identities, "alice")
     role = await iam.create_role("deployer", trust({"AWS": alice.arn}), path="/ci/")
     assumed = await sts.assume_role(alice, role.arn, "build-42")
     assert assumed.arn == f"arn:aws:sts::{ACCOUNT}:assumed-role/deployer/build-42"
@@ -200,7 +228,7 @@ async def test_assume_a_role_the_trust_policy_names_the_caller_for(
     assert assumed.credentials.expiration == now[0] + 3600
     assert assumed.packed_policy_size is None
 
-    resolved = await identity.resolve_credential(
+    resolved = await authentication.resolve_credential(
         assumed.credentials.access_key_id, assumed.credentials.session_token
     )
     assert resolved is not None
@@ -214,9 +242,9 @@ async def test_assume_a_role_the_trust_policy_names_the_caller_for(
 
 
 async def test_a_trust_policy_naming_the_account_needs_an_identity_allow(
-    identity: IdentityService, iam: IamService, sts: StsService
+    identities: Identities, iam: IamService, sts: StsService
 ) -> None:
-    alice = await user(identity, "alice")
+    alice = await user(identities, "alice")
     role = await iam.create_role("r", trust({"AWS": ROOT}))
     denial = (
         f"User: {alice.arn} is not authorized to perform: sts:AssumeRole on resource: {role.arn}"
@@ -229,12 +257,12 @@ async def test_a_trust_policy_naming_the_account_needs_an_identity_allow(
 
 
 async def test_a_trust_policy_that_names_someone_else_denies(
-    identity: IdentityService, iam: IamService, sts: StsService
+    identities: Identities, iam: IamService, sts: StsService
 ) -> None:
-    alice = await user(identity, "alice")
-    bob = await user(identity, "bob")
+    alice = await user(identities, "alice")
+    bob = await user(identities, "bob")
     role = await iam.create_role("r", trust({"AWS": bob.arn}))
-    # Not even an identity-based allow of everything lets alice in.
+    # Not even an identities-based allow of everything lets alice in.
     await iam.put_inline_policy("user", "alice", "all", allow("*"))
     with pytest.raises(AccessDenied):
         await sts.assume_role(alice, role.arn, "s")
@@ -245,9 +273,9 @@ async def test_a_trust_policy_that_names_someone_else_denies(
 
 
 async def test_an_explicit_deny_wins(
-    identity: IdentityService, iam: IamService, sts: StsService
+    identities: Identities, iam: IamService, sts: StsService
 ) -> None:
-    alice = await user(identity, "alice")
+    alice = await user(identities, "alice")
     role = await iam.create_role("r", trust({"AWS": alice.arn}))
     await iam.put_inline_policy("user", "alice", "no", allow("sts:AssumeRole", effect="Deny"))
     with pytest.raises(AccessDenied):
@@ -255,9 +283,9 @@ async def test_an_explicit_deny_wins(
 
 
 async def test_trust_policy_conditions(
-    identity: IdentityService, iam: IamService, sts: StsService
+    identities: Identities, iam: IamService, sts: StsService
 ) -> None:
-    alice = await user(identity, "alice")
+    alice = await user(identities, "alice")
     condition = {"StringEquals": {"sts:ExternalId": "s3cret"}}
     role = await iam.create_role("r", trust({"AWS": alice.arn}, condition))
     with pytest.raises(AccessDenied):
@@ -275,7 +303,7 @@ async def test_trust_policy_conditions(
 
 
 async def test_the_trust_policy_decision_is_audited(
-    identity: IdentityService,
+    identities: Identities,
     iam: IamService,
     store: MetadataStore,
     tmp_path: Path,
@@ -292,7 +320,7 @@ async def test_the_trust_policy_decision_is_audited(
     )
     box = SecretBox.from_key_file(tmp_path / MASTER_KEY_FILE)
     sts = StsService(store, box, iam, lambda: now[0], authorizer=authorizer)
-    alice = await user(identity, "alice")
+    alice = await user(identities, "alice")
     condition = {"StringEquals": {"sts:ExternalId": "s3cret"}}
     role = await iam.create_role("partner", trust({"AWS": alice.arn}, condition))
     record = RequestRecord(
@@ -322,18 +350,18 @@ async def test_the_trust_policy_decision_is_audited(
 
 
 async def test_a_role_that_does_not_exist_is_denied_not_missing(
-    identity: IdentityService, sts: StsService
+    identities: Identities, sts: StsService
 ) -> None:
-    alice = await user(identity, "alice")
+    alice = await user(identities, "alice")
     ghost = f"arn:aws:iam::{ACCOUNT}:role/ghost"
     with pytest.raises(AccessDenied, match=f"on resource: {ghost}"):
         await sts.assume_role(alice, ghost, "s")
 
 
 async def test_session_durations(
-    identity: IdentityService, iam: IamService, sts: StsService, now: list[float]
+    identities: Identities, iam: IamService, sts: StsService, now: list[float]
 ) -> None:
-    alice = await user(identity, "alice")
+    alice = await user(identities, "alice")
     role = await iam.create_role("r", trust({"AWS": alice.arn}), max_session_duration=7200)
     assert (
         await sts.assume_role(alice, role.arn, "s", duration_seconds=7200)
@@ -343,12 +371,16 @@ async def test_session_durations(
 
 
 async def test_role_chaining_lasts_an_hour_at_most(
-    identity: IdentityService, iam: IamService, sts: StsService, now: list[float]
+    identities: Identities,
+    authentication: Authentication,
+    iam: IamService,
+    sts: StsService,
+    now: list[float],
 ) -> None:
-    alice = await user(identity, "alice")
+    alice = await user(identities, "alice")
     first = await iam.create_role("first", trust({"AWS": alice.arn}), max_session_duration=43200)
     assumed = await sts.assume_role(alice, first.arn, "one", duration_seconds=43200)
-    resolved = await identity.resolve_credential(
+    resolved = await authentication.resolve_credential(
         assumed.credentials.access_key_id, assumed.credentials.session_token
     )
     assert resolved is not None
@@ -365,9 +397,9 @@ async def test_role_chaining_lasts_an_hour_at_most(
 
 
 async def test_session_policies_are_validated(
-    identity: IdentityService, iam: IamService, sts: StsService
+    identities: Identities, iam: IamService, sts: StsService
 ) -> None:
-    alice = await user(identity, "alice")
+    alice = await user(identities, "alice")
     role = await iam.create_role("r", trust({"AWS": alice.arn}))
     with pytest.raises(PolicyError) as raised:
         await sts.assume_role(alice, role.arn, "s", policy="{nope")
@@ -377,12 +409,12 @@ async def test_session_policies_are_validated(
 
 
 async def test_managed_session_policies_must_exist(
-    identity: IdentityService, iam: IamService, sts: StsService, store: MetadataStore
+    identities: Identities, iam: IamService, sts: StsService, store: MetadataStore
 ) -> None:
     await ManagedPolicyService(
         store, iam, lambda: 0.0, account_id=ACCOUNT
     ).ensure_aws_managed_policies()
-    alice = await user(identity, "alice")
+    alice = await user(identities, "alice")
     role = await iam.create_role("r", trust({"AWS": alice.arn}))
     await sts.assume_role(alice, role.arn, "s", policy_arns=(EXECUTION,))
     with pytest.raises(InvalidInput, match="does not exist"):
@@ -390,15 +422,17 @@ async def test_managed_session_policies_must_exist(
 
 
 async def test_deleting_the_role_ends_its_sessions(
-    identity: IdentityService, iam: IamService, sts: StsService
+    identities: Identities, authentication: Authentication, iam: IamService, sts: StsService
 ) -> None:
-    alice = await user(identity, "alice")
+    alice = await user(identities, "alice")
     role = await iam.create_role("r", trust({"AWS": alice.arn}))
     assumed = await sts.assume_role(alice, role.arn, "s")
     await iam.delete_role("r")
     credentials = assumed.credentials
     assert (
-        await identity.resolve_credential(credentials.access_key_id, credentials.session_token)
+        await authentication.resolve_credential(
+            credentials.access_key_id, credentials.session_token
+        )
         is None
     )
 
@@ -407,51 +441,55 @@ async def test_deleting_the_role_ends_its_sessions(
 
 
 async def test_a_role_sessions_registry_token_lives_as_long_as_the_session(
-    identity: IdentityService, iam: IamService, sts: StsService, now: list[float]
+    identities: Identities,
+    authentication: Authentication,
+    iam: IamService,
+    sts: StsService,
+    now: list[float],
 ) -> None:
-    alice = await user(identity, "alice")
+    alice = await user(identities, "alice")
     role = await iam.create_role("puller", trust({"AWS": alice.arn}))
     assumed = await sts.assume_role(alice, role.arn, "s", duration_seconds=1800)
-    resolved = await identity.resolve_credential(
+    resolved = await authentication.resolve_credential(
         assumed.credentials.access_key_id, assumed.credentials.session_token
     )
     assert resolved is not None
-    password, expires_at = identity.issue_password(resolved.principal)
+    password, expires_at = authentication.issue_password(resolved.principal)
     # A role session's token ends with the session, not twelve hours later.
     assert expires_at == now[0] + 1800
-    assert await identity.authenticate_password(password) == resolved.principal
+    assert await authentication.authenticate_password(password) == resolved.principal
     now[0] += 1799
-    assert (await identity.authenticate_password(password)).arn == assumed.arn
+    assert (await authentication.authenticate_password(password)).arn == assumed.arn
     now[0] += 1
     with pytest.raises((TokenExpired, TokenInvalid)):
-        await identity.authenticate_password(password)
+        await authentication.authenticate_password(password)
 
 
 async def test_a_registry_token_of_a_deleted_role_session_is_refused(
-    identity: IdentityService, iam: IamService, sts: StsService
+    identities: Identities, authentication: Authentication, iam: IamService, sts: StsService
 ) -> None:
-    alice = await user(identity, "alice")
+    alice = await user(identities, "alice")
     role = await iam.create_role("puller", trust({"AWS": alice.arn}))
     assumed = await sts.assume_role(alice, role.arn, "s")
-    resolved = await identity.resolve_credential(
+    resolved = await authentication.resolve_credential(
         assumed.credentials.access_key_id, assumed.credentials.session_token
     )
     assert resolved is not None
-    password, _ = identity.issue_password(resolved.principal)
+    password, _ = authentication.issue_password(resolved.principal)
     await iam.delete_role("puller")
     with pytest.raises(TokenInvalid):
-        await identity.authenticate_password(password)
+        await authentication.authenticate_password(password)
 
 
 async def test_a_session_token_users_registry_token(
-    identity: IdentityService, sts: StsService
+    identities: Identities, authentication: Authentication, sts: StsService
 ) -> None:
-    credentials = await sts.get_session_token(await user(identity, "alice"), 3600)
-    resolved = await identity.resolve_credential(
+    credentials = await sts.get_session_token(await user(identities, "alice"), 3600)
+    resolved = await authentication.resolve_credential(
         credentials.access_key_id, credentials.session_token
     )
     assert resolved is not None
-    password, expires_at = identity.issue_password(resolved.principal)
+    password, expires_at = authentication.issue_password(resolved.principal)
     assert expires_at == credentials.expiration
-    principal = await identity.authenticate_password(password)
+    principal = await authentication.authenticate_password(password)
     assert principal.username == "alice" and principal.session_token_id == credentials.access_key_id

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from cargohold.auth import sigv4
 from cargohold.auth.errors import UnrecognizedClient
 from cargohold.domain.principal import Principal
-from cargohold.service.identity import KeyCredential
+from cargohold.service.credentials import KeyCredential
 
 _CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9]+)/")
 _QUERY_CREDENTIAL = re.compile(r"(?:^|&)X-Amz-Credential=([A-Za-z0-9]+)(?:/|%2F)")
@@ -30,7 +30,7 @@ _SCOPE_SERVICE = re.compile(r"Credential=[A-Za-z0-9]+/\d{8}/[^/]+/([a-z0-9-]+)/"
 
 
 class CredentialResolver(Protocol):
-    """The identity store as SigV4 sees it (`IdentityService`)."""
+    """The identity store as SigV4 sees it (`cargohold.service.authentication.Authentication`)."""
 
     async def resolve_credential(
         self, access_key_id: str, session_token: str | None

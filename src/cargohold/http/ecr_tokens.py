@@ -7,11 +7,11 @@ from urllib.parse import urlsplit
 
 from cargohold.http.ecr import EcrCall, Handler
 from cargohold.http.hosts import account_host, registry_host
-from cargohold.service.identity import IdentityService
+from cargohold.service.authentication import Authentication
 
 
 def token_handlers(
-    identity: IdentityService, *, public_url: str, account_id: str | None = None
+    authentication: Authentication, *, public_url: str, account_id: str | None = None
 ) -> dict[str, Handler]:
     """`proxyEndpoint` is the registry's URL; for an account other than `account_id` (the
     server's own), that account's host (`cargohold.http.hosts`)."""
@@ -24,7 +24,7 @@ def token_handlers(
         return f"{scheme}://{account_host(host, registry_id, primary_account=account_id)}"
 
     async def get_authorization_token(call: EcrCall) -> dict[str, Any]:
-        token, expires_at = identity.issue_authorization_token(call.principal)
+        token, expires_at = authentication.issue_authorization_token(call.principal)
         # One entry per registry asked for (the parameter is deprecated but still honoured);
         # the token is the caller's, good for any registry its policies let it into.
         registries = call.params.get("registryIds") or [call.principal.account_id]

@@ -23,8 +23,8 @@ from cargohold.domain.principal import Principal, repository_arn
 from cargohold.http.awsrequest import condition_keys, request_record
 from cargohold.http.hosts import addressed_account
 from cargohold.http.oci import Access, Forbidden, Unauthenticated
+from cargohold.service.authentication import Authentication
 from cargohold.service.authz import Authorizer
-from cargohold.service.identity import IdentityService
 
 #: The service ECR names in its challenge; clients show it, some match on it.
 SERVICE = "ecr.amazonaws.com"
@@ -41,14 +41,14 @@ class TokenGatekeeper:
 
     def __init__(
         self,
-        identity: IdentityService,
+        authentication: Authentication,
         authorizer: Authorizer,
         *,
         account_id: str,
         region: str,
         public_url: str,
     ) -> None:
-        self._identity = identity
+        self._authentication = authentication
         self._authorizer = authorizer
         self._account_id = account_id
         self._region = region
@@ -59,7 +59,7 @@ class TokenGatekeeper:
         if not header:
             raise Unauthenticated("authentication required")
         try:
-            return await self._identity.authenticate_basic(header)
+            return await self._authentication.authenticate_basic(header)
         except RegistryTokenError as exc:
             # The messages name no part of what the client sent (auth/errors.py).
             raise Unauthenticated(exc.message) from None

@@ -32,8 +32,9 @@ from cargohold.domain.identity import (
 )
 from cargohold.domain.principal import USER_PRINCIPAL
 from cargohold.http.awsservice import AwsCall, AwsError, AwsService, Handler
+from cargohold.service.credentials import no_such_key
 from cargohold.service.iam import IamService, paginate
-from cargohold.service.identity import IdentityService, no_such_key
+from cargohold.service.identity_admin import IdentityAdmin
 from cargohold.service.managed_policies import ManagedPolicyService, validate_policy_arn
 
 SERVICE = "iam"
@@ -43,7 +44,7 @@ SERVICE = "iam"
 class IamServices:
     """The services an IAM call uses, bound to the caller's account."""
 
-    identity: IdentityService
+    identity: IdentityAdmin
     iam: IamService
     policies: ManagedPolicyService
 

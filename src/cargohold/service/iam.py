@@ -2,7 +2,7 @@
 policies of users, groups and roles, and what decides for a principal (`identity_policies`).
 
 Managed policies, their versions and attachments are in `cargohold.service.managed_policies`;
-users and access keys in `cargohold.service.identity`. Every policy document that comes in is
+users and access keys in `cargohold.service.identity_admin`. Every policy document that comes in is
 validated at one place, `parse_document`, with the policy engine's parser, so a document IAM
 would refuse is refused here with the same code and message.
 """
@@ -46,7 +46,7 @@ from cargohold.domain.policy import (
 )
 from cargohold.domain.principal import Principal
 from cargohold.ports import Metadata, Transaction
-from cargohold.service.identity import random_id, refuse_deletion
+from cargohold.service.credentials import random_id, refuse_deletion
 from cargohold.service.identity_policies import ADMINISTRATOR_ACCESS, is_administrator
 
 log = logging.getLogger(__name__)

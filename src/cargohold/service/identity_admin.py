@@ -72,6 +72,14 @@ class IdentityAdmin:
         self.account_id = account_id
         self.region = region
 
+    def for_account(self, account_id: str) -> IdentityAdmin:
+        """The same service for another account on this server (the caller's, in IAM calls)."""
+        if account_id == self.account_id:
+            return self
+        return IdentityAdmin(
+            self._store, self._box, self._clock, account_id=account_id, region=self.region
+        )
+
     # -- users ------------------------------------------------------------------------------
 
     async def create_user(self, name: str, *, path: str = "/") -> Identity:

@@ -36,8 +36,8 @@ from cargohold.domain.identity import (
 from cargohold.domain.managed_policies import AWS_MANAGED_POLICIES, AwsManagedPolicy
 from cargohold.domain.policy import PolicyKind
 from cargohold.ports import Metadata, Transaction
+from cargohold.service.credentials import random_id
 from cargohold.service.iam import IamService, parse_document
-from cargohold.service.identity import random_id
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 A session is an access key id (`ASIA…`), a secret and a session token, valid until its
 expiration. Both secrets are generated here, sealed with the SecretBox (context: the key id)
 before they reach the database, and handed out only in the answer to the call that made them.
-`IdentityService.resolve_credential` turns them back into a principal for SigV4, and refuses
+`Authentication.resolve_credential` turns them back into a principal for SigV4, and refuses
 them once expired.
 
 AssumeRole is decided by the one authorizer every call goes through (`Authorizer.authorize`):
@@ -40,8 +40,8 @@ from cargohold.domain.policy.kinds import policy_size
 from cargohold.domain.principal import ASSUMED_ROLE_PRINCIPAL, USER_PRINCIPAL, Principal
 from cargohold.ports import Metadata
 from cargohold.service.authz import Authorizer, RequestRecord, denial_message
+from cargohold.service.credentials import new_secret, random_id, session_token_context
 from cargohold.service.iam import IamService, parse_document
-from cargohold.service.identity import new_secret, random_id, session_token_context
 
 log = logging.getLogger(__name__)
 
