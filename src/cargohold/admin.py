@@ -22,7 +22,7 @@ from typing import TypeAlias, TypeVar
 
 import anyio
 
-from cargohold import awsprofile
+from cargohold import awsprofile, serving
 from cargohold.auth.errors import SecretBoxError
 from cargohold.config import Config
 from cargohold.domain.identity import AccessKey, IdentityError
@@ -87,22 +87,27 @@ def run(
         raise AdminError(str(exc)) from None
 
 
-def _aws_credentials(config: Config, admin: AdministratorKey) -> awsprofile.AwsCredentials:
+def _aws_credentials(
+    config: Config, admin: AdministratorKey, endpoint_url: str
+) -> awsprofile.AwsCredentials:
     return awsprofile.AwsCredentials(
         access_key_id=admin.key.id,
         secret_access_key=admin.secret,
         region=config.region,
-        endpoint_url=config.resolved_public_url,
+        endpoint_url=endpoint_url,
     )
 
 
 def administrator_credentials(
-    config: Config, *, account: str | None = None
+    config: Config, *, account: str | None = None, endpoint_url: str | None = None
 ) -> awsprofile.AwsCredentials:
     """The administrator's key (created if there is none yet), region and endpoint, of the
-    configured account or of `account`."""
+    configured account or of `account`. The endpoint is the running server's URL as it recorded
+    it (see `serving.client_endpoint`) unless `endpoint_url` is given."""
+    if endpoint_url is None:
+        endpoint_url = serving.client_endpoint(config).url
     admin = run(config, lambda identities: identities.admin.ensure_administrator(), account=account)
-    return _aws_credentials(config, admin)
+    return _aws_credentials(config, admin, endpoint_url)
 
 
 def login_password(config: Config, *, account: str | None = None) -> str:
@@ -134,13 +139,19 @@ def list_accounts(config: Config) -> list[tuple[str, str, float]]:
 
 
 def initialize(
-    config: Config, *, rotate: bool = False, profile: str | None = awsprofile.DEFAULT_PROFILE
+    config: Config,
+    *,
+    rotate: bool = False,
+    profile: str | None = awsprofile.DEFAULT_PROFILE,
+    endpoint_url: str | None = None,
 ) -> tuple[AdministratorKey, awsprofile.ProfileFiles | None]:
-    """Ensure the administrator and its key; write them as the AWS `profile` (None: don't)."""
+    """Ensure the administrator and its key; write them as the AWS `profile` (None: don't),
+    whose endpoint is `endpoint_url` (None: the running server's, see `client_endpoint`)."""
     admin = run(config, lambda identities: identities.admin.ensure_administrator(rotate=rotate))
     files = None
     if profile is not None:
-        files = awsprofile.write_profile(_aws_credentials(config, admin), profile=profile)
+        url = serving.client_endpoint(config).url if endpoint_url is None else endpoint_url
+        files = awsprofile.write_profile(_aws_credentials(config, admin, url), profile=profile)
     return admin, files
 
 
@@ -149,7 +160,8 @@ def first_start(config: Config, *, profile: str | None = awsprofile.DEFAULT_PROF
     an AWS profile. Prints where, never the secret (a server's output is often a log)."""
     admin, _ = initialize(config, profile=None)
     if admin.created and profile is not None:
-        files = awsprofile.write_profile(_aws_credentials(config, admin), profile=profile)
+        credentials = _aws_credentials(config, admin, config.resolved_public_url)
+        files = awsprofile.write_profile(credentials, profile=profile)
         print(
             f"created the administrator's access key {admin.key.id}; saved as AWS profile "
             f"[{profile}] in {files.credentials} and {files.config}",
@@ -185,9 +197,18 @@ def _key_rows(keys: Sequence[AccessKey]) -> list[list[str]]:
     ]
 
 
+def _endpoint(config: Config) -> str:
+    """The running server's URL; when it is not known for sure, says so on standard error."""
+    endpoint = serving.client_endpoint(config)
+    if endpoint.warning is not None:
+        print(f"cargohold: {endpoint.warning}", file=sys.stderr)
+    return endpoint.url
+
+
 def _init(config: Config, args: argparse.Namespace) -> int:
     profile = None if args.no_profile else args.profile
-    admin, files = initialize(config, rotate=args.rotate, profile=profile)
+    url = None if profile is None else _endpoint(config)
+    admin, files = initialize(config, rotate=args.rotate, profile=profile, endpoint_url=url)
     verb = "created" if admin.created else "kept"
     print(f"administrator: {admin.user.arn}")
     print(f"access key: {admin.key.id} ({verb})")
@@ -195,13 +216,17 @@ def _init(config: Config, args: argparse.Namespace) -> int:
         print(f"secret access key: {admin.secret}  (shown once)")
     if files is not None:
         print(f"AWS profile [{profile}] written to {files.credentials} and {files.config}")
+        print(f"endpoint: {url}")
         print(f"try: aws --profile {profile} ecr describe-repositories")
     print('for scripts: eval "$(cargohold admin credentials)"')
     return 0
 
 
 def _credentials(config: Config, args: argparse.Namespace) -> int:
-    for line in awsprofile.export_lines(administrator_credentials(config, account=args.account)):
+    credentials = administrator_credentials(
+        config, account=args.account, endpoint_url=_endpoint(config)
+    )
+    for line in awsprofile.export_lines(credentials):
         print(line)
     return 0
 

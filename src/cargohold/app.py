@@ -41,6 +41,7 @@ from cargohold.http.sts import sts_handlers, sts_service
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.ports import Metadata, StorageDriver
+from cargohold.privatefiles import make_private_dirs
 from cargohold.service.audit import AuditLog
 from cargohold.service.authentication import Authentication
 from cargohold.service.authz import Authorizer, Enforce, RequestRecord
@@ -81,7 +82,7 @@ Send = Callable[[Message], Awaitable[None]]
 async def open_store(config: Config, *, migrate: bool = True) -> MetadataStore:
     """The metadata store of `config`, its database migrated to the latest schema first
     (unless `migrate` is false)."""
-    config.data_path.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(config.data_path)
     url = config.resolved_database_url
     if migrate:
         await anyio.to_thread.run_sync(database.upgrade, url)

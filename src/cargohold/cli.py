@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from cargohold import admin, audit_cli, scan_cli
+from cargohold import admin, audit_cli, scan_cli, serving
 from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, ConfigError, load, to_json
 
 
@@ -27,10 +28,9 @@ def _load(args: argparse.Namespace, **overrides: object) -> Config:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from cargohold.app import build_app
-
+    # What the server creates (database, blobs, uploads, keys) is its user's only; the storage
+    # driver and the database set those modes themselves too.
+    os.umask(0o077)
     config = _load(args, host=args.host, port=args.port, workers=args.workers)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.basicConfig(
@@ -45,6 +45,17 @@ def _serve(args: argparse.Namespace) -> int:
         f"cargohold serving http://{config.host}:{config.port} (data in {config.data_path})",
         flush=True,
     )
+    return _run_server(config)
+
+
+def _run_server(config: Config) -> int:
+    """Bind the port, record the URL in the data directory (for `admin credentials`), serve
+    until stopped, and remove the record again."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from cargohold.app import build_app
+
     options: dict[str, Any] = {}
     if config.workers > 1:
         # Worker processes import the application by name and read the resolved configuration.
@@ -53,7 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
         options = {"factory": True, "workers": config.workers}
     else:
         app = build_app(config)
-    uvicorn.run(
+    settings = uvicorn.Config(
         app,
         **options,
         host=config.host,
@@ -63,7 +74,37 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
         server_header=False,
     )
-    return 0
+    server = uvicorn.Server(settings)
+    sock = settings.bind_socket()  # exits, saying why, when the port is taken
+    record = serving.write_record(config)
+    # uvicorn stops gracefully on SIGTERM, then raises it again to end the process; that second
+    # SIGTERM lands here, so the record is removed before the process ends by the signal.
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    stopped_by: int | None = None
+    try:
+        if config.workers > 1:
+            Multiprocess(settings, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    except _Terminated:
+        stopped_by = signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        serving.remove_record(config, record)
+        sock.close()
+    if stopped_by is not None:
+        signal.raise_signal(stopped_by)
+    return 0 if config.workers > 1 or server.started else 1
+
+
+class _Terminated(Exception):
+    """SIGTERM, when uvicorn is not handling it."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from cargohold.auth.errors import SecretBoxError
+from cargohold.privatefiles import create_private_file, make_private_dirs
 
 __all__ = ["MASTER_KEY_BYTES", "SecretBox"]
 
@@ -111,13 +112,12 @@ def _read_key_file(path: Path) -> bytes:
 
 
 def _create_key_file(path: Path, key: bytes) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # 0600 exactly, whatever the umask.
+    fd = create_private_file(staging)
     try:
         with os.fdopen(fd, "wb") as staged:
-            # The umask may only remove bits; set the mode exactly rather than trust it.
-            os.fchmod(staged.fileno(), 0o600)
             staged.write(base64.urlsafe_b64encode(key) + b"\n")
             staged.flush()
             os.fsync(staged.fileno())

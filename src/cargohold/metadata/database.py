@@ -5,11 +5,13 @@ serves requests; Alembic runs on a short-lived sync engine at start-up.
 
 SQLite allows one writer: write transactions begin with `BEGIN IMMEDIATE` so two writers queue
 on the busy timeout instead of failing when a read lock is upgraded, and WAL lets readers go on
-while a write is in progress.
+while a write is in progress. The database file is created 0600 before SQLite opens it, and
+SQLite gives its `-wal` and `-shm` files the database file's mode.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from cargohold.privatefiles import create_private_file, make_private_dirs, restrict
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -35,6 +39,21 @@ def _driver_url(url: str, *, asynchronous: bool) -> sa.URL:
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def _private_sqlite_file(url: sa.URL) -> None:
+    """Create the SQLite database file of `url` 0600 (in a 0700 directory) if it does not exist;
+    an existing one, and its journal files, lose any group or other access."""
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    make_private_dirs(path.parent)
+    try:
+        os.close(create_private_file(path))
+    except FileExistsError:
+        for suffix in ("", "-wal", "-shm"):
+            restrict(path.with_name(path.name + suffix))
 
 
 def _sqlite_events(sync_engine: sa.Engine) -> None:
@@ -58,6 +77,7 @@ def _sqlite_events(sync_engine: sa.Engine) -> None:
 def create_engine(url: str) -> AsyncEngine:
     driver_url = _driver_url(url, asynchronous=True)
     if is_sqlite(url):
+        _private_sqlite_file(driver_url)
         engine = create_async_engine(driver_url, pool_size=8, max_overflow=8)
         _sqlite_events(engine.sync_engine)
     else:
@@ -80,8 +100,8 @@ def upgrade(url: str) -> None:
     from alembic.config import Config
 
     sync_url = _driver_url(url, asynchronous=False)
-    if sync_url.get_backend_name() == "sqlite" and sync_url.database:
-        Path(sync_url.database).parent.mkdir(parents=True, exist_ok=True)
+    if sync_url.get_backend_name() == "sqlite":
+        _private_sqlite_file(sync_url)
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     engine = sa.create_engine(sync_url)

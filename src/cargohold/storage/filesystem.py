@@ -10,6 +10,9 @@ Every object reaches its key by `rename` after `fsync`, so a reader (or a crash)
 partial object at its final key. An upload has one writer at a time: appends and the commit take
 an exclusive `flock` on the staging file, so two nodes serving one upload cannot interleave their
 bytes or commit a file that is still being written.
+
+Files are created 0600 and directories 0700, whatever the umask: only the server's user can
+read stored blobs and staged uploads.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import anyio
 import anyio.to_thread
 
 from cargohold.ports import KeyNotFound, ObjectInfo, StorageError, UploadState, UploadStateInvalid
+from cargohold.privatefiles import create_private_file, make_private_dirs
 
 READ_CHUNK = 1024 * 1024
 _UPLOADS = "_uploads"
@@ -54,6 +58,10 @@ def _lock_staging(fd: int, path: Path) -> None:
     opened = os.fstat(fd)
     if (current.st_dev, current.st_ino) != (opened.st_dev, opened.st_ino):
         raise UploadStateInvalid("upload staging was replaced")
+
+
+def _create_staging(path: Path) -> None:
+    os.close(create_private_file(path, exclusive=False))
 
 
 class _FileUploadWriter:
@@ -90,8 +98,8 @@ class FilesystemDriver:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
-        (self.root / _UPLOADS).mkdir(parents=True, exist_ok=True)
-        (self.root / _TMP).mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self.root / _UPLOADS)
+        make_private_dirs(self.root / _TMP)
 
     def _path(self, key: str) -> Path:
         # Keys come from the service, never from a request; still refuse anything escaping root.
@@ -151,11 +159,11 @@ class FilesystemDriver:
     def _put_sync(self, final: Path, data: bytes) -> None:
         tmp = self.root / _TMP / secrets.token_hex(16)
         try:
-            with open(tmp, "wb") as handle:
+            with os.fdopen(create_private_file(tmp), "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            final.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(final.parent)
             os.replace(tmp, final)
             _fsync_dir(final.parent)
         finally:
@@ -189,7 +197,7 @@ class FilesystemDriver:
     async def begin_upload(self, upload_id: str) -> UploadState:
         state: UploadState = {"id": upload_id}
         path = self._upload_path(state)
-        await anyio.to_thread.run_sync(path.touch)
+        await anyio.to_thread.run_sync(_create_staging, path)
         return state
 
     async def open_upload(self, state: UploadState, offset: int) -> _FileUploadWriter:
@@ -232,7 +240,7 @@ class FilesystemDriver:
                     raise UploadStateInvalid("upload staging is shorter than its recorded size")
                 os.ftruncate(fd, size)
                 os.fsync(fd)
-                final.parent.mkdir(parents=True, exist_ok=True)
+                make_private_dirs(final.parent)
                 # Renamed under the lock: a writer that locks after this finds another inode.
                 os.replace(source, final)
             finally:
