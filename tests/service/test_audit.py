@@ -4,6 +4,7 @@ read back by time, principal and outcome, shaped as CloudTrail shapes its events
 from __future__ import annotations
 
 import asyncio
+from typing import Any, cast
 
 import pytest
 
@@ -12,6 +13,7 @@ from cargohold.metadata.store import MetadataStore
 from cargohold.ports import Changes
 from cargohold.service.audit import AuditLog, audit_event
 from cargohold.service.authz import AuthorizationRecord, Decision, RequestRecord
+from support.waiting import wait_for_event
 
 pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
@@ -117,3 +119,44 @@ async def test_close_writes_every_batch(store: MetadataStore) -> None:
         await log.record(entry(BOB, "ecr:ListImages", float(i), allowed=True))
     await log.close()
     assert [e.time for e in await AuditLog(store).events()] == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+class SignallingStore:
+    """The store, telling when a write transaction is asked for."""
+
+    def __init__(self, store: MetadataStore) -> None:
+        self.store = store
+        self.writing = asyncio.Event()
+
+    def read(self) -> Any:
+        return self.store.read()
+
+    def write(self, *, changes: Changes = Changes.ANYTHING) -> Any:
+        self.writing.set()
+        return self.store.write(changes=changes)
+
+
+async def test_close_keeps_the_batch_being_written(store: MetadataStore) -> None:
+    """Shutting down while a batch waits for the database writes that batch too: it has left
+    the pending list already, and stopping the background flusher must not drop it."""
+    spy = SignallingStore(store)
+    log = AuditLog(cast(Any, spy), flush_interval=3600, max_pending=3)
+    holding, done = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_write_lock() -> None:
+        async with store.write(changes=Changes.NOTHING) as tx:
+            await tx.registries.ensure_registry(ACCOUNT, "us-east-1", 0.0)
+            holding.set()
+            await done.wait()
+
+    holder = asyncio.create_task(hold_the_write_lock())
+    await holding.wait()
+    for i in range(3):  # a full batch: the flusher starts writing it at once
+        await log.record(entry(BOB, "ecr:ListImages", float(i), allowed=True))
+    await wait_for_event(spy.writing, message="the batch's write never started")
+    # close() runs first, and stops the flusher while its write waits for the lock.
+    closing = asyncio.create_task(log.close())
+    done.set()
+    await holder
+    await closing
+    assert [e.time for e in await AuditLog(store).events()] == [0.0, 1.0, 2.0]

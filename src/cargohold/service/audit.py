@@ -136,6 +136,9 @@ class AuditLog:
         # that a request pays for an append and nothing more.
         self._pending: list[AuthorizationRecord] = []
         self._flusher: asyncio.Task[None] | None = None
+        # Batch writes under way. They are shielded from cancellation: a batch taken from
+        # `_pending` is written whole or logged as failed, never dropped by a shutdown.
+        self._writes: set[asyncio.Task[None]] = set()
 
     async def record(self, entry: AuthorizationRecord) -> None:
         # Never waits for the database: a request that had to write the batch it completed
@@ -157,18 +160,28 @@ class AuditLog:
         while self._pending:
             batch = self._pending[: self._max_pending]
             del self._pending[: self._max_pending]
-            try:
-                rows = [_event_row(entry) for entry in batch]
-                async with self._store.write(changes=Changes.NOTHING) as tx:
-                    await tx.events.insert_events(rows)
-            except Exception:
-                log.exception("could not record %d audit events", len(batch))
+            write = asyncio.get_running_loop().create_task(self._write(batch))
+            self._writes.add(write)
+            write.add_done_callback(self._writes.discard)
+            await asyncio.shield(write)
+
+    async def _write(self, batch: list[AuthorizationRecord]) -> None:
+        try:
+            rows = [_event_row(entry) for entry in batch]
+            async with self._store.write(changes=Changes.NOTHING) as tx:
+                await tx.events.insert_events(rows)
+        except Exception:
+            log.exception("could not record %d audit events", len(batch))
 
     async def close(self) -> None:
+        """Stop the background batches, then write what is left, including the batch being
+        written when the flusher was stopped."""
         if self._flusher is not None and not self._flusher.done():
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
+        if self._writes:
+            await asyncio.gather(*self._writes)
         await self.flush()
 
     async def events(
