@@ -6,10 +6,10 @@ registry must know: which blobs and child manifests they reference, the subject,
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from cargohold.domain import jsondoc
 from cargohold.domain.digest import Digest
 from cargohold.domain.errors import DigestInvalid, ManifestInvalid
 
@@ -159,7 +159,7 @@ def parse_manifest(raw: bytes, content_type: str | None) -> ParsedManifest:
     if len(raw) > MAX_MANIFEST_BYTES:
         raise ManifestInvalid(f"manifest is larger than {MAX_MANIFEST_BYTES} bytes")
     try:
-        document = json.loads(raw)
+        document = jsondoc.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
     if not isinstance(document, dict):

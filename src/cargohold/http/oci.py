@@ -21,13 +21,20 @@ from urllib.parse import urlencode
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from cargohold.domain.errors import BlobUploadInvalid, RegistryError, SizeInvalid
+from cargohold.domain.errors import (
+    BlobUploadInvalid,
+    NameInvalid,
+    RegistryError,
+    SizeInvalid,
+    TagInvalid,
+)
 from cargohold.domain.manifest import MAX_MANIFEST_BYTES, OCI_INDEX
+from cargohold.domain.names import MAX_NAME, validate_repository_name
 from cargohold.domain.principal import Principal
 from cargohold.domain.records import Repository
 from cargohold.http.blobfiles import BlobFileResponse
 from cargohold.http.oci_errors import error_response, from_registry_error
-from cargohold.http.oci_routes import ACTIONS, BASE, CATALOG, action, match_route
+from cargohold.http.oci_routes import ACTIONS, BASE, CATALOG, action, check_params, match_route
 from cargohold.ports import StorageDriver
 from cargohold.service.content import ContentService
 from cargohold.service.uploads import UploadService
@@ -36,6 +43,7 @@ log = logging.getLogger(__name__)
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 MAX_PAGE = 10_000
+MAX_TAG = 128
 
 
 class Unauthenticated(Exception):
@@ -84,16 +92,24 @@ class Target:
     registry_id: str
 
 
-_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?([0-9]{1,18})-([0-9]{1,18})(?:/(?:[0-9]+|\*))?$")
+
+
+def _ascii_number(value: str) -> int | None:
+    """A decimal number of ASCII digits (`str.isdigit` also accepts '²'), else None."""
+    if not value.isascii() or not value.isdigit() or len(value.lstrip("0")) > 18:
+        return None
+    return int(value)
 
 
 def _content_length(request: Request) -> int | None:
     value = request.headers.get("content-length")
     if value is None:
         return None
-    if not value.isdigit():
+    number = _ascii_number(value)
+    if number is None:
         raise SizeInvalid(f"invalid Content-Length {value[:40]!r}")
-    return int(value)
+    return number
 
 
 def _content_range(request: Request) -> tuple[int | None, int | None]:
@@ -106,14 +122,21 @@ def _content_range(request: Request) -> tuple[int | None, int | None]:
     return int(match.group(1)), int(match.group(2))
 
 
-def _page(request: Request) -> tuple[int | None, str | None]:
+def _page(
+    request: Request, longest: int, invalid: type[RegistryError]
+) -> tuple[int | None, str | None]:
+    """`n` and `last`; a `last` longer than any name (or tag) or holding control characters
+    could not have come from a listing and is refused with `invalid`."""
     n_text = request.query_params.get("n")
     last = request.query_params.get("last") or None
+    if last is not None and (len(last) > longest or not last.isprintable()):
+        raise invalid(f"invalid last {last[:longest]!r}")
     if n_text is None:
         return None, last
-    if not n_text.isdigit():
-        raise _BadPagination(n_text)
-    return min(int(n_text), MAX_PAGE), last
+    if not n_text.isascii() or not n_text.isdigit():
+        raise _BadPagination(n_text[:40])
+    n = _ascii_number(n_text)
+    return MAX_PAGE if n is None else min(n, MAX_PAGE), last
 
 
 class _BadPagination(Exception):
@@ -175,6 +198,7 @@ class OciFront:
         if found.handler is None:
             return self._unsupported()
         principal = await self.gatekeeper.authenticate(request)
+        check_params(found)
         if found.handler == BASE:
             return Response(b"{}", 200, headers=API_VERSION, media_type="application/json")
         registry_id = self.gatekeeper.registry_id(request, principal)
@@ -196,7 +220,7 @@ class OciFront:
     # -- listings ---------------------------------------------------------------------------
 
     async def catalog(self, request: Request, registry_id: str) -> Response:
-        n, last = _page(request)
+        n, last = _page(request, MAX_NAME, NameInvalid)
         limit = None if n is None else n + 1
         names = (
             []
@@ -211,8 +235,8 @@ class OciFront:
         return Response(body, 200, headers=headers, media_type="application/json")
 
     async def tags(self, request: Request, name: str, *, target: Target) -> Response:
+        n, last = _page(request, MAX_TAG, TagInvalid)
         repository = await self.content.repository(name, target.registry_id)
-        n, last = _page(request)
         limit = None if n is None else n + 1
         found = [] if n == 0 else await self.content.tags(repository, after=last, limit=limit)
         headers = {}
@@ -392,6 +416,7 @@ class OciFront:
         target: Target,
     ) -> bool:
         try:
+            validate_repository_name(source_name)
             await self.gatekeeper.authorize(
                 request,
                 target.principal,

@@ -4,12 +4,21 @@ A repository name may hold slashes, so each route's pattern takes the name greed
 anchors on what follows it (`/manifests/<reference>`, `/blobs/uploads/<upload>`, …). The
 first pattern that matches decides: a method it does not serve is unsupported, whatever a
 later pattern would say.
+
+`check_params` validates the name and every path parameter of a matched route, so nothing a
+request names reaches authorization (which reads the repository's policy) or any other query
+unless it is well formed.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
+
+from cargohold.domain.digest import Digest
+from cargohold.domain.errors import BlobUploadUnknown, ManifestUnknown, TagInvalid
+from cargohold.domain.names import validate_repository_name, validate_tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +111,32 @@ def match_route(path: str, method: str) -> RouteMatch | None:
 def action(handler: str, method: str) -> str:
     """The ECR action a request to `handler` with `method` needs."""
     return ACTIONS["head_blob" if (handler, method) == ("get_blob", "HEAD") else handler]
+
+
+def check_params(found: RouteMatch) -> None:
+    """Raise the spec's error for a malformed name or path parameter of `found`.
+
+    A manifest reference that is neither a tag nor a digest names no manifest: GET, HEAD and
+    DELETE answer MANIFEST_UNKNOWN, a PUT (which would create the tag) TAG_INVALID. A reference
+    with a `:` is a digest and must parse as one (DIGEST_INVALID)."""
+    if found.name is not None:
+        validate_repository_name(found.name)
+    params = found.params
+    if "reference" in params:
+        reference = params["reference"]
+        if ":" in reference:
+            Digest.parse(reference)
+        elif found.handler == "put_manifest":
+            validate_tag(reference)
+        else:
+            try:
+                validate_tag(reference)
+            except TagInvalid:
+                raise ManifestUnknown(f"manifest unknown: {reference[:200]!r}") from None
+    if "digest" in params:
+        Digest.parse(params["digest"])
+    if "upload" in params:
+        try:
+            uuid.UUID(params["upload"])
+        except ValueError:
+            raise BlobUploadUnknown(f"unknown upload {params['upload'][:64]!r}") from None

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from cargohold.domain import jsondoc
 from cargohold.domain.errors import (
     InvalidParameter,
     InvalidTagParameter,
@@ -230,7 +231,7 @@ def decode_token(kind: str, token: str | None) -> str | None:
         return None
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        document = json.loads(raw)
+        document = jsondoc.loads(raw)
         if isinstance(document, dict) and document.get("k") == kind:
             after = document.get("a")
             if isinstance(after, str):
