@@ -238,32 +238,49 @@ async def test_a_nul_in_last_or_a_tag(served: Served) -> None:
     expect_error(response, 400, "TAG_INVALID")
     # A mount from a repository whose name holds a NUL is a plain upload session, as the spec
     # answers any mount that cannot be done.
-    mount = await served.http.post(
-        f"/v2/{NAME}/blobs/uploads/?mount={ZERO_DIGEST}&from=a%00b"
-    )
+    mount = await served.http.post(f"/v2/{NAME}/blobs/uploads/?mount={ZERO_DIGEST}&from=a%00b")
     assert mount.status_code == 202, mount.text
     assert (await served.http.get(f"/v2/{NAME}/tags/list")).json()["tags"] == ["v1"]
 
 
 async def test_a_nul_in_ecr_parameters_is_invalid_parameter(served: Served) -> None:
     await served.ecr("CreateRepository", json.dumps({"repositoryName": NAME}))
-    for operation, body in (
-        ("BatchGetImage", {"repositoryName": NAME, "imageIds": [{"imageTag": "v\u00001"}]}),
-        ("DescribeImages", {"repositoryName": NAME, "imageIds": [{"imageTag": "v\u00001"}]}),
-        ("BatchDeleteImage", {"repositoryName": NAME, "imageIds": [{"imageTag": "v\u00001"}]}),
-        ("DescribeRepositories", {"repositoryNames": ["a\u0000b"]}),
+    tag = [{"imageTag": "v\u00001"}]
+    for operation, body, failure in (
+        ("BatchGetImage", {"repositoryName": NAME, "imageIds": tag}, "InvalidImageTag"),
+        ("BatchDeleteImage", {"repositoryName": NAME, "imageIds": tag}, "InvalidImageTag"),
+        (
+            "BatchCheckLayerAvailability",
+            {"repositoryName": NAME, "layerDigests": ["sha256:\u0000"]},
+            "InvalidLayerDigest",
+        ),
     ):
+        # ECR reports these per image (or layer), with the call itself succeeding.
         response = await served.ecr(operation, json.dumps(body))
-        assert response.status_code < 500, (operation, response.text)
-        if response.status_code != 200:
-            assert response.json()["__type"] in (
-                "InvalidParameterException",
-                "ValidationException",
-                "RepositoryNotFoundException",
-            ), (operation, response.text)
-        else:
-            # An unknown tag is a per-image failure, as ECR reports it.
-            assert response.json().get("failures"), (operation, response.text)
+        assert response.status_code == 200, (operation, response.text)
+        assert [f["failureCode"] for f in response.json()["failures"]] == [failure]
+    for operation, body in (
+        ("DescribeImages", {"repositoryName": NAME, "imageIds": tag}),
+        ("ListImages", {"repositoryName": NAME, "nextToken": "a\u0000"}),
+    ):
+        aws_error(await served.ecr(operation, json.dumps(body)), 400, "InvalidParameterException")
+    response = await served.ecr("DescribeRepositories", '{"repositoryNames": ["a\\u0000b"]}')
+    assert response.status_code == 400, response.text
+    assert response.json()["__type"] in ("InvalidParameterException", "ValidationException")
+    tagged = {"repositoryName": "team/tagged", "tags": [{"Key": "a\u0000", "Value": "b"}]}
+    response = await served.ecr("CreateRepository", json.dumps(tagged))
+    aws_error(response, 400, "InvalidTagParameterException")
+    for tags in ([{"Key": "a", "Value": "b\u0000"}], [{"Key": "a\u0001", "Value": "b"}]):
+        arn = f"arn:aws:ecr:{served.config.region}:{served.config.account_id}:repository/{NAME}"
+        response = await served.ecr("TagResource", json.dumps({"resourceArn": arn, "tags": tags}))
+        aws_error(response, 400, "InvalidTagParameterException")
+    template = {
+        "prefix": "pre",
+        "appliedFor": ["CREATE_ON_PUSH"],
+        "resourceTags": [{"Key": "a", "Value": "b\u0000"}],
+    }
+    response = await served.ecr("CreateRepositoryCreationTemplate", json.dumps(template))
+    aws_error(response, 400, "InvalidTagParameterException")
     await assert_still_serving(served)
 
 
