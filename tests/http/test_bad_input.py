@@ -309,6 +309,39 @@ async def test_download_expiry_in_unicode_digits_is_refused(served: Served, expi
     assert b"<Code>AccessDenied</Code>" in response.content
 
 
+async def test_presigned_expiry_in_unicode_digits_is_an_incomplete_signature(
+    served: Served,
+) -> None:
+    for expires in ("²", "9" * 5000):
+        params = {
+            "Action": "GetCallerIdentity",
+            "Version": "2011-06-15",
+            "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+            "X-Amz-Credential": f"{served.key}/20260101/{served.config.region}/sts/aws4_request",
+            "X-Amz-Date": "20260101T000000Z",
+            "X-Amz-Expires": expires,
+            "X-Amz-SignedHeaders": "host",
+            "X-Amz-Signature": "0" * 64,
+        }
+        response = await served.http.get("/", params=params, auth=None)
+        assert response.status_code == 400, response.text
+        assert b"<Code>IncompleteSignature</Code>" in response.content
+
+
+async def test_content_range_must_hold_ascii_numbers(served: Served) -> None:
+    start = await served.http.post(f"/v2/{NAME}/blobs/uploads/")
+    assert start.status_code == 202, start.text
+    location = start.headers["location"]
+    for header in (b"0-" + b"9" * 5000, "0-²".encode("latin-1")):
+        response = await served.http.patch(
+            location, content=b"x", headers={"Content-Range": header}
+        )
+        expect_error(response, 400, "BLOB_UPLOAD_INVALID")
+    status = await served.http.get(location)
+    assert status.status_code == 204
+    assert status.headers["range"] == "0-0"
+
+
 # -- references and ranges --------------------------------------------------------------------
 
 
