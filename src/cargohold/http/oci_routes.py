@@ -5,19 +5,17 @@ anchors on what follows it (`/manifests/<reference>`, `/blobs/uploads/<upload>`,
 first pattern that matches decides: a method it does not serve is unsupported, whatever a
 later pattern would say.
 
-`check_params` validates the name and every path parameter of a matched route, so nothing a
-request names reaches authorization (which reads the repository's policy) or any other query
-unless it is well formed.
+`check_params` validates a matched route's repository name (and what a manifest reference must
+look like) before authorization, which reads the repository's policy by that name.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-import uuid
 from dataclasses import dataclass, field
 
-from cargohold.domain.digest import Digest
-from cargohold.domain.errors import BlobUploadUnknown, ManifestUnknown, TagInvalid
+from cargohold.domain.errors import ManifestUnknown, TagInvalid
 from cargohold.domain.names import validate_repository_name, validate_tag
 
 
@@ -114,29 +112,31 @@ def action(handler: str, method: str) -> str:
 
 
 def check_params(found: RouteMatch) -> None:
-    """Raise the spec's error for a malformed name or path parameter of `found`.
+    """Raise the spec's error for a malformed repository name, or a manifest reference that
+    can name no manifest, before authorization reads the repository's policy by that name.
 
-    A manifest reference that is neither a tag nor a digest names no manifest: GET, HEAD and
-    DELETE answer MANIFEST_UNKNOWN, a PUT (which would create the tag) TAG_INVALID. A reference
-    with a `:` is a digest and must parse as one (DIGEST_INVALID)."""
+    A reference that is neither a tag nor digest-shaped (no `:`) names no manifest: GET, HEAD
+    and DELETE answer MANIFEST_UNKNOWN, a PUT (which would create the tag) TAG_INVALID. Digests
+    and upload ids are parsed by the service before anything looks them up (DIGEST_INVALID,
+    BLOB_UPLOAD_UNKNOWN)."""
     if found.name is not None:
-        validate_repository_name(found.name)
-    params = found.params
-    if "reference" in params:
-        reference = params["reference"]
-        if ":" in reference:
-            Digest.parse(reference)
-        elif found.handler == "put_manifest":
-            validate_tag(reference)
-        else:
-            try:
-                validate_tag(reference)
-            except TagInvalid:
-                raise ManifestUnknown(f"manifest unknown: {reference[:200]!r}") from None
-    if "digest" in params:
-        Digest.parse(params["digest"])
-    if "upload" in params:
-        try:
-            uuid.UUID(params["upload"])
-        except ValueError:
-            raise BlobUploadUnknown(f"unknown upload {params['upload'][:64]!r}") from None
+        _valid_name(found.name)
+    reference = found.params.get("reference")
+    if reference is None or ":" in reference or _is_tag(reference):
+        return
+    if found.handler == "put_manifest":
+        raise TagInvalid(f"invalid tag: {reference[:200]!r}")
+    raise ManifestUnknown(f"manifest unknown: {reference[:200]!r}")
+
+
+# Names and tags recur on every request; each is checked by a regular expression once.
+_valid_name = functools.lru_cache(maxsize=4096)(validate_repository_name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_tag(reference: str) -> bool:
+    try:
+        validate_tag(reference)
+    except TagInvalid:
+        return False
+    return True
