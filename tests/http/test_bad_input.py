@@ -243,6 +243,29 @@ async def test_a_nul_in_last_or_a_tag(served: Served) -> None:
     assert (await served.http.get(f"/v2/{NAME}/tags/list")).json()["tags"] == ["v1"]
 
 
+async def test_a_nul_in_a_manifests_media_types(served: Served) -> None:
+    image = await push_image(served.http, NAME, "media", "v1")
+    for field in ("artifactType", "config", "layers"):
+        manifest = json.loads(image.manifest)
+        if field == "artifactType":
+            manifest["artifactType"] = "application/x\u0000"
+        elif field == "config":
+            manifest["config"]["mediaType"] = "application/x\u0000"
+        else:
+            manifest["layers"][0]["artifactType"] = "application/x\u0001"
+        response = await served.http.put(
+            f"/v2/{NAME}/manifests/nul",
+            content=json.dumps(manifest).encode(),
+            headers={"Content-Type": OCI_MANIFEST},
+        )
+        expect_error(response, 400, "MANIFEST_INVALID")
+    response = await served.http.get(
+        f"/v2/{NAME}/referrers/{image.digest}", params={"artifactType": "a\u0000b"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["manifests"] == []
+
+
 async def test_a_nul_in_ecr_parameters_is_invalid_parameter(served: Served) -> None:
     await served.ecr("CreateRepository", json.dumps({"repositoryName": NAME}))
     tag = [{"imageTag": "v\u00001"}]
