@@ -44,18 +44,19 @@ def _brackets(data: str | bytes | bytearray) -> int:
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether `value` holds lists or dicts nested more than `limit` deep (`[]` is 1)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        depth += 1
-        if depth > limit:
-            return True
-        stack.extend((child, depth) for child in children if isinstance(child, dict | list))
-    return False
+    """Whether `value` holds lists or dicts nested more than `limit` deep (`[]` is 1), level
+    by level: each container is looked at once, without recursion."""
+    level = [value] if type(value) in _CONTAINERS else []
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if type(item) is dict else item)
+            if type(child) in _CONTAINERS
+        ]
+        if not level:
+            return False
+    return bool(level)
+
+
+_CONTAINERS = (dict, list)
