@@ -387,7 +387,10 @@ class Application:
                 response = error_response("NOT_FOUND", "no such endpoint", 404)
         except Exception:
             log.exception("unhandled error in %s %s", scope["method"], path)
-            response = error_response("UNKNOWN", "internal error", 500)
+            if path == "/":
+                response = self.node.aws.internal_error(request)
+            else:
+                response = error_response("UNKNOWN", "internal error", 500)
         await response(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -36,9 +36,11 @@ def test_files_that_are_not_records_are_skipped_and_reported(tmp_path: Path) -> 
     (tmp_path / "good.json").write_text(json.dumps({"id": "X-1", "modified": "2024-01-01"}))
     (tmp_path / "junk.json").write_text("not json")
     (tmp_path / "list.json").write_text("[]")
+    (tmp_path / "deep.json").write_text('{"id": "X-2", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
     source = OsvSource(tmp_path)
     assert [r["id"] for r in source] == ["X-1"]
     assert sorted(Path(name).name for name, _ in source.report.skipped) == [
+        "deep.json",
         "junk.json",
         "list.json",
     ]

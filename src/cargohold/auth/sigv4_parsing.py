@@ -207,9 +207,9 @@ def parse_http_date(value: str) -> tuple[str, datetime]:
 
 
 def parse_expires(value: str) -> int:
-    if not value.isdigit():
+    if not value.isascii() or not value.isdigit():  # isdigit alone accepts '²'
         raise IncompleteSignature("X-Amz-Expires should be a number")
-    expires_in = int(value)
+    expires_in = int(value) if len(value) <= 18 else MAX_PRESIGNED_EXPIRES + 1
     if expires_in < 1:
         raise IncompleteSignature("X-Amz-Expires must be non-negative")
     if expires_in > MAX_PRESIGNED_EXPIRES:

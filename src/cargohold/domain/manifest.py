@@ -6,10 +6,10 @@ registry must know: which blobs and child manifests they reference, the subject,
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from cargohold.domain import jsondoc
 from cargohold.domain.digest import Digest
 from cargohold.domain.errors import DigestInvalid, ManifestInvalid
 
@@ -30,6 +30,19 @@ _FOREIGN_LAYERS = (
 )
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+#: RFC 6838 caps a media type's name at 127 characters on each side of the `/`.
+MAX_MEDIA_TYPE = 255
+
+
+def is_media_type(value: object) -> bool:
+    """Whether `value` can be a media type: a short string of printable characters (control
+    characters, NUL among them, could neither be stored nor matched)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_MEDIA_TYPE
+        and value.isprintable()
+        and value.isascii()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +98,8 @@ def _descriptor(value: object, where: str) -> Descriptor:
     size = value.get("size")
     if not isinstance(media_type, str) or not media_type:
         raise ManifestInvalid(f"{where}: mediaType is required")
+    if not is_media_type(media_type):
+        raise ManifestInvalid(f"{where}: mediaType is not a media type")
     if not isinstance(digest, str):
         raise ManifestInvalid(f"{where}: digest is required")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
@@ -97,8 +112,8 @@ def _descriptor(value: object, where: str) -> Descriptor:
     annotations = value.get("annotations")
     platform = value.get("platform")
     urls = value.get("urls") or ()
-    if artifact_type is not None and not isinstance(artifact_type, str):
-        raise ManifestInvalid(f"{where}: artifactType must be a string")
+    if artifact_type is not None and not is_media_type(artifact_type):
+        raise ManifestInvalid(f"{where}: artifactType must be a media type")
     if annotations is not None and not _is_string_map(annotations):
         raise ManifestInvalid(f"{where}: annotations must map strings to strings")
     if platform is not None and not isinstance(platform, dict):
@@ -159,7 +174,7 @@ def parse_manifest(raw: bytes, content_type: str | None) -> ParsedManifest:
     if len(raw) > MAX_MANIFEST_BYTES:
         raise ManifestInvalid(f"manifest is larger than {MAX_MANIFEST_BYTES} bytes")
     try:
-        document = json.loads(raw)
+        document = jsondoc.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
@@ -168,8 +183,8 @@ def parse_manifest(raw: bytes, content_type: str | None) -> ParsedManifest:
         raise ManifestInvalid("schemaVersion must be 2")
     media_type = detect_media_type(document, content_type)
     artifact_type = document.get("artifactType")
-    if artifact_type is not None and not isinstance(artifact_type, str):
-        raise ManifestInvalid("artifactType must be a string")
+    if artifact_type is not None and not is_media_type(artifact_type):
+        raise ManifestInvalid("artifactType must be a media type")
     annotations = document.get("annotations") or {}
     if not _is_string_map(annotations):
         raise ManifestInvalid("annotations must map strings to strings")

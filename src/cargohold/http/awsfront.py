@@ -12,10 +12,14 @@ request with `?Action=`, speaks Query; anything else JSON), then among that prot
 the one its SigV4 credential scope names (`…/us-east-1/iam/aws4_request`), else the one whose
 operation it names, else the protocol's first service (as AWS, STS answers an unsigned Query
 request).
+
+A call that fails unexpectedly is answered as the protocol answers an internal failure
+(`ServerException` in JSON, `ServiceFailure` in Query), never in another front's shape.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -32,6 +36,8 @@ from cargohold.http.awsquery import QueryProtocol, is_query_request
 from cargohold.http.awsrequest import condition_keys, request_id_of, request_record
 from cargohold.http.awsservice import AwsCall, AwsError, AwsService
 from cargohold.service.authz import Enforce
+
+log = logging.getLogger(__name__)
 
 
 class WireProtocol(Protocol):
@@ -164,7 +170,20 @@ class AwsFront:
             error = (service.errors or protocol.errors)(exc, service.model)
         except ClientDisconnect:
             return Response(status_code=400)
+        except Exception:
+            log.exception("unexpected error in %s", service.name)
+            return self.internal_error(request)
         return protocol.error(service, error, request_id)
+
+    def internal_error(self, request: Request) -> Response:
+        """The answer to a call that failed unexpectedly, in the protocol it speaks."""
+        candidates = self._candidates(request)
+        claimed = claimed_service(request)
+        service = next((s for s in candidates if s.name == claimed), candidates[0])
+        protocol = PROTOCOLS[service.protocol]
+        # The protocol's own table: a service's table may read an unknown error as the caller's.
+        error = protocol.errors(RegistryError("internal error"), service.model)
+        return protocol.error(service, error, request_id_of(request))
 
     async def _serve(
         self,

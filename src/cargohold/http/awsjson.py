@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.auth.errors import AuthError
+from cargohold.domain import jsondoc
 from cargohold.domain.errors import AccessDenied, RegistryError
 from cargohold.http.awsservice import AwsError, AwsService
 
@@ -261,7 +262,7 @@ class JsonProtocol:
         if operation not in model.operation_names:
             raise AwsError("UnknownOperationException", f"Unknown operation {target[:100]!r}")
         try:
-            document = json.loads(body) if body.strip() else {}
+            document = jsondoc.loads(body) if body.strip() else {}
         except ValueError:
             raise SerializationFailed("the request body is not valid JSON") from None
         return operation, validate_input(model.operation_model(operation), document)

@@ -41,6 +41,10 @@ _SIGNATURE = "X-Cargohold-Signature"
 _PATH = re.compile(r"^/_download/(?P<registry>[0-9]{12})/(?P<name>.+)/blobs/(?P<digest>[^/]+)$")
 
 
+def _is_epoch(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 class DownloadDenied(Exception):
     """A download URL that was not signed by this registry, was altered, or has expired."""
 
@@ -87,7 +91,8 @@ class DownloadSigner:
         signature: str | None,
     ) -> None:
         """Raise DownloadDenied unless this registry signed exactly this URL and it is current."""
-        if not expires_text or not signature or not expires_text.isdigit():
+        # ASCII digits only: str.isdigit also accepts '²', which int() refuses.
+        if not expires_text or not signature or not _is_epoch(expires_text):
             raise DownloadDenied("Request is missing a valid signature")
         expires = int(expires_text)
         expected = self._signature(registry_id, repository, digest, expires)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cargohold.domain import jsondoc
 from cargohold.http.ecr import EcrCall, Handler
 from cargohold.service.policies import PolicyService, RegistryPolicy, RepositoryPolicy
 
@@ -17,7 +18,7 @@ from cargohold.service.policies import PolicyService, RegistryPolicy, Repository
 def ecr_policy_text(text: str) -> str:
     """A policy document in the layout ECR answers with."""
     try:
-        document = json.loads(text)
+        document = jsondoc.loads(text)
     except ValueError:
         return text
     return _render(document, 0)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -21,13 +20,26 @@ from urllib.parse import urlencode
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from cargohold.domain.errors import BlobUploadInvalid, RegistryError, SizeInvalid
-from cargohold.domain.manifest import MAX_MANIFEST_BYTES, OCI_INDEX
+from cargohold.domain.errors import (
+    NameInvalid,
+    RegistryError,
+    SizeInvalid,
+    TagInvalid,
+)
+from cargohold.domain.manifest import MAX_MANIFEST_BYTES, OCI_INDEX, is_media_type
+from cargohold.domain.names import MAX_NAME, validate_repository_name
 from cargohold.domain.principal import Principal
 from cargohold.domain.records import Repository
 from cargohold.http.blobfiles import BlobFileResponse
 from cargohold.http.oci_errors import error_response, from_registry_error
-from cargohold.http.oci_routes import ACTIONS, BASE, CATALOG, action, match_route
+from cargohold.http.oci_params import (
+    MAX_TAG,
+    BadPagination,
+    content_length,
+    content_range,
+    page,
+)
+from cargohold.http.oci_routes import ACTIONS, BASE, CATALOG, action, check_params, match_route
 from cargohold.ports import StorageDriver
 from cargohold.service.content import ContentService
 from cargohold.service.uploads import UploadService
@@ -35,7 +47,6 @@ from cargohold.service.uploads import UploadService
 log = logging.getLogger(__name__)
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
-MAX_PAGE = 10_000
 
 
 class Unauthenticated(Exception):
@@ -84,42 +95,6 @@ class Target:
     registry_id: str
 
 
-_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
-
-
-def _content_length(request: Request) -> int | None:
-    value = request.headers.get("content-length")
-    if value is None:
-        return None
-    if not value.isdigit():
-        raise SizeInvalid(f"invalid Content-Length {value[:40]!r}")
-    return int(value)
-
-
-def _content_range(request: Request) -> tuple[int | None, int | None]:
-    value = request.headers.get("content-range")
-    if value is None:
-        return None, None
-    match = _CONTENT_RANGE.match(value.strip())
-    if match is None:
-        raise BlobUploadInvalid(f"invalid Content-Range {value[:60]!r}")
-    return int(match.group(1)), int(match.group(2))
-
-
-def _page(request: Request) -> tuple[int | None, str | None]:
-    n_text = request.query_params.get("n")
-    last = request.query_params.get("last") or None
-    if n_text is None:
-        return None, last
-    if not n_text.isdigit():
-        raise _BadPagination(n_text)
-    return min(int(n_text), MAX_PAGE), last
-
-
-class _BadPagination(Exception):
-    pass
-
-
 def _next_link(path: str, n: int, last: str) -> str:
     return f'<{path}?{urlencode({"last": last, "n": n})}>; rel="next"'
 
@@ -159,7 +134,7 @@ class OciFront:
             return error_response("DENIED", str(exc) or "access denied", 403)
         except RegistryError as exc:
             return from_registry_error(exc)
-        except _BadPagination as exc:
+        except BadPagination as exc:
             return error_response(
                 "PAGINATION_NUMBER_INVALID", f"invalid number of results requested: {exc}", 400
             )
@@ -175,6 +150,7 @@ class OciFront:
         if found.handler is None:
             return self._unsupported()
         principal = await self.gatekeeper.authenticate(request)
+        check_params(found)
         if found.handler == BASE:
             return Response(b"{}", 200, headers=API_VERSION, media_type="application/json")
         registry_id = self.gatekeeper.registry_id(request, principal)
@@ -196,7 +172,7 @@ class OciFront:
     # -- listings ---------------------------------------------------------------------------
 
     async def catalog(self, request: Request, registry_id: str) -> Response:
-        n, last = _page(request)
+        n, last = page(request, MAX_NAME, NameInvalid)
         limit = None if n is None else n + 1
         names = (
             []
@@ -211,8 +187,8 @@ class OciFront:
         return Response(body, 200, headers=headers, media_type="application/json")
 
     async def tags(self, request: Request, name: str, *, target: Target) -> Response:
+        n, last = page(request, MAX_TAG, TagInvalid)
         repository = await self.content.repository(name, target.registry_id)
-        n, last = _page(request)
         limit = None if n is None else n + 1
         found = [] if n == 0 else await self.content.tags(repository, after=last, limit=limit)
         headers = {}
@@ -243,7 +219,7 @@ class OciFront:
     async def put_manifest(
         self, request: Request, name: str, *, target: Target, reference: str
     ) -> Response:
-        length = _content_length(request)
+        length = content_length(request)
         if length is not None and length > MAX_MANIFEST_BYTES:
             return error_response(
                 "SIZE_INVALID", f"manifest is larger than {MAX_MANIFEST_BYTES} bytes", 413
@@ -288,7 +264,12 @@ class OciFront:
     ) -> Response:
         repository = await self.content.repository(name, target.registry_id)
         artifact_type = request.query_params.get("artifactType") or None
-        found = await self.content.referrers(repository, digest, artifact_type)
+        # No manifest has an artifact type that is no media type.
+        found = (
+            await self.content.referrers(repository, digest, artifact_type)
+            if artifact_type is None or is_media_type(artifact_type)
+            else []
+        )
         descriptors = []
         for manifest in found:
             descriptor: dict[str, object] = {
@@ -357,7 +338,7 @@ class OciFront:
         digest = params.get("digest")
         if digest:
             committed = await self.uploads.monolithic(
-                repository, digest, self._body(request), _content_length(request)
+                repository, digest, self._body(request), content_length(request)
             )
             return Response(
                 None,
@@ -392,6 +373,7 @@ class OciFront:
         target: Target,
     ) -> bool:
         try:
+            validate_repository_name(source_name)
             await self.gatekeeper.authorize(
                 request,
                 target.principal,
@@ -421,14 +403,14 @@ class OciFront:
         self, request: Request, name: str, *, target: Target, upload: str
     ) -> Response:
         repository = await self.content.repository(name, target.registry_id)
-        start, end = _content_range(request)
+        start, end = content_range(request)
         updated = await self.uploads.append(
             repository,
             upload,
             self._body(request),
             start=start,
             end=end,
-            content_length=_content_length(request),
+            content_length=content_length(request),
         )
         return Response(None, 202, headers=_upload_headers(name, updated.id, updated.offset))
 
@@ -436,8 +418,8 @@ class OciFront:
         self, request: Request, name: str, *, target: Target, upload: str
     ) -> Response:
         repository = await self.content.repository(name, target.registry_id)
-        length = _content_length(request)
-        start, end = _content_range(request)
+        length = content_length(request)
+        start, end = content_range(request)
         has_body = length != 0 and (
             length is not None or "chunked" in request.headers.get("transfer-encoding", "")
         )

@@ -4,12 +4,19 @@ A repository name may hold slashes, so each route's pattern takes the name greed
 anchors on what follows it (`/manifests/<reference>`, `/blobs/uploads/<upload>`, …). The
 first pattern that matches decides: a method it does not serve is unsupported, whatever a
 later pattern would say.
+
+`check_params` validates a matched route's repository name (and what a manifest reference must
+look like) before authorization, which reads the repository's policy by that name.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
+
+from cargohold.domain.errors import ManifestUnknown, TagInvalid
+from cargohold.domain.names import validate_repository_name, validate_tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +109,34 @@ def match_route(path: str, method: str) -> RouteMatch | None:
 def action(handler: str, method: str) -> str:
     """The ECR action a request to `handler` with `method` needs."""
     return ACTIONS["head_blob" if (handler, method) == ("get_blob", "HEAD") else handler]
+
+
+def check_params(found: RouteMatch) -> None:
+    """Raise the spec's error for a malformed repository name, or a manifest reference that
+    can name no manifest, before authorization reads the repository's policy by that name.
+
+    A reference that is neither a tag nor digest-shaped (no `:`) names no manifest: GET, HEAD
+    and DELETE answer MANIFEST_UNKNOWN, a PUT (which would create the tag) TAG_INVALID. Digests
+    and upload ids are parsed by the service before anything looks them up (DIGEST_INVALID,
+    BLOB_UPLOAD_UNKNOWN)."""
+    if found.name is not None:
+        _valid_name(found.name)
+    reference = found.params.get("reference")
+    if reference is None or ":" in reference or _is_tag(reference):
+        return
+    if found.handler == "put_manifest":
+        raise TagInvalid(f"invalid tag: {reference[:200]!r}")
+    raise ManifestUnknown(f"manifest unknown: {reference[:200]!r}")
+
+
+# Names and tags recur on every request; each is checked by a regular expression once.
+_valid_name = functools.lru_cache(maxsize=4096)(validate_repository_name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_tag(reference: str) -> bool:
+    try:
+        validate_tag(reference)
+    except TagInvalid:
+        return False
+    return True

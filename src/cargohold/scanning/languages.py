@@ -9,15 +9,15 @@ fat jar included).
 from __future__ import annotations
 
 import io
-import json
 import re
 import tempfile
 import zipfile
 from email.parser import BytesHeaderParser
 from typing import IO
 
+from cargohold.domain import jsondoc
 from cargohold.domain.inventory import MAVEN, NPM, PYPI, Package
-from cargohold.scanning.layers import Entry, FileResult
+from cargohold.scanning.layers import Entry, FileResult, Unreadable
 
 MAX_METADATA = 4 * 1024 * 1024
 #: Archives up to this size are read in memory; larger ones spill to a temporary file.
@@ -57,7 +57,9 @@ class NpmAnalyzer:
 
     def analyze(self, entry: Entry, stream: IO[bytes]) -> FileResult | None:
         try:
-            document = json.loads(stream.read(MAX_METADATA))
+            document = jsondoc.loads(stream.read(MAX_METADATA))
+        except jsondoc.JsonTooDeep as exc:
+            raise Unreadable(str(exc)) from None
         except (ValueError, UnicodeDecodeError):
             return None
         if not isinstance(document, dict):

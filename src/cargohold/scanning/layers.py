@@ -9,12 +9,17 @@ everything the layers beneath put there.
 Only files some analyzer wants are read, and each is analysed as it streams past; what is kept
 per path is the small result (packages, an OS), never the file. Whiteouts then delete results,
 so a package removed in a later layer is not reported.
+
+A file an analyzer cannot make sense of (a `package.json` nested beyond what the JSON reader
+accepts, an analyzer's own failure) is skipped: its path and the reason are kept in
+`LayerReader.skipped` and logged, and the rest of the image is still read.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import logging
 import posixpath
 import tarfile
 from collections.abc import Callable, Iterable
@@ -30,10 +35,18 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 _READ_SIZE = 1 << 20
+#: Errors of the layer's own stream: the layer cannot be read further.
+_STREAM_ERRORS = (tarfile.TarError, OSError, EOFError, zstandard.ZstdError)
+
+log = logging.getLogger(__name__)
 
 
 class LayerError(Exception):
     """A layer that cannot be read as a (compressed) tar archive."""
+
+
+class Unreadable(Exception):
+    """Raised by an analyzer for a file it recognises but cannot read; the reason is noted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +155,8 @@ class LayerReader:
         self.filesystem = Filesystem()
         #: Files read by an analyzer, over all layers (for the benchmark's curiosity).
         self.files_analysed = 0
+        #: Files skipped because their analyzer could not read them: (path, reason).
+        self.skipped: list[tuple[str, str]] = []
 
     def add_layer(self, stream: IO[bytes], *, on_member: Callable[[], None] | None = None) -> None:
         """Read one layer (compressed or not) to its end and apply it over the layers before."""
@@ -170,7 +185,7 @@ class LayerReader:
                     result = self._analyze(archive, member, path, found)
                     if result is not None:
                         found[path] = result
-        except (tarfile.TarError, OSError, EOFError, zstandard.ZstdError) as exc:
+        except _STREAM_ERRORS as exc:
             raise LayerError(f"the layer is not a readable tar archive: {exc}") from exc
         # Whiteouts and opaque directories hide what the layers *beneath* put there; what this
         # layer itself adds stays.
@@ -209,7 +224,20 @@ class LayerReader:
                 if stream is None:
                     return None
                 self.files_analysed += 1
-                return analyzer.analyze(entry, stream)
+                return self._read(analyzer, entry, stream)
+        return None
+
+    def _read(self, analyzer: Analyzer, entry: Entry, stream: IO[bytes]) -> FileResult | None:
+        try:
+            return analyzer.analyze(entry, stream)
+        except _STREAM_ERRORS:
+            raise
+        except Unreadable as exc:
+            reason = str(exc)
+        except Exception as exc:  # an analyzer's failure costs one file, not the scan
+            reason = f"{type(exc).__name__}: {exc}"[:200]
+        self.skipped.append((entry.path, reason))
+        log.warning("scan skipped %r: %s", entry.path[:300], reason)
         return None
 
     def inventory(self) -> Inventory:

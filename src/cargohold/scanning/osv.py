@@ -6,12 +6,13 @@ Records are yielded one at a time, so memory holds one record, never the whole d
 
 from __future__ import annotations
 
-import json
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from cargohold.domain import jsondoc
 
 
 class OsvSourceError(Exception):
@@ -27,7 +28,7 @@ class ReadReport:
 
 def _record(name: str, data: bytes, report: ReadReport) -> dict[str, Any] | None:
     try:
-        document = json.loads(data)
+        document = jsondoc.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         report.skipped.append((name, f"not JSON: {exc}"))
         return None

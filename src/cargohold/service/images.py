@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from cargohold.domain import jsondoc
 from cargohold.domain.digest import Digest
 from cargohold.domain.errors import (
     DigestInvalid,
@@ -98,7 +99,7 @@ def encode_token(operation: str, repository_id: int, key: list[Any]) -> str:
 def decode_token(token: str, operation: str, repository_id: int) -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        document = json.loads(raw)
+        document = jsondoc.loads(raw)
     except (binascii.Error, ValueError):
         raise _invalid_token() from None
     if (
@@ -373,7 +374,7 @@ class ImageService:
     def _require_media_type(raw: bytes, media_type: str | None) -> None:
         """AWS: a manifest without `mediaType` needs `imageManifestMediaType`."""
         try:
-            document = json.loads(raw)
+            document = jsondoc.loads(raw)
         except ValueError:
             document = None
         if not isinstance(document, dict) or (

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from cargohold.domain import jsondoc
 from cargohold.domain.errors import (
     InvalidParameter,
     InvalidTagParameter,
@@ -195,13 +196,18 @@ def _tag_key(key: str) -> str:
     return key
 
 
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text)
+
+
 def resource_tags(tags: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
     """Tags as a mapping (a repeated key keeps its last value), checked against ECR's rules."""
     result: dict[str, str] = {}
     for tag in tags or []:
         key, value = tag.get("Key", ""), tag.get("Value", "")
         _tag_key(key)
-        if len(value) > MAX_TAG_VALUE:
+        # Control characters are no letter, digit or space; NUL cannot even be stored.
+        if len(value) > MAX_TAG_VALUE or _has_control(key) or _has_control(value):
             raise InvalidTagParameter(_TAG_RULES)
         result[key] = value
     if len(result) > MAX_TAGS:
@@ -230,7 +236,7 @@ def decode_token(kind: str, token: str | None) -> str | None:
         return None
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        document = json.loads(raw)
+        document = jsondoc.loads(raw)
         if isinstance(document, dict) and document.get("k") == kind:
             after = document.get("a")
             if isinstance(after, str):

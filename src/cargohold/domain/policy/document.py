@@ -11,10 +11,10 @@ reads as 2008-10-17), `${…}` is plain text.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Literal
 
+from cargohold.domain import jsondoc
 from cargohold.domain.policy import errors
 from cargohold.domain.policy.conditions import Condition, parse_operator
 from cargohold.domain.policy.errors import Malformed, PolicyError
@@ -78,7 +78,7 @@ def parse_policy(text: str, kind: PolicyKind) -> Policy:
     check_size(text, kind)
     try:
         try:
-            document = json.loads(text)
+            document = jsondoc.loads(text)
         except ValueError:
             raise Malformed(errors.SYNTAX_ERRORS) from None
         statements = validate(document, kind)
