@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,7 +43,22 @@ class SqlUploads(SqlStore):
         hash_state: bytes | None,
         driver_state: dict[str, Any],
         now: float,
-    ) -> None:
+        *,
+        limit: int | None = None,
+        live_since: float = 0.0,
+    ) -> bool:
+        """Record a new session; with `limit`, only while the repository holds fewer sessions
+        than that updated at or after `live_since` (whether it was recorded). SQLite's
+        writers queue, so the count holds; concurrent PostgreSQL writers may pass it by the
+        number of them."""
+        if limit is not None:
+            open_sessions = await self.conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(uploads)
+                .where(uploads.c.repository_id == repository_id, uploads.c.updated_at >= live_since)
+            )
+            if int(open_sessions or 0) >= limit:
+                return False
         await self.conn.execute(
             sa.insert(uploads).values(
                 id=upload_id,
@@ -55,6 +71,7 @@ class SqlUploads(SqlStore):
                 updated_at=now,
             )
         )
+        return True
 
     async def get_upload(self, upload_id: str) -> Upload | None:
         row = (await self.conn.execute(sa.select(uploads).where(uploads.c.id == upload_id))).first()
@@ -93,6 +110,34 @@ class SqlUploads(SqlStore):
         result = await self.conn.execute(sa.delete(uploads).where(uploads.c.id == upload_id))
         return bool(result.rowcount)
 
-    async def stale_uploads(self, before: float) -> list[Upload]:
-        rows = await self.conn.execute(sa.select(uploads).where(uploads.c.updated_at < before))
+    async def stale_uploads(
+        self, before: float, *, after: str = "", limit: int = 500
+    ) -> list[Upload]:
+        """Up to `limit` sessions last updated before `before`, by id, the ids past `after`."""
+        rows = await self.conn.execute(
+            sa.select(uploads)
+            .where(uploads.c.updated_at < before, uploads.c.id > after)
+            .order_by(uploads.c.id)
+            .limit(limit)
+        )
         return [_upload(row) for row in rows]
+
+    async def delete_stale_uploads(self, upload_ids: Sequence[str], before: float) -> list[str]:
+        """Delete those of the sessions still last updated before `before`; their ids."""
+        if not upload_ids:
+            return []
+        rows = await self.conn.execute(
+            sa.delete(uploads)
+            .where(uploads.c.id.in_(list(upload_ids)), uploads.c.updated_at < before)
+            .returning(uploads.c.id)
+        )
+        return [row.id for row in rows]
+
+    async def upload_ids_among(self, upload_ids: Sequence[str]) -> set[str]:
+        """The ids among `upload_ids` that name a session."""
+        if not upload_ids:
+            return set()
+        rows = await self.conn.execute(
+            sa.select(uploads.c.id).where(uploads.c.id.in_(list(upload_ids)))
+        )
+        return {row.id for row in rows}
