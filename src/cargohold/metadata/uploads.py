@@ -48,30 +48,43 @@ class SqlUploads(SqlStore):
         live_since: float = 0.0,
     ) -> bool:
         """Record a new session; with `limit`, only while the repository holds fewer sessions
-        than that updated at or after `live_since` (whether it was recorded). SQLite's
-        writers queue, so the count holds; concurrent PostgreSQL writers may pass it by the
-        number of them."""
-        if limit is not None:
-            open_sessions = await self.conn.scalar(
-                sa.select(sa.func.count())
-                .select_from(uploads)
-                .where(uploads.c.repository_id == repository_id, uploads.c.updated_at >= live_since)
-            )
-            if int(open_sessions or 0) >= limit:
-                return False
-        await self.conn.execute(
-            sa.insert(uploads).values(
-                id=upload_id,
-                repository_id=repository_id,
-                offset=0,
-                hash_algorithm=hash_algorithm,
-                hash_state=hash_state,
-                driver_state=driver_state,
-                created_at=now,
-                updated_at=now,
-            )
+        than that updated at or after `live_since` (whether it was recorded): one statement,
+        the count inside it. SQLite's writers queue, so the count holds; concurrent PostgreSQL
+        writers may pass it by the number of them."""
+        values: dict[str, Any] = {
+            "id": upload_id,
+            "repository_id": repository_id,
+            "offset": 0,
+            "hash_algorithm": hash_algorithm,
+            "hash_state": hash_state,
+            "driver_state": driver_state,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if limit is None:
+            await self.conn.execute(sa.insert(uploads).values(**values))
+            return True
+        open_sessions = (
+            sa.select(sa.func.count())
+            .select_from(uploads)
+            .where(uploads.c.repository_id == repository_id, uploads.c.updated_at >= live_since)
+            .scalar_subquery()
         )
-        return True
+        row = sa.select(*(self._typed(name, value) for name, value in values.items())).where(
+            open_sessions < limit
+        )
+        # RETURNING says whether the row went in (psycopg reports no rowcount for this form).
+        inserted = await self.conn.execute(
+            sa.insert(uploads).from_select(list(values), row).returning(uploads.c.id)
+        )
+        return inserted.first() is not None
+
+    def _typed(self, name: str, value: Any) -> sa.ColumnElement[Any]:
+        """`value` as a value of column `name` in a SELECT list (PostgreSQL types a bare
+        parameter there as text, which a JSON column does not take)."""
+        column_type = uploads.c[name].type
+        literal = sa.literal(value, type_=column_type)
+        return (sa.cast(literal, column_type) if self._postgres else literal).label(name)
 
     async def get_upload(self, upload_id: str) -> Upload | None:
         row = (await self.conn.execute(sa.select(uploads).where(uploads.c.id == upload_id))).first()
