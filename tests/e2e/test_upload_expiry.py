@@ -9,6 +9,7 @@ variables, as an operator would."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import socket
 import sqlite3
@@ -38,8 +39,10 @@ ZERO_DIGEST = "sha256:" + "0" * 64
 class ConfiguredServer(RegistryServer):
     """A server (and its `admin credentials`) run with CARGOHOLD_* variables of the test's."""
 
-    def __init__(self, root: Path, environment: dict[str, str]) -> None:
-        super().__init__(root / "data", root / "server.log")
+    def __init__(
+        self, root: Path, environment: dict[str, str], extra_args: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(root / "data", root / "server.log", extra_args=extra_args)
         self.environment = environment
 
     def _env(self) -> dict[str, str]:
@@ -56,10 +59,12 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-def serve(root: Path, database: str, **settings: int) -> Iterator[ConfiguredServer]:
+def serve(
+    root: Path, database: str, extra_args: tuple[str, ...] = (), **settings: int
+) -> Iterator[ConfiguredServer]:
     environment = {"CARGOHOLD_DATABASE_URL": database}
     environment.update({f"CARGOHOLD_{key.upper()}": str(value) for key, value in settings.items()})
-    server = ConfiguredServer(root, environment)
+    server = ConfiguredServer(root, environment, extra_args)
     server.start()
     try:
         yield server
@@ -78,6 +83,11 @@ def bounded(tmp_path: Path, database: str) -> Iterator[ConfiguredServer]:
     yield from serve(tmp_path, database, max_open_uploads=MAX_OPEN)
 
 
+@pytest.fixture
+def expiring_workers(tmp_path: Path, database: str) -> Iterator[ConfiguredServer]:
+    yield from serve(tmp_path, database, ("--workers", "3"), upload_expiry_seconds=EXPIRY_SECONDS)
+
+
 def disk_usage(data_dir: Path) -> int:
     """Bytes the data directory's files take on disk, but the SQLite database's: it keeps the
     pages deleted rows free for its next rows, and its log grows with every write."""
@@ -89,14 +99,16 @@ def disk_usage(data_dir: Path) -> int:
     return total
 
 
-def upload_rows(database: str) -> int:
+def query(database: str, sql: str) -> list[tuple[Any, ...]]:
     if database.startswith("sqlite:///"):
-        with sqlite3.connect(database.removeprefix("sqlite:///")) as conn:
-            return int(conn.execute("SELECT count(*) FROM uploads").fetchone()[0])
+        with contextlib.closing(sqlite3.connect(database.removeprefix("sqlite:///"))) as conn:
+            return list(conn.execute(sql).fetchall())
     with psycopg.connect(database) as conn:
-        row = conn.execute("SELECT count(*) FROM uploads").fetchone()
-        assert row is not None
-        return int(row[0])
+        return list(conn.execute(sql).fetchall())
+
+
+def upload_rows(database: str) -> int:
+    return int(query(database, "SELECT count(*) FROM uploads")[0][0])
 
 
 def start_upload(http: httpx.Client, name: str = NAME) -> httpx.Response:
@@ -216,3 +228,24 @@ def test_open_sessions_per_repository_are_bounded(bounded: ConfiguredServer, dat
         assert http.delete(first.headers["Location"]).status_code == 204
         assert start_upload(http).status_code == 202
         assert start_upload(http).status_code == 429
+
+
+def test_workers_share_one_sweep(expiring_workers: ConfiguredServer, database: str) -> None:
+    """Three processes start at once: one sweep job between them, and it runs."""
+    server = expiring_workers
+    server.create_repository(NAME)
+    with server.client() as http:
+        location = start_upload(http).headers["Location"]
+        assert http.patch(location, content=os.urandom(MIB)).status_code == 202
+        staged = server.data_dir / "storage" / "_uploads" / location.rsplit("/", 1)[1]
+        assert staged.exists()
+        wait_until(
+            lambda: not staged.exists(),
+            timeout=EXPIRY_SECONDS * 6,
+            interval=0.25,
+            message="the session's staged bytes were never removed",
+        )
+        assert error_code(http.get(location)) == "BLOB_UPLOAD_UNKNOWN"
+    jobs = query(database, "SELECT status FROM jobs WHERE kind = 'expire-uploads'")
+    assert len(jobs) == 1, jobs
+    assert upload_rows(database) == 0
