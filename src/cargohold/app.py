@@ -65,6 +65,7 @@ from cargohold.service.scan_runner import SCAN, ScanRunner
 from cargohold.service.scans import ScanService
 from cargohold.service.sts import StsService
 from cargohold.service.templates import TemplateService
+from cargohold.service.upload_expiry import EXPIRE_UPLOADS, UploadExpiry
 from cargohold.service.uploads import UploadService
 from cargohold.service.vulndb import REMATCH, VulnerabilityDatabase
 from cargohold.storage.filesystem import FilesystemDriver
@@ -129,7 +130,13 @@ def build_content(
         rules=repositories,
         templates=templates,
     )
-    uploads = UploadService(store, storage, clock)
+    uploads = UploadService(
+        store,
+        storage,
+        clock,
+        expiry=config.upload_expiry_seconds,
+        max_open=config.max_open_uploads,
+    )
     return ContentServices(repositories, templates, content, uploads)
 
 
@@ -316,6 +323,8 @@ class Node:
         storage = build_storage(config)
         services = build_content(config, store, storage, clock)
         jobs = JobRunner(store, clock)
+        expiry = UploadExpiry(store, storage, clock, expiry=config.upload_expiry_seconds)
+        jobs.register(EXPIRE_UPLOADS, JobKind(expiry.run, every=expiry.interval))
         scans = build_scanning(store, storage, services.content, services.uploads, clock, jobs)
         access = build_access(config, store, clock)
         oci = OciFront(services.content, services.uploads, storage, access.gatekeeper)

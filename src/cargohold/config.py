@@ -45,6 +45,10 @@ class Config:
     log_level: str = "info"
     #: Server processes sharing the port and the store; each runs the whole application.
     workers: int = 1
+    #: Upload sessions idle this long (seconds) are removed with the bytes they staged.
+    upload_expiry_seconds: int = 86400
+    #: Open upload sessions one repository may hold; past it, starting one is refused.
+    max_open_uploads: int = 1000
     storage: StorageConfig = field(default_factory=StorageConfig)
 
     @property
@@ -79,6 +83,12 @@ class Config:
             )
         if not 1 <= self.workers <= 64:
             raise ConfigError(f"workers must be between 1 and 64, not {self.workers}")
+        if self.upload_expiry_seconds < 1:
+            raise ConfigError(
+                f"upload_expiry_seconds must be at least 1, not {self.upload_expiry_seconds}"
+            )
+        if self.max_open_uploads < 1:
+            raise ConfigError(f"max_open_uploads must be at least 1, not {self.max_open_uploads}")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"unknown log_level {self.log_level!r}")
         return self
@@ -100,7 +110,7 @@ def _coerce(name: str, value: Any, target: Any) -> Any:
         ):
             return value.lower() in ("1", "true", "yes", "on")
         raise ConfigError(f"{name} must be a boolean")
-    if name in ("port", "workers"):
+    if name in ("port", "workers", "upload_expiry_seconds", "max_open_uploads"):
         try:
             return int(value)
         except (TypeError, ValueError):

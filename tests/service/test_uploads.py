@@ -366,10 +366,14 @@ async def test_two_appends_at_once_on_one_upload(uploads: UploadService, repo: R
 
 
 async def test_another_node_continues_the_upload(
-    uploads: UploadService, store: MetadataStore, storage: FilesystemDriver, repo: Repository
+    uploads: UploadService,
+    store: MetadataStore,
+    storage: FilesystemDriver,
+    repo: Repository,
+    now: list[float],
 ) -> None:
     """A second service instance (another node) sees the same row and continues it."""
-    other_node = UploadService(store, FilesystemDriver(storage.root), lambda: 2e9)
+    other_node = UploadService(store, FilesystemDriver(storage.root), lambda: now[0] + 1)
     upload = await uploads.start(repo)
     await uploads.append(repo, upload.id, body(b"node one, "))
     await other_node.append(repo, upload.id, body(b"node two, "), start=10)
@@ -434,11 +438,15 @@ async def test_finish_while_an_append_streams_is_refused(
 
 
 async def test_two_nodes_appending_at_once_never_corrupt_the_blob(
-    uploads: UploadService, store: MetadataStore, storage: FilesystemDriver, repo: Repository
+    uploads: UploadService,
+    store: MetadataStore,
+    storage: FilesystemDriver,
+    repo: Repository,
+    now: list[float],
 ) -> None:
     """Two nodes (no shared memory) take appends to one upload at the same moment: one may
     win, and what is committed is exactly what the winner's recorded digest says."""
-    other_node = UploadService(store, FilesystemDriver(storage.root), lambda: 2e9)
+    other_node = UploadService(store, FilesystemDriver(storage.root), lambda: now[0] + 1)
     upload = await uploads.start(repo)
     gates = {b"A": anyio.Event(), b"B": anyio.Event()}
     # Set once a node's append has written its first slice and waits at its gate, or has ended.

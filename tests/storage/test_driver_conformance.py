@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -398,3 +399,54 @@ async def test_a_writer_shows_each_chunk_to_its_observer_in_order(driver: Storag
     state = await writer.close()
     assert seen == [b"ab", b"cd", b"e"]
     assert b"".join([c async for c in driver.read_upload(state, 5)]) == b"abcde"
+
+
+# -- the staging area, as expiry sees it ----------------------------------------------------
+
+
+async def test_staged_uploads_lists_what_is_staged_with_a_state_to_remove_it(
+    driver: StorageDriver,
+) -> None:
+    before = time.time()
+    kept, committed, aborted = upload_id(), upload_id(), upload_id()
+    await stage(driver, kept, b"staged")
+    await driver.commit_upload(await stage(driver, committed, b"c"), "blobs/x/committed", 1)
+    await driver.abort_upload(await stage(driver, aborted, b"a"))
+    listed = await driver.staged_uploads()
+    assert [each.upload_id for each in listed] == [kept]
+    assert listed[0].modified_at >= before - 2  # timestamp granularity
+    await driver.abort_upload(stored(listed[0].state))
+    assert await driver.staged_uploads() == []
+
+
+async def test_opening_staging_for_writing_marks_it_in_use(tmp_path: Path) -> None:
+    """Expiry leaves staging modified since its cutoff alone: an append opening it counts,
+    before it writes a byte."""
+    driver = FilesystemDriver(tmp_path / "root")
+    state = await stage(driver, upload_id(), b"old bytes")
+    path = tmp_path / "root" / "_uploads" / state["id"]
+    os.utime(path, (1_000_000.0, 1_000_000.0))
+    assert [each.modified_at for each in await driver.staged_uploads()] == [1_000_000.0]
+    writer = await driver.open_upload(state, 9)
+    try:
+        [listed] = await driver.staged_uploads()
+        assert listed.modified_at > time.time() - 60
+    finally:
+        await writer.abort()
+
+
+async def test_staged_uploads_skips_names_no_upload_has(tmp_path: Path) -> None:
+    driver = FilesystemDriver(tmp_path / "root")
+    (tmp_path / "root" / "_uploads" / "not.an.upload").write_bytes(b"x")
+    (tmp_path / "root" / "_uploads" / "a-directory").mkdir()
+    assert await driver.staged_uploads() == []
+
+
+async def test_a_commit_whose_staging_was_removed_meanwhile_is_refused(
+    driver: StorageDriver,
+) -> None:
+    state = await stage(driver, upload_id(), b"bytes")
+    await driver.abort_upload(state)
+    with pytest.raises(UploadStateInvalid):
+        await driver.commit_upload(state, "blobs/x/gone", 5)
+    assert await driver.stat("blobs/x/gone") is None

@@ -96,6 +96,10 @@ class TooManyRequests(RegistryError):
         self.retry_after = retry_after
 
 
+class TooManyUploads(TooManyRequests):
+    """A repository holding as many open upload sessions as the registry allows."""
+
+
 # -- errors only the ECR API distinguishes ---------------------------------------------------
 
 

@@ -37,6 +37,7 @@ _TABLE: list[tuple[type[errors.RegistryError], str]] = [
     (errors.InvalidTagParameter, "InvalidTagParameterException"),
     (errors.TooManyTags, "TooManyTagsException"),
     (errors.LimitExceeded, "LimitExceededException"),
+    (errors.TooManyUploads, "LimitExceededException"),
     (errors.ScanNotFound, "ScanNotFoundException"),
     (errors.UnsupportedImageType, "UnsupportedImageTypeException"),
     (errors.Unsupported, "UnsupportedOperationException"),

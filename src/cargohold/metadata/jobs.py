@@ -45,6 +45,43 @@ class SqlJobs(SqlStore):
         )
         return int(result.scalar_one())
 
+    async def ensure_job(self, kind: str, now: float) -> bool:
+        """Queue a job of `kind` to run now unless one is queued or running already; whether
+        one was queued. Writers of one database do this one at a time (PostgreSQL: an advisory
+        lock on the kind; SQLite: its single writer), so the kind never has two."""
+        if self._postgres:
+            await self.conn.execute(
+                sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"jobs:{kind}")))
+            )
+        pending = await self.conn.execute(
+            sa.select(jobs.c.id)
+            .where(jobs.c.kind == kind, jobs.c.status.in_([QUEUED, RUNNING]))
+            .limit(1)
+        )
+        if pending.first() is not None:
+            return False
+        await self.enqueue(kind, {}, now)
+        return True
+
+    async def requeue_job(
+        self, job_id: int, node: str, run_after: float, *, error: str | None = None
+    ) -> bool:
+        """Queue a job `node` ran once more, as new (no attempts), to run at `run_after`;
+        false when `node` no longer holds it."""
+        result = await self.conn.execute(
+            sa.update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.claimed_by == node, jobs.c.status == RUNNING)
+            .values(
+                status=QUEUED,
+                run_after=run_after,
+                attempts=0,
+                lease_until=None,
+                claimed_by=None,
+                error=error,
+            )
+        )
+        return bool(result.rowcount)
+
     async def has_due_job(self, now: float) -> bool:
         """Whether `claim` would find a job: asked in a read transaction, so idle runners
         polling do not take SQLite's write lock."""

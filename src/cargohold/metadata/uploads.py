@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,19 +43,48 @@ class SqlUploads(SqlStore):
         hash_state: bytes | None,
         driver_state: dict[str, Any],
         now: float,
-    ) -> None:
-        await self.conn.execute(
-            sa.insert(uploads).values(
-                id=upload_id,
-                repository_id=repository_id,
-                offset=0,
-                hash_algorithm=hash_algorithm,
-                hash_state=hash_state,
-                driver_state=driver_state,
-                created_at=now,
-                updated_at=now,
-            )
+        *,
+        limit: int | None = None,
+        live_since: float = 0.0,
+    ) -> bool:
+        """Record a new session; with `limit`, only while the repository holds fewer sessions
+        than that updated at or after `live_since` (whether it was recorded): one statement,
+        the count inside it. SQLite's writers queue, so the count holds; concurrent PostgreSQL
+        writers may pass it by the number of them."""
+        values: dict[str, Any] = {
+            "id": upload_id,
+            "repository_id": repository_id,
+            "offset": 0,
+            "hash_algorithm": hash_algorithm,
+            "hash_state": hash_state,
+            "driver_state": driver_state,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if limit is None:
+            await self.conn.execute(sa.insert(uploads).values(**values))
+            return True
+        open_sessions = (
+            sa.select(sa.func.count())
+            .select_from(uploads)
+            .where(uploads.c.repository_id == repository_id, uploads.c.updated_at >= live_since)
+            .scalar_subquery()
         )
+        row = sa.select(*(self._typed(name, value) for name, value in values.items())).where(
+            open_sessions < limit
+        )
+        # RETURNING says whether the row went in (psycopg reports no rowcount for this form).
+        inserted = await self.conn.execute(
+            sa.insert(uploads).from_select(list(values), row).returning(uploads.c.id)
+        )
+        return inserted.first() is not None
+
+    def _typed(self, name: str, value: Any) -> sa.ColumnElement[Any]:
+        """`value` as a value of column `name` in a SELECT list (PostgreSQL types a bare
+        parameter there as text, which a JSON column does not take)."""
+        column_type = uploads.c[name].type
+        literal = sa.literal(value, type_=column_type)
+        return (sa.cast(literal, column_type) if self._postgres else literal).label(name)
 
     async def get_upload(self, upload_id: str) -> Upload | None:
         row = (await self.conn.execute(sa.select(uploads).where(uploads.c.id == upload_id))).first()
@@ -93,6 +123,34 @@ class SqlUploads(SqlStore):
         result = await self.conn.execute(sa.delete(uploads).where(uploads.c.id == upload_id))
         return bool(result.rowcount)
 
-    async def stale_uploads(self, before: float) -> list[Upload]:
-        rows = await self.conn.execute(sa.select(uploads).where(uploads.c.updated_at < before))
+    async def stale_uploads(
+        self, before: float, *, after: str = "", limit: int = 500
+    ) -> list[Upload]:
+        """Up to `limit` sessions last updated before `before`, by id, the ids past `after`."""
+        rows = await self.conn.execute(
+            sa.select(uploads)
+            .where(uploads.c.updated_at < before, uploads.c.id > after)
+            .order_by(uploads.c.id)
+            .limit(limit)
+        )
         return [_upload(row) for row in rows]
+
+    async def delete_stale_uploads(self, upload_ids: Sequence[str], before: float) -> list[str]:
+        """Delete those of the sessions still last updated before `before`; their ids."""
+        if not upload_ids:
+            return []
+        rows = await self.conn.execute(
+            sa.delete(uploads)
+            .where(uploads.c.id.in_(list(upload_ids)), uploads.c.updated_at < before)
+            .returning(uploads.c.id)
+        )
+        return [row.id for row in rows]
+
+    async def upload_ids_among(self, upload_ids: Sequence[str]) -> set[str]:
+        """The ids among `upload_ids` that name a session."""
+        if not upload_ids:
+            return set()
+        rows = await self.conn.execute(
+            sa.select(uploads.c.id).where(uploads.c.id.in_(list(upload_ids)))
+        )
+        return {row.id for row in rows}

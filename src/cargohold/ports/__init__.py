@@ -17,6 +17,7 @@ from cargohold.ports.metadata import Changes, Metadata, Transaction
 from cargohold.ports.storage import (
     KeyNotFound,
     ObjectInfo,
+    StagedUpload,
     StorageDriver,
     StorageError,
     UploadState,
@@ -42,6 +43,7 @@ __all__ = [
     "ResourcePolicyStore",
     "Scans",
     "Sessions",
+    "StagedUpload",
     "StorageDriver",
     "StorageError",
     "Templates",

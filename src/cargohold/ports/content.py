@@ -196,7 +196,13 @@ class Uploads(Protocol):
         hash_state: bytes | None,
         driver_state: dict[str, Any],
         now: float,
-    ) -> None: ...
+        *,
+        limit: int | None = None,
+        live_since: float = 0.0,
+    ) -> bool:
+        """Record a new session; with `limit`, only while the repository holds fewer sessions
+        than that updated at or after `live_since` (whether it was recorded)."""
+        ...
 
     async def get_upload(self, upload_id: str) -> Upload | None: ...
 
@@ -218,7 +224,19 @@ class Uploads(Protocol):
 
     async def delete_upload(self, upload_id: str) -> bool: ...
 
-    async def stale_uploads(self, before: float) -> list[Upload]: ...
+    async def stale_uploads(
+        self, before: float, *, after: str = "", limit: int = 500
+    ) -> list[Upload]:
+        """Up to `limit` sessions last updated before `before`, by id, the ids past `after`."""
+        ...
+
+    async def delete_stale_uploads(self, upload_ids: Sequence[str], before: float) -> list[str]:
+        """Delete those of the sessions still last updated before `before`; their ids."""
+        ...
+
+    async def upload_ids_among(self, upload_ids: Sequence[str]) -> set[str]:
+        """The ids among `upload_ids` that name a session."""
+        ...
 
 
 class Templates(Protocol):

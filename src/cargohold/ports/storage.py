@@ -33,6 +33,17 @@ class ObjectInfo:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class StagedUpload:
+    """Bytes staged for an upload, as the driver finds them."""
+
+    upload_id: str
+    #: When they were last written or opened for writing (seconds since the epoch).
+    modified_at: float
+    #: What `abort_upload` takes to remove them.
+    state: UploadState
+
+
 class UploadWriter(Protocol):
     """Appends to one staged upload; `close` returns the state to record."""
 
@@ -89,3 +100,7 @@ class StorageDriver(Protocol):
         ...
 
     async def abort_upload(self, state: UploadState) -> None: ...
+
+    async def staged_uploads(self) -> Sequence[StagedUpload]:
+        """Every upload with bytes staged, whether or not a session still names it."""
+        ...

@@ -93,6 +93,18 @@ class Jobs(Protocol):
         self, kind: str, payload: Mapping[str, Any], now: float, *, run_after: float | None = None
     ) -> int: ...
 
+    async def ensure_job(self, kind: str, now: float) -> bool:
+        """Queue a job of `kind` to run now unless one is queued or running already; whether
+        one was queued. Never two at once, whatever the number of writers."""
+        ...
+
+    async def requeue_job(
+        self, job_id: int, node: str, run_after: float, *, error: str | None = None
+    ) -> bool:
+        """Queue a job `node` ran once more, as new (no attempts), to run at `run_after`;
+        false when `node` no longer holds it."""
+        ...
+
     async def has_due_job(self, now: float) -> bool:
         """Whether `claim` would find a job: asked in a read transaction, so idle runners
         polling do not take SQLite's write lock."""

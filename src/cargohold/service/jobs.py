@@ -6,6 +6,9 @@ whose node died is claimed again once its lease runs out. A handler that raises 
 (with a growing delay) up to `max_attempts`; then its kind's `give_up` records the failure
 where users see it (a scan ends FAILED, never stuck IN_PROGRESS). CPU-heavy handlers take
 themselves off the event loop (threads); the runner itself only awaits.
+
+A periodic kind (`every`) has one job, queued by the first runner to start and queued again by
+whichever runner ran it, so N processes and nodes run it once per period between them.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ class JobKind:
     #: Called once attempts are exhausted, with the last error's text.
     give_up: Callable[[dict[str, Any], str], Awaitable[None]] | None = None
     max_attempts: int = 3
+    #: A periodic kind: one job of it is kept queued across every runner of the table, and
+    #: queued again this many seconds after each run ends, whatever the run's outcome.
+    every: float | None = None
 
 
 class JobRunner:
@@ -62,11 +68,19 @@ class JobRunner:
         self._wake.set()
 
     async def start(self) -> None:
+        await self.ensure_periodic()
         self._stopping = False
         self._wake = asyncio.Event()
         self._tasks = [
             asyncio.create_task(self._worker(i), name=f"jobs-{i}") for i in range(self._concurrency)
         ]
+
+    async def ensure_periodic(self) -> None:
+        """Queue each periodic kind's job unless some runner queued it already."""
+        for name, kind in self.kinds.items():
+            if kind.every is not None:
+                async with self._store.write(changes=Changes.NOTHING) as tx:
+                    await tx.jobs.ensure_job(name, self._clock())
 
     async def stop(self) -> None:
         """Stop claiming; cancel running jobs (their leases run out and another node, or this
@@ -107,10 +121,24 @@ class JobRunner:
         if kind is None:
             await self._finish(job, error=f"no handler for job kind {job.kind!r}")
             return True
+        if kind.every is not None:
+            await self._run_periodic(job, kind, kind.every)
+            return True
         if job.attempts > kind.max_attempts:
             # Claimed again after its last attempt's lease ran out: that node died mid-job.
             await self._give_up(job, kind, "the node running it stopped before it finished")
             return True
+        error = await self._run(job, kind)
+        if error is None:
+            await self._finish(job)
+        elif job.attempts < kind.max_attempts:
+            await self._finish(job, error=error, retry_at=self._clock() + 2.0**job.attempts)
+        else:
+            await self._give_up(job, kind, error)
+        return True
+
+    async def _run(self, job: Job, kind: JobKind) -> str | None:
+        """Run the job's handler, its lease extended meanwhile; the error, if it failed."""
         heartbeat = asyncio.create_task(self._heartbeat(job))
         try:
             await kind.run(job.payload)
@@ -119,17 +147,19 @@ class JobRunner:
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             log.warning("job %d (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, error)
-            if job.attempts < kind.max_attempts:
-                await self._finish(job, error=error, retry_at=self._clock() + 2.0**job.attempts)
-            else:
-                await self._give_up(job, kind, error)
-        else:
-            await self._finish(job)
+            return error
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-        return True
+        return None
+
+    async def _run_periodic(self, job: Job, kind: JobKind, every: float) -> None:
+        """Run it and queue it again for its next time: the same job, so there is never more
+        than one, and a failed run is simply tried again then."""
+        error = await self._run(job, kind)
+        async with self._store.write(changes=Changes.NOTHING) as tx:
+            await tx.jobs.requeue_job(job.id, self.node, self._clock() + every, error=error)
 
     async def _give_up(self, job: Job, kind: JobKind, error: str) -> None:
         if kind.give_up is not None:

@@ -5,6 +5,9 @@ the storage driver. Each append streams the request body to the driver while has
 advances the row only if nobody moved it meanwhile; bytes of an append that did not finish are
 never counted and are cut off by the next append. So a client may continue on any node, after a
 restart, or after a dropped connection, from the offset the registry reports.
+
+A session idle for `expiry` seconds is unknown from then on, and `UploadExpiry` removes it with
+its bytes; a repository holds at most `max_open` sessions that are not.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from cargohold.domain.errors import (
     DigestInvalid,
     RangeInvalid,
     SizeInvalid,
+    TooManyUploads,
 )
 from cargohold.domain.hashstate import ResumableHash
 from cargohold.domain.records import Repository, Upload
@@ -33,6 +37,10 @@ from cargohold.service.paths import blob_key
 #: Appends are written and hashed in slices of this size: large enough to keep thread hops
 #: rare, small enough that memory never grows with the blob.
 SLICE = 1024 * 1024
+
+#: How long a session may stand idle, and how many one repository may hold, unless configured.
+DEFAULT_EXPIRY = 86400.0
+DEFAULT_MAX_OPEN = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +98,22 @@ def _expected_size(
 
 
 class UploadService:
-    def __init__(self, store: Metadata, storage: StorageDriver, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        store: Metadata,
+        storage: StorageDriver,
+        clock: Callable[[], float],
+        *,
+        expiry: float = DEFAULT_EXPIRY,
+        max_open: int = DEFAULT_MAX_OPEN,
+    ) -> None:
         self._store = store
         self._storage = storage
         self._clock = clock
+        #: Seconds a session may stand idle; then it is unknown, and `UploadExpiry` removes it.
+        self.expiry = expiry
+        #: Sessions one repository may hold open at once.
+        self.max_open = max_open
         # Two appends to one upload at once would interleave their bytes in the staging; the
         # database refuses the second, this refuses it before it writes anything.
         self._busy: set[str] = set()
@@ -104,8 +124,21 @@ class UploadService:
         hasher = ResumableHash(DEFAULT_ALGORITHM)
         now = self._clock()
         async with self._store.write(changes=Changes.NOTHING) as tx:
-            await tx.uploads.create_upload(
-                upload_id, repository.id, DEFAULT_ALGORITHM, hasher.state(), state, now
+            created = await tx.uploads.create_upload(
+                upload_id,
+                repository.id,
+                DEFAULT_ALGORITHM,
+                hasher.state(),
+                state,
+                now,
+                limit=self.max_open,
+                live_since=now - self.expiry,
+            )
+        if not created:
+            await self._storage.abort_upload(state)
+            raise TooManyUploads(
+                f"repository {repository.name} has {self.max_open} open upload sessions, the "
+                "most it may hold: complete or cancel one, or wait until idle ones expire"
             )
         return Upload(
             upload_id, repository.id, 0, DEFAULT_ALGORITHM, hasher.state(), state, now, now
@@ -115,7 +148,11 @@ class UploadService:
         upload_id = _parse_upload_id(upload_id)
         async with self._store.read() as tx:
             upload = await tx.uploads.get_upload(upload_id)
-        if upload is None or upload.repository_id != repository.id:
+        if (
+            upload is None
+            or upload.repository_id != repository.id
+            or upload.updated_at < self._clock() - self.expiry
+        ):
             raise BlobUploadUnknown(f"unknown upload {upload_id}")
         return upload
 
@@ -226,6 +263,9 @@ class UploadService:
                 last_part_size=written,
                 smallest_earlier_part=smallest,
             )
+            gone = not advanced and await tx.uploads.get_upload(upload.id) is None
+        if gone:
+            raise BlobUploadUnknown(f"upload {upload.id} expired while this chunk was written")
         if not advanced:
             raise BlobUploadInvalid("the upload changed while this chunk was written")
         return advanced_upload

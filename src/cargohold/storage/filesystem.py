@@ -9,7 +9,8 @@ Layout under the root:
 Every object reaches its key by `rename` after `fsync`, so a reader (or a crash) never sees a
 partial object at its final key. An upload has one writer at a time: appends and the commit take
 an exclusive `flock` on the staging file, so two nodes serving one upload cannot interleave their
-bytes or commit a file that is still being written.
+bytes or commit a file that is still being written. A staging file's modification time is
+when it was last written or opened for writing: expiry leaves one in use alone.
 
 Files are created 0600 and directories 0700, whatever the umask: only the server's user can
 read stored blobs and staged uploads.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -28,12 +30,21 @@ from typing import BinaryIO
 import anyio
 import anyio.to_thread
 
-from cargohold.ports import KeyNotFound, ObjectInfo, StorageError, UploadState, UploadStateInvalid
+from cargohold.ports import (
+    KeyNotFound,
+    ObjectInfo,
+    StagedUpload,
+    StorageError,
+    UploadState,
+    UploadStateInvalid,
+)
 from cargohold.privatefiles import create_private_file, make_private_dirs
 
 READ_CHUNK = 1024 * 1024
 _UPLOADS = "_uploads"
 _TMP = "_tmp"
+#: The names `_upload_path` accepts.
+_STAGING_NAME = re.compile(r"[A-Za-z0-9-]+")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -219,6 +230,8 @@ class FilesystemDriver:
                 raise UploadStateInvalid("upload staging is shorter than its recorded offset")
             # Bytes past the recorded offset belong to an append that never committed.
             handle.truncate(offset)
+            # In use from now: expiry leaves staging written to since its cutoff alone.
+            os.utime(handle.fileno())
             handle.seek(offset)
             return handle
 
@@ -242,7 +255,11 @@ class FilesystemDriver:
                 os.fsync(fd)
                 make_private_dirs(final.parent)
                 # Renamed under the lock: a writer that locks after this finds another inode.
-                os.replace(source, final)
+                try:
+                    os.replace(source, final)
+                except FileNotFoundError:
+                    # Removed meanwhile: the upload expired while the lock was awaited.
+                    raise UploadStateInvalid("upload staging is missing") from None
             finally:
                 os.close(fd)
             _fsync_dir(final.parent)
@@ -262,3 +279,21 @@ class FilesystemDriver:
         path = self._upload_path(state)
         with contextlib.suppress(FileNotFoundError):
             await anyio.to_thread.run_sync(path.unlink)
+
+    async def staged_uploads(self) -> Sequence[StagedUpload]:
+        def scan() -> list[StagedUpload]:
+            found = []
+            with os.scandir(self.root / _UPLOADS) as entries:
+                for entry in entries:
+                    if not _STAGING_NAME.fullmatch(entry.name):
+                        continue
+                    try:
+                        if not entry.is_file(follow_symlinks=False):
+                            continue
+                        modified = entry.stat(follow_symlinks=False).st_mtime
+                    except FileNotFoundError:
+                        continue  # committed or removed while listed
+                    found.append(StagedUpload(entry.name, modified, {"id": entry.name}))
+            return found
+
+        return await anyio.to_thread.run_sync(scan)
