@@ -158,7 +158,12 @@ class AwsFront:
             return await self._serve(protocol, service, request, body, request_id)
         except AwsError as exc:
             error = exc
-        except (AuthError, ValidationFailed, SerializationFailed) as exc:
+        except ValidationFailed as exc:
+            if service.invalid is not None:
+                error = service.invalid(exc, service.model)
+            else:
+                error = protocol.translate(exc)
+        except (AuthError, SerializationFailed) as exc:
             error = protocol.translate(exc)
         except RegistryError as exc:
             error = (service.errors or protocol.errors)(exc, service.model)

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,7 +25,10 @@ from starlette.responses import Response
 
 from cargohold.auth.errors import AuthError
 from cargohold.domain.errors import AccessDenied, RegistryError
-from cargohold.http.awsservice import AwsError, AwsService
+from cargohold.http.awspatterns import matcher
+from cargohold.http.awsservice import AwsError, AwsService, ValidationFailed, Violation
+
+__all__ = ["JsonProtocol", "SerializationFailed", "ValidationFailed", "validate_input"]
 
 log = logging.getLogger(__name__)
 
@@ -36,36 +37,12 @@ CONTENT_TYPE = "application/x-amz-json-1.1"
 MAX_BODY = 32 * 1024 * 1024
 
 
-class ValidationFailed(Exception):
-    def __init__(self, problems: list[str]) -> None:
-        count = len(problems)
-        noun = "error" if count == 1 else "errors"
-        super().__init__(f"{count} validation {noun} detected: " + "; ".join(problems))
-        self.message = str(self)
-
-
 class SerializationFailed(Exception):
     """A body that is not the JSON object the operation takes (wrong type where a type is fixed)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-# The models write some patterns for Java's regex engine: Unicode property classes become their
-# Python equivalents (letters and digits are `\w`, separators `\s`).
-_UNICODE_CLASSES = {r"\p{L}": r"\w", r"\p{N}": r"\d", r"\p{Z}": r"\s"}
-
-
-@functools.cache
-def _pattern(pattern: str) -> re.Pattern[str] | None:
-    """The model's pattern as a Python regex; None for one Python cannot read (not checked)."""
-    for java, python in _UNICODE_CLASSES.items():
-        pattern = pattern.replace(java, python)
-    try:
-        return re.compile(pattern)
-    except re.error:
-        return None
 
 
 def _show(value: Any) -> str:
@@ -86,7 +63,7 @@ def lower_camel(name: str) -> str:
 
 class _Walker:
     def __init__(self, member_name: Callable[[str], str] = _as_written) -> None:
-        self.problems: list[str] = []
+        self.problems: list[Violation] = []
         self.member_name = member_name
         self.kinds: dict[str, Callable[[Any, Any, str], Any]] = {
             "structure": self.structure,
@@ -102,10 +79,8 @@ class _Walker:
             "double": self.number,
         }
 
-    def constraint(self, value: Any, path: str, rule: str) -> None:
-        self.problems.append(
-            f"Value '{_show(value)}' at '{path}' failed to satisfy constraint: {rule}"
-        )
+    def constraint(self, value: Any, path: str, rule: str, kind: str, pattern: str = "") -> None:
+        self.problems.append(Violation(path, rule, _show(value), kind, pattern))
 
     def walk(self, shape: Shape, value: Any, path: str) -> Any:
         kind = self.kinds.get(shape.type_name)
@@ -114,13 +89,13 @@ class _Walker:
     def items(self, shape: ListShape, value: Any, path: str) -> list[Any]:
         if not isinstance(value, list):
             raise SerializationFailed(f"Expected list or null for {path}")
-        self.length(shape, value, path, "Member must have length")
+        self.length(shape, value, path, "size")
         return [self.walk(shape.member, v, f"{path}.{i + 1}.member") for i, v in enumerate(value)]
 
     def entries(self, shape: MapShape, value: Any, path: str) -> dict[Any, Any]:
         if not isinstance(value, dict):
             raise SerializationFailed(f"Expected map or null for {path}")
-        self.length(shape, value, path, "Member must have length")
+        self.length(shape, value, path, "size")
         return {
             self.walk(shape.key, k, f"{path}.key"): self.walk(shape.value, v, f"{path}.value")
             for k, v in value.items()
@@ -129,16 +104,15 @@ class _Walker:
     def string(self, shape: Shape, value: Any, path: str) -> str:
         if not isinstance(value, str):
             raise SerializationFailed(f"Expected string for {path}")
-        self.length(shape, value, path, "Member must have length")
+        self.length(shape, value, path, "length")
         enum = shape.metadata.get("enum")
         if enum and value not in enum:
-            self.constraint(value, path, f"Member must satisfy enum value set: [{', '.join(enum)}]")
+            rule = f"Member must satisfy enum value set: [{', '.join(enum)}]"
+            self.constraint(value, path, rule, "enum")
         pattern = shape.metadata.get("pattern")
-        compiled = _pattern(pattern) if pattern else None
-        if compiled is not None and not compiled.fullmatch(value):
-            self.constraint(
-                value, path, f"Member must satisfy regular expression pattern: {pattern}"
-            )
+        if pattern and not matcher(pattern)(value):
+            rule = f"Member must satisfy regular expression pattern: {pattern}"
+            self.constraint(value, path, rule, "pattern", pattern)
         return value
 
     def integer(self, shape: Shape, value: Any, path: str) -> int:
@@ -146,9 +120,11 @@ class _Walker:
             raise SerializationFailed(f"Expected number for {path}")
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
         if low is not None and value < low:
-            self.constraint(value, path, f"Member must have value greater than or equal to {low}")
+            rule = f"Member must have value greater than or equal to {low}"
+            self.constraint(value, path, rule, "range")
         if high is not None and value > high:
-            self.constraint(value, path, f"Member must have value less than or equal to {high}")
+            rule = f"Member must have value less than or equal to {high}"
+            self.constraint(value, path, rule, "range")
         return value
 
     def boolean(self, shape: Shape, value: Any, path: str) -> bool:
@@ -163,7 +139,7 @@ class _Walker:
             data = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise SerializationFailed(f"Invalid base64 for {path}") from None
-        self.length(shape, data, path, "Member must have length")
+        self.length(shape, data, path, "length")
         return data
 
     def number(self, shape: Shape, value: Any, path: str) -> float:
@@ -173,13 +149,16 @@ class _Walker:
             raise SerializationFailed(f"Expected {expected} for {path}")
         return float(value)
 
-    def length(self, shape: Shape, value: Any, path: str, rule: str) -> None:
+    def length(self, shape: Shape, value: Any, path: str, kind: str) -> None:
+        """`kind`: `length` of a string or blob, `size` of a list or map."""
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
         size = len(value)
         if low is not None and size < low:
-            self.constraint(value, path, f"{rule} greater than or equal to {low}")
+            rule = f"Member must have length greater than or equal to {low}"
+            self.constraint(value, path, rule, kind)
         if high is not None and size > high:
-            self.constraint(value, path, f"{rule} less than or equal to {high}")
+            rule = f"Member must have length less than or equal to {high}"
+            self.constraint(value, path, rule, kind)
 
     def structure(self, shape: StructureShape, value: Any, path: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -189,9 +168,7 @@ class _Walker:
             if value.get(name) is None:
                 shown = self.member_name(name)
                 where = f"{path}.{shown}" if path else shown
-                self.problems.append(
-                    f"Value null at '{where}' failed to satisfy constraint: Member must not be null"
-                )
+                self.problems.append(Violation(where, "Member must not be null", None, "null"))
         for name, member in shape.members.items():
             if name in value and value[name] is not None:
                 shown = self.member_name(name)
@@ -215,7 +192,7 @@ def validate_input(
     walker = _Walker(member_name)
     params = walker.structure(shape, {} if body is None else body, "")
     if walker.problems:
-        raise ValidationFailed(walker.problems)
+        raise ValidationFailed(walker.problems, operation.name)
     return params
 
 
