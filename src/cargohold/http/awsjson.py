@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -35,6 +36,13 @@ log = logging.getLogger(__name__)
 CONTENT_TYPE = "application/x-amz-json-1.1"
 #: UploadLayerPart carries up to 20 MiB of base64 in JSON.
 MAX_BODY = 32 * 1024 * 1024
+#: The largest body of an operation whose input carries no large payload (a blob, or a string
+#: the model lets reach a megabyte, like PutImage's manifest).
+SMALL_BODY = 1024 * 1024
+#: The separators (`,` `:` `[` `{`) a larger body may hold. Parsing time grows with the values
+#: a document holds, not with the length of its strings: this bounds it (tens of milliseconds)
+#: before anything is parsed, whoever the caller is (a manifest of 4 MiB holds far fewer).
+MAX_SEPARATORS = 1024 * 1024
 
 
 class SerializationFailed(Exception):
@@ -199,6 +207,33 @@ def validate_input(
 # -- the protocol --------------------------------------------------------------------------
 
 
+@functools.cache
+def body_limit(operation: OperationModel) -> int:
+    """The largest body an operation takes: MAX_BODY for one whose input carries a large
+    payload, SMALL_BODY for the others."""
+    shape = operation.input_shape
+    members = shape.members.values() if isinstance(shape, StructureShape) else ()
+    for member in members:
+        if member.type_name == "blob" or member.metadata.get("max", 0) >= SMALL_BODY:
+            return MAX_BODY
+    return SMALL_BODY
+
+
+def parse_body(operation: OperationModel, body: bytes) -> Any:
+    """The JSON document of a request body, once its size allows parsing it at once. Raises
+    AwsError (413) for a body too large for the operation, SerializationFailed otherwise."""
+    if len(body) > body_limit(operation):
+        raise AwsError("SerializationException", "request body is too large", 413)
+    if len(body) > SMALL_BODY:
+        separators = sum(body.count(char) for char in (b",", b":", b"[", b"{"))
+        if separators > MAX_SEPARATORS:
+            raise SerializationFailed("the request body holds too many values")
+    try:
+        return json.loads(body) if body.strip() else {}
+    except ValueError:
+        raise SerializationFailed("the request body is not valid JSON") from None
+
+
 def error_response(error: AwsError, request_id: str) -> Response:
     body = json.dumps({"__type": error.code, "message": error.message, **error.fields}).encode()
     return Response(
@@ -237,11 +272,8 @@ class JsonProtocol:
         operation = target.removeprefix(prefix) if target.startswith(prefix) else ""
         if operation not in model.operation_names:
             raise AwsError("UnknownOperationException", f"Unknown operation {target[:100]!r}")
-        try:
-            document = json.loads(body) if body.strip() else {}
-        except ValueError:
-            raise SerializationFailed("the request body is not valid JSON") from None
-        return operation, validate_input(model.operation_model(operation), document)
+        operation_model = model.operation_model(operation)
+        return operation, validate_input(operation_model, parse_body(operation_model, body))
 
     def unsupported(self, operation: str) -> AwsError:
         return AwsError(
