@@ -271,7 +271,8 @@ async def test_create_repository_parameter_errors(api: Api) -> None:
     )
     assert message == (
         "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy "
-        r"regular expression '[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*''"
+        r"regular expression '[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*"
+        r"(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*''"
     )
     message = await api.fails(
         "CreateRepository",

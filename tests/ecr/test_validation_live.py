@@ -204,3 +204,27 @@ def test_constraint_violations_answer_in_ecr_words(server: RegistryServer) -> No
     # boto3 models both; the modelled exception class is what clients catch.
     with pytest.raises(ecr.exceptions.InvalidParameterException):
         ecr.describe_repositories(repositoryNames=["UPPER"])
+
+
+def test_bodies_are_bounded_before_they_are_parsed(server: RegistryServer) -> None:
+    ecr = unvalidated(server)
+    ecr.create_repository(repositoryName="bounded")
+    # An operation without a large payload takes at most 1 MiB.
+    tags = [{"Key": f"k{i}", "Value": "v" * 40} for i in range(25_000)]
+    arn = ecr.describe_repositories(repositoryNames=["bounded"])["repositories"][0]
+    with pytest.raises(ClientError) as caught:
+        ecr.tag_resource(resourceArn=arn["repositoryArn"], tags=tags)
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert caught.value.response["Error"]["Code"] == "SerializationException"
+    # PutImage carries a manifest of up to 4 MiB, but not millions of values.
+    code, message, took = refused(
+        ecr.put_image, repositoryName="bounded", imageManifest=",:" * 600_000, imageTag="t"
+    )
+    assert (code, message) == ("SerializationException", "the request body holds too many values")
+    assert took < 1.0
+    # A large manifest of ordinary density is read (and refused for what it says).
+    manifest = '{"schemaVersion":2,"annotations":{' + ",".join(
+        f'"k{i}":"{"v" * 40}"' for i in range(40_000)
+    )
+    code, _, _ = refused(ecr.put_image, repositoryName="bounded", imageManifest=manifest + "}}")
+    assert code != "SerializationException"
