@@ -62,6 +62,9 @@ class Violation:
         return f"Value {shown} at '{self.path}' failed to satisfy constraint: {self.rule}"
 
 
+_NAMED_VIOLATIONS = 100
+
+
 class ValidationFailed(Exception):
     """A request that breaks the model's constraints, in AWS's words ("1 validation error
     detected: …"); `operation` is the operation it called."""
@@ -69,7 +72,9 @@ class ValidationFailed(Exception):
     def __init__(self, violations: Sequence[Violation], operation: str = "") -> None:
         count = len(violations)
         noun = "error" if count == 1 else "errors"
-        problems = "; ".join(str(v) for v in violations)
+        # The count is of all; the text names the first ones (a list of a million bad items
+        # would otherwise make a message of hundreds of megabytes).
+        problems = "; ".join(str(v) for v in violations[:_NAMED_VIOLATIONS])
         super().__init__(f"{count} validation {noun} detected: {problems}")
         self.violations = tuple(violations)
         self.operation = operation
