@@ -261,11 +261,30 @@ async def test_create_repository_parameter_errors(api: Api) -> None:
         repositoryName="app",
         encryptionConfiguration={"encryptionType": "AES256", "kmsKey": "key"},
     )
-    # What botocore's model states is checked by the front, as AWS's ValidationException.
+    # What botocore's model states is checked by the front; CreateRepository does not list
+    # ValidationException, so ECR names the first fault as InvalidParameterException.
     message = await api.fails(
-        "CreateRepository", "ValidationException", repositoryName="App", imageTagMutability="X"
+        "CreateRepository",
+        "InvalidParameterException",
+        repositoryName="App",
+        imageTagMutability="X",
     )
-    assert message.startswith("2 validation errors detected")
+    assert message == (
+        "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy "
+        r"regular expression '[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*"
+        r"(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*''"
+    )
+    message = await api.fails(
+        "CreateRepository",
+        "InvalidParameterException",
+        repositoryName="app",
+        imageTagMutability="X",
+    )
+    assert message == (
+        "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must "
+        "satisfy enum value set: [MUTABLE, IMMUTABLE, IMMUTABLE_WITH_EXCLUSION, "
+        "MUTABLE_WITH_EXCLUSION]'"
+    )
 
 
 # -- DeleteRepository -------------------------------------------------------------------------
@@ -353,7 +372,11 @@ async def test_describe_repositories_errors(api: Api) -> None:
     await api.fails(
         "DescribeRepositories", "InvalidParameterException", repositoryNames=["app"], maxResults=5
     )
-    await api.fails("DescribeRepositories", "ValidationException", maxResults=1001)
+    message = await api.fails("DescribeRepositories", "InvalidParameterException", maxResults=1001)
+    assert message == (
+        "Invalid parameter at 'maxResults' failed to satisfy constraint: "
+        "'Member must have value less than or equal to 1000'"
+    )
     await api.fails("DescribeRepositories", "InvalidParameterException", registryId=OTHER)
 
 
@@ -416,7 +439,7 @@ async def test_put_image_tag_mutability_errors(api: Api) -> None:
     )
     await api.fails(
         "PutImageTagMutability",
-        "ValidationException",
+        "InvalidParameterException",
         repositoryName="app",
         imageTagMutability="MUTABLE_WITH_EXCLUSION",
         imageTagMutabilityExclusionFilters=[{"filterType": "WILDCARD", "filter": "a/b"}],

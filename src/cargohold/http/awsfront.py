@@ -7,6 +7,10 @@ as `<service>:<Operation>` on each resource it acts on, handed to the service's 
 answered in the protocol's shape with `x-amzn-RequestId`. Every decision reaches the audit log
 with the one `RequestRecord` the call carries (`cargohold.http.awsrequest.request_record`).
 
+Before authentication a request gets only size checks; its body is parsed once its signature
+holds, within the operation's limits (`awsjson.parse_body`), and validated in time linear in its
+size (`cargohold.http.awspatterns`), so no caller can hold the event loop.
+
 Which service a request is for: its protocol first (a form POST without `X-Amz-Target`, or a
 request with `?Action=`, speaks Query; anything else JSON), then among that protocol's services
 the one its SigV4 credential scope names (`…/us-east-1/iam/aws4_request`), else the one whose
@@ -164,7 +168,12 @@ class AwsFront:
             return await self._serve(protocol, service, request, body, request_id)
         except AwsError as exc:
             error = exc
-        except (AuthError, ValidationFailed, SerializationFailed) as exc:
+        except ValidationFailed as exc:
+            if service.invalid is not None:
+                error = service.invalid(exc, service.model)
+            else:
+                error = protocol.translate(exc)
+        except (AuthError, SerializationFailed) as exc:
             error = protocol.translate(exc)
         except RegistryError as exc:
             error = (service.errors or protocol.errors)(exc, service.model)

@@ -17,7 +17,6 @@ import binascii
 import functools
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,21 +27,23 @@ from starlette.responses import Response
 from cargohold.auth.errors import AuthError
 from cargohold.domain import jsondoc
 from cargohold.domain.errors import AccessDenied, RegistryError
-from cargohold.http.awsservice import AwsError, AwsService
+from cargohold.http.awspatterns import matcher
+from cargohold.http.awsservice import AwsError, AwsService, ValidationFailed, Violation
+
+__all__ = ["JsonProtocol", "SerializationFailed", "ValidationFailed", "validate_input"]
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 #: UploadLayerPart carries up to 20 MiB of base64 in JSON.
 MAX_BODY = 32 * 1024 * 1024
-
-
-class ValidationFailed(Exception):
-    def __init__(self, problems: list[str]) -> None:
-        count = len(problems)
-        noun = "error" if count == 1 else "errors"
-        super().__init__(f"{count} validation {noun} detected: " + "; ".join(problems))
-        self.message = str(self)
+#: The largest body of an operation whose input carries no large payload (a blob, or a string
+#: the model lets reach a megabyte, like PutImage's manifest).
+SMALL_BODY = 1024 * 1024
+#: The separators (`,` `:` `[` `{`) a larger body may hold. Parsing time grows with the values
+#: a document holds, not with the length of its strings: this bounds it (tens of milliseconds)
+#: before anything is parsed, whoever the caller is (a manifest of 4 MiB holds far fewer).
+MAX_SEPARATORS = 1024 * 1024
 
 
 class SerializationFailed(Exception):
@@ -51,22 +52,6 @@ class SerializationFailed(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-# The models write some patterns for Java's regex engine: Unicode property classes become their
-# Python equivalents (letters and digits are `\w`, separators `\s`).
-_UNICODE_CLASSES = {r"\p{L}": r"\w", r"\p{N}": r"\d", r"\p{Z}": r"\s"}
-
-
-@functools.cache
-def _pattern(pattern: str) -> re.Pattern[str] | None:
-    """The model's pattern as a Python regex; None for one Python cannot read (not checked)."""
-    for java, python in _UNICODE_CLASSES.items():
-        pattern = pattern.replace(java, python)
-    try:
-        return re.compile(pattern)
-    except re.error:
-        return None
 
 
 def _show(value: Any) -> str:
@@ -87,7 +72,7 @@ def lower_camel(name: str) -> str:
 
 class _Walker:
     def __init__(self, member_name: Callable[[str], str] = _as_written) -> None:
-        self.problems: list[str] = []
+        self.problems: list[Violation] = []
         self.member_name = member_name
         self.kinds: dict[str, Callable[[Any, Any, str], Any]] = {
             "structure": self.structure,
@@ -103,10 +88,8 @@ class _Walker:
             "double": self.number,
         }
 
-    def constraint(self, value: Any, path: str, rule: str) -> None:
-        self.problems.append(
-            f"Value '{_show(value)}' at '{path}' failed to satisfy constraint: {rule}"
-        )
+    def constraint(self, value: Any, path: str, rule: str, kind: str, pattern: str = "") -> None:
+        self.problems.append(Violation(path, rule, _show(value), kind, pattern))
 
     def walk(self, shape: Shape, value: Any, path: str) -> Any:
         kind = self.kinds.get(shape.type_name)
@@ -115,13 +98,13 @@ class _Walker:
     def items(self, shape: ListShape, value: Any, path: str) -> list[Any]:
         if not isinstance(value, list):
             raise SerializationFailed(f"Expected list or null for {path}")
-        self.length(shape, value, path, "Member must have length")
+        self.length(shape, value, path, "size")
         return [self.walk(shape.member, v, f"{path}.{i + 1}.member") for i, v in enumerate(value)]
 
     def entries(self, shape: MapShape, value: Any, path: str) -> dict[Any, Any]:
         if not isinstance(value, dict):
             raise SerializationFailed(f"Expected map or null for {path}")
-        self.length(shape, value, path, "Member must have length")
+        self.length(shape, value, path, "size")
         return {
             self.walk(shape.key, k, f"{path}.key"): self.walk(shape.value, v, f"{path}.value")
             for k, v in value.items()
@@ -130,16 +113,15 @@ class _Walker:
     def string(self, shape: Shape, value: Any, path: str) -> str:
         if not isinstance(value, str):
             raise SerializationFailed(f"Expected string for {path}")
-        self.length(shape, value, path, "Member must have length")
+        self.length(shape, value, path, "length")
         enum = shape.metadata.get("enum")
         if enum and value not in enum:
-            self.constraint(value, path, f"Member must satisfy enum value set: [{', '.join(enum)}]")
+            rule = f"Member must satisfy enum value set: [{', '.join(enum)}]"
+            self.constraint(value, path, rule, "enum")
         pattern = shape.metadata.get("pattern")
-        compiled = _pattern(pattern) if pattern else None
-        if compiled is not None and not compiled.fullmatch(value):
-            self.constraint(
-                value, path, f"Member must satisfy regular expression pattern: {pattern}"
-            )
+        if pattern and not matcher(pattern)(value):
+            rule = f"Member must satisfy regular expression pattern: {pattern}"
+            self.constraint(value, path, rule, "pattern", pattern)
         return value
 
     def integer(self, shape: Shape, value: Any, path: str) -> int:
@@ -147,9 +129,11 @@ class _Walker:
             raise SerializationFailed(f"Expected number for {path}")
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
         if low is not None and value < low:
-            self.constraint(value, path, f"Member must have value greater than or equal to {low}")
+            rule = f"Member must have value greater than or equal to {low}"
+            self.constraint(value, path, rule, "range")
         if high is not None and value > high:
-            self.constraint(value, path, f"Member must have value less than or equal to {high}")
+            rule = f"Member must have value less than or equal to {high}"
+            self.constraint(value, path, rule, "range")
         return value
 
     def boolean(self, shape: Shape, value: Any, path: str) -> bool:
@@ -164,7 +148,7 @@ class _Walker:
             data = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise SerializationFailed(f"Invalid base64 for {path}") from None
-        self.length(shape, data, path, "Member must have length")
+        self.length(shape, data, path, "length")
         return data
 
     def number(self, shape: Shape, value: Any, path: str) -> float:
@@ -174,13 +158,16 @@ class _Walker:
             raise SerializationFailed(f"Expected {expected} for {path}")
         return float(value)
 
-    def length(self, shape: Shape, value: Any, path: str, rule: str) -> None:
+    def length(self, shape: Shape, value: Any, path: str, kind: str) -> None:
+        """`kind`: `length` of a string or blob, `size` of a list or map."""
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
         size = len(value)
         if low is not None and size < low:
-            self.constraint(value, path, f"{rule} greater than or equal to {low}")
+            rule = f"Member must have length greater than or equal to {low}"
+            self.constraint(value, path, rule, kind)
         if high is not None and size > high:
-            self.constraint(value, path, f"{rule} less than or equal to {high}")
+            rule = f"Member must have length less than or equal to {high}"
+            self.constraint(value, path, rule, kind)
 
     def structure(self, shape: StructureShape, value: Any, path: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -190,9 +177,7 @@ class _Walker:
             if value.get(name) is None:
                 shown = self.member_name(name)
                 where = f"{path}.{shown}" if path else shown
-                self.problems.append(
-                    f"Value null at '{where}' failed to satisfy constraint: Member must not be null"
-                )
+                self.problems.append(Violation(where, "Member must not be null", None, "null"))
         for name, member in shape.members.items():
             if name in value and value[name] is not None:
                 shown = self.member_name(name)
@@ -216,11 +201,38 @@ def validate_input(
     walker = _Walker(member_name)
     params = walker.structure(shape, {} if body is None else body, "")
     if walker.problems:
-        raise ValidationFailed(walker.problems)
+        raise ValidationFailed(walker.problems, operation.name)
     return params
 
 
 # -- the protocol --------------------------------------------------------------------------
+
+
+@functools.cache
+def body_limit(operation: OperationModel) -> int:
+    """The largest body an operation takes: MAX_BODY for one whose input carries a large
+    payload, SMALL_BODY for the others."""
+    shape = operation.input_shape
+    members = shape.members.values() if isinstance(shape, StructureShape) else ()
+    for member in members:
+        if member.type_name == "blob" or member.metadata.get("max", 0) >= SMALL_BODY:
+            return MAX_BODY
+    return SMALL_BODY
+
+
+def parse_body(operation: OperationModel, body: bytes) -> Any:
+    """The JSON document of a request body, once its size allows parsing it at once. Raises
+    AwsError (413) for a body too large for the operation, SerializationFailed otherwise."""
+    if len(body) > body_limit(operation):
+        raise AwsError("SerializationException", "request body is too large", 413)
+    if len(body) > SMALL_BODY:
+        separators = sum(body.count(char) for char in (b",", b":", b"[", b"{"))
+        if separators > MAX_SEPARATORS:
+            raise SerializationFailed("the request body holds too many values")
+    try:
+        return jsondoc.loads(body) if body.strip() else {}
+    except ValueError:
+        raise SerializationFailed("the request body is not valid JSON") from None
 
 
 def error_response(error: AwsError, request_id: str) -> Response:
@@ -261,11 +273,8 @@ class JsonProtocol:
         operation = target.removeprefix(prefix) if target.startswith(prefix) else ""
         if operation not in model.operation_names:
             raise AwsError("UnknownOperationException", f"Unknown operation {target[:100]!r}")
-        try:
-            document = jsondoc.loads(body) if body.strip() else {}
-        except ValueError:
-            raise SerializationFailed("the request body is not valid JSON") from None
-        return operation, validate_input(model.operation_model(operation), document)
+        operation_model = model.operation_model(operation)
+        return operation, validate_input(operation_model, parse_body(operation_model, body))
 
     def unsupported(self, operation: str) -> AwsError:
         return AwsError(

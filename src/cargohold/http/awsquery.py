@@ -44,7 +44,7 @@ from cargohold.http.awsjson import (
     lower_camel,
     validate_input,
 )
-from cargohold.http.awsservice import AwsError, AwsService
+from cargohold.http.awsservice import AwsError, AwsService, Violation
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +149,9 @@ class _Nester:
             if kind == "blob":
                 base64.b64decode(text, validate=True)
         except (ValueError, binascii.Error):
-            raise ValidationFailed(
-                [
-                    f"Value '{text[:200]}' at '{lower_camel(key)}' failed to satisfy constraint: "
-                    f"Member must be a valid {kind}"
-                ]
-            ) from None
+            rule = f"Member must be a valid {kind}"
+            violation = Violation(lower_camel(key), rule, text[:200], "type")
+            raise ValidationFailed([violation]) from None
         return text
 
 

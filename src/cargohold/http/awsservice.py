@@ -20,6 +20,7 @@ from botocore.model import ServiceModel
 
 from cargohold.domain.errors import RegistryError
 from cargohold.domain.principal import Principal
+from cargohold.http.awspatterns import check_model
 from cargohold.service.authz import RequestRecord
 
 
@@ -41,6 +42,43 @@ class AwsError(Exception):
         self.message = message
         self.status = status
         self.fields: Mapping[str, Any] = fields or {}
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One constraint of the model a request breaks: where (`repositoryName`,
+    `tags.1.member.key`), the rule as AWS words it ("Member must not be null"), and the value as
+    shown (None: missing). `kind` names the constraint (`null`, `enum`, `pattern`, `length` of a
+    string or blob, `size` of a list or map, `range`, `type`); `pattern` is the one broken."""
+
+    path: str
+    rule: str
+    value: str | None
+    kind: str
+    pattern: str = ""
+
+    def __str__(self) -> str:
+        shown = "null" if self.value is None else f"'{self.value}'"
+        return f"Value {shown} at '{self.path}' failed to satisfy constraint: {self.rule}"
+
+
+_NAMED_VIOLATIONS = 100
+
+
+class ValidationFailed(Exception):
+    """A request that breaks the model's constraints, in AWS's words ("1 validation error
+    detected: …"); `operation` is the operation it called."""
+
+    def __init__(self, violations: Sequence[Violation], operation: str = "") -> None:
+        count = len(violations)
+        noun = "error" if count == 1 else "errors"
+        # The count is of all; the text names the first ones (a list of a million bad items
+        # would otherwise make a message of hundreds of megabytes).
+        problems = "; ".join(str(v) for v in violations[:_NAMED_VIOLATIONS])
+        super().__init__(f"{count} validation {noun} detected: {problems}")
+        self.violations = tuple(violations)
+        self.operation = operation
+        self.message = str(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +125,8 @@ Resources = Callable[[AwsCall], Awaitable[Sequence[str]]]
 ContextOf = Callable[[str, Mapping[str, Any]], Mapping[str, Any]]
 #: A domain error as the service answers it.
 ErrorTable = Callable[[RegistryError, ServiceModel], AwsError]
+#: A request that breaks the model's constraints, as the service answers it.
+InvalidAnswer = Callable[[ValidationFailed, ServiceModel], AwsError]
 
 
 async def account_wide(call: AwsCall) -> Sequence[str]:
@@ -118,10 +158,17 @@ class AwsService:
     context: ContextOf = no_context
     #: None: the protocol's own table.
     errors: ErrorTable | None = None
+    #: None: the protocol's own answer to a constraint violation.
+    invalid: InvalidAnswer | None = None
     #: Refuses callers the service does not serve at all (raise an `AuthError`).
     check_caller: Callable[[AwsCall], None] | None = None
     #: The request parameters as the audit log keeps them.
     recorded: Callable[[Mapping[str, Any]], Mapping[str, Any]] = as_given
+
+    def __post_init__(self) -> None:
+        # Every pattern the model validates with is decided in linear time, or the service is
+        # not served at all (`cargohold.http.awspatterns`).
+        check_model(self.model)
 
     @property
     def model(self) -> ServiceModel:

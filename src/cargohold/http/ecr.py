@@ -17,7 +17,7 @@ from cargohold.domain.policy import request_tag_context
 from cargohold.domain.principal import repository_arn
 from cargohold.http.awsservice import AwsCall, AwsService
 from cargohold.http.awsservice import Handler as Handler
-from cargohold.http.ecr_errors import ecr_error
+from cargohold.http.ecr_errors import ecr_error, ecr_invalid
 
 SERVICE = "ecr"
 
@@ -96,5 +96,6 @@ def ecr_service(handlers: Mapping[str, Handler]) -> AwsService:
         resources=_resources,
         context=tag_context,
         errors=ecr_error,
+        invalid=ecr_invalid,
         recorded=recorded_parameters,
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 from cargohold.domain.principal import repository_arn
 from cargohold.domain.records import Repository
-from cargohold.http.awsjson import ValidationFailed
+from cargohold.http.awsservice import ValidationFailed, Violation
 from cargohold.http.ecr import EcrCall, Handler
 from cargohold.http.hosts import account_host, registry_host
 from cargohold.service.repositories import (
@@ -162,12 +162,8 @@ class _RepositoryHandlers:
     def _setting_name(call: EcrCall) -> str:
         name: str = call.params["name"]
         if name not in ACCOUNT_SETTINGS:
-            raise ValidationFailed(
-                [
-                    f"Value '{name[:64]}' at 'name' failed to satisfy constraint: Member must "
-                    f"satisfy enum value set: [{', '.join(ACCOUNT_SETTINGS)}]"
-                ]
-            )
+            rule = f"Member must satisfy enum value set: [{', '.join(ACCOUNT_SETTINGS)}]"
+            raise ValidationFailed([Violation("name", rule, name[:64], "enum")], call.operation)
         return name
 
     async def get_account_setting(self, call: EcrCall) -> dict[str, Any]:
