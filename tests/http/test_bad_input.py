@@ -110,6 +110,8 @@ def query_error(response: httpx.Response, status: int, code: str) -> str:
     root = ElementTree.fromstring(response.content)
     found = [el.text for el in root.iter() if el.tag.endswith("Code")]
     assert found == [code], response.text
+    fault = [el.text for el in root.iter() if el.tag.endswith("Type")]
+    assert fault == ["Receiver" if status >= 500 else "Sender"], response.text
     message = [el.text for el in root.iter() if el.tag.endswith("Message")]
     return message[0] or ""
 

@@ -234,10 +234,13 @@ def _scalar(shape: Shape, value: Any) -> str:
     return str(value)
 
 
-def error_document(namespace: str, code: str, message: str, request_id: str) -> bytes:
+def error_document(
+    namespace: str, code: str, message: str, request_id: str, *, server_fault: bool = False
+) -> bytes:
+    """The Query protocol's error body; its `Type` says whose fault it is, as AWS's do."""
     root = ElementTree.Element("ErrorResponse", xmlns=namespace)
     error = ElementTree.SubElement(root, "Error")
-    ElementTree.SubElement(error, "Type").text = "Sender"
+    ElementTree.SubElement(error, "Type").text = "Receiver" if server_fault else "Sender"
     ElementTree.SubElement(error, "Code").text = code
     ElementTree.SubElement(error, "Message").text = message
     ElementTree.SubElement(root, "RequestId").text = request_id
@@ -369,7 +372,9 @@ class QueryProtocol:
     def error(self, service: AwsService, error: AwsError, request_id: str) -> Response:
         namespace = service.model.metadata.get("xmlNamespace", "")
         return Response(
-            error_document(namespace, error.code, error.message, request_id),
+            error_document(
+                namespace, error.code, error.message, request_id, server_fault=error.status >= 500
+            ),
             error.status,
             headers={"x-amzn-RequestId": request_id},
             media_type=CONTENT_TYPE,
