@@ -278,7 +278,7 @@ async def build_aws_front(
                 iam_services, {**entity_handlers(iam_services), **policy_handlers(iam_services)}
             ),
         ],
-        SigV4Authenticator(access.identity, clock=clock),
+        SigV4Authenticator(access.identity, clock=clock, region=config.region),
         enforcing(access.authorizer),
         region=config.region,
     )

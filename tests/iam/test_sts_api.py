@@ -378,7 +378,7 @@ class App:
                 ),
                 iam_service(services, {**entity_handlers(services), **policy_handlers(services)}),
             ],
-            SigV4Authenticator(identity, clock=self.clock),
+            SigV4Authenticator(identity, clock=self.clock, region=REGION),
             authorize,
             region=REGION,
         )
