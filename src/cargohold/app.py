@@ -26,6 +26,7 @@ from cargohold.domain.principal import Principal
 from cargohold.http.aws_auth import SigV4Authenticator
 from cargohold.http.awsfront import AwsFront
 from cargohold.http.awsservice import AwsService
+from cargohold.http.bodies import BodyLimits, GuardedBody
 from cargohold.http.download import DownloadRoute, DownloadSigner
 from cargohold.http.ecr import ecr_service
 from cargohold.http.ecr_images import image_handlers
@@ -367,6 +368,11 @@ class Application:
         self.node: Node | None = None
         #: What every part reads the time from (tests move it).
         self.clock = clock
+        self.body_limits = BodyLimits(
+            idle_timeout=config.body_idle_timeout_seconds,
+            min_rate=config.body_min_bytes_per_second,
+            grace=config.body_rate_grace_seconds,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -375,6 +381,8 @@ class Application:
         if scope["type"] != "http":
             return
         assert self.node is not None, "the application serves only after its lifespan starts"
+        body = GuardedBody(scope, receive, send, self.body_limits)
+        receive, send = body.receive, body.send
         request = Request(scope, receive)
         path: str = scope["path"]
         try:
