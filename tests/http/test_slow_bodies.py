@@ -166,3 +166,50 @@ def test_two_hundred_slow_patches_hold_no_memory_and_block_no_one(
     growth = (peak - baseline) / 2**20
     assert growth < 64, f"the server grew by {growth:.1f} MiB"
     print(f"p99 {p99 * 1000:.1f} ms over {len(latencies)} polls; RSS growth {growth:.1f} MiB")
+
+
+def test_an_endless_header_is_refused_without_holding_memory(server: RegistryServer) -> None:
+    process = psutil.Process(server.pid)
+    baseline = process.memory_info().rss
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    sock.sendall(f"GET /v2/ HTTP/1.1\r\nHost: {server.host}\r\nX-Endless: ".encode())
+    sent = 0
+    with pytest.raises(OSError):  # the server answers and closes while the header goes on
+        for _ in range(64):
+            sock.sendall(b"a" * 1024 * 1024)
+            sent += 1
+    data = sock.recv(65536)
+    sock.close()
+
+    assert data.startswith(b"HTTP/1.1 431 ")
+    assert sent < 64
+    growth = (process.memory_info().rss - baseline) / 2**20
+    assert growth < 16, f"the server grew by {growth:.1f} MiB"
+
+
+def test_a_request_head_that_never_ends_is_answered_408(server: RegistryServer) -> None:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    began = time.monotonic()
+    sock.sendall(f"GET /v2/ HTTP/1.1\r\nHost: {server.host}\r\nX-Slow: ".encode())
+
+    status, headers, _ = answer(sock)
+
+    assert (status, headers["connection"]) == (408, "close")
+    assert IDLE - 0.5 < time.monotonic() - began < IDLE + 5
+
+
+def test_a_connection_that_never_sends_is_closed(server: RegistryServer) -> None:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    began = time.monotonic()
+
+    with sock:
+        assert sock.recv(1) == b""
+
+    assert IDLE - 0.5 < time.monotonic() - began < IDLE + 5
+
+
+def test_a_kept_alive_connection_serves_request_after_request(server: RegistryServer) -> None:
+    with httpx.Client(base_url=server.url) as client:
+        statuses = [client.get("/v2/").status_code for _ in range(5)]
+
+    assert statuses == [401] * 5
