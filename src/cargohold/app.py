@@ -26,7 +26,7 @@ from cargohold.domain.principal import Principal
 from cargohold.http.aws_auth import SigV4Authenticator
 from cargohold.http.awsfront import AwsFront
 from cargohold.http.awsservice import AwsService
-from cargohold.http.bodies import BodyLimits, GuardedBody
+from cargohold.http.bodies import BodyLimits, guarded
 from cargohold.http.download import DownloadRoute, DownloadSigner
 from cargohold.http.ecr import ecr_service
 from cargohold.http.ecr_images import image_handlers
@@ -381,8 +381,7 @@ class Application:
         if scope["type"] != "http":
             return
         assert self.node is not None, "the application serves only after its lifespan starts"
-        body = GuardedBody(scope, receive, send, self.body_limits)
-        receive, send = body.receive, body.send
+        receive, send = guarded(scope, receive, send, self.body_limits)
         request = Request(scope, receive)
         path: str = scope["path"]
         try:

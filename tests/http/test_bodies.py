@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import pytest
 
-from cargohold.http.bodies import BodyLimits, BodyTimeout, GuardedBody
+from cargohold.http.bodies import BodyLimits, BodyTimeout, GuardedBody, guarded
 
 pytestmark = pytest.mark.anyio
 
@@ -66,6 +66,7 @@ class Client:
 
 
 def scope(path: str = "/v2/app/blobs/uploads/u1", **headers: str) -> dict[str, Any]:
+    headers.setdefault("content_length", "1048576")
     return {
         "type": "http",
         "method": "PATCH" if path.startswith("/v2/") else "POST",
@@ -107,7 +108,7 @@ async def test_a_body_that_stops_is_cut_off_after_the_idle_timeout() -> None:
     clock = FakeClock()
     client = Client([b"first bytes"], clock=clock, stall=True)
     limits = BodyLimits(idle_timeout=0.05, min_rate=0, grace=10)
-    guard = GuardedBody(scope(), client.receive, client.send, limits, clock=clock)
+    guard = GuardedBody(scope(), client.receive, client.send, limits)
 
     with pytest.raises(BodyTimeout):
         await read_all(guard)
@@ -181,6 +182,21 @@ async def test_after_the_body_the_wait_for_a_disconnect_is_not_limited() -> None
     assert guard.cut_off is None
 
 
+async def test_a_request_without_a_body_is_not_guarded() -> None:
+    client = Client([b""], clock=FakeClock())
+    limits = BodyLimits(idle_timeout=0.01, min_rate=1024, grace=0)
+    no_body = {**scope("/v2/app/manifests/latest"), "method": "GET", "headers": []}
+    guard = GuardedBody(no_body, client.receive, client.send, limits)
+
+    assert await guard.receive() == {"type": "http.request", "body": b"", "more_body": False}
+    client.stall = True
+    with anyio.move_on_after(0.1) as waiting:
+        await guard.receive()
+
+    assert waiting.cancelled_caught
+    assert guard.cut_off is None
+
+
 @pytest.mark.parametrize(
     ("path", "headers", "content_type", "code"),
     [
@@ -234,3 +250,20 @@ async def test_a_response_begun_before_the_cut_off_is_left_alone() -> None:
     await guard.send({"type": "http.response.body", "body": b"done", "more_body": False})
 
     assert [m.get("status", m.get("body")) for m in client.sent] == [200, b"done"]
+
+
+def test_only_a_request_with_a_body_is_guarded() -> None:
+    client = Client([], clock=FakeClock())
+    limits = BodyLimits()
+    get = {**scope(), "method": "GET", "headers": [(b"host", b"registry")]}
+    empty = {**scope(), "headers": [(b"content-length", b"0")]}
+    chunked = {**scope(), "headers": [(b"transfer-encoding", b"chunked")]}
+
+    for bodiless in (get, empty):
+        assert guarded(bodiless, client.receive, client.send, limits) == (
+            client.receive,
+            client.send,
+        )
+    for with_body in (scope(), chunked):
+        receive, send = guarded(with_body, client.receive, client.send, limits)
+        assert (receive, send) != (client.receive, client.send)

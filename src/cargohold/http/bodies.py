@@ -21,6 +21,7 @@ the client goes away: a partial upload append is discarded) and is answered 408 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -28,7 +29,6 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-import anyio
 from starlette.requests import ClientDisconnect, Request
 
 from cargohold.http.awsquery import error_document, is_query_request
@@ -56,6 +56,24 @@ class BodyLimits:
     grace: float = 10.0
 
 
+def _has_body(scope: MutableMapping[str, Any]) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
+
+
+def guarded(
+    scope: MutableMapping[str, Any], receive: Receive, send: Send, limits: BodyLimits
+) -> tuple[Receive, Send]:
+    """`receive` and `send` of a request, held to `limits` when it has a body (as is, when not:
+    nothing to guard, and nothing added to the GET and HEAD requests that matter most)."""
+    if not _has_body(scope):
+        return receive, send
+    body = GuardedBody(scope, receive, send, limits)
+    return body.receive, body.send
+
+
 class BodyTimeout(ClientDisconnect):
     """The request body stalled or came too slowly."""
 
@@ -78,36 +96,79 @@ class GuardedBody:
         self._send = send
         self._limits = limits
         self._clock = clock
-        self._complete = False
+        # A request without Content-Length or Transfer-Encoding has no body to guard.
+        self._complete = not _has_body(scope)
         self._received = 0
         self._waited = 0.0
         self._started = False
         self._replaced = False
         #: Why the body was cut off; None while it was not.
         self.cut_off: str | None = None
+        # One timer per request, not one per chunk: it is armed when a wait begins and none is
+        # armed, and when it fires during a wait that broke a limit it cancels that wait.
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiting_since: float | None = None
+        self._waiter: asyncio.Task[Any] | None = None
+        self._expired = False
 
     async def receive(self) -> Message:
         if self._complete:
             return await self._receive()
         if self.cut_off is not None:
             raise BodyTimeout()
-        began = self._clock()
-        with anyio.move_on_after(self._allowed_wait()) as waiting:
+        began = self._waiting_since = self._clock()
+        self._waiter = asyncio.current_task()
+        if self._timer is None:
+            self._arm(self._allowed_wait())
+        try:
             message = await self._receive()
-        self._waited += self._clock() - began
-        if waiting.cancelled_caught:
+        except asyncio.CancelledError:
+            if not self._expired or self._waiter is None:
+                raise
+            self._waiter.uncancel()
+            self._expired = False
+            self._waited += self._clock() - began
             self._cut_off(self._reason())
+        finally:
+            self._waiting_since = None
+        self._waited += self._clock() - began
         if message["type"] == "http.request":
             self._received += len(message.get("body", b""))
             self._complete = not message.get("more_body", False)
         else:
             self._complete = True
-        if not self._complete and self._too_slow():
+        if self._complete:
+            self._disarm()
+        elif self._too_slow():
             # Bytes already waiting end a wait at once, so a trickle is also judged here.
             self._cut_off(self._reason())
         return message
 
+    def _arm(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(max(delay, 0.0), self._check)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _check(self) -> None:
+        """The timer: cancel the wait under way if it has lasted longer than allowed, else
+        look again when it would have."""
+        self._timer = None
+        since = self._waiting_since
+        if since is None or self._waiter is None or self._complete:
+            return  # not waiting: the next wait arms the timer again
+        remaining = self._allowed_wait() - (self._clock() - since)
+        if remaining > 0.001:
+            self._arm(remaining)
+            return
+        self._expired = True
+        self._waiter.cancel()
+
     def _cut_off(self, reason: str) -> NoReturn:
+        self._disarm()
         self.cut_off = reason
         log.info("cut off %s %s: %s", self._scope.get("method"), self._scope.get("path"), reason)
         raise BodyTimeout()
