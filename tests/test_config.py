@@ -58,3 +58,43 @@ def test_unknown_key_in_a_file(tmp_path: Path) -> None:
 def test_workers_receive_the_resolved_configuration() -> None:
     config = load(environ={"CARGOHOLD_PORT": "7001"}, overrides={"workers": 3})
     assert from_json(to_json(config)) == config
+
+
+def test_body_limits_have_defaults_and_take_numbers(tmp_path: Path) -> None:
+    defaults = load(environ={})
+    assert (
+        defaults.body_idle_timeout_seconds,
+        defaults.body_min_bytes_per_second,
+        defaults.body_rate_grace_seconds,
+    ) == (60.0, 1024.0, 10.0)
+    file = tmp_path / "cargohold.toml"
+    file.write_text("body_idle_timeout_seconds = 5\nbody_rate_grace_seconds = 0.5\n")
+    config = load(config_file=str(file), environ={"CARGOHOLD_BODY_MIN_BYTES_PER_SECOND": "0"})
+    assert (
+        config.body_idle_timeout_seconds,
+        config.body_min_bytes_per_second,
+        config.body_rate_grace_seconds,
+    ) == (5.0, 0.0, 0.5)
+    assert from_json(to_json(config)) == config
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"CARGOHOLD_BODY_IDLE_TIMEOUT_SECONDS": "0"}, "body_idle_timeout_seconds must be"),
+        ({"CARGOHOLD_BODY_IDLE_TIMEOUT_SECONDS": "soon"}, "must be a number"),
+        ({"CARGOHOLD_BODY_IDLE_TIMEOUT_SECONDS": "nan"}, "must be a finite number"),
+        ({"CARGOHOLD_BODY_MIN_BYTES_PER_SECOND": "-1"}, "must not be negative"),
+        ({"CARGOHOLD_BODY_RATE_GRACE_SECONDS": "-5"}, "must not be negative"),
+    ],
+)
+def test_body_limit_mistakes_are_errors(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(environ=environ)
+
+
+def test_a_boolean_is_no_body_limit(tmp_path: Path) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text("body_idle_timeout_seconds = true\n")
+    with pytest.raises(ConfigError, match="must be a number"):
+        load(config_file=str(file), environ={})

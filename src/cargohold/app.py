@@ -25,6 +25,7 @@ from cargohold.domain.principal import Principal
 from cargohold.http.aws_auth import SigV4Authenticator
 from cargohold.http.awsfront import AwsFront
 from cargohold.http.awsservice import AwsService
+from cargohold.http.bodies import BodyLimits, guarded
 from cargohold.http.download import DownloadRoute, DownloadSigner
 from cargohold.http.ecr import ecr_service
 from cargohold.http.ecr_images import image_handlers
@@ -286,7 +287,7 @@ async def build_aws_front(
                 iam_services, {**entity_handlers(iam_services), **policy_handlers(iam_services)}
             ),
         ],
-        SigV4Authenticator(access.authentication, clock=clock),
+        SigV4Authenticator(access.authentication, clock=clock, region=config.region),
         enforcing(access.authorizer),
         region=config.region,
     )
@@ -375,6 +376,11 @@ class Application:
         self.node: Node | None = None
         #: What every part reads the time from (tests move it).
         self.clock = clock
+        self.body_limits = BodyLimits(
+            idle_timeout=config.body_idle_timeout_seconds,
+            min_rate=config.body_min_bytes_per_second,
+            grace=config.body_rate_grace_seconds,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -383,6 +389,7 @@ class Application:
         if scope["type"] != "http":
             return
         assert self.node is not None, "the application serves only after its lifespan starts"
+        receive, send = guarded(scope, receive, send, self.body_limits)
         request = Request(scope, receive)
         path: str = scope["path"]
         try:

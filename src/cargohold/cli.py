@@ -55,13 +55,20 @@ def _run_server(config: Config) -> int:
     from uvicorn.supervisors import Multiprocess
 
     from cargohold.app import build_app
+    from cargohold.http.connections import MAX_REQUEST_HEAD, bounded_head_protocol
 
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {
+        # Request heads are bounded in size and time by the protocol, bodies by the application
+        # (cargohold.http.connections, cargohold.http.bodies); idle connections close after 5 s.
+        "http": bounded_head_protocol(config.body_idle_timeout_seconds),
+        "h11_max_incomplete_event_size": MAX_REQUEST_HEAD,
+        "timeout_keep_alive": 5,
+    }
     if config.workers > 1:
         # Worker processes import the application by name and read the resolved configuration.
         os.environ[RESOLVED_CONFIG_VARIABLE] = to_json(config)
         app: Any = "cargohold.app:app_from_environment"
-        options = {"factory": True, "workers": config.workers}
+        options.update(factory=True, workers=config.workers)
     else:
         app = build_app(config)
     settings = uvicorn.Config(

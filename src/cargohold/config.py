@@ -49,6 +49,12 @@ class Config:
     upload_expiry_seconds: int = 86400
     #: Open upload sessions one repository may hold; past it, starting one is refused.
     max_open_uploads: int = 1000
+    #: A request body that sends no byte for this long is cut off (408).
+    body_idle_timeout_seconds: float = 60.0
+    #: ... and one that averages less than this once `body_rate_grace_seconds` were spent
+    #: waiting for it (0: no minimum).
+    body_min_bytes_per_second: float = 1024.0
+    body_rate_grace_seconds: float = 10.0
     storage: StorageConfig = field(default_factory=StorageConfig)
 
     @property
@@ -89,6 +95,12 @@ class Config:
             )
         if self.max_open_uploads < 1:
             raise ConfigError(f"max_open_uploads must be at least 1, not {self.max_open_uploads}")
+        if not 0 < self.body_idle_timeout_seconds <= 86400:
+            raise ConfigError("body_idle_timeout_seconds must be more than 0 and at most 86400")
+        if self.body_min_bytes_per_second < 0 or self.body_rate_grace_seconds < 0:
+            raise ConfigError(
+                "body_min_bytes_per_second and body_rate_grace_seconds must not be negative"
+            )
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"unknown log_level {self.log_level!r}")
         return self
@@ -110,6 +122,16 @@ def _coerce(name: str, value: Any, target: Any) -> Any:
         ):
             return value.lower() in ("1", "true", "yes", "on")
         raise ConfigError(f"{name} must be a boolean")
+    if isinstance(target, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{name} must be a number, not {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number, not {value!r}") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ConfigError(f"{name} must be a finite number")
+        return number
     if name in ("port", "workers", "upload_expiry_seconds", "max_open_uploads"):
         try:
             return int(value)

@@ -447,11 +447,73 @@ def test_compact_comma_separated_components_are_accepted() -> None:
 def test_the_scope_must_name_the_expected_service_and_region() -> None:
     with pytest.raises(InvalidSignature) as caught:
         verify(sign(service="s3"), lookup, now=NOW, service="ecr")
-    assert caught.value.message == "Credential should be scoped to correct service: 'ecr'."
+    assert caught.value.message == "Credential should be scoped to correct service: 'ecr'. "
 
     with pytest.raises(InvalidSignature) as caught:
         verify(sign(region="eu-west-1"), lookup, now=NOW, region="us-east-1")
-    assert caught.value.message == "Credential should be scoped to a valid region."
+    assert caught.value.message == (
+        "Credential should be scoped to a valid region, not 'eu-west-1'. "
+    )
+
+
+def test_the_scope_may_name_any_of_the_accepted_regions() -> None:
+    accepted = frozenset({"eu-west-1", "us-east-1"})
+    assert verify(sign(region="eu-west-1"), lookup, now=NOW, region=accepted).region == (
+        "eu-west-1"
+    )
+    assert verify(sign(region="us-east-1"), lookup, now=NOW, region=accepted).region == (
+        "us-east-1"
+    )
+    with pytest.raises(InvalidSignature) as caught:
+        verify(sign(region="xx-west-9"), lookup, now=NOW, region=accepted)
+    assert caught.value.message == (
+        "Credential should be scoped to a valid region, not 'xx-west-9'. "
+    )
+
+
+def test_a_region_that_is_no_region_name_is_not_repeated() -> None:
+    request = sign()
+    authorization = request.headers["Authorization"].replace("/us-east-1/", "/<b>'x/")
+
+    with pytest.raises(InvalidSignature) as caught:
+        verify(with_headers(request, Authorization=authorization), lookup, now=NOW, region="x")
+
+    assert "<b>" not in caught.value.message
+    assert caught.value.message.startswith("Credential should be scoped to a valid region")
+
+
+def test_a_header_that_must_be_signed_is_refused_unsigned() -> None:
+    aws_request = AWSRequest(
+        method="POST",
+        url=f"https://{HOST}/",
+        data=BODY,
+        headers={"Content-Type": "application/x-amz-json-1.1"},
+    )
+    with botocore_clock(NOW):
+        SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "ecr", "us-east-1").add_auth(aws_request)
+    prepared = aws_request.prepare()
+    headers = {"Host": HOST, **dict(prepared.headers.items()), "X-Amz-Target": TARGET}
+    request = SignedRequest(method="POST", path="/", query_string="", headers=headers, body=BODY)
+
+    # The signature itself is valid: only the target was added after signing.
+    assert verify(request, lookup, now=NOW).access_key_id == ACCESS_KEY
+    with pytest.raises(IncompleteSignature) as caught:
+        verify(request, lookup, now=NOW, must_sign=("x-amz-target",))
+    assert caught.value.message == (
+        "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."
+    )
+    # A request that signed it passes; one without the header at all is not refused here.
+    verify(sign(), lookup, now=NOW, must_sign=("x-amz-target",))
+    verify(without_header(request, "X-Amz-Target"), lookup, now=NOW, must_sign=("x-amz-target",))
+
+
+def test_a_signed_target_cannot_be_changed() -> None:
+    request = with_headers(
+        sign(), X_Amz_Target="AmazonEC2ContainerRegistry_V20150921.CreateRepository"
+    )
+
+    with pytest.raises(InvalidSignature):
+        verify(request, lookup, now=NOW, must_sign=("x-amz-target",))
 
 
 def test_the_scope_date_must_match_the_request_date() -> None:

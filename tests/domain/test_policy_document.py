@@ -420,3 +420,20 @@ READ_ONLY = {
 def test_an_aws_managed_policy_parses() -> None:
     policy = parse_policy(json.dumps(READ_ONLY), PolicyKind.MANAGED)
     assert len(policy.statements[0].actions) == 12
+
+
+def test_a_repository_policy_may_repeat_a_sid_where_iam_refuses_it() -> None:
+    repeated = document(grant("*", Sid="pull"), grant({"AWS": ALICE}, Sid="pull"))
+
+    parsed = parse_policy(repeated, PolicyKind.REPOSITORY)
+
+    assert [statement.sid for statement in parsed.statements] == ["pull", "pull"]
+    for kind in (PolicyKind.MANAGED, PolicyKind.INLINE):
+        assert refusal(document(allow(Sid="a"), allow(Sid="a")), kind).message == (
+            messages.SID_NOT_UNIQUE
+        )
+    trust = document(
+        {"Effect": "Allow", "Principal": {"AWS": ALICE}, "Action": "sts:AssumeRole", "Sid": "t"},
+        {"Effect": "Allow", "Principal": {"AWS": ALICE}, "Action": "sts:TagSession", "Sid": "t"},
+    )
+    assert refusal(trust, PolicyKind.TRUST).message == messages.SID_NOT_UNIQUE

@@ -379,7 +379,7 @@ class App:
                 ),
                 iam_service(services, {**entity_handlers(services), **policy_handlers(services)}),
             ],
-            SigV4Authenticator(identities.authentication, clock=self.clock),
+            SigV4Authenticator(identities.authentication, clock=self.clock, region=REGION),
             authorize,
             region=REGION,
         )

@@ -100,6 +100,7 @@ class RegistryServer:
                     "credentials",
                     "--data-dir",
                     str(self.data_dir),
+                    *self._config_option(),
                 ],
                 check=True,
                 capture_output=True,
@@ -113,6 +114,13 @@ class RegistryServer:
                     found[key] = value.strip("'\"")
             self._admin = found
         return self._admin
+
+    def _config_option(self) -> list[str]:
+        """`--config FILE` when the server was started with one (its database may be there)."""
+        args = list(self.extra_args)
+        if "--config" in args[:-1]:
+            return ["--config", args[args.index("--config") + 1]]
+        return []
 
     def ecr_client(self, **session: str) -> Any:
         """A boto3 ECR client of the administrator (or of the given key)."""

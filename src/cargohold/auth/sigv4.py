@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -65,6 +65,8 @@ __all__ = [
 ]
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# A region name safe to repeat in an error message.
+_SHOWN_REGION = re.compile(r"[a-z0-9-]{0,40}")
 
 
 @dataclass(frozen=True)
@@ -85,12 +87,16 @@ def verify(
     now: datetime,
     max_skew: timedelta = DEFAULT_MAX_SKEW,
     service: str | None = None,
-    region: str | None = None,
+    region: str | Collection[str] | None = None,
+    must_sign: Collection[str] = (),
     allow_unsigned_payload: bool = False,
 ) -> VerifiedCaller:
     """Authenticate a SigV4-signed request, header form or (delegated) query form.
 
-    ``service`` / ``region``, when given, are what the credential scope must name.
+    ``service`` / ``region``, when given, are what the credential scope must name (``region``:
+    one name, or the names accepted). ``must_sign`` names headers (lower case) that, when the
+    request carries them, must be among the signed ones: what selects the operation, such as
+    ``x-amz-target``, must not be changeable under a valid signature.
     ``allow_unsigned_payload`` accepts a signed ``x-amz-content-sha256: UNSIGNED-PAYLOAD``,
     which leaves the body unprotected; boto3 never sends it to non-S3 services.
 
@@ -104,7 +110,13 @@ def verify(
     if not authorization:
         if presigned:
             return verify_presigned(
-                request, lookup_secret, now=now, max_skew=max_skew, service=service, region=region
+                request,
+                lookup_secret,
+                now=now,
+                max_skew=max_skew,
+                service=service,
+                region=region,
+                must_sign=must_sign,
             )
         raise MissingAuthenticationToken()
     if presigned:
@@ -116,6 +128,7 @@ def verify(
     now = as_utc(now)
     claim = parse_authorization(authorization, headers)
     _check_scope(claim, service=service, region=region)
+    _check_signed_headers(claim, headers, must_sign)
     _check_clock_skew(claim, now=now, max_skew=max_skew)
     secret = _secret_for(claim.scope.access_key_id, lookup_secret)
     _check_payload(claim, headers, request.body, allow_unsigned_payload=allow_unsigned_payload)
@@ -136,7 +149,8 @@ def verify_presigned(
     now: datetime,
     max_skew: timedelta = DEFAULT_MAX_SKEW,
     service: str | None = None,
-    region: str | None = None,
+    region: str | Collection[str] | None = None,
+    must_sign: Collection[str] = (),
 ) -> VerifiedCaller:
     """Authenticate a presigned (query-string) SigV4 request.
 
@@ -148,6 +162,7 @@ def verify_presigned(
     params = presign_params(request.query_string)
     claim, expires_in = parse_presigned(params)
     _check_scope(claim, service=service, region=region)
+    _check_signed_headers(claim, headers, must_sign)
     if claim.signed_at - now > max_skew:
         raise SignatureExpired(_not_yet_current_message(claim.timestamp, now, max_skew))
     if now > claim.signed_at + timedelta(seconds=expires_in):
@@ -168,17 +183,38 @@ def verify_presigned(
 # -- checks --------------------------------------------------------------------------------
 
 
-def _check_scope(claim: Claim, *, service: str | None, region: str | None) -> None:
+def _check_scope(
+    claim: Claim, *, service: str | None, region: str | Collection[str] | None
+) -> None:
+    """The scope's date, region and service, in the order AWS checks them, with its messages
+    (trailing space included)."""
     scope = claim.scope
     if scope.date != claim.timestamp[:8]:
         raise InvalidSignature(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
             f"from HTTP: '{scope.date}' != '{claim.timestamp[:8]}', from '{claim.timestamp}'."
         )
+    allowed = {region} if isinstance(region, str) else region
+    if allowed is not None and scope.region not in allowed:
+        shown = scope.region if _SHOWN_REGION.fullmatch(scope.region) else "(not a region name)"
+        raise InvalidSignature(f"Credential should be scoped to a valid region, not '{shown}'. ")
     if service is not None and scope.service != service:
-        raise InvalidSignature(f"Credential should be scoped to correct service: '{service}'.")
-    if region is not None and scope.region != region:
-        raise InvalidSignature("Credential should be scoped to a valid region.")
+        raise InvalidSignature(f"Credential should be scoped to correct service: '{service}'. ")
+
+
+def _check_signed_headers(
+    claim: Claim, headers: Mapping[str, str], must_sign: Collection[str]
+) -> None:
+    for name in must_sign:
+        if name in headers and name not in claim.signed_headers:
+            raise IncompleteSignature(
+                f"'{_header_spelling(name)}' must be a 'SignedHeader' in the AWS Authorization."
+            )
+
+
+def _header_spelling(name: str) -> str:
+    """``x-amz-target`` as AWS writes header names in messages: ``X-Amz-Target``."""
+    return "-".join(part.capitalize() for part in name.split("-"))
 
 
 def _check_clock_skew(claim: Claim, *, now: datetime, max_skew: timedelta) -> None:

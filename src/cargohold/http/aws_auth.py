@@ -6,6 +6,10 @@ a long-term access key (`AKIA…`), or STS temporary credentials (`ASIA…`) wit
 the request carries (`X-Amz-Security-Token`, as a header or, presigned, in the query). A
 session token that is missing or wrong is an unrecognized client; an expired one is
 `ExpiredToken`.
+
+A credential must be scoped to the service called and to the registry's region; IAM and STS
+also accept `us-east-1`, the region their global endpoints are signed for. An AWS JSON call must
+sign `X-Amz-Target`, which names its operation.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ _CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9]+)/")
 _QUERY_CREDENTIAL = re.compile(r"(?:^|&)X-Amz-Credential=([A-Za-z0-9]+)(?:/|%2F)")
 _QUERY_TOKEN = re.compile(r"(?:^|&)X-Amz-Security-Token=([^&]*)")
 _SCOPE_SERVICE = re.compile(r"Credential=[A-Za-z0-9]+/\d{8}/[^/]+/([a-z0-9-]+)/")
+#: Services AWS serves from one global endpoint, and the region that endpoint is signed for.
+GLOBAL_REGIONS = {"iam": "us-east-1", "sts": "us-east-1"}
+#: Headers that choose what a call does, and so must be signed when sent.
+MUST_SIGN = ("x-amz-target",)
 
 
 class CredentialResolver(Protocol):
@@ -68,9 +76,17 @@ def claimed_service(request: Request) -> str | None:
 class SigV4Authenticator:
     """The `Authenticator` of `cargohold.http.awsfront`."""
 
-    def __init__(self, credentials: CredentialResolver, *, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, credentials: CredentialResolver, *, clock: Callable[[], float], region: str
+    ) -> None:
         self._credentials = credentials
         self._clock = clock
+        self._region = region
+
+    def regions(self, service: str) -> frozenset[str]:
+        """The regions a credential scoped to `service` may name."""
+        extra = GLOBAL_REGIONS.get(service)
+        return frozenset({self._region} if extra is None else {self._region, extra})
 
     async def authenticate(self, request: Request, body: bytes, *, service: str) -> Principal:
         """Who signed the request, with a credential scoped to `service` (`ecr`, `sts`, `iam`).
@@ -94,6 +110,8 @@ class SigV4Authenticator:
             lambda key: credential.secret if credential and key == access_key else None,
             now=datetime.fromtimestamp(self._clock(), UTC),
             service=service,
+            region=self.regions(service),
+            must_sign=MUST_SIGN,
         )
         if credential is None:
             raise UnrecognizedClient()

@@ -19,7 +19,7 @@ from cargohold.service.repositories import (
     ACCOUNT_SETTINGS,
     RepositoryService,
     RepositorySettings,
-    encryption_configuration,
+    encryption_as_shown,
 )
 from cargohold.service.templates import CreationTemplate, TemplateService
 
@@ -40,7 +40,9 @@ def repository_structure(
     if repository.tag_mutability_filters:
         shaped["imageTagMutabilityExclusionFilters"] = _filters(repository.tag_mutability_filters)
     shaped["imageScanningConfiguration"] = {"scanOnPush": repository.scan_on_push}
-    shaped["encryptionConfiguration"] = encryption_configuration(repository.encryption)
+    shaped["encryptionConfiguration"] = encryption_as_shown(
+        repository.encryption, region=region, account_id=repository.registry_id
+    )
     return shaped
 
 

@@ -181,6 +181,22 @@ def encryption_configuration(config: Mapping[str, Any] | None) -> dict[str, str]
     return {"encryptionType": kind} if key is None else {"encryptionType": kind, "kmsKey": key}
 
 
+def aws_managed_key(region: str, account_id: str) -> str:
+    """The account's AWS managed KMS key for ECR, by the alias ARN that names it."""
+    return f"arn:aws:kms:{region}:{account_id}:alias/aws/ecr"
+
+
+def encryption_as_shown(
+    config: Mapping[str, Any] | None, *, region: str, account_id: str
+) -> dict[str, str]:
+    """A repository's encryption as ECR answers it: KMS (or KMS_DSSE) without a key of its own
+    uses, and names, the account's AWS managed key."""
+    shown = encryption_configuration(config)
+    if shown["encryptionType"] != "AES256" and "kmsKey" not in shown:
+        shown["kmsKey"] = aws_managed_key(region, account_id)
+    return shown
+
+
 def _same_encryption(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return encryption_configuration(a) == encryption_configuration(b)
 

@@ -51,7 +51,7 @@ def validate(document: object, kind: PolicyKind) -> list[RawStatement]:
     if kind.identity_based and document.get("Version") != CURRENT_VERSION:
         raise Malformed(errors.VERSION_TOO_OLD)
     resource_error = _legacy(statements)
-    _sids(statements, strict=not kind.ecr)
+    _sids(statements, unique=kind is not PolicyKind.REPOSITORY, alphanumeric=not kind.ecr)
     _principal_fields(statements, kind)
     for statement in statements:
         if not _values(statement, "Action", "NotAction"):
@@ -227,16 +227,18 @@ def _resource_format_error(resource: str) -> str | None:
 # -- Sids, principals, actions -----------------------------------------------------------------
 
 
-def _sids(statements: list[RawStatement], *, strict: bool) -> None:
+def _sids(statements: list[RawStatement], *, unique: bool, alphanumeric: bool) -> None:
+    """IAM wants Sids unique within a document and alphanumeric; ECR takes any Sid, and a
+    repository policy may repeat one (SetRepositoryPolicy accepts it)."""
     seen: set[str] = set()
     for statement in statements:
         sid = statement.get("Sid")
-        if not isinstance(sid, str) or not sid:
+        if not unique or not isinstance(sid, str) or not sid:
             continue
         if sid in seen:
             raise Malformed(errors.SID_NOT_UNIQUE)
         seen.add(sid)
-    if strict and not all(_SID.fullmatch(str(s.get("Sid", ""))) for s in statements):
+    if alphanumeric and not all(_SID.fullmatch(str(s.get("Sid", ""))) for s in statements):
         raise Malformed(errors.SID_NOT_ALPHANUMERIC)
 
 

@@ -1,0 +1,105 @@
+"""The HTTP/1.1 connections uvicorn serves, with the request head bounded in size and in time.
+
+uvicorn's httptools protocol keeps a request line and header fields in memory however long they
+grow, and waits for them however slowly they come: one connection sending an endless header
+holds as much memory as it sends, and one that sends nothing at all is kept for ever. Here:
+
+- a request head (request line and header fields) larger than `MAX_REQUEST_HEAD` bytes is
+  answered 431 and the connection closed;
+- a head that has not arrived `head_timeout` seconds after the connection opened, or after the
+  previous response, is answered 408 (or, when not a byte of it came, the connection is simply
+  closed).
+
+Request bodies are `cargohold.http.bodies`' concern, once the application reads them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+#: Far above any real request head (an ECR token or a SigV4 session token is a few KiB).
+MAX_REQUEST_HEAD = 64 * 1024
+
+_STATUS = {408: b"408 Request Timeout", 431: b"431 Request Header Fields Too Large"}
+
+
+class BoundedHeadProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, refusing request heads too large or too slow."""
+
+    def __init__(self, *args: Any, head_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timeout = head_timeout
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._in_head = True
+        self._head_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # A chunk that completed the head is not counted: the rest of it is body.
+        if self._in_head and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_REQUEST_HEAD:
+                self._refuse(431, "request head too large")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._await_head()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._stop_head_timer()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and not self._in_head:
+            self._head_bytes = 0
+            self._await_head()
+
+    def _await_head(self) -> None:
+        self._in_head = True
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self._head_timeout, self._head_timed_out)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self._in_head or self.transport.is_closing():
+            return
+        if self._head_bytes == 0 and (self.cycle is None or self.cycle.response_complete):
+            self.transport.close()  # idle between requests: nothing to answer
+            return
+        self._refuse(408, "request head not received in time")
+
+    def _refuse(self, status: int, message: str) -> None:
+        self._stop_head_timer()
+        body = message.encode()
+        self.transport.write(
+            b"HTTP/1.1 " + _STATUS[status] + b"\r\n"
+            b"content-type: text/plain; charset=utf-8\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n"
+            b"connection: close\r\n\r\n" + body
+        )
+        self.transport.close()
+
+
+def bounded_head_protocol(head_timeout: float) -> Any:
+    """The protocol class uvicorn's `http` option takes, with its head timeout (picklable, so
+    worker processes get it too)."""
+    return functools.partial(BoundedHeadProtocol, head_timeout=head_timeout)
