@@ -65,10 +65,17 @@ class Transaction(Protocol):
 class Metadata(Protocol):
     """The metadata database, the single source of truth."""
 
-    #: Moves on with every committed write that may change cached reads other than content.
-    generation: int
-    #: Moves on with every committed write that may change cached content.
-    content_generation: int
+    @property
+    def generation(self) -> int:
+        """Moves on with every committed write that may change cached reads other than
+        content, whichever process of the registry made it, before that process answers."""
+        ...
+
+    @property
+    def content_generation(self) -> int:
+        """Moves on with every committed write that may change cached content, whichever
+        process of the registry made it, before that process answers."""
+        ...
 
     def read(self) -> AbstractAsyncContextManager[Transaction]: ...
 
