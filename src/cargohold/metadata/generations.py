@@ -12,10 +12,10 @@ database offers:
   per turn of the event loop: a request that arrives after a write committed is read from its
   socket in a later turn than any read of the row made before that commit, so it never reuses
   one.
-- PostgreSQL: the write transaction sends `NOTIFY` on `CHANNEL`, which the database delivers
-  at commit to one `LISTEN` connection per process; its task moves the generations on. While
-  that connection is down nothing cached is trusted: every read of a generation moves it on, and
-  reconnecting moves both on once more for whatever was missed.
+- PostgreSQL: the write transaction sends `NOTIFY`, and one `LISTEN` connection per process
+  receives it (`metadata.notifications`); a request waits for one round trip on that
+  connection, shared with every request around it, which brings every notification committed
+  before the request came.
 
 A generation is this process's own count plus what it learnt of the others; both only grow, so
 their sum changes whenever either does.
@@ -24,12 +24,10 @@ their sum changes whenever either does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
+from collections.abc import Awaitable
 
-import psycopg
-import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -38,11 +36,7 @@ from cargohold.ports.metadata import Changes
 
 log = logging.getLogger(__name__)
 
-#: The PostgreSQL notification channel; the payload is the `Changes` value of the write.
-CHANNEL = "cargohold_changes"
-
 _READ = "SELECT anything, content FROM generations WHERE id = 1"
-_RETRY_FIRST, _RETRY_MOST = 0.05, 2.0
 
 
 class Generations:
@@ -66,6 +60,11 @@ class Generations:
             self._content += 1
         if changes is Changes.ANYTHING:
             self._anything += 1
+
+    def observe(self) -> Awaitable[None] | None:
+        """Something to await before reading the generations in a request, when they need it
+        to count every write committed before the request came (None: they do already)."""
+        return None
 
     async def record(self, conn: AsyncConnection, changes: Changes) -> None:
         """Tell the other processes, inside the write transaction on `conn`, what it changes."""
@@ -144,94 +143,12 @@ def _reader(path: str) -> sqlite3.Connection:
     return connection
 
 
-class PostgresGenerations(Generations):
-    """Moved on by `NOTIFY`s on `CHANNEL`, received by one `LISTEN` connection and its task."""
-
-    def __init__(self, conninfo: str) -> None:
-        super().__init__()
-        self._conninfo = conninfo
-        self._live = False
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def anything(self) -> int:
-        if not self._live:
-            self.wrote(Changes.ANYTHING)
-        return self._anything
-
-    @property
-    def content(self) -> int:
-        if not self._live:
-            self.wrote(Changes.ANYTHING)
-        return self._content
-
-    async def record(self, conn: AsyncConnection, changes: Changes) -> None:
-        if changes is not Changes.NOTHING:
-            await conn.execute(sa.select(sa.func.pg_notify(CHANNEL, changes.value)))
-
-    async def start(self) -> None:
-        """Listen before returning (raising if the database cannot be reached), then follow
-        the notifications in a task that reconnects whenever the connection is lost."""
-        if self._task is None:
-            connection = await self._listen()
-            self._task = asyncio.create_task(self._follow(connection), name="generations")
-
-    async def close(self) -> None:
-        task, self._task = self._task, None
-        self._live = False
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _listen(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
-        connection = await psycopg.AsyncConnection.connect(
-            self._conninfo,
-            autocommit=True,
-            application_name="cargohold generations",
-            keepalives=1,
-            keepalives_idle=5,
-            keepalives_interval=2,
-            keepalives_count=3,
-        )
-        try:
-            await connection.execute(f"LISTEN {CHANNEL}")
-        except BaseException:
-            await connection.close()
-            raise
-        # Whatever was written before now is not known to have been seen.
-        self.wrote(Changes.ANYTHING)
-        self._live = True
-        return connection
-
-    async def _follow(self, connection: psycopg.AsyncConnection[tuple[object, ...]] | None) -> None:
-        delay = _RETRY_FIRST
-        while True:
-            try:
-                if connection is None:
-                    connection = await self._listen()
-                    delay = _RETRY_FIRST
-                async for notification in connection.notifies():
-                    self.wrote(
-                        Changes.CONTENT
-                        if notification.payload == Changes.CONTENT.value
-                        else Changes.ANYTHING
-                    )
-            except (psycopg.Error, OSError) as exc:
-                log.warning("lost the database's change notifications (%s); reconnecting", exc)
-            self._live = False
-            if connection is not None:
-                with contextlib.suppress(psycopg.Error, OSError):
-                    await connection.close()
-                connection = None
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _RETRY_MOST)
-
-
 def for_url(url: str) -> Generations:
     """The generations of the database at `url` (as `database.create_engine` takes it)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
+        from cargohold.metadata.notifications import PostgresGenerations
+
         return PostgresGenerations(
             parsed.set(drivername="postgresql").render_as_string(hide_password=False)
         )

@@ -7,7 +7,7 @@ own module of this package. `ports.metadata` is the contract services see.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -91,6 +91,10 @@ class MetadataStore:
         """Moves on with every committed write, by any process of this database, that may
         change cached content (and with `generation`)."""
         return self._generations.content
+
+    def observe(self) -> Awaitable[None] | None:
+        """See `ports.metadata.Metadata.observe`."""
+        return self._generations.observe()
 
     async def start(self) -> None:
         """Follow the writes of the other processes of this database from now on (a server

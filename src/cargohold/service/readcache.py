@@ -89,6 +89,8 @@ class ReadCache(Generic[K, V]):
 
         Concurrent misses of one key share a single `load()`; its exception, if it raises,
         reaches every caller waiting for it."""
+        if (observing := self._store.observe()) is not None:
+            await observing
         found, value = self.get(key)
         if found:
             return value  # type: ignore[return-value]  # a stored V, possibly None
