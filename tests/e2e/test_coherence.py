@@ -160,8 +160,10 @@ def test_deletes_are_seen_by_the_very_next_request_to_the_other_process(
         # An ECR BatchDeleteImage of a tag, through the other process the other way round.
         assert push_image(second, name, "again", doomed).status_code == 201
         assert manifest_digest(first, name, "again") == doomed.digest
-        answer = pair[1].ecr_client().batch_delete_image(
-            repositoryName=name, imageIds=[{"imageTag": "again"}]
+        answer = (
+            pair[1]
+            .ecr_client()
+            .batch_delete_image(repositoryName=name, imageIds=[{"imageTag": "again"}])
         )
         assert answer["failures"] == []
         assert manifest_digest(first, name, "again") is None
@@ -221,9 +223,7 @@ def test_policy_changes_are_seen_by_the_very_next_request_to_the_other_process(
     password = _password(pair[0], key, secret)
     changes: list[tuple[Callable[[Any], object], Callable[[Any], object]]] = [
         (
-            lambda ecr: ecr.set_repository_policy(
-                repositoryName=name, policyText=_deny(arn)
-            ),
+            lambda ecr: ecr.set_repository_policy(repositoryName=name, policyText=_deny(arn)),
             lambda ecr: ecr.delete_repository_policy(repositoryName=name),
         ),
         (

@@ -31,6 +31,7 @@ from collections.abc import Awaitable
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cargohold.metadata.database import libpq_url
 from cargohold.metadata.schema import generations as table
 from cargohold.ports.metadata import Changes
 
@@ -149,9 +150,7 @@ def for_url(url: str) -> Generations:
     if parsed.get_backend_name() == "postgresql":
         from cargohold.metadata.notifications import PostgresGenerations
 
-        return PostgresGenerations(
-            parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-        )
+        return PostgresGenerations(libpq_url(url))
     if parsed.database and parsed.database != ":memory:":
         return SqliteGenerations(parsed.database)
     return Generations()

@@ -1,4 +1,4 @@
-"""PostgreSQL's generations: `NOTIFY` in each write transaction, one `LISTEN` connection per process.
+"""PostgreSQL's generations: `NOTIFY` in each write, one `LISTEN` connection per process.
 
 PostgreSQL signals every listening backend when a transaction that notified commits, before
 the writer hears that it committed; a listening backend sends what it was signalled before it
@@ -66,7 +66,10 @@ class PostgresGenerations(Generations):
     def __init__(self, conninfo: str) -> None:
         super().__init__()
         self._conninfo = conninfo
-        self._live = False
+        #: Whether the connection listens (and the generations are trusted).
+        self.live = False
+        #: The PostgreSQL backend process of the listening connection.
+        self.backend_pid: int | None = None
         self._task: asyncio.Task[None] | None = None
         #: Asked for and not sent yet; the one sent and not answered yet.
         self._next: _RoundTrip | None = None
@@ -78,18 +81,18 @@ class PostgresGenerations(Generations):
 
     @property
     def anything(self) -> int:
-        if not self._live:
+        if not self.live:
             self.wrote(Changes.ANYTHING)
         return self._anything
 
     @property
     def content(self) -> int:
-        if not self._live:
+        if not self.live:
             self.wrote(Changes.ANYTHING)
         return self._content
 
     def observe(self) -> Awaitable[None] | None:
-        if not self._live:
+        if not self.live:
             return None
         since = _OBSERVING_SINCE.get(None)
         if since is None:
@@ -123,7 +126,7 @@ class PostgresGenerations(Generations):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._live = False
+        self.live = False
         self._release()
 
     async def _listen(self) -> Listener:
@@ -142,9 +145,10 @@ class PostgresGenerations(Generations):
         except BaseException:
             await listener.close()
             raise
+        self.backend_pid = listener.info.backend_pid
         # Whatever was written before now is not known to have been seen.
         self.wrote(Changes.ANYTHING)
-        self._live = True
+        self.live = True
         return listener
 
     def _notified(self, notification: psycopg.Notify) -> None:
@@ -163,7 +167,7 @@ class PostgresGenerations(Generations):
             except (psycopg.Error, OSError) as exc:
                 log.warning("lost the database's change notifications (%s); reconnecting", exc)
             finally:
-                self._live = False
+                self.live = False
                 self._release()
                 if listener is not None:
                     with contextlib.suppress(psycopg.Error, OSError):
