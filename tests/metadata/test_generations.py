@@ -50,6 +50,12 @@ async def write(store: MetadataStore, changes: Changes = Changes.ANYTHING) -> No
         await tx.registries.ensure_registry(ACCOUNT, "us-east-1", 1.0)
 
 
+async def request(cache: ReadCache[str, int], load: Loads) -> int:
+    """`cache.fetch("k", load)` as a request does: in a task of its own. A request sees every
+    write committed before it came; writes during it are concurrent with it."""
+    return await asyncio.create_task(cache.fetch("k", load))
+
+
 class Loads:
     """What a cache reads on a miss: the number of reads so far."""
 
@@ -67,10 +73,10 @@ async def test_a_write_through_one_store_drops_the_other_stores_cache_at_once(
     cache: ReadCache[str, int] = ReadCache(stores[1])
     load = Loads()
     for round_ in range(ROUNDS):
-        kept = await cache.fetch("k", load)
-        assert await cache.fetch("k", load) == kept, "kept while nothing is written"
+        kept = await request(cache, load)
+        assert await request(cache, load) == kept, "kept while nothing is written"
         await write(stores[0])
-        assert await cache.fetch("k", load) == kept + 1, f"round {round_}: not dropped"
+        assert await request(cache, load) == kept + 1, f"round {round_}: not dropped"
 
 
 async def test_a_content_write_elsewhere_drops_content_only(
@@ -79,16 +85,16 @@ async def test_a_content_write_elsewhere_drops_content_only(
     policies: ReadCache[str, int] = ReadCache(stores[1])
     manifests: ReadCache[str, int] = ReadCache(stores[1], content=True)
     policy_loads, manifest_loads = Loads(), Loads()
-    assert await policies.fetch("k", policy_loads) == 1
-    assert await manifests.fetch("k", manifest_loads) == 1
+    assert await request(policies, policy_loads) == 1
+    assert await request(manifests, manifest_loads) == 1
     await write(stores[0], Changes.CONTENT)
-    assert await policies.fetch("k", policy_loads) == 1, "a push elsewhere keeps policies"
-    assert await manifests.fetch("k", manifest_loads) == 2, "a push elsewhere drops content"
+    assert await request(policies, policy_loads) == 1, "a push elsewhere keeps policies"
+    assert await request(manifests, manifest_loads) == 2, "a push elsewhere drops content"
     await write(stores[0], Changes.NOTHING)
-    assert await manifests.fetch("k", manifest_loads) == 2, "nothing cached changed"
+    assert await request(manifests, manifest_loads) == 2, "nothing cached changed"
     await write(stores[0])
-    assert await policies.fetch("k", policy_loads) == 2
-    assert await manifests.fetch("k", manifest_loads) == 3
+    assert await request(policies, policy_loads) == 2
+    assert await request(manifests, manifest_loads) == 3
 
 
 async def test_a_failed_write_tells_no_other_store(
@@ -96,12 +102,12 @@ async def test_a_failed_write_tells_no_other_store(
 ) -> None:
     cache: ReadCache[str, int] = ReadCache(stores[1])
     load = Loads()
-    assert await cache.fetch("k", load) == 1
+    assert await request(cache, load) == 1
     with pytest.raises(RuntimeError):
         async with stores[0].write() as tx:
             await tx.registries.ensure_registry(ACCOUNT, "us-east-1", 1.0)
             raise RuntimeError("rolled back")
-    assert await cache.fetch("k", load) == 1, "a rolled-back write changed nothing"
+    assert await request(cache, load) == 1, "a rolled-back write changed nothing"
 
 
 # -- SQLite: the generations row -------------------------------------------------------------
@@ -169,7 +175,7 @@ async def test_postgres_one_round_trip_serves_a_whole_request(
 ) -> None:
     store = pg_stores[1]
 
-    async def request() -> list[bool]:
+    async def one_request() -> list[bool]:
         waits = []
         for _ in range(3):
             observing = store.observe()
@@ -178,8 +184,8 @@ async def test_postgres_one_round_trip_serves_a_whole_request(
                 await observing
         return waits
 
-    assert await asyncio.create_task(request()) == [True, False, False]
-    assert await asyncio.create_task(request()) == [True, False, False], "each request waits"
+    assert await asyncio.create_task(one_request()) == [True, False, False]
+    assert await asyncio.create_task(one_request()) == [True, False, False], "each one waits"
 
 
 async def test_postgres_concurrent_requests_share_round_trips(
@@ -187,12 +193,10 @@ async def test_postgres_concurrent_requests_share_round_trips(
 ) -> None:
     cache: ReadCache[str, int] = ReadCache(pg_stores[1])
     load = Loads()
-    await cache.fetch("k", load)
+    await request(cache, load)
     await write(pg_stores[0])
     # A hundred requests that came after the write all see it, and read it once.
-    results = await asyncio.gather(
-        *(asyncio.create_task(cache.fetch("k", load)) for _ in range(100))
-    )
+    results = await asyncio.gather(*(request(cache, load) for _ in range(100)))
     assert set(results) == {2} and load.count == 2
 
 
@@ -202,7 +206,7 @@ async def test_postgres_trusts_nothing_before_it_listens(postgres_url: str) -> N
     try:
         cache: ReadCache[str, int] = ReadCache(store)
         load = Loads()
-        assert [await cache.fetch("k", load) for _ in range(3)] == [1, 2, 3]
+        assert [await request(cache, load) for _ in range(3)] == [1, 2, 3]
     finally:
         await store.close()
 
@@ -213,7 +217,7 @@ async def test_postgres_a_lost_listener_reconnects_and_drops_what_it_may_have_mi
     store = pg_stores[1]
     cache: ReadCache[str, int] = ReadCache(store)
     load = Loads()
-    assert await cache.fetch("k", load) == await cache.fetch("k", load) == 1
+    assert await request(cache, load) == await request(cache, load) == 1
     listener = listener_of(store)
     pid = listener.backend_pid
     with psycopg.connect(database.libpq_url(postgres_url_of(store)), autocommit=True) as admin:
@@ -224,10 +228,10 @@ async def test_postgres_a_lost_listener_reconnects_and_drops_what_it_may_have_mi
         return listener.live and listener.backend_pid != pid
 
     await wait_until_async(back, message="the listener never reconnected")
-    assert await cache.fetch("k", load) == 2, "what was cached before is not trusted"
-    assert await cache.fetch("k", load) == 2, "cached again once it listens again"
+    assert await request(cache, load) == 2, "what was cached before is not trusted"
+    assert await request(cache, load) == 2, "cached again once it listens again"
     await write(pg_stores[0])
-    assert await cache.fetch("k", load) == 3
+    assert await request(cache, load) == 3
 
 
 def postgres_url_of(store: MetadataStore) -> str:

@@ -35,8 +35,10 @@ from cargohold.ports.metadata import Changes
 
 log = logging.getLogger(__name__)
 
-#: The notification channel; the payload is the `Changes` value of the write.
-CHANNEL = "cargohold_changes"
+#: The notification channel of the schema the URL's connections use (registries may share a
+#: database, each in a schema of its own); the payload is the `Changes` value of the write.
+CHANNEL = "'cargohold_' || md5(coalesce(current_schema(), ''))"
+_NOTIFY = sa.text(f"SELECT pg_notify({CHANNEL}, :changes)")
 
 _RETRY_FIRST, _RETRY_MOST = 0.05, 2.0
 
@@ -111,7 +113,7 @@ class PostgresGenerations(Generations):
 
     async def record(self, conn: AsyncConnection, changes: Changes) -> None:
         if changes is not Changes.NOTHING:
-            await conn.execute(sa.select(sa.func.pg_notify(CHANNEL, changes.value)))
+            await conn.execute(_NOTIFY, {"changes": changes.value})
 
     async def start(self) -> None:
         """Listen before returning (raising if the database cannot be reached), then follow
@@ -141,7 +143,9 @@ class PostgresGenerations(Generations):
         )
         try:
             listener.add_notify_handler(self._notified)
-            await listener.execute(f"LISTEN {CHANNEL}")
+            cursor = await listener.execute(f"SELECT {CHANNEL}")
+            (channel,) = await cursor.fetchone() or ("",)
+            await listener.execute(f'LISTEN "{channel}"')  # md5 hex: nothing to quote
         except BaseException:
             await listener.close()
             raise
