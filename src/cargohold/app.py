@@ -319,6 +319,7 @@ class Node:
         clock: Callable[[], float] = time.time,
     ) -> Node:
         store = await open_store(config, migrate=migrate)
+        await store.start()  # every other process's writes drop this one's cached reads
         async with store.write() as tx:
             await tx.registries.ensure_registry(config.account_id, config.region, clock())
         storage = build_storage(config)

@@ -264,6 +264,9 @@ class Generation:
 
     generation = 0
 
+    def observe(self) -> None:
+        return None
+
 
 async def test_decisions_are_kept_until_a_write_and_each_is_still_recorded(fake: Fake) -> None:
     store = Generation()

@@ -37,6 +37,11 @@ def _driver_url(url: str, *, asynchronous: bool) -> sa.URL:
     raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}")
 
 
+def libpq_url(url: str) -> str:
+    """A PostgreSQL URL as libpq (psycopg's own connections) takes it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 

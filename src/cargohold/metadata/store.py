@@ -7,7 +7,7 @@ own module of this package. `ports.metadata` is the contract services see.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cargohold.metadata import database
 from cargohold.metadata.blobs import SqlBlobs
 from cargohold.metadata.events import SqlEvents
+from cargohold.metadata.generations import Generations, for_url
 from cargohold.metadata.iam import SqlIam
 from cargohold.metadata.iam_policies import SqlIamPolicies
 from cargohold.metadata.identities import SqlIdentities
@@ -71,16 +72,34 @@ class SqlTransaction:
 
 
 class MetadataStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, generations: Generations | None = None) -> None:
         self.engine = engine
-        #: Moves on with every write that may change cached reads other than content.
-        self.generation = 0
-        #: Moves on with every write that may change cached content (and with `generation`).
-        self.content_generation = 0
+        self._generations = generations or for_url(engine.url.render_as_string(hide_password=False))
 
     @classmethod
     def from_url(cls, url: str) -> MetadataStore:
-        return cls(database.create_engine(url))
+        return cls(database.create_engine(url), for_url(url))
+
+    @property
+    def generation(self) -> int:
+        """Moves on with every committed write, by any process of this database, that may
+        change cached reads other than content (see `metadata.generations`)."""
+        return self._generations.anything
+
+    @property
+    def content_generation(self) -> int:
+        """Moves on with every committed write, by any process of this database, that may
+        change cached content (and with `generation`)."""
+        return self._generations.content
+
+    def observe(self) -> Awaitable[None] | None:
+        """See `ports.metadata.Metadata.observe`."""
+        return self._generations.observe()
+
+    async def start(self) -> None:
+        """Follow the writes of the other processes of this database from now on (a server
+        does; a one-off command need not, and then caches nothing on PostgreSQL)."""
+        await self._generations.start()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqlTransaction]:
@@ -89,17 +108,16 @@ class MetadataStore:
 
     @asynccontextmanager
     async def write(self, *, changes: Changes = Changes.ANYTHING) -> AsyncIterator[SqlTransaction]:
-        """A write transaction. Committing it moves on the generations of what it `changes`,
-        which drops the cached reads of this process that depend on them: a push
+        """A write transaction. Committing it moves on the generations of what it `changes`
+        in every process, which drops the cached reads that depend on them: a push
         (`Changes.CONTENT`) keeps the cached principals, policies and decisions."""
         try:
             async with database.transaction(self.engine, write=True) as conn:
                 yield SqlTransaction(conn)
+                await self._generations.record(conn, changes)
         finally:
-            if changes is not Changes.NOTHING:
-                self.content_generation += 1
-            if changes is Changes.ANYTHING:
-                self.generation += 1
+            self._generations.wrote(changes)
 
     async def close(self) -> None:
+        await self._generations.close()
         await self.engine.dispose()

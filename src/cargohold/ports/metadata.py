@@ -8,6 +8,7 @@ role store is a Protocol here or in a sibling module; the SQL adapters live in `
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol
 
@@ -65,10 +66,24 @@ class Transaction(Protocol):
 class Metadata(Protocol):
     """The metadata database, the single source of truth."""
 
-    #: Moves on with every committed write that may change cached reads other than content.
-    generation: int
-    #: Moves on with every committed write that may change cached content.
-    content_generation: int
+    @property
+    def generation(self) -> int:
+        """Moves on with every committed write that may change cached reads other than
+        content, whichever process of the registry made it, before that process answers."""
+        ...
+
+    @property
+    def content_generation(self) -> int:
+        """Moves on with every committed write that may change cached content, whichever
+        process of the registry made it, before that process answers."""
+        ...
+
+    def observe(self) -> Awaitable[None] | None:
+        """What to await, if anything, before reading the generations in a request, so that
+        they count every write committed before the request came. Cheap: at most one round
+        trip to the database per request, shared with the requests around it, and none where
+        the generations are read as they are used."""
+        ...
 
     def read(self) -> AbstractAsyncContextManager[Transaction]: ...
 

@@ -62,7 +62,7 @@ class Authentication:
         self._tokens = tokens
         self._clock = clock
         # A token is checked against its access key (or session) on every `/v2/` request; the
-        # answer is kept briefly, and dropped at once when this process changes identities.
+        # answer is kept briefly, and dropped at once when any process changes identities.
         # Authorization header -> (its principal, its expiry): a header seen before is neither
         # verified nor looked up again while nothing changed (see service.readcache).
         self._token_cache: ReadCache[str, tuple[Principal, float]] = ReadCache(store)

@@ -246,7 +246,7 @@ class Authorizer:
         # Decisions already made, by (principal, action, resource, request keys), kept as long
         # as the policies they were made from (see service.readcache): a pull asks the same
         # question of the same policies many times a second. Conditions on the time are thus
-        # judged at most the cache's ttl late, as IAM's changes are seen that late.
+        # judged at most the cache's ttl late.
         self._decisions = decisions
         self._identities: IdentityPolicySource = identities or NoPolicies()
         self._resources: ResourcePolicySource = resources or NoPolicies()

@@ -2,12 +2,12 @@
 
 Every `/v2/` request asks the same questions: whose token is this, what may that principal do,
 what policies and tags does the repository carry, which repository is this name. The answers
-change rarely, so each is kept for `ttl` seconds — and dropped at once when this process writes
-to the store what they depend on: a cache of content (blob links, manifests, tags) watches
-`Metadata.content_generation`, every other cache `Metadata.generation`, so a push keeps
-the cached principals, policies and decisions (see `metadata.store.Changes`).
-Other processes and nodes see a change within `ttl`, the same bounded staleness as IAM's own
-propagation.
+change rarely, so each is kept for `ttl` seconds while the store's generations stand still: a
+cache of content (blob links, manifests, tags) watches `Metadata.content_generation`, every
+other cache `Metadata.generation`, so a push keeps the cached principals, policies and
+decisions (see `ports.metadata.Changes`). The generations count the committed writes of every
+process and node of the registry, and `fetch` first awaits `Metadata.observe()`, so a request
+sees every write committed before it came, wherever it was made (`metadata.generations`).
 
 `fetch` reads through the cache with one read per key at a time: when an entry expires under
 load, the requests that miss it wait for the one read already under way instead of each
@@ -89,6 +89,8 @@ class ReadCache(Generic[K, V]):
 
         Concurrent misses of one key share a single `load()`; its exception, if it raises,
         reaches every caller waiting for it."""
+        if (observing := self._store.observe()) is not None:
+            await observing
         found, value = self.get(key)
         if found:
             return value  # type: ignore[return-value]  # a stored V, possibly None

@@ -22,6 +22,7 @@ from cargohold.metadata.schema.access import (
     sessions,
 )
 from cargohold.metadata.schema.base import DIGEST, metadata
+from cargohold.metadata.schema.changes import generations
 from cargohold.metadata.schema.content import (
     account_settings,
     blobs,
@@ -54,6 +55,7 @@ __all__ = [
     "creation_templates",
     "events",
     "findings",
+    "generations",
     "group_members",
     "iam_groups",
     "inline_policies",
