@@ -36,7 +36,7 @@ pytestmark = pytest.mark.every_database
 
 SEED = int(os.environ.get("CARGOHOLD_FUZZ_SEED", "20261205"))
 #: Generated calls per AWS operation and principal mix; `/v2/` requests.
-PER_OPERATION = 4
+PER_OPERATION = 6
 V2_REQUESTS = 1500
 #: A request the server does not answer within this long counts as a failure.
 TIMEOUT = 10.0

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 import urllib.parse
 from collections import Counter
@@ -59,7 +60,7 @@ class Principal:
 
     @property
     def credentials(self) -> Credentials | None:
-        return None if self.key is None else Credentials(self.key, self.secret)
+        return None if self.key is None else Credentials(self.key, self.secret or "")
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,21 @@ class Tally:
     seconds: float = 0.0
     statuses: Counter[int] = field(default_factory=Counter)
     failures: list[Failure] = field(default_factory=list)
+    #: The statuses each label (operation, route) got.
+    labels: dict[str, Counter[int]] = field(default_factory=dict)
+
+    def count(self, label: str, status: int) -> None:
+        self.requests += 1
+        self.statuses[status] += 1
+        self.labels.setdefault(label, Counter())[status] += 1
+
+    def succeeded(self, prefix: str) -> set[str]:
+        """The labels starting with `prefix` that got at least one 2xx answer."""
+        return {
+            label
+            for label, statuses in self.labels.items()
+            if label.startswith(prefix) and any(200 <= s < 300 for s in statuses)
+        }
 
     @property
     def server_errors(self) -> int:
@@ -184,6 +200,10 @@ class Tally:
             "seconds": round(self.seconds, 2),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "failures_by_label": dict(self.by_label().most_common()),
+            "statuses_by_label": {
+                label: {str(k): v for k, v in sorted(statuses.items())}
+                for label, statuses in sorted(self.labels.items())
+            },
             "failures": [asdict(f) for f in self.failures],
         }
 
@@ -232,7 +252,7 @@ class Fuzzer:
             answer = self._client.request(
                 request.method,
                 self.url + path,
-                headers={k: v.encode("utf-8", "surrogatepass") for k, v in headers.items()},
+                headers=_encoded(headers),
                 content=request.body,
             )
             status, text = answer.status_code, answer.text
@@ -247,8 +267,7 @@ class Fuzzer:
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             status, text = 0, f"{type(exc).__name__}: {exc}"
         self.tally.seconds += time.monotonic() - started
-        self.tally.requests += 1
-        self.tally.statuses[status] += 1
+        self.tally.count(request.label, status)
         if status == 0 or status >= 500:
             self.tally.failures.append(Failure.of(request, path, status, text, headers))
         return status
@@ -267,6 +286,11 @@ class Fuzzer:
     def run(self, strategy: st.SearchStrategy[FuzzRequest], count: int, *, seed_: int) -> None:
         """Send `count` requests drawn from `strategy` (fewer if it has fewer distinct ones)."""
         run_examples(strategy, count, self.send, seed_=seed_)
+
+
+def _encoded(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """Header values as UTF-8 bytes: httpx would refuse non-ASCII text."""
+    return [(k.encode(), v.encode("utf-8", "surrogatepass")) for k, v in headers.items()]
 
 
 def run_examples(
@@ -391,7 +415,7 @@ class ShapeValues:
             self._cache[key] = st.one_of(valid, valid, valid, bad_values()) if fuzz else valid
         return self._cache[key]
 
-    def _valid(self, shape: Shape, member: str, depth: int, *, fuzz: bool) -> Any:
+    def _valid(self, shape: Any, member: str, depth: int, *, fuzz: bool) -> Any:
         kind = shape.type_name
         if kind == "structure":
             return self._structure(shape, depth, fuzz=fuzz)
@@ -413,13 +437,13 @@ class ShapeValues:
                 max_size=3,
             )
         if kind == "string":
-            return self._string(shape, member)
+            return self._string(shape, member, fuzz=fuzz)
         if kind in ("integer", "long"):
-            low = shape.metadata.get("min")
-            high = shape.metadata.get("max")
+            least = shape.metadata.get("min")
+            most = shape.metadata.get("max")
             return st.integers(
-                min_value=int(low) if low is not None else -(2**31),
-                max_value=int(high) if high is not None else 2**31,
+                min_value=int(least) if least is not None else -(2**31),
+                max_value=int(most) if most is not None else 2**31,
             )
         if kind == "boolean":
             return st.booleans()
@@ -431,7 +455,7 @@ class ShapeValues:
             return st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode())
         return st.none()
 
-    def _structure(self, shape: Shape, depth: int, *, fuzz: bool) -> Any:
+    def _structure(self, shape: Any, depth: int, *, fuzz: bool) -> Any:
         if depth > MAX_DEPTH:
             return st.just({})
         members = shape.members
@@ -461,27 +485,51 @@ class ShapeValues:
             ),
         )
 
-    def _string(self, shape: Shape, member: str) -> Any:
+    def _string(self, shape: Any, member: str, *, fuzz: bool) -> Any:
+        """Valid: a known value, a document, else what the model's pattern matches; fuzzed:
+        any text too."""
         enum = shape.enum
         if enum:
             return st.sampled_from(list(enum))
+        lowered = member.lower()
         known = self.known.for_member(member)
         low, high = _string_length(shape)
+        likely: list[st.SearchStrategy[Any]] = []
+        if known:
+            likely.append(st.sampled_from(list(known)))
+        if lowered.endswith(("document", "policy", "policytext")):
+            likely.append(_documents(member))
+        if lowered == "imagemanifest" and self.known.manifests:
+            likely.append(st.sampled_from([m.decode() for m in self.known.manifests]))
+        matching = _matching(shape.metadata.get("pattern"), low, high)
+        if not likely:
+            likely.append(matching)
+        if not fuzz:
+            return st.one_of(*likely)
         plain = st.text(
-            alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)),
+            alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]),
             min_size=low,
             max_size=high,
         )
         names = st.from_regex(r"[a-z][a-z0-9._/-]{0,30}", fullmatch=True)
-        choices: list[st.SearchStrategy[Any]] = [plain, names]
-        lowered = member.lower()
-        if "policy" in lowered or "document" in lowered or lowered == "policytext":
-            choices.append(_documents(member))
-        if lowered == "imagemanifest" and self.known.manifests:
-            choices.append(st.sampled_from([m.decode() for m in self.known.manifests]))
-        if known:
-            choices = [st.sampled_from(list(known))] * 3 + choices
-        return st.one_of(*choices)
+        return st.one_of(*likely, *likely, matching, plain, names)
+
+
+def _matching(pattern: str | None, low: int, high: int) -> st.SearchStrategy[str]:
+    """Strings of `low` to `high` characters that Python reads `pattern` (a Java regex) to
+    match; any such text if it does not compile."""
+    text = st.text(
+        alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E),
+        min_size=max(low, 1),
+        max_size=high,
+    )
+    if not pattern:
+        return text
+    try:
+        compiled = re.compile(pattern)
+    except re.error:
+        return text
+    return st.from_regex(compiled, fullmatch=True).filter(lambda v: low <= len(v) <= high * 4)
 
 
 # -- AWS calls -----------------------------------------------------------------------------------
@@ -511,7 +559,7 @@ def _query_scalar(value: Any) -> str:
     return str(value)
 
 
-def _flatten(prefix: str, value: Any, shape: Shape | None, out: list[tuple[str, str]]) -> None:
+def _flatten(prefix: str, value: Any, shape: Any, out: list[tuple[str, str]]) -> None:
     """The Query protocol's form fields of `value` (IAM and STS lists are not flattened)."""
     kind = shape.type_name if shape is not None else None
     if isinstance(value, dict) and kind == "structure":
@@ -596,9 +644,11 @@ def aws_requests(
             service=model.signing_name,
         )
 
-    return st.tuples(
-        st.one_of(params, fuzzed, fuzzed, garbage), st.sampled_from(list(signers))
-    ).map(build)
+    kinds = {"valid": params, "fuzzed": fuzzed, "garbage": garbage}
+    chosen = st.sampled_from(["valid"] * 4 + ["fuzzed"] * 4 + ["garbage"] * 2).flatmap(
+        lambda kind: kinds[kind]
+    )
+    return st.tuples(chosen, st.sampled_from(list(signers))).map(build)
 
 
 # -- /v2/ ----------------------------------------------------------------------------------------
@@ -802,7 +852,7 @@ def _header_safe(value: str) -> bool:
 
 #: Who signs the AWS calls: the administrator, a user without any policy, nobody, and the
 #: administrator's key with a wrong secret.
-SIGNERS = ("admin", "nobody", "anonymous", "forged")
+SIGNERS = ("admin", "admin", "admin", "nobody", "nobody", "anonymous", "forged")
 REPOSITORIES = ("fuzz/app", "fuzz/empty", "fuzz-other")
 SERVICES = ("ecr", "sts", "iam")
 
@@ -883,11 +933,11 @@ def prepare(server: RegistryServer) -> tuple[list[Principal], Known]:
     values: dict[str, list[Any]] = {
         "registryid": [account],
         "repositoryname": list(REPOSITORIES),
-        "repositorynames": [list(REPOSITORIES)],
+        "repositorynames": list(REPOSITORIES),
         "imagetag": ["v1", "latest"],
         "imagedigest": [image.digest],
         "layerdigest": [image.layer_digest],
-        "layerdigests": [[image.layer_digest]],
+        "layerdigests": [image.layer_digest, sha256_of(image.config)],
         "resourcearn": repository_arns,
         "prefix": ["fuzz", "ROOT"],
         "username": ["fuzz-target", "fuzz-other", "absent-user"],
