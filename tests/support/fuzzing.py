@@ -74,6 +74,8 @@ class Known:
     digests: Sequence[str]
     manifests: Sequence[bytes]
     token: str = field(repr=False)
+    #: Presigned layer downloads (path and query), as GetDownloadUrlForLayer answers them.
+    downloads: Sequence[str] = ()
 
     def for_member(self, name: str) -> Sequence[Any]:
         return self.values.get(name.lower(), ())
@@ -793,6 +795,39 @@ def _paths(known: Known) -> st.SearchStrategy[tuple[str, str, tuple[str, ...]]]:
             lambda p: ("referrers", f"/v2/{p[0]}/referrers/{p[1]}?artifactType={p[2]}", read)
         ),
         text.map(lambda t: ("other", f"/v2/{t}", read)),
+        _downloads(known, name, digest, number, text).map(lambda p: ("download", p, read)),
+    )
+
+
+def _downloads(
+    known: Known,
+    name: st.SearchStrategy[str],
+    digest: st.SearchStrategy[str],
+    number: st.SearchStrategy[str],
+    text: st.SearchStrategy[str],
+) -> st.SearchStrategy[str]:
+    """Presigned layer downloads: as signed, with the expiry or signature changed, or made up."""
+    signed = list(known.downloads) or ["/_download/123456789012/x/blobs/sha256:0"]
+
+    def altered(parts: tuple[str, str, str]) -> str:
+        url, expires, signature = parts
+        path, _, query = url.partition("?")
+        pairs = dict(p.partition("=")[::2] for p in query.split("&") if p)
+        pairs["X-Cargohold-Expires"] = expires
+        if signature:
+            pairs["X-Cargohold-Signature"] = signature
+        return path + "?" + "&".join(f"{k}={v}" for k, v in pairs.items())
+
+    made_up = st.tuples(name, digest, number, text).map(
+        lambda p: (
+            f"/_download/123456789012/{p[0]}/blobs/{p[1]}"
+            f"?X-Cargohold-Expires={p[2]}&X-Cargohold-Signature={p[3]}"
+        )
+    )
+    return st.one_of(
+        st.sampled_from(signed),
+        st.tuples(st.sampled_from(signed), number, st.one_of(st.just(""), text)).map(altered),
+        made_up,
     )
 
 
@@ -952,7 +987,12 @@ def prepare(server: RegistryServer) -> tuple[list[Principal], Known]:
         "name": ["BASIC_SCAN_TYPE_VERSION", "REGISTRY_POLICY_SCOPE"],
         "value": ["AWS_NATIVE", "V1", "V2"],
     }
+    download = server.ecr_client().get_download_url_for_layer(
+        repositoryName="fuzz/app", layerDigest=image.layer_digest
+    )["downloadUrl"]
+    parts = urllib.parse.urlsplit(download)
     known = Known(
+        downloads=(f"{parts.path}?{parts.query}",),
         values=values,
         repositories=REPOSITORIES,
         tags=("v1", "latest"),
