@@ -25,10 +25,11 @@ from support.fuzzing import (
     Principal,
     configured_server,
     fuzz_aws,
+    fuzz_v2,
     prepare,
+    replenish,
     served_operations,
     server_answers,
-    v2_requests,
 )
 from support.server import RegistryServer
 
@@ -75,7 +76,14 @@ def test_every_aws_operation_answers_below_500(target: Target, tmp_path: Path) -
     assert set(operations) == {"ecr", "iam", "sts"}
     assert all(operations.values())
     with Fuzzer(target.server.url, target.principals, timeout=TIMEOUT) as fuzzer:
-        fuzz_aws(fuzzer, target.known, operations, PER_OPERATION, seed_=SEED)
+        fuzz_aws(
+            fuzzer,
+            target.known,
+            operations,
+            PER_OPERATION,
+            seed_=SEED,
+            between=lambda: replenish(target.server),
+        )
         sent = fuzzer.tally.requests
         assert sent >= PER_OPERATION * sum(len(names) for names in operations.values())
         _verdict(fuzzer, target.server)
@@ -83,7 +91,13 @@ def test_every_aws_operation_answers_below_500(target: Target, tmp_path: Path) -
 
 def test_random_v2_requests_answer_below_500(target: Target) -> None:
     with Fuzzer(target.server.url, target.principals, timeout=TIMEOUT) as fuzzer:
-        fuzzer.run(v2_requests(target.known), V2_REQUESTS, seed_=SEED)
+        fuzz_v2(
+            fuzzer,
+            target.known,
+            V2_REQUESTS,
+            seed_=SEED,
+            between=lambda: replenish(target.server),
+        )
         assert fuzzer.tally.requests >= V2_REQUESTS * 0.9
         # The token worked for some: generated requests reached content, not only refusals.
         assert fuzzer.tally.statuses[200] > 0

@@ -18,6 +18,7 @@ Both use `Fuzzer`, which keeps the tally (`Tally`) and the failures (`Failure`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import time
@@ -676,8 +677,11 @@ def _quote(text: str) -> str:
 
 
 def _digests(known: Known) -> st.SearchStrategy[str]:
+    existing = st.sampled_from(list(known.digests) or ["sha256:" + "0" * 64])
     return st.one_of(
-        st.sampled_from(list(known.digests) or ["sha256:" + "0" * 64]),
+        existing,
+        existing,
+        existing,
         st.binary(min_size=32, max_size=32).map(lambda b: "sha256:" + b.hex()),
         st.binary(min_size=64, max_size=64).map(lambda b: "sha512:" + b.hex()),
         st.sampled_from(
@@ -688,9 +692,11 @@ def _digests(known: Known) -> st.SearchStrategy[str]:
 
 
 def _names(known: Known) -> st.SearchStrategy[str]:
+    existing = st.sampled_from([known.repositories[0], *known.repositories])
     return st.one_of(
-        st.sampled_from(list(known.repositories)),
-        st.sampled_from(list(known.repositories)),
+        existing,
+        existing,
+        existing,
         st.from_regex(r"[a-z0-9]{1,8}(/[a-z0-9._-]{1,8}){0,3}", fullmatch=True),
         st.sampled_from(["a\x00b", "A", "..", "a//b", "a/../b", "_catalog", "x" * 300, "²"]),
         st.text(min_size=1, max_size=30),
@@ -931,39 +937,69 @@ def served_operations(data_dir: str) -> dict[str, list[str]]:
     return anyio.run(ask)
 
 
+def _image() -> Any:
+    """The image pushed to `fuzz/app:v1`."""
+    from support.v2 import TinyImage
+
+    return TinyImage.make("fuzz")
+
+
+def _best_effort(call: Callable[[], object]) -> None:
+    from botocore.exceptions import ClientError
+
+    # There already, or refused: the fuzzer names it all the same.
+    with contextlib.suppress(ClientError):
+        call()
+
+
+def replenish(server: RegistryServer) -> None:
+    """Make again what the fuzzer names and generated calls may have deleted or locked: users,
+    group, role, policy, repositories (without policies), the image `fuzz/app:v1`."""
+    from support.v2 import push_image
+
+    iam, ecr = server.iam_client(), server.ecr_client()
+    for user in ("fuzz-target", "fuzz-other"):
+        _best_effort(lambda user=user: iam.create_user(UserName=user))
+    _best_effort(lambda: iam.create_group(GroupName="fuzz-group"))
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+    _best_effort(
+        lambda: iam.create_role(RoleName="fuzz-role", AssumeRolePolicyDocument=json.dumps(trust))
+    )
+    allow = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}],
+    }
+    _best_effort(
+        lambda: iam.create_policy(PolicyName="fuzz-policy", PolicyDocument=json.dumps(allow))
+    )
+    _best_effort(ecr.delete_registry_policy)
+    for name in REPOSITORIES:
+        _best_effort(lambda name=name: ecr.create_repository(repositoryName=name))
+        _best_effort(lambda name=name: ecr.delete_repository_policy(repositoryName=name))
+    with server.client() as client:
+        push_image(client, "fuzz/app", "v1", _image())
+
+
 def prepare(server: RegistryServer) -> tuple[list[Principal], Known]:
-    """On a running `RegistryServer`: a user without policies, repositories, a pushed image,
-    a role; the principals and the values the fuzzer can name."""
-    from support.v2 import TinyImage, push_image
+    """On a running `RegistryServer`: a user without policies, then what `replenish` makes;
+    the principals and the values the fuzzer can name."""
+    from support.v2 import push_image
 
     admin = server.admin_credentials()
     iam = server.iam_client()
     iam.create_user(UserName="fuzz-nobody")
     key = iam.create_access_key(UserName="fuzz-nobody")["AccessKey"]
-    for user in ("fuzz-target", "fuzz-other"):
-        iam.create_user(UserName=user)
-    iam.create_group(GroupName="fuzz-group")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
-    }
-    role = iam.create_role(RoleName="fuzz-role", AssumeRolePolicyDocument=json.dumps(trust))
-    policy = iam.create_policy(
-        PolicyName="fuzz-policy",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}],
-            }
-        ),
-    )
-    for name in REPOSITORIES:
-        server.create_repository(name)
-    image = TinyImage.make("fuzz")
+    replenish(server)
+    image = _image()
     with server.client() as client:
         answer = push_image(client, "fuzz/app", "v1", image)
         assert answer.status_code == 201, answer.text
+    role = iam.get_role(RoleName="fuzz-role")
     account = role["Role"]["Arn"].split(":")[4]
+    policy = {"Policy": {"Arn": f"arn:aws:iam::{account}:policy/fuzz-policy"}}
     repository_arns = [f"arn:aws:ecr:us-east-1:{account}:repository/{n}" for n in REPOSITORIES]
     values: dict[str, list[Any]] = {
         "registryid": [account],
@@ -1022,8 +1058,10 @@ def fuzz_aws(
     per_operation: int,
     *,
     seed_: int,
+    between: Callable[[], None] = lambda: None,
 ) -> None:
-    """`per_operation` generated calls of every operation served."""
+    """`per_operation` generated calls of every operation served; `between` after each
+    operation that may delete or lock what the next ones name."""
     from cargohold.http.awsservice import service_model
 
     values = ShapeValues(known)
@@ -1032,6 +1070,31 @@ def fuzz_aws(
         for n, operation in enumerate(names):
             strategy = aws_requests(model, operation, values, SIGNERS)
             fuzzer.run(strategy, per_operation, seed_=seed_ + n)
+            if operation.startswith(_DESTRUCTIVE):
+                between()
+
+
+_DESTRUCTIVE = ("Delete", "BatchDelete", "Put", "Set", "Update", "Remove", "Detach", "Untag")
+
+
+def fuzz_v2(
+    fuzzer: Fuzzer,
+    known: Known,
+    count: int,
+    *,
+    seed_: int,
+    between: Callable[[], None] = lambda: None,
+    chunk: int = 500,
+) -> None:
+    """`count` random `/v2/` requests, `between` after every `chunk` of them."""
+    sent = 0
+    while sent < count:
+        size = min(chunk, count - sent)
+        before = fuzzer.tally.requests
+        fuzzer.run(v2_requests(known), size, seed_=seed_ + sent)
+        between()
+        drawn = fuzzer.tally.requests - before
+        sent += max(drawn, 1)
 
 
 def exceptions_in(log: str) -> Counter[str]:
