@@ -30,12 +30,12 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 from support.fuzzing import (  # noqa: E402
     Fuzzer,
+    Replenish,
     configured_server,
     exceptions_in,
     fuzz_aws,
     fuzz_v2,
     prepare,
-    replenish,
     served_operations,
     server_answers,
 )
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             per_operation = max(1, args.requests // 2 // total)
             started = time.monotonic()
             with Fuzzer(server.url, principals, timeout=args.timeout) as fuzzer:
-                again = lambda: replenish(server)  # noqa: E731
+                again = Replenish(server)
                 fuzz_aws(fuzzer, known, operations, per_operation, seed_=args.seed, between=again)
                 print(f"AWS: {fuzzer.tally.summary(10)}", flush=True)
                 remaining = args.requests - fuzzer.tally.requests

@@ -23,11 +23,11 @@ from support.fuzzing import (
     Fuzzer,
     Known,
     Principal,
+    Replenish,
     configured_server,
     fuzz_aws,
     fuzz_v2,
     prepare,
-    replenish,
     served_operations,
     server_answers,
 )
@@ -48,6 +48,7 @@ class Target:
     server: RegistryServer
     principals: list[Principal]
     known: Known
+    replenish: Replenish
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def target(db_url: str, tmp_path: Path) -> Iterator[Target]:
     server.start()
     try:
         principals, known = prepare(server)
-        yield Target(server, principals, known)
+        yield Target(server, principals, known, Replenish(server))
     finally:
         if server.running:
             server.stop()
@@ -82,7 +83,7 @@ def test_every_aws_operation_answers_below_500(target: Target, tmp_path: Path) -
             operations,
             PER_OPERATION,
             seed_=SEED,
-            between=lambda: replenish(target.server),
+            between=target.replenish,
         )
         sent = fuzzer.tally.requests
         assert sent >= PER_OPERATION * sum(len(names) for names in operations.values())
@@ -96,7 +97,7 @@ def test_random_v2_requests_answer_below_500(target: Target) -> None:
             target.known,
             V2_REQUESTS,
             seed_=SEED,
-            between=lambda: replenish(target.server),
+            between=target.replenish,
         )
         assert fuzzer.tally.requests >= V2_REQUESTS * 0.9
         # The token worked for some: generated requests reached content, not only refusals.

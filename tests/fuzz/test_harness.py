@@ -128,8 +128,9 @@ def test_aws_calls_take_each_protocols_shape() -> None:
 
 def test_v2_requests_carry_the_token_or_not() -> None:
     drawn: list[FuzzRequest] = []
-    run_examples(v2_requests(KNOWN), 300, drawn.append, seed_=1)
-    assert all(r.path.startswith("/v2/") for r in drawn)
+    run_examples(v2_requests(KNOWN), 1000, drawn.append, seed_=1)
+    assert all(r.path.startswith(("/v2/", "/_download/")) for r in drawn)
+    assert any(r.path.startswith("/_download/") for r in drawn)
     authorizations = {dict(r.headers).get("Authorization", "") for r in drawn}
     assert any(a.startswith("Basic ") for a in authorizations)
     assert "" in authorizations

@@ -944,43 +944,50 @@ def _image() -> Any:
     return TinyImage.make("fuzz")
 
 
-def _best_effort(call: Callable[[], object]) -> None:
+def _best_effort(call: Callable[..., object], **params: Any) -> None:
     from botocore.exceptions import ClientError
 
     # There already, or refused: the fuzzer names it all the same.
     with contextlib.suppress(ClientError):
-        call()
+        call(**params)
 
 
-def replenish(server: RegistryServer) -> None:
-    """Make again what the fuzzer names and generated calls may have deleted or locked: users,
+class Replenish:
+    """Makes again what the fuzzer names and generated calls may have deleted or locked: users,
     group, role, policy, repositories (without policies), the image `fuzz/app:v1`."""
-    from support.v2 import push_image
 
-    iam, ecr = server.iam_client(), server.ecr_client()
-    for user in ("fuzz-target", "fuzz-other"):
-        _best_effort(lambda user=user: iam.create_user(UserName=user))
-    _best_effort(lambda: iam.create_group(GroupName="fuzz-group"))
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
-    }
-    _best_effort(
-        lambda: iam.create_role(RoleName="fuzz-role", AssumeRolePolicyDocument=json.dumps(trust))
-    )
-    allow = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}],
-    }
-    _best_effort(
-        lambda: iam.create_policy(PolicyName="fuzz-policy", PolicyDocument=json.dumps(allow))
-    )
-    _best_effort(ecr.delete_registry_policy)
-    for name in REPOSITORIES:
-        _best_effort(lambda name=name: ecr.create_repository(repositoryName=name))
-        _best_effort(lambda name=name: ecr.delete_repository_policy(repositoryName=name))
-    with server.client() as client:
-        push_image(client, "fuzz/app", "v1", _image())
+    def __init__(self, server: RegistryServer) -> None:
+        self.server = server
+        self.iam = server.iam_client()
+        self.ecr = server.ecr_client()
+
+    def __call__(self) -> None:
+        from support.v2 import push_image
+
+        iam, ecr = self.iam, self.ecr
+        for user in ("fuzz-target", "fuzz-other"):
+            _best_effort(iam.create_user, UserName=user)
+        _best_effort(iam.create_group, GroupName="fuzz-group")
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        _best_effort(
+            iam.create_role, RoleName="fuzz-role", AssumeRolePolicyDocument=json.dumps(trust)
+        )
+        allow = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}],
+        }
+        _best_effort(iam.create_policy, PolicyName="fuzz-policy", PolicyDocument=json.dumps(allow))
+        _best_effort(ecr.delete_registry_policy)
+        for name in REPOSITORIES:
+            _best_effort(ecr.create_repository, repositoryName=name)
+            _best_effort(ecr.delete_repository_policy, repositoryName=name)
+        with self.server.client() as client:
+            push_image(client, "fuzz/app", "v1", _image())
 
 
 def prepare(server: RegistryServer) -> tuple[list[Principal], Known]:
@@ -992,7 +999,7 @@ def prepare(server: RegistryServer) -> tuple[list[Principal], Known]:
     iam = server.iam_client()
     iam.create_user(UserName="fuzz-nobody")
     key = iam.create_access_key(UserName="fuzz-nobody")["AccessKey"]
-    replenish(server)
+    Replenish(server)()
     image = _image()
     with server.client() as client:
         answer = push_image(client, "fuzz/app", "v1", image)
