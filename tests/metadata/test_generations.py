@@ -25,17 +25,17 @@ from cargohold.ports import Changes
 from cargohold.service.readcache import ReadCache
 from support.waiting import wait_until_async
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
 ACCOUNT = "123456789012"
 ROUNDS = 50
 
 
 @pytest.fixture
-async def stores(database_url: str) -> AsyncIterator[tuple[MetadataStore, MetadataStore]]:
+async def stores(db_url: str) -> AsyncIterator[tuple[MetadataStore, MetadataStore]]:
     """Two processes' stores on one database, following each other's writes."""
-    await anyio.to_thread.run_sync(database.upgrade, database_url)
-    pair = (MetadataStore.from_url(database_url), MetadataStore.from_url(database_url))
+    await anyio.to_thread.run_sync(database.upgrade, db_url)
+    pair = (MetadataStore.from_url(db_url), MetadataStore.from_url(db_url))
     try:
         for store in pair:
             await store.start()
