@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from cargohold.domain.identity import (
     AccessKey,
@@ -63,10 +62,9 @@ class SqlIdentities(SqlStore):
 
     async def insert_principal(self, identity: Identity) -> bool:
         """Insert unless the name (in any case), the id or the ARN is taken; whether it was."""
-        insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
         # Any conflict (id, ARN, or the name in any case) means the principal exists already.
         stmt = (
-            insert(principals)
+            self._insert(principals)
             .values(
                 id=identity.id,
                 account_id=identity.account_id,
