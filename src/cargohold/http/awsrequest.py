@@ -25,7 +25,10 @@ def request_id_of(request: Request) -> str:
 
 
 def source_ip(request: Request) -> str | None:
-    return request.client.host if request.client is not None else None
+    # The ASGI scope's (host, port) pair as it is: `Request.client` builds an Address at every
+    # read, and every /v2/ request asks twice (condition keys and the audit record).
+    client = request.scope.get("client")
+    return str(client[0]) if client else None
 
 
 def condition_keys(request: Request) -> dict[str, str]:
