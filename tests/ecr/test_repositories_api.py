@@ -36,6 +36,7 @@ from cargohold.service.repositories import RepositoryService
 from cargohold.service.templates import TemplateService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
+from support.clock import Clock
 from support.fixtures import LiveServers
 
 pytestmark = pytest.mark.anyio
@@ -121,15 +122,6 @@ class Api:
         assert body["__type"] == aws_type, body
         message: str = body["message"]
         return message
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
 
 
 async def build(data: Path, public_url: str) -> tuple[Fronts, MetadataStore]:
