@@ -95,6 +95,9 @@ class JobRunner:
 
     async def _worker(self, number: int) -> None:
         while not self._stopping:
+            # Cleared before looking, never after: a wake that comes while this worker looks
+            # (a job queued just after its query) must end the wait that follows.
+            self._wake.clear()
             try:
                 ran = await self.run_one()
             except asyncio.CancelledError:
@@ -104,7 +107,6 @@ class JobRunner:
                 ran = False
             if ran:
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll)
 
