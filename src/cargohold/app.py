@@ -29,6 +29,7 @@ from cargohold.http.bodies import BodyLimits, guarded
 from cargohold.http.download import DownloadRoute, DownloadSigner
 from cargohold.http.ecr import ecr_service
 from cargohold.http.ecr_images import image_handlers
+from cargohold.http.ecr_lifecycle import lifecycle_handlers
 from cargohold.http.ecr_policies import ecr_policy_handlers
 from cargohold.http.ecr_repositories import repository_handlers
 from cargohold.http.ecr_scanning import scanning_handlers
@@ -56,6 +57,10 @@ from cargohold.service.identity_policies import IdentityPolicies
 from cargohold.service.images import ImageService
 from cargohold.service.jobs import JobKind, JobRunner
 from cargohold.service.layers import LayerService
+from cargohold.service.lifecycle import PREVIEW as LIFECYCLE_PREVIEW
+from cargohold.service.lifecycle import RUN as LIFECYCLE_RUN
+from cargohold.service.lifecycle import SCHEDULE as LIFECYCLE_SCHEDULE
+from cargohold.service.lifecycle import LifecycleService
 from cargohold.service.managed_policies import ManagedPolicyService
 from cargohold.service.policies import PolicyService, ResourcePolicies
 from cargohold.service.readcache import ReadCache
@@ -121,7 +126,7 @@ def build_content(
     config: Config, store: MetadataStore, storage: StorageDriver, clock: Callable[[], float]
 ) -> ContentServices:
     repositories = RepositoryService(store, clock, region=config.region)
-    templates = TemplateService(store, clock)
+    templates = TemplateService(store, clock, lifecycle_interval=config.lifecycle_interval_seconds)
     content = ContentService(
         store,
         storage,
@@ -168,6 +173,26 @@ def build_scanning(
         jobs.register(SCAN, JobKind(runner.run_scan, runner.fail_scan))
         jobs.register(REMATCH, JobKind(runner.rematch))
     return ScanService(ScanConfigService(store, clock), runner, findings, sbom)
+
+
+def build_lifecycle(
+    config: Config, store: Metadata, clock: Callable[[], float], jobs: JobRunner | None = None
+) -> LifecycleService:
+    """Lifecycle policies; with `jobs`, their scheduler, runs and previews run there."""
+    lifecycle = LifecycleService(
+        store,
+        clock,
+        region=config.region,
+        interval=config.lifecycle_interval_seconds,
+        wake=jobs.wake if jobs is not None else None,
+    )
+    if jobs is not None:
+        jobs.register(
+            LIFECYCLE_SCHEDULE, JobKind(lifecycle.schedule, every=lifecycle.schedule_interval)
+        )
+        jobs.register(LIFECYCLE_RUN, JobKind(lifecycle.run_job))
+        jobs.register(LIFECYCLE_PREVIEW, JobKind(lifecycle.compute_preview, lifecycle.fail_preview))
+    return lifecycle
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +267,7 @@ def build_ecr_service(
     authentication: Authentication,
     authorizer: Authorizer,
     signer: DownloadSigner,
+    lifecycle: LifecycleService | None = None,
 ) -> AwsService:
     """The ECR API: its handlers over the content, scanning, token and policy services."""
     public_url = config.resolved_public_url
@@ -261,6 +287,7 @@ def build_ecr_service(
             **ecr_policy_handlers(
                 PolicyService(store, clock, region=config.region, simulator=authorizer)
             ),
+            **(lifecycle_handlers(lifecycle, content) if lifecycle is not None else {}),
         }
     )
 
@@ -328,6 +355,7 @@ class Node:
         expiry = UploadExpiry(store, storage, clock, expiry=config.upload_expiry_seconds)
         jobs.register(EXPIRE_UPLOADS, JobKind(expiry.run, every=expiry.interval))
         scans = build_scanning(store, storage, services.content, services.uploads, clock, jobs)
+        lifecycle = build_lifecycle(config, store, clock, jobs)
         access = build_access(config, store, clock)
         oci = OciFront(services.content, services.uploads, storage, access.gatekeeper)
         signer = DownloadSigner(
@@ -345,6 +373,7 @@ class Node:
             authentication=access.authentication,
             authorizer=access.authorizer,
             signer=signer,
+            lifecycle=lifecycle,
         )
         download = DownloadRoute(signer, services.content, storage)
         aws = await build_aws_front(config, store, clock, ecr, access)
@@ -452,6 +481,7 @@ __all__ = [
     "build_aws_front",
     "build_content",
     "build_ecr_service",
+    "build_lifecycle",
     "build_scanning",
     "build_storage",
     "enforcing",

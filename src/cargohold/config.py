@@ -55,6 +55,8 @@ class Config:
     #: waiting for it (0: no minimum).
     body_min_bytes_per_second: float = 1024.0
     body_rate_grace_seconds: float = 10.0
+    #: How often (seconds) each repository's lifecycle policy runs; ECR: within 24 hours.
+    lifecycle_interval_seconds: float = 86400.0
     storage: StorageConfig = field(default_factory=StorageConfig)
 
     @property
@@ -101,6 +103,8 @@ class Config:
             raise ConfigError(
                 "body_min_bytes_per_second and body_rate_grace_seconds must not be negative"
             )
+        if not 0 < self.lifecycle_interval_seconds <= 366 * 86400:
+            raise ConfigError("lifecycle_interval_seconds must be more than 0 and at most a year")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"unknown log_level {self.log_level!r}")
         return self

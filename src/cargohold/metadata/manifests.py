@@ -34,6 +34,9 @@ def _manifest(row: Any) -> Manifest:
         content=bytes(row.content),
         pushed_at=row.pushed_at,
         last_pulled_at=row.last_pulled_at,
+        image_status=row.image_status,
+        archived_at=row.archived_at,
+        activated_at=row.activated_at,
     )
 
 

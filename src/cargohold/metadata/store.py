@@ -20,6 +20,7 @@ from cargohold.metadata.iam import SqlIam
 from cargohold.metadata.iam_policies import SqlIamPolicies
 from cargohold.metadata.identities import SqlIdentities
 from cargohold.metadata.jobs import SqlJobs
+from cargohold.metadata.lifecycle import SqlLifecycle
 from cargohold.metadata.manifests import SqlManifests
 from cargohold.metadata.policies import SqlPolicies
 from cargohold.metadata.registries import SqlRegistries
@@ -36,6 +37,7 @@ from cargohold.ports import (
     IamPolicies,
     Identities,
     Jobs,
+    Lifecycle,
     Manifests,
     Registries,
     Repositories,
@@ -69,6 +71,7 @@ class SqlTransaction:
         self.scans: Scans = SqlScans(conn)
         self.vulnerabilities: Vulnerabilities = SqlVulnerabilities(conn)
         self.jobs: Jobs = SqlJobs(conn)
+        self.lifecycle: Lifecycle = SqlLifecycle(conn)
 
 
 class MetadataStore:

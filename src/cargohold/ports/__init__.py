@@ -13,6 +13,7 @@ from cargohold.ports.access import (
     Sessions,
 )
 from cargohold.ports.content import Blobs, Manifests, Registries, Repositories, Templates, Uploads
+from cargohold.ports.lifecycle import Lifecycle
 from cargohold.ports.metadata import Changes, Metadata, Transaction
 from cargohold.ports.storage import (
     KeyNotFound,
@@ -35,6 +36,7 @@ __all__ = [
     "Identities",
     "Jobs",
     "KeyNotFound",
+    "Lifecycle",
     "Manifests",
     "Metadata",
     "ObjectInfo",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         Templates,
         Uploads,
     )
+    from cargohold.ports.lifecycle import Lifecycle
     from cargohold.ports.work import Jobs, Scans, Vulnerabilities
 
 
@@ -61,6 +62,7 @@ class Transaction(Protocol):
     scans: Scans
     vulnerabilities: Vulnerabilities
     jobs: Jobs
+    lifecycle: Lifecycle
 
 
 class Metadata(Protocol):
