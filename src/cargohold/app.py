@@ -29,7 +29,7 @@ from cargohold.http.bodies import BodyLimits, guarded
 from cargohold.http.download import DownloadRoute, DownloadSigner
 from cargohold.http.ecr import ecr_service
 from cargohold.http.ecr_images import image_handlers
-from cargohold.http.ecr_lifecycle import lifecycle_handlers
+from cargohold.http.ecr_lifecycle import exclusion_handlers, lifecycle_handlers
 from cargohold.http.ecr_policies import ecr_policy_handlers
 from cargohold.http.ecr_repositories import repository_handlers
 from cargohold.http.ecr_scanning import scanning_handlers
@@ -288,6 +288,7 @@ def build_ecr_service(
                 PolicyService(store, clock, region=config.region, simulator=authorizer)
             ),
             **(lifecycle_handlers(lifecycle, content) if lifecycle is not None else {}),
+            **exclusion_handlers(content.pull_times),
         }
     )
 
@@ -392,6 +393,7 @@ class Node:
 
     async def close(self) -> None:
         await self.jobs.stop()
+        await self.content.pull_times.close()
         await self.audit.close()
         await self.store.close()
 

@@ -159,6 +159,7 @@ class _ImageHandlers:
             repository,
             _image_ids(call.params["imageIds"]),
             call.params.get("acceptedMediaTypes"),
+            call.principal,
         )
         images = [
             {

@@ -1,15 +1,19 @@
 """ECR lifecycle policy operations on the wire: Put/Get/DeleteLifecyclePolicy and
-Start/GetLifecyclePolicyPreview over `LifecycleService`."""
+Start/GetLifecyclePolicyPreview over `LifecycleService`; and the pull-time update exclusions
+over `PullTimes`."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from cargohold.domain.errors import InvalidParameter
 from cargohold.domain.records import Repository
 from cargohold.http.ecr import EcrCall, Handler
 from cargohold.service.content import ContentService
 from cargohold.service.image_ids import ImageId
+from cargohold.service.images import decode_token, encode_token
 from cargohold.service.lifecycle import LifecycleService
+from cargohold.service.pull_times import MAX_EXCLUSIONS, PullTimes
 
 
 def _named(repository: Repository) -> dict[str, Any]:
@@ -76,6 +80,51 @@ class _LifecycleHandlers:
         if page.summary is not None:
             shaped["summary"] = page.summary
         return shaped
+
+
+class _ExclusionHandlers:
+    def __init__(self, pull_times: PullTimes) -> None:
+        self._pull_times = pull_times
+
+    async def register(self, call: EcrCall) -> dict[str, Any]:
+        found = await self._pull_times.register_exclusion(
+            call.registry_id, call.params["principalArn"]
+        )
+        return {"principalArn": found.principal_arn, "createdAt": found.created_at}
+
+    async def deregister(self, call: EcrCall) -> dict[str, Any]:
+        arn = await self._pull_times.deregister_exclusion(
+            call.registry_id, call.params["principalArn"]
+        )
+        return {"principalArn": arn}
+
+    async def list(self, call: EcrCall) -> dict[str, Any]:
+        found = [e.principal_arn for e in await self._pull_times.exclusions(call.registry_id)]
+        offset = 0
+        token = call.params.get("nextToken")
+        if token is not None:
+            key = decode_token(token, "ListPullTimeUpdateExclusions", 0)
+            if len(key) != 1 or not isinstance(key[0], int):
+                raise InvalidParameter(
+                    "Invalid parameter at 'nextToken' failed to satisfy constraint: "
+                    "'Invalid NextToken'"
+                )
+            offset = key[0]
+        limit = call.params.get("maxResults") or MAX_EXCLUSIONS
+        shaped: dict[str, Any] = {"pullTimeUpdateExclusions": found[offset : offset + limit]}
+        if offset + limit < len(found):
+            shaped["nextToken"] = encode_token("ListPullTimeUpdateExclusions", 0, [offset + limit])
+        return shaped
+
+
+def exclusion_handlers(pull_times: PullTimes) -> dict[str, Handler]:
+    """The ECR pull-time update exclusion operations, keyed by operation name."""
+    handlers = _ExclusionHandlers(pull_times)
+    return {
+        "RegisterPullTimeUpdateExclusion": handlers.register,
+        "DeregisterPullTimeUpdateExclusion": handlers.deregister,
+        "ListPullTimeUpdateExclusions": handlers.list,
+    }
 
 
 def lifecycle_handlers(lifecycle: LifecycleService, content: ContentService) -> dict[str, Handler]:

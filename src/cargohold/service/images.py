@@ -37,6 +37,7 @@ from cargohold.domain.errors import (
 )
 from cargohold.domain.manifest import parse_manifest
 from cargohold.domain.names import validate_tag
+from cargohold.domain.principal import Principal
 from cargohold.domain.records import Manifest, Repository
 from cargohold.ports import Changes, Metadata
 from cargohold.service.content import ContentService
@@ -229,8 +230,8 @@ class ImageService:
             tags = await tx.manifests.tags_by_manifest(found)
         return [self._detail(m, tags.get(m.id, [])) for m in found.values()]
 
-    @staticmethod
-    def _detail(manifest: Manifest, tags: list[str]) -> ImageDetail:
+    def _detail(self, manifest: Manifest, tags: list[str]) -> ImageDetail:
+        manifest = self._content.with_pull_time(manifest)
         return ImageDetail(manifest, tuple(tags), _config_media_type(manifest))
 
     @staticmethod
@@ -247,6 +248,7 @@ class ImageService:
         repository: Repository,
         image_ids: Sequence[ImageId],
         accepted_media_types: Sequence[str] | None = None,
+        principal: Principal | None = None,
     ) -> BatchResult[FetchedImage]:
         """The manifests asked for, each pull recorded as a `/v2/` GET records it."""
         accepted = {t.strip().lower() for t in accepted_media_types or ()}
@@ -273,7 +275,7 @@ class ImageService:
                     reported = ImageId(resolved.digest, image_id.tag)
                     result.items.append(FetchedImage(reported, resolved))
         for fetched in result.items:
-            await self._content.record_pull(fetched.manifest)
+            await self._content.record_pull(fetched.manifest, principal, repository.registry_id)
         return result
 
     # -- BatchDeleteImage ---------------------------------------------------------------------
