@@ -29,7 +29,7 @@ from cargohold.http.bodies import BodyLimits, guarded
 from cargohold.http.download import DownloadRoute, DownloadSigner
 from cargohold.http.ecr import ecr_service
 from cargohold.http.ecr_images import image_handlers
-from cargohold.http.ecr_lifecycle import exclusion_handlers, lifecycle_handlers
+from cargohold.http.ecr_lifecycle import archive_handlers, exclusion_handlers, lifecycle_handlers
 from cargohold.http.ecr_policies import ecr_policy_handlers
 from cargohold.http.ecr_repositories import repository_handlers
 from cargohold.http.ecr_scanning import scanning_handlers
@@ -44,6 +44,7 @@ from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.ports import Metadata, StorageDriver
 from cargohold.privatefiles import make_private_dirs
+from cargohold.service.archive import ArchiveService
 from cargohold.service.audit import AuditLog
 from cargohold.service.authentication import Authentication
 from cargohold.service.authz import Authorizer, Enforce, RequestRecord
@@ -57,9 +58,6 @@ from cargohold.service.identity_policies import IdentityPolicies
 from cargohold.service.images import ImageService
 from cargohold.service.jobs import JobKind, JobRunner
 from cargohold.service.layers import LayerService
-from cargohold.service.lifecycle import PREVIEW as LIFECYCLE_PREVIEW
-from cargohold.service.lifecycle import RUN as LIFECYCLE_RUN
-from cargohold.service.lifecycle import SCHEDULE as LIFECYCLE_SCHEDULE
 from cargohold.service.lifecycle import LifecycleService
 from cargohold.service.managed_policies import ManagedPolicyService
 from cargohold.service.policies import PolicyService, ResourcePolicies
@@ -177,22 +175,16 @@ def build_scanning(
 
 def build_lifecycle(
     config: Config, store: Metadata, clock: Callable[[], float], jobs: JobRunner | None = None
-) -> LifecycleService:
-    """Lifecycle policies; with `jobs`, their scheduler, runs and previews run there."""
-    lifecycle = LifecycleService(
-        store,
-        clock,
-        region=config.region,
-        interval=config.lifecycle_interval_seconds,
-        wake=jobs.wake if jobs is not None else None,
-    )
+) -> tuple[LifecycleService, ArchiveService]:
+    """Lifecycle policies and the archive storage class; with `jobs`, their work runs there."""
+    wake = jobs.wake if jobs is not None else None
+    interval = config.lifecycle_interval_seconds
+    lifecycle = LifecycleService(store, clock, region=config.region, interval=interval, wake=wake)
+    archive = ArchiveService(store, clock, wake=wake)
     if jobs is not None:
-        jobs.register(
-            LIFECYCLE_SCHEDULE, JobKind(lifecycle.schedule, every=lifecycle.schedule_interval)
-        )
-        jobs.register(LIFECYCLE_RUN, JobKind(lifecycle.run_job))
-        jobs.register(LIFECYCLE_PREVIEW, JobKind(lifecycle.compute_preview, lifecycle.fail_preview))
-    return lifecycle
+        lifecycle.register_jobs(jobs)
+        archive.register_jobs(jobs)
+    return lifecycle, archive
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +260,7 @@ def build_ecr_service(
     authorizer: Authorizer,
     signer: DownloadSigner,
     lifecycle: LifecycleService | None = None,
+    archive: ArchiveService | None = None,
 ) -> AwsService:
     """The ECR API: its handlers over the content, scanning, token and policy services."""
     public_url = config.resolved_public_url
@@ -289,6 +282,7 @@ def build_ecr_service(
             ),
             **(lifecycle_handlers(lifecycle, content) if lifecycle is not None else {}),
             **exclusion_handlers(content.pull_times),
+            **(archive_handlers(archive, content) if archive is not None else {}),
         }
     )
 
@@ -356,7 +350,7 @@ class Node:
         expiry = UploadExpiry(store, storage, clock, expiry=config.upload_expiry_seconds)
         jobs.register(EXPIRE_UPLOADS, JobKind(expiry.run, every=expiry.interval))
         scans = build_scanning(store, storage, services.content, services.uploads, clock, jobs)
-        lifecycle = build_lifecycle(config, store, clock, jobs)
+        lifecycle, archive = build_lifecycle(config, store, clock, jobs)
         access = build_access(config, store, clock)
         oci = OciFront(services.content, services.uploads, storage, access.gatekeeper)
         signer = DownloadSigner(
@@ -375,6 +369,7 @@ class Node:
             authorizer=access.authorizer,
             signer=signer,
             lifecycle=lifecycle,
+            archive=archive,
         )
         download = DownloadRoute(signer, services.content, storage)
         aws = await build_aws_front(config, store, clock, ecr, access)

@@ -9,6 +9,7 @@ from typing import Any
 from cargohold.domain.errors import InvalidParameter
 from cargohold.domain.records import Repository
 from cargohold.http.ecr import EcrCall, Handler
+from cargohold.service.archive import ArchiveService
 from cargohold.service.content import ContentService
 from cargohold.service.image_ids import ImageId
 from cargohold.service.images import decode_token, encode_token
@@ -80,6 +81,29 @@ class _LifecycleHandlers:
         if page.summary is not None:
             shaped["summary"] = page.summary
         return shaped
+
+
+class _ArchiveHandlers:
+    def __init__(self, archive: ArchiveService, content: ContentService) -> None:
+        self._archive = archive
+        self._content = content
+
+    async def update_storage_class(self, call: EcrCall) -> dict[str, Any]:
+        repository = await self._content.repository(call.params["repositoryName"], call.registry_id)
+        given = call.params["imageId"]
+        image_id = ImageId(given.get("imageDigest"), given.get("imageTag"))
+        manifest, status = await self._archive.update_storage_class(
+            repository, image_id, call.params["targetStorageClass"]
+        )
+        shown: dict[str, str] = {"imageDigest": manifest.digest}
+        if image_id.tag is not None:
+            shown["imageTag"] = image_id.tag
+        return {**_named(repository), "imageId": shown, "imageStatus": status}
+
+
+def archive_handlers(archive: ArchiveService, content: ContentService) -> dict[str, Handler]:
+    """UpdateImageStorageClass."""
+    return {"UpdateImageStorageClass": _ArchiveHandlers(archive, content).update_storage_class}
 
 
 class _ExclusionHandlers:

@@ -121,15 +121,24 @@ class Manifests(Protocol):
         tagged: bool | None,
         after: tuple[int, str | None] | None,
         limit: int,
+        status: str | None = "ACTIVE",
     ) -> list[tuple[int, str, str | None]]:
         """(manifest id, digest, tag) rows: one per tag, one tagless row per untagged manifest,
-        in push order then tag order, after the keyset `after`."""
+        in push order then tag order, after the keyset `after`; of images in `status` (any
+        when None)."""
         ...
 
     async def manifest_page(
-        self, repository_id: int, *, tagged: bool | None, after_id: int | None, limit: int
+        self,
+        repository_id: int,
+        *,
+        tagged: bool | None,
+        after_id: int | None,
+        limit: int,
+        status: str | None = "ACTIVE",
     ) -> list[Manifest]:
-        """Manifests of a repository in push order, after the manifest id `after_id`."""
+        """Manifests of a repository in push order, after the manifest id `after_id`; of
+        images in `status` (any when None)."""
         ...
 
     async def manifests_by_id(self, manifest_ids: Iterable[int]) -> list[Manifest]: ...
@@ -158,8 +167,10 @@ class Manifests(Protocol):
         artifact_types: Sequence[str] | None,
         after_digest: str | None,
         limit: int,
+        status: str | None = "ACTIVE",
     ) -> list[Manifest]:
-        """Manifests whose subject is `subject_digest`, in digest order, after `after_digest`."""
+        """Manifests whose subject is `subject_digest`, in digest order, after `after_digest`;
+        in `status` (any when None)."""
         ...
 
 

@@ -26,6 +26,7 @@ from cargohold.domain.names import validate_repository_name, validate_tag
 from cargohold.domain.principal import Principal
 from cargohold.domain.records import Manifest, Repository
 from cargohold.ports import Changes, Metadata, StorageDriver, Transaction
+from cargohold.service.archive import restore
 from cargohold.service.paths import blob_key
 from cargohold.service.pull_times import PULL_TIME_RESOLUTION as PULL_TIME_RESOLUTION
 from cargohold.service.pull_times import PullTimes
@@ -284,6 +285,10 @@ class ContentService:
             if tag is not None:
                 await self._tag(tx, repository, tag, manifest_id, now)
             manifest = await tx.manifests.get_manifest(repository.id, str(digest))
+            if manifest is not None and manifest.image_status == "ARCHIVED":
+                # Pushing an archived image again restores it.
+                await restore(tx, [manifest.id], now)
+                manifest = await tx.manifests.get_manifest(repository.id, str(digest))
             hook = self.push_hook
             follow_up = bool(
                 created
@@ -349,6 +354,11 @@ class ContentService:
         manifest = self.with_pull_time(
             await self._manifests.fetch((repository.id, reference), load)
         )
+        if manifest.image_status != "ACTIVE":
+            raise ManifestUnknown(
+                f"manifest {reference} of repository {repository.name} is "
+                f"{manifest.image_status.lower()}: restore it to pull it"
+            )
         if accept is not None and not negotiate(manifest.media_type, accept):
             raise ManifestUnknown(
                 f"manifest {reference} is a {manifest.media_type}, which the Accept header excludes"

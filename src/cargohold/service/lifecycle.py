@@ -29,6 +29,7 @@ from cargohold.ports import Changes, Metadata, Transaction
 from cargohold.service.audit import AUDIT, iso_time
 from cargohold.service.image_ids import ImageId
 from cargohold.service.images import DEFAULT_PAGE, decode_token, encode_token
+from cargohold.service.jobs import JobKind, JobRunner
 from cargohold.service.lifecycle_plan import ARCHIVED, PlannedAction, execution_event, plan
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,12 @@ class LifecycleService:
     def schedule_interval(self) -> float:
         """Seconds between two looks for due policies."""
         return min(self.interval, LONGEST_SCHEDULE)
+
+    def register_jobs(self, jobs: JobRunner) -> None:
+        """The scheduler (periodic), runs and previews run on `jobs`."""
+        jobs.register(SCHEDULE, JobKind(self.schedule, every=self.schedule_interval))
+        jobs.register(RUN, JobKind(self.run_job))
+        jobs.register(PREVIEW, JobKind(self.compute_preview, self.fail_preview))
 
     # -- the policy ---------------------------------------------------------------------------
 
