@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.auth.secretbox import SecretBox
+from cargohold.background import build_collector, build_lifecycle
 from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, from_json
 from cargohold.domain.errors import AccessDenied
 from cargohold.domain.principal import Principal
@@ -171,20 +172,6 @@ def build_scanning(
         jobs.register(SCAN, JobKind(runner.run_scan, runner.fail_scan))
         jobs.register(REMATCH, JobKind(runner.rematch))
     return ScanService(ScanConfigService(store, clock), runner, findings, sbom)
-
-
-def build_lifecycle(
-    config: Config, store: Metadata, clock: Callable[[], float], jobs: JobRunner | None = None
-) -> tuple[LifecycleService, ArchiveService]:
-    """Lifecycle policies and the archive storage class; with `jobs`, their work runs there."""
-    wake = jobs.wake if jobs is not None else None
-    interval = config.lifecycle_interval_seconds
-    lifecycle = LifecycleService(store, clock, region=config.region, interval=interval, wake=wake)
-    archive = ArchiveService(store, clock, wake=wake)
-    if jobs is not None:
-        lifecycle.register_jobs(jobs)
-        archive.register_jobs(jobs)
-    return lifecycle, archive
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +338,7 @@ class Node:
         jobs.register(EXPIRE_UPLOADS, JobKind(expiry.run, every=expiry.interval))
         scans = build_scanning(store, storage, services.content, services.uploads, clock, jobs)
         lifecycle, archive = build_lifecycle(config, store, clock, jobs)
+        build_collector(config, store, storage, clock, jobs)
         access = build_access(config, store, clock)
         oci = OciFront(services.content, services.uploads, storage, access.gatekeeper)
         signer = DownloadSigner(
@@ -476,6 +464,7 @@ __all__ = [
     "build_access",
     "build_app",
     "build_aws_front",
+    "build_collector",
     "build_content",
     "build_ecr_service",
     "build_lifecycle",

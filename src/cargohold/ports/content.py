@@ -195,6 +195,49 @@ class Blobs(Protocol):
 
     async def unlink_blob(self, repository_id: int, digest: str) -> bool: ...
 
+    # -- garbage collection (docs/ARCHITECTURE.md, "Garbage collection") --------------------
+
+    async def reserve_blob(self, digest: str, size: int, now: float) -> None:
+        """Record the blob (or touch it, and take it back from garbage collection), holding
+        its row until the transaction ends: its bytes may be written then."""
+        ...
+
+    async def touch_blobs(self, digests: Iterable[str], now: float) -> int:
+        """Mark blobs in use now, holding their rows until the transaction ends; how many of
+        them exist and are not condemned."""
+        ...
+
+    async def unreferenced_blobs(
+        self, cutoff: float, *, after: str, limit: int
+    ) -> list[tuple[str, int]]:
+        """(digest, size) of blobs no manifest references, untouched since before `cutoff`,
+        and of condemned ones; by digest, after `after`."""
+        ...
+
+    async def condemn_blobs(self, digests: Iterable[str], cutoff: float) -> list[str]:
+        """Of these blobs, those still untouched since before `cutoff` (or condemned already)
+        and referenced by no manifest: marked condemned, their repository links removed."""
+        ...
+
+    async def lock_condemned(self, digests: Iterable[str]) -> list[str]:
+        """The condemned blobs among these, their rows held until the transaction ends."""
+        ...
+
+    async def delete_blob_rows(self, digests: Iterable[str]) -> None: ...
+
+    async def known_blobs(self, digests: Iterable[str]) -> set[str]:
+        """The digests among these that have a row (condemned or not)."""
+        ...
+
+    async def claim_orphan(self, digest: str, now: float) -> bool:
+        """Hold a condemned row for bytes no row describes, unless one exists (or is being
+        recorded); whether it was claimed."""
+        ...
+
+    async def referenced_blob_sizes(self) -> dict[str, int]:
+        """Every blob some manifest references, with its size."""
+        ...
+
 
 class Uploads(Protocol):
     """Upload sessions: offset, resumable hash state and driver state."""

@@ -240,7 +240,8 @@ class ContentService:
             return None
         async with self._store.write(changes=Changes.CONTENT) as tx:
             size = await tx.blobs.linked_blob_size(source.id, str(digest))
-            if size is None:
+            # Touched (and held) so that garbage collection leaves it for the push to come.
+            if size is None or not await tx.blobs.touch_blobs([str(digest)], self._clock()):
                 return None
             await tx.blobs.link_blob(repository.id, str(digest), self._clock())
         return size
@@ -305,7 +306,13 @@ class ContentService:
     ) -> int:
         """Refuse a manifest whose blobs or children the repository lacks; return its image size."""
         wanted = parsed.blob_references
-        sizes = await tx.blobs.linked_blob_sizes(repository.id, [str(d.digest) for d in wanted])
+        digests = [str(d.digest) for d in wanted]
+        sizes = await tx.blobs.linked_blob_sizes(repository.id, digests)
+        # The referenced blobs are touched and their rows held until the manifest commits:
+        # garbage collection waits for it, then sees the reference; a blob it condemned first
+        # is not touched, and the push is refused below.
+        if await tx.blobs.touch_blobs(sizes, self._clock()) != len(sizes):
+            sizes = await tx.blobs.linked_blob_sizes(repository.id, digests)
         for descriptor in wanted:
             size = sizes.get(str(descriptor.digest))
             if size is None:

@@ -33,12 +33,18 @@ repositories = sa.Table(
     sa.UniqueConstraint("registry_id", "name"),
 )
 
+# Garbage collection marks: `touched_at` moves whenever the blob is committed, mounted or
+# referenced by a manifest being pushed (each under the row's lock), and a blob no manifest
+# references is collected once untouched for the grace period; `deleting` marks one condemned,
+# whose bytes may be gone already (docs/ARCHITECTURE.md, "Garbage collection").
 blobs = sa.Table(
     "blobs",
     metadata,
     sa.Column("digest", DIGEST, primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("touched_at", sa.Float, nullable=False, server_default="0"),
+    sa.Column("deleting", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # The access boundary: a repository reads only the blobs linked to it.
