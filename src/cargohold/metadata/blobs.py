@@ -74,12 +74,21 @@ class SqlBlobs(SqlStore):
         wanted = sorted(set(digests))
         if not wanted:
             return 0
-        result = await self.conn.execute(
-            sa.update(blobs)
-            .where(blobs.c.digest.in_(wanted), blobs.c.deleting.is_(False))
-            .values(touched_at=now)
+        held = await self._lock(
+            sa.select(blobs.c.digest).where(blobs.c.digest.in_(wanted), blobs.c.deleting.is_(False))
         )
-        return int(result.rowcount)
+        if held:
+            await self.conn.execute(
+                sa.update(blobs).where(blobs.c.digest.in_(held)).values(touched_at=now)
+            )
+        return len(held)
+
+    async def _lock(self, query: sa.Select[tuple[str]]) -> list[str]:
+        """The digests `query` selects, their rows locked one after the other in digest
+        order: every transaction that holds several blob rows takes them in the same order,
+        so two never wait for each other."""
+        rows = await self.conn.execute(query.order_by(blobs.c.digest).with_for_update())
+        return [row.digest for row in rows]
 
     async def unreferenced_blobs(
         self, cutoff: float, *, after: str, limit: int
@@ -110,15 +119,12 @@ class SqlBlobs(SqlStore):
         # Lock first; the references are read by a later statement, which sees every push
         # that committed while this one waited for a row (READ COMMITTED: a snapshot per
         # statement).
-        locked = await self.conn.execute(
-            sa.select(blobs.c.digest)
-            .where(
+        candidates = await self._lock(
+            sa.select(blobs.c.digest).where(
                 blobs.c.digest.in_(wanted),
                 sa.or_(blobs.c.deleting.is_(True), blobs.c.touched_at < cutoff),
             )
-            .with_for_update()
         )
-        candidates = sorted(row.digest for row in locked)
         if not candidates:
             return []
         referenced = {
@@ -144,12 +150,9 @@ class SqlBlobs(SqlStore):
         wanted = sorted(set(digests))
         if not wanted:
             return []
-        rows = await self.conn.execute(
-            sa.select(blobs.c.digest)
-            .where(blobs.c.digest.in_(wanted), blobs.c.deleting.is_(True))
-            .with_for_update()
+        return await self._lock(
+            sa.select(blobs.c.digest).where(blobs.c.digest.in_(wanted), blobs.c.deleting.is_(True))
         )
-        return sorted(row.digest for row in rows)
 
     async def delete_blob_rows(self, digests: Iterable[str]) -> None:
         wanted = sorted(set(digests))
