@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.auth.secretbox import SecretBox
-from cargohold.background import build_collector, build_lifecycle
+from cargohold.background import build_collector, build_lifecycle, build_scrubber
 from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, from_json
 from cargohold.domain.errors import AccessDenied
 from cargohold.domain.principal import Principal
@@ -339,6 +339,7 @@ class Node:
         scans = build_scanning(store, storage, services.content, services.uploads, clock, jobs)
         lifecycle, archive = build_lifecycle(config, store, clock, jobs)
         build_collector(config, store, storage, clock, jobs)
+        build_scrubber(config, store, storage, jobs)
         access = build_access(config, store, clock)
         oci = OciFront(services.content, services.uploads, storage, access.gatekeeper)
         signer = DownloadSigner(
@@ -469,6 +470,7 @@ __all__ = [
     "build_ecr_service",
     "build_lifecycle",
     "build_scanning",
+    "build_scrubber",
     "build_storage",
     "enforcing",
     "open_store",

@@ -1,5 +1,6 @@
 """The background work of a node, built from its configuration: lifecycle policies and the
-archive storage class (`build_lifecycle`), and online garbage collection (`build_collector`).
+archive storage class (`build_lifecycle`), online garbage collection (`build_collector`) and
+scrubbing (`build_scrubber`).
 Part of the composition root (`app.py` builds through these, and so do the CLIs); they wire
 services and job kinds, never adapters."""
 
@@ -11,8 +12,9 @@ from cargohold.config import Config
 from cargohold.ports import Metadata, StorageDriver
 from cargohold.service.archive import ArchiveService
 from cargohold.service.gc import GarbageCollector
-from cargohold.service.jobs import JobRunner
+from cargohold.service.jobs import JobKind, JobRunner
 from cargohold.service.lifecycle import LifecycleService
+from cargohold.service.scrub import SCRUB, Scrubber
 
 
 def build_lifecycle(
@@ -44,3 +46,13 @@ def build_collector(
     if jobs is not None and interval > 0:
         collector.register_jobs(jobs)
     return collector
+
+
+def build_scrubber(
+    config: Config, store: Metadata, storage: StorageDriver, jobs: JobRunner | None = None
+) -> Scrubber:
+    """Scrubbing; with `jobs`, every `scrub_interval_seconds` (unless 0)."""
+    scrubber = Scrubber(store, storage, interval=config.scrub_interval_seconds)
+    if jobs is not None and scrubber.interval > 0:
+        jobs.register(SCRUB, JobKind(scrubber.run, every=scrubber.interval))
+    return scrubber

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from cargohold import admin, audit_cli, gc_cli, lifecycle_cli, scan_cli, serving
+from cargohold import admin, audit_cli, gc_cli, lifecycle_cli, scan_cli, scrub_cli, serving
 from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, ConfigError, load, to_json
 
 
@@ -133,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     audit_cli.add_parser(commands, _common, _load)
     lifecycle_cli.add_parser(commands, _common, _load)
     gc_cli.add_parser(commands, _common, _load)
+    scrub_cli.add_parser(commands, _common, _load)
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)

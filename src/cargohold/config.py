@@ -62,6 +62,8 @@ class Config:
     gc_grace_seconds: float | None = None
     #: How often garbage collection runs (seconds); 0: only `cargohold gc`.
     gc_interval_seconds: float = 3600.0
+    #: How often every stored blob is re-hashed (seconds); 0: only `cargohold scrub`.
+    scrub_interval_seconds: float = 0.0
     storage: StorageConfig = field(default_factory=StorageConfig)
 
     @property
@@ -118,8 +120,8 @@ class Config:
             raise ConfigError("lifecycle_interval_seconds must be more than 0 and at most a year")
         if self.gc_grace_seconds is not None and self.gc_grace_seconds < 0:
             raise ConfigError("gc_grace_seconds must not be negative")
-        if self.gc_interval_seconds < 0:
-            raise ConfigError("gc_interval_seconds must not be negative")
+        if self.gc_interval_seconds < 0 or self.scrub_interval_seconds < 0:
+            raise ConfigError("gc_interval_seconds and scrub_interval_seconds must not be negative")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"unknown log_level {self.log_level!r}")
         return self

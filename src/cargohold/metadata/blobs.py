@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from cargohold.metadata.schema import (
     blobs,
     manifest_blobs,
+    manifests,
+    repositories,
     repository_blobs,
 )
 from cargohold.metadata.sql import SqlStore
@@ -26,6 +28,7 @@ class SqlBlobs(SqlStore):
                 .where(
                     repository_blobs.c.repository_id == repository_id,
                     repository_blobs.c.digest == digest,
+                    blobs.c.quarantined.is_(False),
                 )
             )
         ).first()
@@ -41,6 +44,7 @@ class SqlBlobs(SqlStore):
             .where(
                 repository_blobs.c.repository_id == repository_id,
                 repository_blobs.c.digest.in_(wanted),
+                blobs.c.quarantined.is_(False),
             )
         )
         return {row.digest: int(row.size) for row in rows}
@@ -64,7 +68,8 @@ class SqlBlobs(SqlStore):
         )
         await self.conn.execute(
             stmt.on_conflict_do_update(
-                index_elements=["digest"], set_={"touched_at": now, "deleting": False}
+                index_elements=["digest"],
+                set_={"touched_at": now, "deleting": False, "quarantined": False, "size": size},
             )
         )
 
@@ -202,3 +207,58 @@ class SqlBlobs(SqlStore):
             )
         )
         return bool(result.rowcount)
+
+    # -- scrub ------------------------------------------------------------------------------
+
+    async def blobs_to_scrub(
+        self, repository_id: int | None, *, after: str, limit: int
+    ) -> list[tuple[str, int]]:
+        """(digest, size) of the stored blobs (of one repository: those it may read), by
+        digest, after `after`; condemned and quarantined ones left out."""
+        query = sa.select(blobs.c.digest, blobs.c.size).where(
+            blobs.c.deleting.is_(False), blobs.c.quarantined.is_(False), blobs.c.digest > after
+        )
+        if repository_id is not None:
+            query = query.where(
+                sa.exists().where(
+                    repository_blobs.c.digest == blobs.c.digest,
+                    repository_blobs.c.repository_id == repository_id,
+                )
+            )
+        rows = await self.conn.execute(query.order_by(blobs.c.digest).limit(limit))
+        return [(row.digest, int(row.size)) for row in rows]
+
+    async def lock_blob(self, digest: str) -> bool:
+        """Hold the blob's row (stored, not condemned) until the transaction ends."""
+        return bool(
+            await self._lock(
+                sa.select(blobs.c.digest).where(
+                    blobs.c.digest == digest, blobs.c.deleting.is_(False)
+                )
+            )
+        )
+
+    async def quarantine_blob(self, digest: str) -> None:
+        await self.conn.execute(
+            sa.update(blobs).where(blobs.c.digest == digest).values(quarantined=True)
+        )
+
+    async def images_using(self, digests: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+        """For each blob: (repository name, manifest digest) of every manifest referencing it."""
+        wanted = sorted(set(digests))
+        if not wanted:
+            return {}
+        rows = await self.conn.execute(
+            sa.select(manifest_blobs.c.digest, repositories.c.name, manifests.c.digest.label("m"))
+            .select_from(
+                manifest_blobs.join(manifests, manifests.c.id == manifest_blobs.c.manifest_id).join(
+                    repositories, repositories.c.id == manifests.c.repository_id
+                )
+            )
+            .where(manifest_blobs.c.digest.in_(wanted))
+            .order_by(repositories.c.name, manifests.c.digest)
+        )
+        found: dict[str, list[tuple[str, str]]] = {}
+        for row in rows:
+            found.setdefault(row.digest, []).append((row.name, row.m))
+        return found

@@ -238,6 +238,25 @@ class Blobs(Protocol):
         """Every blob some manifest references, with its size."""
         ...
 
+    # -- scrub ------------------------------------------------------------------------------
+
+    async def blobs_to_scrub(
+        self, repository_id: int | None, *, after: str, limit: int
+    ) -> list[tuple[str, int]]:
+        """(digest, size) of the stored blobs (of one repository: those it may read), by
+        digest, after `after`; condemned and quarantined ones left out."""
+        ...
+
+    async def lock_blob(self, digest: str) -> bool:
+        """Hold the blob's row (stored, not condemned) until the transaction ends."""
+        ...
+
+    async def quarantine_blob(self, digest: str) -> None: ...
+
+    async def images_using(self, digests: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+        """For each blob: (repository name, manifest digest) of every manifest referencing it."""
+        ...
+
 
 class Uploads(Protocol):
     """Upload sessions: offset, resumable hash state and driver state."""

@@ -45,6 +45,8 @@ blobs = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("touched_at", sa.Float, nullable=False, server_default="0"),
     sa.Column("deleting", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Found missing or corrupted by a scrub: never served, until an upload brings it back.
+    sa.Column("quarantined", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # The access boundary: a repository reads only the blobs linked to it.

@@ -1,4 +1,5 @@
-"""gc: the marks of online garbage collection on blobs (touched_at, deleting)
+"""gc: the marks of online garbage collection on blobs (touched_at, deleting), and scrub's
+(quarantined)
 
 Revision ID: 0008
 Revises: 0007
@@ -21,11 +22,15 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("deleting", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
+        batch_op.add_column(
+            sa.Column("quarantined", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
     # Blobs already stored were last touched when they were recorded.
     op.execute("UPDATE blobs SET touched_at = created_at")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("blobs", schema=None) as batch_op:
+        batch_op.drop_column("quarantined")
         batch_op.drop_column("deleting")
         batch_op.drop_column("touched_at")
