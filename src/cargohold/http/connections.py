@@ -34,6 +34,7 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._head_timeout = head_timeout
         self._head_timer: asyncio.TimerHandle | None = None
+        self._head_deadline = 0.0
         self._in_head = True
         self._head_bytes = 0
 
@@ -58,8 +59,7 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         self._await_head()
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._stop_head_timer()
+        self._in_head = False  # the timer, when it fires, finds the head complete
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
@@ -69,18 +69,25 @@ class BoundedHeadProtocol(HttpToolsProtocol):
             self._await_head()
 
     def _await_head(self) -> None:
+        # A deadline, not a timer per request: one timer per connection checks it, and re-arms
+        # itself for the deadline it finds. A keep-alive connection serving thousands of requests
+        # a second then creates a timer every `head_timeout` seconds, not one per request.
         self._in_head = True
+        self._head_deadline = self.loop.time() + self._head_timeout
         if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self._head_timeout, self._head_timed_out)
+            self._head_timer = self.loop.call_at(self._head_deadline, self._head_check)
 
     def _stop_head_timer(self) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
 
-    def _head_timed_out(self) -> None:
+    def _head_check(self) -> None:
         self._head_timer = None
         if not self._in_head or self.transport.is_closing():
+            return  # the head came in time; the next one arms the timer again
+        if self.loop.time() < self._head_deadline:
+            self._head_timer = self.loop.call_at(self._head_deadline, self._head_check)
             return
         if self._head_bytes == 0 and (self.cycle is None or self.cycle.response_complete):
             self.transport.close()  # idle between requests: nothing to answer
