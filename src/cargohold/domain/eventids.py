@@ -45,5 +45,5 @@ os.register_at_fork(after_in_child=_IDS.reseed)
 
 
 def new_id() -> str:
-    """A new id, unique among all this registry's processes: `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`."""
+    """A new id, unique among all this registry's processes, in a random UUID's form."""
     return _IDS.next()
