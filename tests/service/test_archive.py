@@ -11,6 +11,7 @@ import pytest
 from cargohold.domain.errors import (
     ImageNotFound,
     ImageStorageClassUpdateNotSupported,
+    InvalidParameter,
     ManifestUnknown,
 )
 from cargohold.domain.records import Repository
@@ -131,3 +132,5 @@ async def test_referrers_follow_and_index_children_stay(
         await archive.update_storage_class(repo, ImageId(child), "ARCHIVE")
     with pytest.raises(ImageNotFound):
         await archive.update_storage_class(repo, ImageId(tag="missing"), "ARCHIVE")
+    with pytest.raises(InvalidParameter):
+        await archive.update_storage_class(repo, ImageId(), "ARCHIVE")

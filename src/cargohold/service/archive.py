@@ -16,10 +16,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cargohold.domain.errors import ImageNotFound, ImageStorageClassUpdateNotSupported
+from cargohold.domain.errors import (
+    ImageNotFound,
+    ImageStorageClassUpdateNotSupported,
+    InvalidParameter,
+)
 from cargohold.domain.records import LifecycleManifest, Manifest, Repository
 from cargohold.ports import Changes, Metadata, Transaction
-from cargohold.service.image_ids import ImageFailure, ImageId, resolve_image
+from cargohold.service.image_ids import (
+    IMAGE_NOT_FOUND,
+    TAG_DOES_NOT_MATCH_DIGEST,
+    ImageFailure,
+    ImageId,
+    resolve_image,
+)
 from cargohold.service.jobs import JobKind, JobRunner
 from cargohold.service.lifecycle_plan import ACTIVATING, ACTIVE, ARCHIVED
 
@@ -74,6 +84,8 @@ class ArchiveService:
         async with self._store.write(changes=Changes.CONTENT) as tx:
             resolved = await resolve_image(tx, repository, image_id)
             if isinstance(resolved, ImageFailure):
+                if resolved.code not in (IMAGE_NOT_FOUND, TAG_DOES_NOT_MATCH_DIGEST):
+                    raise InvalidParameter(resolved.reason)
                 raise ImageNotFound(
                     f"The image with imageId {image_id.describe()} does not exist within the "
                     f"repository with name '{repository.name}' in the registry with id "
