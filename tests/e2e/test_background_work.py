@@ -1,4 +1,5 @@
-"""The background work of a running server with two worker processes: a repository's
+"""The background work of a running server with two worker processes, on SQLite and on
+PostgreSQL: a repository's
 lifecycle policy runs by itself once its interval has passed, once across both processes (one
 `PolicyExecutionEvent`), and garbage collection then removes the expired images' blobs from
 disk while the images left still pull."""
@@ -34,11 +35,20 @@ class ConfiguredServer(RegistryServer):
         return env
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'data' / 'metadata.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ConfiguredServer]:
+def server(tmp_path: Path, database: str) -> Iterator[ConfiguredServer]:
     server = ConfiguredServer(
         tmp_path,
         {
+            "CARGOHOLD_DATABASE_URL": database,
             "CARGOHOLD_LIFECYCLE_INTERVAL_SECONDS": "3",
             "CARGOHOLD_GC_INTERVAL_SECONDS": "2",
             "CARGOHOLD_GC_GRACE_SECONDS": "1",
@@ -64,6 +74,7 @@ def lifecycle_events(server: RegistryServer) -> list[dict[str, Any]]:
         text=True,
         timeout=60,
         check=True,
+        env=server._env(),  # the server's database
     ).stdout
     events = [json.loads(line) for line in out.splitlines()]
     return [e for e in events if e["eventName"] == "PolicyExecutionEvent"]
