@@ -237,6 +237,16 @@ def test_the_aws_cli(ecr_server: RegistryServer, repository: str) -> None:
         interval=0.2,
         message="the preview did not complete",
     )
+    bad = aws(
+        "put-lifecycle-policy",
+        "--repository-name",
+        repository,
+        "--lifecycle-policy-text",
+        policy(keep(1), keep(2, priority=2)),
+    )
+    assert bad.returncode != 0
+    assert "InvalidParameterException" in bad.stderr
+    assert "Only one rule can select Untagged images per storage class." in bad.stderr
     aws("delete-lifecycle-policy", "--repository-name", repository)
     missing = aws("get-lifecycle-policy", "--repository-name", repository)
     assert missing.returncode != 0

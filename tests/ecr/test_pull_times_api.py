@@ -5,7 +5,12 @@ excluded principal do not; Register/Deregister/ListPullTimeUpdateExclusions and 
 from __future__ import annotations
 
 import itertools
+import json
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,3 +102,33 @@ def test_exclusion_operations(ecr: Any, admin_excluded: None) -> None:
         lambda: ecr.register_pull_time_update_exclusion(principalArn="arn:aws:s3:::bucket")
     )
     assert code == "ValidationException"
+
+
+def test_the_aws_cli(ecr_server: RegistryServer) -> None:
+    aws = shutil.which("aws") or str(Path(sys.executable).with_name("aws"))
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(ecr_server.data_dir),
+        **ecr_server.admin_credentials(),
+    }
+    arn = f"arn:aws:iam::{ACCOUNT}:user/cli"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [aws, "ecr", "--endpoint-url", ecr_server.url, "--output", "json", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    registered = run("register-pull-time-update-exclusion", "--principal-arn", arn)
+    assert registered.returncode == 0, registered.stderr
+    assert json.loads(registered.stdout)["principalArn"] == arn
+    again = run("register-pull-time-update-exclusion", "--principal-arn", arn)
+    assert again.returncode != 0 and "ExclusionAlreadyExistsException" in again.stderr
+    listed = json.loads(run("list-pull-time-update-exclusions").stdout)
+    assert arn in listed["pullTimeUpdateExclusions"]
+    assert run("deregister-pull-time-update-exclusion", "--principal-arn", arn).returncode == 0
+    gone = run("deregister-pull-time-update-exclusion", "--principal-arn", arn)
+    assert gone.returncode != 0 and "ExclusionNotFoundException" in gone.stderr
