@@ -122,9 +122,11 @@ async def test_referrers_follow_and_index_children_stay(
     raw, digest = await push(content, repo, "c", "v1")
     subject = Descriptor(OCI_MANIFEST, digest, len(raw))
     _, signature = await push(content, repo, "sig", "sig", subject=subject)
+    assert [m.digest for m in await content.referrers(repo, digest, None)] == [signature]
     await archive.update_storage_class(repo, ImageId(digest), "ARCHIVE")
     with pytest.raises(ManifestUnknown):
         await content.manifest(repo, signature)
+    assert await content.referrers(repo, digest, None) == []
     child_raw, child = await push(content, repo, "child", "child")
     index = index_manifest([Descriptor(OCI_MANIFEST, child, len(child_raw))])
     await content.put_manifest(repo, "multi", index, OCI_INDEX)

@@ -423,6 +423,8 @@ class ContentService:
     async def referrers(
         self, repository: Repository, subject_text: str, artifact_type: str | None
     ) -> list[Manifest]:
+        """The subject's referrers that can be pulled (archived ones are left out)."""
         subject = Digest.parse(subject_text)
         async with self._store.read() as tx:
-            return await tx.manifests.referrers(repository.id, str(subject), artifact_type)
+            found = await tx.manifests.referrers(repository.id, str(subject), artifact_type)
+        return [m for m in found if m.image_status == "ACTIVE"]
