@@ -33,6 +33,7 @@ from cargohold.http.ecr_policies import ecr_policy_handlers
 from cargohold.http.ecr_repositories import repository_handlers
 from cargohold.http.ecr_scanning import scanning_handlers
 from cargohold.http.ecr_tokens import token_handlers
+from cargohold.http.ecs_handlers import build_ecs_api
 from cargohold.http.gatekeeper import TokenGatekeeper
 from cargohold.http.iam import IamServices, entity_handlers, iam_service
 from cargohold.http.iam_policies import policy_handlers
@@ -272,7 +273,7 @@ async def build_aws_front(
     ecr: AwsService,
     access: Access,
 ) -> AwsFront:
-    """Every AWS service on `POST /`: ECR, STS and IAM. Makes sure the AWS managed policies
+    """Every AWS service on `POST /`: ECR, STS, IAM and ECS. Makes sure the AWS managed policies
     exist."""
     iam = access.iam
     managed = ManagedPolicyService(store, iam, clock, account_id=config.account_id)
@@ -285,6 +286,9 @@ async def build_aws_front(
             sts_service(sts_handlers(sts)),
             iam_service(
                 iam_services, {**entity_handlers(iam_services), **policy_handlers(iam_services)}
+            ),
+            build_ecs_api(
+                store, clock, region=config.region, authorizer=access.authorizer, sts=sts
             ),
         ],
         SigV4Authenticator(access.authentication, clock=clock, region=config.region),

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cargohold.metadata import database
 from cargohold.metadata.blobs import SqlBlobs
+from cargohold.metadata.ecs import SqlEcs
 from cargohold.metadata.events import SqlEvents
 from cargohold.metadata.generations import Generations, for_url
 from cargohold.metadata.iam import SqlIam
@@ -31,6 +32,7 @@ from cargohold.metadata.uploads import SqlUploads
 from cargohold.metadata.vulnerabilities import SqlVulnerabilities
 from cargohold.ports import (
     Blobs,
+    EcsStore,
     Events,
     Iam,
     IamPolicies,
@@ -69,6 +71,7 @@ class SqlTransaction:
         self.scans: Scans = SqlScans(conn)
         self.vulnerabilities: Vulnerabilities = SqlVulnerabilities(conn)
         self.jobs: Jobs = SqlJobs(conn)
+        self.ecs: EcsStore = SqlEcs(conn)
 
 
 class MetadataStore:

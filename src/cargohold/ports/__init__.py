@@ -13,6 +13,7 @@ from cargohold.ports.access import (
     Sessions,
 )
 from cargohold.ports.content import Blobs, Manifests, Registries, Repositories, Templates, Uploads
+from cargohold.ports.ecs import EcsRecord, EcsStore, TaskFilter
 from cargohold.ports.metadata import Changes, Metadata, Transaction
 from cargohold.ports.storage import (
     KeyNotFound,
@@ -29,6 +30,8 @@ from cargohold.ports.work import Jobs, Scans, Vulnerabilities
 __all__ = [
     "Blobs",
     "Changes",
+    "EcsRecord",
+    "EcsStore",
     "Events",
     "Iam",
     "IamPolicies",
@@ -46,6 +49,7 @@ __all__ = [
     "StagedUpload",
     "StorageDriver",
     "StorageError",
+    "TaskFilter",
     "Templates",
     "Transaction",
     "UploadState",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         Templates,
         Uploads,
     )
+    from cargohold.ports.ecs import EcsStore
     from cargohold.ports.work import Jobs, Scans, Vulnerabilities
 
 
@@ -61,6 +62,7 @@ class Transaction(Protocol):
     scans: Scans
     vulnerabilities: Vulnerabilities
     jobs: Jobs
+    ecs: EcsStore
 
 
 class Metadata(Protocol):

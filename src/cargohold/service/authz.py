@@ -190,6 +190,8 @@ def denial_message(
 
 def caller_of(principal: Principal) -> Caller:
     """The principal as the policy engine sees it."""
+    if principal.kind == "service":
+        return Caller.service(principal.arn)
     return Caller(
         arn=principal.arn,
         account_id=principal.account_id,

@@ -37,6 +37,12 @@ from cargohold.metadata.schema.content import (
     tags,
     uploads,
 )
+from cargohold.metadata.schema.ecs import (
+    ecs_clusters,
+    ecs_container_instances,
+    ecs_task_definitions,
+    ecs_tasks,
+)
 from cargohold.metadata.schema.work import (
     findings,
     jobs,
@@ -53,6 +59,10 @@ __all__ = [
     "account_settings",
     "blobs",
     "creation_templates",
+    "ecs_clusters",
+    "ecs_container_instances",
+    "ecs_task_definitions",
+    "ecs_tasks",
     "events",
     "findings",
     "generations",
