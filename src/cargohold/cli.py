@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cargohold import admin, audit_cli, scan_cli, serving
+from cargohold.agent import cli as agent_cli
 from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, ConfigError, load, to_json
 
 
@@ -131,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     admin.add_parser(commands, _common, _load)
     scan_cli.add_parsers(commands, _common, _load)
     audit_cli.add_parser(commands, _common, _load)
+    agent_cli.add_parser(commands, _common, _load)
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)

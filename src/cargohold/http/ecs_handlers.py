@@ -9,14 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from cargohold.domain.ecs import InvalidParameter, cluster_name, resource_id
+from cargohold.http.awsfront import Authenticator
 from cargohold.http.awsservice import AwsCall, AwsService, Handler
 from cargohold.http.ecs import ecs_service
+from cargohold.http.ecs_agent import EcsAgentRoute
 from cargohold.ports import Metadata, TaskFilter
-from cargohold.service.authz import Authorizer
+from cargohold.service.authz import Authorizer, enforcing
 from cargohold.service.ecs import EcsService
 from cargohold.service.ecs_definitions import TaskDefinitionService
 from cargohold.service.ecs_roles import TaskRoles
-from cargohold.service.ecs_tasks import TaskService
+from cargohold.service.ecs_tasks import TaskCredentials, TaskService
 from cargohold.service.sts import StsService
 
 _PAGE = 100
@@ -225,6 +227,14 @@ def ecs_handlers(s: EcsServices) -> dict[str, Handler]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class EcsApi:
+    """ECS on one node: its API on `POST /`, and what agents ask for at `/_ecs/credentials`."""
+
+    service: AwsService
+    agent: EcsAgentRoute
+
+
 def build_ecs_api(
     store: Metadata,
     clock: Callable[[], float],
@@ -232,7 +242,8 @@ def build_ecs_api(
     region: str,
     authorizer: Authorizer,
     sts: StsService,
-) -> AwsService:
+    authenticator: Authenticator,
+) -> EcsApi:
     """The ECS API over the services of one node."""
     roles = TaskRoles(authorizer, sts)
     definitions = TaskDefinitionService(store, clock, region=region, roles=roles)
@@ -241,4 +252,10 @@ def build_ecs_api(
         definitions,
         TaskService(store, clock, region=region, definitions=definitions, roles=roles),
     )
-    return ecs_service(ecs_handlers(services))
+    agent = EcsAgentRoute(
+        TaskCredentials(store, roles, region=region),
+        authenticator,
+        enforcing(authorizer),
+        region=region,
+    )
+    return EcsApi(ecs_service(ecs_handlers(services)), agent)

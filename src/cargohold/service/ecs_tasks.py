@@ -35,6 +35,7 @@ from cargohold.service.authz import RequestRecord
 from cargohold.service.ecs import ACTIVE, merge_tags, require_cluster
 from cargohold.service.ecs_definitions import TaskDefinitionService
 from cargohold.service.ecs_roles import TaskRoles
+from cargohold.service.sts import AssumedRole
 
 _MAX_COUNT = 10
 
@@ -286,3 +287,37 @@ def _epoch(value: Any) -> float:
     if hasattr(value, "timestamp"):
         return float(value.timestamp())
     return float(value)
+
+
+class TaskCredentials:
+    """What ECS hands the agent a task is placed on: sessions of the task's execution role and
+    task role, assumed as `ecs-tasks.amazonaws.com` with the task's id as session name."""
+
+    def __init__(self, store: Metadata, roles: TaskRoles, *, region: str) -> None:
+        self._store = store
+        self._roles = roles
+        self._region = region
+
+    async def assume(
+        self, account: str, cluster: str, instance_id: str, task_id: str, which: str
+    ) -> tuple[str, AssumedRole]:
+        """(role ARN, session) of the task's `execution` or `task` role. InvalidParameter
+        unless the task is placed on the instance and not yet stopped, or has no such role."""
+        async with self._store.read() as tx:
+            found = await tx.ecs.get_task(account, task_id)
+            task = found.document if found is not None else None
+            if task is None or task["containerInstanceArn"] != container_instance_arn(
+                self._region, account, cluster, instance_id
+            ):
+                raise InvalidParameter("The referenced task was not found.")
+            if task["lastStatus"] == STOPPED:
+                raise InvalidParameter("The referenced task is stopped.")
+            family, _, revision = task["taskDefinitionArn"].rpartition("/")[2].rpartition(":")
+            definition = await tx.ecs.get_task_definition(account, family, int(revision))
+        member = "executionRoleArn" if which == "execution" else "taskRoleArn"
+        role_arn = task["overrides"].get(member) or (definition.document if definition else {}).get(
+            member
+        )
+        if not role_arn:
+            raise InvalidParameter(f"The task has no {member}.")
+        return str(role_arn), await self._roles.assume(account, str(role_arn), task_id)

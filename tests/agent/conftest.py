@@ -1,0 +1,150 @@
+"""A live cargohold, the busybox image pushed to it, IAM roles for tasks, and `cargohold ecs
+agent` run as a real subprocess with an instance user's credentials."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.busybox import BusyboxImage
+from support.ecs import make_role
+from support.fixtures import LiveServers
+from support.server import RegistryServer
+from support.waiting import wait_until
+
+EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+#: What AmazonEC2ContainerServiceforEC2Role grants an instance, and the task listing it polls.
+INSTANCE_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "ecs:RegisterContainerInstance",
+                "ecs:DeregisterContainerInstance",
+                "ecs:DiscoverPollEndpoint",
+                "ecs:Poll",
+                "ecs:Submit*",
+                "ecs:ListTasks",
+                "ecs:DescribeTasks",
+                "ecs:DescribeTaskDefinition",
+                "ecr:GetAuthorizationToken",
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+            ],
+            "Resource": "*",
+        }
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Setup:
+    server: RegistryServer
+    account: str
+    region: str
+    image: BusyboxImage
+    execution_role: str
+    task_role: str
+    instance_env: dict[str, str]
+
+    def ecr_uri(self, name: str = "busybox", tag: str = "1.0") -> str:
+        return f"{self.account}.dkr.ecr.{self.region}.amazonaws.com/{name}:{tag}"
+
+    def client(self, service: str) -> Any:
+        return self.server.aws_client(service)
+
+
+@pytest.fixture(scope="module")
+def setup(live_servers: LiveServers) -> Setup:
+    server = live_servers.start("ecs-agent-server")
+    account = server.sts_client().get_caller_identity()["Account"]
+    region = server.admin_credentials()["AWS_DEFAULT_REGION"]
+    server.create_repository("busybox")
+    image = BusyboxImage.make()
+    with server.client() as client:
+        image.push(client, "busybox", "1.0")
+    iam = server.iam_client()
+    execution = make_role(iam, "ecsTaskExecutionRole")
+    iam.attach_role_policy(RoleName="ecsTaskExecutionRole", PolicyArn=EXECUTION_POLICY)
+    task_role = make_role(iam, "appTaskRole")
+    iam.create_user(UserName="instance")
+    iam.put_user_policy(
+        UserName="instance", PolicyName="ecs-instance", PolicyDocument=json.dumps(INSTANCE_POLICY)
+    )
+    key = iam.create_access_key(UserName="instance")["AccessKey"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CARGOHOLD_"))}
+    env.update(
+        AWS_ACCESS_KEY_ID=key["AccessKeyId"],
+        AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"],
+        AWS_DEFAULT_REGION=region,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+    server.aws_client("ecs").create_cluster(clusterName="agents")
+    return Setup(server, account, region, image, execution, task_role, env)
+
+
+class AgentProcess:
+    def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.process = process
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def chroot_agent(setup: Setup, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
+    work = tmp_path_factory.mktemp("agent")
+    log = work / "agent.log"
+    ecs = setup.client("ecs")
+    before = set(ecs.list_container_instances(cluster="agents")["containerInstanceArns"])
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cargohold",
+                "ecs",
+                "agent",
+                "--cluster",
+                "agents",
+                "--endpoint-url",
+                setup.server.url,
+                "--runtime",
+                "chroot",
+                "--work-dir",
+                str(work / "state"),
+                "--poll-interval",
+                "0.2",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=setup.instance_env,
+        )
+    agent = AgentProcess(process, log)
+
+    def registered() -> bool:
+        assert process.poll() is None, agent.output()
+        now = set(ecs.list_container_instances(cluster="agents")["containerInstanceArns"])
+        return bool(now - before)
+
+    wait_until(registered, timeout=30)
+    yield agent
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise AssertionError("the agent did not stop on SIGTERM\n" + agent.output()) from None

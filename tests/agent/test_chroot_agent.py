@@ -1,0 +1,169 @@
+"""`cargohold ecs agent --runtime chroot` against a live server: a task's image is pulled with
+its execution role's token (assumed as ecs-tasks.amazonaws.com) by the registry's ECR host
+name, checked and run in namespaces of its own; the task moves to STOPPED with its container's
+exit code; pulls that fail stop it with CannotPullContainerError; StopTask stops it; its task
+role's credentials reach it through the loopback credentials endpoint, and no other task's."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from agent.conftest import AgentProcess, Setup
+
+pytestmark = pytest.mark.usefixtures("chroot_agent")
+
+
+def register(setup: Setup, family: str, container: dict[str, Any], **more: Any) -> str:
+    definition = {
+        "name": "main",
+        "image": setup.ecr_uri(),
+        "essential": True,
+        **container,
+    }
+    found = setup.client("ecs").register_task_definition(
+        family=family,
+        executionRoleArn=setup.execution_role,
+        networkMode=more.pop("networkMode", "host"),
+        containerDefinitions=[definition],
+        **more,
+    )
+    return str(found["taskDefinition"]["taskDefinitionArn"])
+
+
+def run_to_stop(setup: Setup, definition: str, **more: Any) -> dict[str, Any]:
+    ecs = setup.client("ecs")
+    task = ecs.run_task(cluster="agents", taskDefinition=definition, **more)["tasks"][0]
+    ecs.get_waiter("tasks_stopped").wait(
+        cluster="agents", tasks=[task["taskArn"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    found: dict[str, Any] = ecs.describe_tasks(cluster="agents", tasks=[task["taskArn"]])["tasks"][
+        0
+    ]
+    return found
+
+
+def lines_of(agent: AgentProcess, task: dict[str, Any]) -> list[str]:
+    prefix = task["taskArn"].rpartition("/")[2] + "/main stdout: "
+    return [line.partition(prefix)[2] for line in agent.output().splitlines() if prefix in line]
+
+
+def test_a_task_runs_to_its_exit_code(setup: Setup, chroot_agent: AgentProcess) -> None:
+    definition = register(
+        setup,
+        "hello",
+        {
+            "entryPoint": ["sh", "-c"],
+            "command": ["echo hello; echo $GREETING $FROM_IMAGE; id -u; pwd; exit 3"],
+            "environment": [{"name": "GREETING", "value": "hi"}],
+            "workingDirectory": "/tmp",
+            "user": "nobody",
+        },
+    )
+    task = run_to_stop(setup, definition)
+    assert task["lastStatus"] == "STOPPED"
+    assert task["stopCode"] == "EssentialContainerExited"
+    assert task["stoppedReason"] == "Essential container in task exited"
+    container = task["containers"][0]
+    assert container["exitCode"] == 3
+    assert container["imageDigest"] == setup.image.digest
+    assert task["pullStartedAt"] <= task["pullStoppedAt"] <= task["startedAt"]
+    assert lines_of(chroot_agent, task) == ["hello", "hi yes", "65534", "/tmp"]
+
+
+def test_the_image_defaults_apply_and_overrides_win(
+    setup: Setup, chroot_agent: AgentProcess
+) -> None:
+    definition = register(setup, "defaults", {"command": ["sh", "-c", "echo one"]})
+    overrides = {"containerOverrides": [{"name": "main", "command": ["echo", "two"]}]}
+    task = run_to_stop(setup, definition, overrides=overrides)
+    assert task["containers"][0]["exitCode"] == 0
+    assert lines_of(chroot_agent, task) == ["two"]
+
+
+def test_a_denied_pull_fails_the_task(setup: Setup) -> None:
+    ecr = setup.client("ecr")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Principal": {"AWS": setup.execution_role},
+                "Action": "ecr:BatchGetImage",
+            }
+        ],
+    }
+    ecr.create_repository(repositoryName="guarded")
+    with setup.server.client() as client:
+        setup.image.push(client, "guarded", "1.0")
+    ecr.set_repository_policy(repositoryName="guarded", policyText=json.dumps(policy))
+    definition = register(setup, "denied", {"image": setup.ecr_uri("guarded")})
+    task = run_to_stop(setup, definition)
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert task["stoppedReason"].startswith("CannotPullContainerError: ")
+    assert "pull access denied for" in task["stoppedReason"]
+    assert "pullStartedAt" in task and "pullStoppedAt" in task
+    assert "startedAt" not in task
+
+
+def test_a_missing_image_says_so(setup: Setup) -> None:
+    definition = register(setup, "missing", {"image": setup.ecr_uri(tag="9.9")})
+    task = run_to_stop(setup, definition)
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert task["stoppedReason"] == (
+        f"CannotPullContainerError: Error response from daemon: manifest for "
+        f"{setup.ecr_uri(tag='9.9')} not found: manifest unknown: Requested image not found"
+    )
+
+
+def test_stop_task_stops_a_running_task(setup: Setup) -> None:
+    ecs = setup.client("ecs")
+    definition = register(setup, "sleeper", {"command": ["sleep", "600"], "stopTimeout": 2})
+    task = ecs.run_task(cluster="agents", taskDefinition=definition)["tasks"][0]["taskArn"]
+    ecs.get_waiter("tasks_running").wait(
+        cluster="agents", tasks=[task], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    ecs.stop_task(cluster="agents", task=task, reason="no longer needed")
+    ecs.get_waiter("tasks_stopped").wait(
+        cluster="agents", tasks=[task], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    found = ecs.describe_tasks(cluster="agents", tasks=[task])["tasks"][0]
+    assert (found["stopCode"], found["stoppedReason"]) == ("UserInitiated", "no longer needed")
+    assert found["containers"][0]["exitCode"] == 137  # sleep as PID 1 ignores SIGTERM
+
+
+def test_network_mode_none_has_only_loopback(setup: Setup, chroot_agent: AgentProcess) -> None:
+    command = ["sh", "-c", "cat /proc/net/dev | tail -n +3 | cut -d: -f1"]
+    definition = register(setup, "isolated", {"command": command}, networkMode="none")
+    task = run_to_stop(setup, definition)
+    assert [line.strip() for line in lines_of(chroot_agent, task)] == ["lo"]
+
+
+def test_the_task_role_credentials_reach_the_task_only(
+    setup: Setup, chroot_agent: AgentProcess
+) -> None:
+    fetch = (
+        'wget -q -O - --header "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN" '
+        "$AWS_CONTAINER_CREDENTIALS_FULL_URI; echo; "
+        'wget -q -O - --header "Authorization: wrong" $AWS_CONTAINER_CREDENTIALS_FULL_URI '
+        "|| echo refused"
+    )
+    definition = register(
+        setup, "with-role", {"command": ["sh", "-c", fetch]}, taskRoleArn=setup.task_role
+    )
+    task = run_to_stop(setup, definition)
+    lines = lines_of(chroot_agent, task)
+    assert lines[-1] == "refused"
+    credentials = json.loads(lines[0])
+    assert credentials["RoleArn"] == setup.task_role
+    sts = setup.server.sts_client(
+        key=credentials["AccessKeyId"],
+        secret=credentials["SecretAccessKey"],
+        token=credentials["Token"],
+    )
+    task_id = task["taskArn"].rpartition("/")[2]
+    assert sts.get_caller_identity()["Arn"] == (
+        f"arn:aws:sts::{setup.account}:assumed-role/appTaskRole/{task_id}"
+    )
