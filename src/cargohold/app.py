@@ -37,6 +37,7 @@ from cargohold.http.ecs_handlers import build_ecs_api
 from cargohold.http.gatekeeper import TokenGatekeeper
 from cargohold.http.iam import IamServices, entity_handlers, iam_service
 from cargohold.http.iam_policies import policy_handlers
+from cargohold.http.logs import logs_service
 from cargohold.http.oci import OciFront
 from cargohold.http.oci_errors import error_response
 from cargohold.http.sts import sts_handlers, sts_service
@@ -255,8 +256,8 @@ async def build_aws_front(
     ecr: AwsService,
     access: Access,
 ) -> tuple[AwsFront, EcsAgentRoute]:
-    """Every AWS service on `POST /`: ECR, STS, IAM and ECS; and the route ECS's agents ask
-    for task credentials at. Makes sure the AWS managed policies exist."""
+    """Every AWS service on `POST /`: ECR, STS, IAM, ECS and CloudWatch Logs; and the route
+    ECS's agents ask for task credentials at. Makes sure the AWS managed policies exist."""
     iam = access.iam
     managed = ManagedPolicyService(store, iam, clock, account_id=config.account_id)
     await managed.ensure_aws_managed_policies()
@@ -279,6 +280,7 @@ async def build_aws_front(
                 iam_services, {**entity_handlers(iam_services), **policy_handlers(iam_services)}
             ),
             ecs.service,
+            logs_service(store, clock),
         ],
         authenticator,
         enforcing(access.authorizer),

@@ -21,6 +21,7 @@ from support.fixtures import LiveServers
 from support.server import RegistryServer
 from support.waiting import wait_until
 
+LOG_GROUP = "/ecs/agent-tests"
 EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 #: What AmazonEC2ContainerServiceforEC2Role grants an instance, and the task listing it polls.
 INSTANCE_POLICY = {
@@ -91,6 +92,7 @@ def setup(live_servers: LiveServers) -> Setup:
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     )
     server.aws_client("ecs").create_cluster(clusterName="agents")
+    server.aws_client("logs").create_log_group(logGroupName=LOG_GROUP)
     return Setup(server, account, region, image, execution, task_role, env)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agent.conftest import AgentProcess, Setup
+from agent.conftest import LOG_GROUP, Setup
 
 pytestmark = pytest.mark.usefixtures("chroot_agent")
 
@@ -21,6 +21,14 @@ def register(setup: Setup, family: str, container: dict[str, Any], **more: Any) 
         "name": "main",
         "image": setup.ecr_uri(),
         "essential": True,
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": LOG_GROUP,
+                "awslogs-region": setup.region,
+                "awslogs-stream-prefix": "ecs",
+            },
+        },
         **container,
     }
     found = setup.client("ecs").register_task_definition(
@@ -45,12 +53,16 @@ def run_to_stop(setup: Setup, definition: str, **more: Any) -> dict[str, Any]:
     return found
 
 
-def lines_of(agent: AgentProcess, task: dict[str, Any]) -> list[str]:
-    prefix = task["taskArn"].rpartition("/")[2] + "/main stdout: "
-    return [line.partition(prefix)[2] for line in agent.output().splitlines() if prefix in line]
+def lines_of(setup: Setup, task: dict[str, Any]) -> list[str]:
+    """What the task's `main` container wrote, from its awslogs stream (`ecs/main/TASK`)."""
+    stream = "ecs/main/" + task["taskArn"].rpartition("/")[2]
+    events = setup.client("logs").get_log_events(
+        logGroupName=LOG_GROUP, logStreamName=stream, startFromHead=True
+    )["events"]
+    return [event["message"] for event in events]
 
 
-def test_a_task_runs_to_its_exit_code(setup: Setup, chroot_agent: AgentProcess) -> None:
+def test_a_task_runs_to_its_exit_code(setup: Setup) -> None:
     definition = register(
         setup,
         "hello",
@@ -70,17 +82,15 @@ def test_a_task_runs_to_its_exit_code(setup: Setup, chroot_agent: AgentProcess) 
     assert container["exitCode"] == 3
     assert container["imageDigest"] == setup.image.digest
     assert task["pullStartedAt"] <= task["pullStoppedAt"] <= task["startedAt"]
-    assert lines_of(chroot_agent, task) == ["hello", "hi yes", "65534", "/tmp"]
+    assert lines_of(setup, task) == ["hello", "hi yes", "65534", "/tmp"]
 
 
-def test_the_image_defaults_apply_and_overrides_win(
-    setup: Setup, chroot_agent: AgentProcess
-) -> None:
+def test_the_image_defaults_apply_and_overrides_win(setup: Setup) -> None:
     definition = register(setup, "defaults", {"command": ["sh", "-c", "echo one"]})
     overrides = {"containerOverrides": [{"name": "main", "command": ["echo", "two"]}]}
     task = run_to_stop(setup, definition, overrides=overrides)
     assert task["containers"][0]["exitCode"] == 0
-    assert lines_of(chroot_agent, task) == ["two"]
+    assert lines_of(setup, task) == ["two"]
 
 
 def test_a_denied_pull_fails_the_task(setup: Setup) -> None:
@@ -134,16 +144,14 @@ def test_stop_task_stops_a_running_task(setup: Setup) -> None:
     assert found["containers"][0]["exitCode"] == 137  # sleep as PID 1 ignores SIGTERM
 
 
-def test_network_mode_none_has_only_loopback(setup: Setup, chroot_agent: AgentProcess) -> None:
+def test_network_mode_none_has_only_loopback(setup: Setup) -> None:
     command = ["sh", "-c", "cat /proc/net/dev | tail -n +3 | cut -d: -f1"]
     definition = register(setup, "isolated", {"command": command}, networkMode="none")
     task = run_to_stop(setup, definition)
-    assert [line.strip() for line in lines_of(chroot_agent, task)] == ["lo"]
+    assert [line.strip() for line in lines_of(setup, task)] == ["lo"]
 
 
-def test_the_task_role_credentials_reach_the_task_only(
-    setup: Setup, chroot_agent: AgentProcess
-) -> None:
+def test_the_task_role_credentials_reach_the_task_only(setup: Setup) -> None:
     fetch = (
         'wget -q -O - --header "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN" '
         "$AWS_CONTAINER_CREDENTIALS_FULL_URI; echo; "
@@ -154,7 +162,7 @@ def test_the_task_role_credentials_reach_the_task_only(
         setup, "with-role", {"command": ["sh", "-c", fetch]}, taskRoleArn=setup.task_role
     )
     task = run_to_stop(setup, definition)
-    lines = lines_of(chroot_agent, task)
+    lines = lines_of(setup, task)
     assert lines[-1] == "refused"
     credentials = json.loads(lines[0])
     assert credentials["RoleArn"] == setup.task_role

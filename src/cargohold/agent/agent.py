@@ -8,6 +8,7 @@ its tasks and deregisters.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import signal
@@ -20,7 +21,8 @@ from typing import Any
 from cargohold.agent.control import Control
 from cargohold.agent.credentials_endpoint import CredentialsEndpoint
 from cargohold.agent.images import Puller
-from cargohold.agent.runtime import LineSink, Runtime
+from cargohold.agent.logsinks import make_sink
+from cargohold.agent.runtime import Runtime
 from cargohold.agent.task import TaskRun
 
 log = logging.getLogger(__name__)
@@ -36,16 +38,6 @@ class AgentConfig:
     poll_interval: float = 1.0
 
 
-def logging_sink(task: dict[str, Any], container: dict[str, Any]) -> LineSink:
-    """Output of containers without `awslogs`: the agent's own log."""
-    prefix = f"{task['taskArn'].rpartition('/')[2]}/{container['name']}"
-
-    def sink(stream: str, line: str) -> None:
-        log.info("%s %s: %s", prefix, stream, line)
-
-    return sink
-
-
 class Agent:
     def __init__(
         self, config: AgentConfig, runtime: Runtime, control: Control | None = None
@@ -56,7 +48,6 @@ class Agent:
         self.puller = Puller(config.endpoint_url, self.control.region, config.work_dir / "images")
         self.endpoint = CredentialsEndpoint()
         self.instance_arn = ""
-        self.sinks = logging_sink
         self._runs: dict[str, TaskRun] = {}
         self._stopping = threading.Event()
 
@@ -119,7 +110,7 @@ class Agent:
             puller=self.puller,
             runtime=self.runtime,
             endpoint=self.endpoint,
-            sinks=self.sinks,
+            sinks=functools.partial(make_sink, self.control),
         )
         self._runs[run.arn] = run
         threading.Thread(target=run.run, name=f"task-{run.arn[-8:]}", daemon=True).start()

@@ -88,8 +88,8 @@ class Control:
             float(expires),
         )
 
-    def registry_token(self, credentials: RoleCredentials | None) -> str:
-        """The `/v2/` password ECR's GetAuthorizationToken gives these credentials (None: the
+    def client(self, service: str, credentials: RoleCredentials | None) -> Any:
+        """A boto3 client of the registry's endpoint with these credentials (None: the
         agent's own)."""
         session = self.session
         if credentials is not None:
@@ -98,7 +98,15 @@ class Control:
                 aws_secret_access_key=credentials.secret_access_key,
                 aws_session_token=credentials.token,
             )
-        ecr = session.client("ecr", endpoint_url=self.endpoint_url, region_name=self.region)
+        client: Any = session.client(  # type: ignore[call-overload]
+            service, endpoint_url=self.endpoint_url, region_name=self.region
+        )
+        return client
+
+    def registry_token(self, credentials: RoleCredentials | None) -> str:
+        """The `/v2/` password ECR's GetAuthorizationToken gives these credentials (None: the
+        agent's own)."""
+        ecr = self.client("ecr", credentials)
         try:
             data = ecr.get_authorization_token()["authorizationData"][0]
         except (ClientError, BotoCoreError) as exc:

@@ -17,10 +17,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from cargohold.agent.control import Control, CredentialsError, RefreshingCredentials
+from cargohold.agent.control import (
+    Control,
+    CredentialsError,
+    RefreshingCredentials,
+    RoleCredentials,
+)
 from cargohold.agent.credentials_endpoint import CredentialsEndpoint
 from cargohold.agent.images import PulledImage, Puller, PullError
-from cargohold.agent.runtime import LineSink, RunningContainer, Runtime, container_spec
+from cargohold.agent.logsinks import LogSink
+from cargohold.agent.runtime import RunningContainer, Runtime, container_spec
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +34,8 @@ log = logging.getLogger(__name__)
 STOP_TIMEOUT = 30.0
 _TICK = 0.25
 
-SinkFactory = Callable[[dict[str, Any], dict[str, Any]], LineSink]
+#: The sink of a container's output: (task, container definition, execution credentials).
+SinkFactory = Callable[[dict[str, Any], dict[str, Any], RoleCredentials | None], LogSink]
 
 
 def _now() -> datetime:
@@ -62,6 +69,8 @@ class TaskRun:
         self._running: dict[str, RunningContainer] = {}
         self._stop_timeouts: dict[str, float] = {}
         self._exits: dict[str, int] = {}
+        self._outputs: list[LogSink] = []
+        self._execution: RoleCredentials | None = None
 
     # -- reporting --------------------------------------------------------------------------
 
@@ -88,11 +97,17 @@ class TaskRun:
         except Exception as exc:
             log.exception("task %s failed", self.arn)
             self._stop_all()
-            self._fail(f"TaskFailedToStart: {exc}")
+            self._close_outputs()
+            self._fail(f"CannotStartContainerError: {exc}")
         finally:
             for container in self._running.values():
                 container.remove()
             self.done.set()
+
+    def _close_outputs(self) -> None:
+        for output in self._outputs:
+            output.close()
+        self._outputs.clear()
 
     def _run(self) -> None:
         definition = self._control.ecs.describe_task_definition(
@@ -111,6 +126,8 @@ class TaskRun:
             reason = self._watch(definition)
         finally:
             self._endpoint.remove(variables)
+            # Every line reaches its log before the task is reported stopped.
+            self._close_outputs()
         self._report("DEPROVISIONING")
         self._report(
             "STOPPED",
@@ -123,12 +140,11 @@ class TaskRun:
         execution = self.task["overrides"].get("executionRoleArn") or definition.get(
             "executionRoleArn"
         )
-        credentials = None
         if execution:
-            credentials = self._control.role_credentials(
+            self._execution = self._control.role_credentials(
                 self._cluster, self._instance, self.arn, "execution"
             )
-        return self._control.registry_token(credentials)
+        return self._control.registry_token(self._execution)
 
     def _pull(self, definition: dict[str, Any], started: datetime) -> dict[str, PulledImage] | None:
         try:
@@ -183,11 +199,12 @@ class TaskRun:
                 network_mode=mode,
                 hostname=task_id[:12],
             )
-            sink = self._sinks(self.task, container)
+            output = self._sinks(self.task, container, self._execution)
+            self._outputs.append(output)
             self._stop_timeouts[container["name"]] = float(
                 container.get("stopTimeout") or STOP_TIMEOUT
             )
-            self._running[container["name"]] = self._runtime.start(spec, sink)
+            self._running[container["name"]] = self._runtime.start(spec, output.write)
 
     def _watch(self, definition: dict[str, Any]) -> str:
         essential = {

@@ -21,6 +21,7 @@ from cargohold.metadata.iam import SqlIam
 from cargohold.metadata.iam_policies import SqlIamPolicies
 from cargohold.metadata.identities import SqlIdentities
 from cargohold.metadata.jobs import SqlJobs
+from cargohold.metadata.logs import SqlLogs
 from cargohold.metadata.manifests import SqlManifests
 from cargohold.metadata.policies import SqlPolicies
 from cargohold.metadata.registries import SqlRegistries
@@ -38,6 +39,7 @@ from cargohold.ports import (
     IamPolicies,
     Identities,
     Jobs,
+    LogStore,
     Manifests,
     Registries,
     Repositories,
@@ -72,6 +74,7 @@ class SqlTransaction:
         self.vulnerabilities: Vulnerabilities = SqlVulnerabilities(conn)
         self.jobs: Jobs = SqlJobs(conn)
         self.ecs: EcsStore = SqlEcs(conn)
+        self.logs: LogStore = SqlLogs(conn)
 
 
 class MetadataStore:

@@ -14,6 +14,7 @@ from cargohold.ports.access import (
 )
 from cargohold.ports.content import Blobs, Manifests, Registries, Repositories, Templates, Uploads
 from cargohold.ports.ecs import EcsRecord, EcsStore, TaskFilter
+from cargohold.ports.logs import EventQuery, LogEvent, LogGroup, LogStore, LogStream
 from cargohold.ports.metadata import Changes, Metadata, Transaction
 from cargohold.ports.storage import (
     KeyNotFound,
@@ -32,12 +33,17 @@ __all__ = [
     "Changes",
     "EcsRecord",
     "EcsStore",
+    "EventQuery",
     "Events",
     "Iam",
     "IamPolicies",
     "Identities",
     "Jobs",
     "KeyNotFound",
+    "LogEvent",
+    "LogGroup",
+    "LogStore",
+    "LogStream",
     "Manifests",
     "Metadata",
     "ObjectInfo",

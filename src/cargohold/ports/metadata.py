@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         Uploads,
     )
     from cargohold.ports.ecs import EcsStore
+    from cargohold.ports.logs import LogStore
     from cargohold.ports.work import Jobs, Scans, Vulnerabilities
 
 
@@ -63,6 +64,7 @@ class Transaction(Protocol):
     vulnerabilities: Vulnerabilities
     jobs: Jobs
     ecs: EcsStore
+    logs: LogStore
 
 
 class Metadata(Protocol):

@@ -43,6 +43,7 @@ from cargohold.metadata.schema.ecs import (
     ecs_task_definitions,
     ecs_tasks,
 )
+from cargohold.metadata.schema.logs import log_events, log_groups, log_streams
 from cargohold.metadata.schema.work import (
     findings,
     jobs,
@@ -70,6 +71,9 @@ __all__ = [
     "iam_groups",
     "inline_policies",
     "jobs",
+    "log_events",
+    "log_groups",
+    "log_streams",
     "managed_policies",
     "manifest_blobs",
     "manifest_children",
