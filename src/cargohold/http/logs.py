@@ -106,7 +106,7 @@ def _sliced(
     return result
 
 
-def logs_handlers(logs: LogsService) -> dict[str, Handler]:
+def group_handlers(logs: LogsService) -> dict[str, Handler]:
     async def create_group(call: AwsCall) -> dict[str, Any]:
         tags = call.params.get("tags") or {}
         await logs.create_group(call.account, call.params["logGroupName"], tags)
@@ -136,6 +136,16 @@ def logs_handlers(logs: LogsService) -> dict[str, Handler]:
             found.reverse()
         return _sliced(call, found, "logStreams", lambda s: _stream_shape(call, group, s))
 
+    return {
+        "CreateLogGroup": create_group,
+        "DescribeLogGroups": describe_groups,
+        "DeleteLogGroup": delete_group,
+        "CreateLogStream": create_stream,
+        "DescribeLogStreams": describe_streams,
+    }
+
+
+def event_handlers(logs: LogsService) -> dict[str, Handler]:
     async def put_events(call: AwsCall) -> dict[str, Any]:
         params = call.params
         await logs.put(
@@ -168,11 +178,6 @@ def logs_handlers(logs: LogsService) -> dict[str, Handler]:
         }
 
     return {
-        "CreateLogGroup": create_group,
-        "DescribeLogGroups": describe_groups,
-        "DeleteLogGroup": delete_group,
-        "CreateLogStream": create_stream,
-        "DescribeLogStreams": describe_streams,
         "PutLogEvents": put_events,
         "GetLogEvents": get_events,
         "FilterLogEvents": filter_events,
@@ -180,9 +185,10 @@ def logs_handlers(logs: LogsService) -> dict[str, Handler]:
 
 
 def logs_service(store: Metadata, clock: Callable[[], float]) -> AwsService:
+    logs = LogsService(store, clock)
     return AwsService(
         SERVICE,
-        logs_handlers(LogsService(store, clock)),
+        {**group_handlers(logs), **event_handlers(logs)},
         resources=_resources,
         errors=logs_error,
         invalid=logs_invalid,
