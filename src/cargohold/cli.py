@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from cargohold import admin, audit_cli, scan_cli, serving
+from cargohold import admin, audit_cli, kubelet_provider, scan_cli, serving
 from cargohold.agent import cli as agent_cli
 from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, ConfigError, load, to_json
 
@@ -133,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     scan_cli.add_parsers(commands, _common, _load)
     audit_cli.add_parser(commands, _common, _load)
     agent_cli.add_parser(commands, _common, _load)
+    kubelet_provider.add_parser(commands)
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)
