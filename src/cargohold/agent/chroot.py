@@ -76,6 +76,7 @@ class ChrootContainer:
 
 class ChrootRuntime:
     name = "chroot"
+    needs_layers = True
 
     def __init__(self, work: Path) -> None:
         self._work = work

@@ -11,12 +11,19 @@ from typing import Any
 from cargohold.agent.runtime import Runtime
 
 
-def _runtime(name: str, work: Path) -> Runtime:
-    if name == "chroot":
-        from cargohold.agent.chroot import ChrootRuntime
+def _runtime(name: str, work: Path, endpoint: str) -> Runtime:
+    try:
+        if name == "chroot":
+            from cargohold.agent.chroot import ChrootRuntime
 
-        return ChrootRuntime(work / "containers")
-    raise SystemExit(f"cargohold: the {name} runtime is not available")
+            return ChrootRuntime(work / "containers")
+        from cargohold.agent.engine import EngineRuntime
+
+        if name == "podman":
+            return EngineRuntime.podman(endpoint)
+        return EngineRuntime("docker", endpoint)
+    except RuntimeError as exc:
+        raise SystemExit(f"cargohold: {exc}") from None
 
 
 def _default_endpoint(args: argparse.Namespace, load: Any) -> str:
@@ -43,7 +50,7 @@ def _agent(args: argparse.Namespace, load: Any) -> int:
     work = Path(args.work_dir).resolve()
     work.mkdir(parents=True, exist_ok=True, mode=0o700)
     config = AgentConfig(args.cluster, endpoint, work, poll_interval=args.poll_interval)
-    return run_agent(Agent(config, _runtime(args.runtime, work)))
+    return run_agent(Agent(config, _runtime(args.runtime, work, endpoint)))
 
 
 def add_parser(commands: Any, common: Any, load: Any) -> None:

@@ -118,8 +118,9 @@ class Puller:
         self._region = region
         self._cache = cache
 
-    def pull(self, uri: str, token: str) -> PulledImage:
-        """Raises PullError with ECS's words."""
+    def pull(self, uri: str, token: str, *, layers: bool = True) -> PulledImage:
+        """The manifest and config checked, and (with `layers`) every layer downloaded and
+        checked. Raises PullError with ECS's words."""
         image = parse_image(uri)
         if not serves(image, self._endpoint, self._region):
             raise PullError(
@@ -137,14 +138,15 @@ class Puller:
             config_blob = self._blob(client, image, manifest["config"]["digest"])
             config = json.loads(config_blob.read_bytes())
             diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
-            layers = manifest.get("layers") or []
-            if len(diff_ids) != len(layers):
+            found = manifest.get("layers") or []
+            if len(diff_ids) != len(found):
                 raise PullError(
-                    f"image {image} has {len(layers)} layers but {len(diff_ids)} diff ids"
+                    f"image {image} has {len(found)} layers but {len(diff_ids)} diff ids"
                 )
             paths = tuple(
                 self._layer(client, image, layer, diff_id)
-                for layer, diff_id in zip(layers, diff_ids, strict=True)
+                for layer, diff_id in zip(found, diff_ids, strict=True)
+                if layers
             )
         return PulledImage(digest, config, paths)
 

@@ -51,6 +51,8 @@ class RunningContainer(Protocol):
 
 class Runtime(Protocol):
     name: str
+    #: Whether the agent unpacks the layers itself (chroot) or the engine pulls them.
+    needs_layers: bool
 
     def start(self, spec: ContainerSpec, sink: LineSink) -> RunningContainer:
         """Create and start the container; its output goes to `sink` line by line. Raises

@@ -10,6 +10,7 @@ container's exit code.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -71,6 +72,7 @@ class TaskRun:
         self._exits: dict[str, int] = {}
         self._outputs: list[LogSink] = []
         self._execution: RoleCredentials | None = None
+        self._token = ""
 
     # -- reporting --------------------------------------------------------------------------
 
@@ -121,7 +123,12 @@ class TaskRun:
         self._report("PENDING", pullStoppedAt=_now())
         variables = self._task_credentials(definition)
         try:
-            self._start(definition, images, variables)
+            try:
+                self._start(definition, images, variables)
+            except PullError as exc:
+                self._stop_all()
+                self._fail(f"CannotPullContainerError: {exc.reason}", pullStoppedAt=_now())
+                return
             self._report("RUNNING", containers=self._container_reports("RUNNING", images))
             reason = self._watch(definition)
         finally:
@@ -144,7 +151,8 @@ class TaskRun:
             self._execution = self._control.role_credentials(
                 self._cluster, self._instance, self.arn, "execution"
             )
-        return self._control.registry_token(self._execution)
+        self._token = self._control.registry_token(self._execution)
+        return self._token
 
     def _pull(self, definition: dict[str, Any], started: datetime) -> dict[str, PulledImage] | None:
         try:
@@ -161,7 +169,9 @@ class TaskRun:
         images: dict[str, PulledImage] = {}
         for container in definition["containerDefinitions"]:
             try:
-                images[container["name"]] = self._puller.pull(container["image"], token)
+                images[container["name"]] = self._puller.pull(
+                    container["image"], token, layers=self._runtime.needs_layers
+                )
             except PullError as exc:
                 self._fail(
                     f"CannotPullContainerError: {exc.reason}",
@@ -204,6 +214,7 @@ class TaskRun:
             self._stop_timeouts[container["name"]] = float(
                 container.get("stopTimeout") or STOP_TIMEOUT
             )
+            spec = dataclasses.replace(spec, registry_token=self._token)
             self._running[container["name"]] = self._runtime.start(spec, output.write)
 
     def _watch(self, definition: dict[str, Any]) -> str:
