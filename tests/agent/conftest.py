@@ -3,6 +3,7 @@ agent` run as a real subprocess with an instance user's credentials."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -91,7 +92,6 @@ def setup(live_servers: LiveServers) -> Setup:
         AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     )
-    server.aws_client("ecs").create_cluster(clusterName="agents")
     server.aws_client("logs").create_log_group(logGroupName=LOG_GROUP)
     return Setup(server, account, region, image, execution, task_role, env)
 
@@ -105,12 +105,16 @@ class AgentProcess:
         return self.log.read_text(errors="replace")
 
 
-@pytest.fixture(scope="module")
-def chroot_agent(setup: Setup, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
-    work = tmp_path_factory.mktemp("agent")
+@contextlib.contextmanager
+def running_agent(
+    setup: Setup, work: Path, *, cluster: str, runtime: str, env: dict[str, str] | None = None
+) -> Iterator[AgentProcess]:
+    """`cargohold ecs agent` serving `cluster` with `runtime`, until the block ends (SIGTERM,
+    which must stop it)."""
     log = work / "agent.log"
     ecs = setup.client("ecs")
-    before = set(ecs.list_container_instances(cluster="agents")["containerInstanceArns"])
+    ecs.create_cluster(clusterName=cluster)
+    before = set(ecs.list_container_instances(cluster=cluster)["containerInstanceArns"])
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
@@ -120,11 +124,11 @@ def chroot_agent(setup: Setup, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 "ecs",
                 "agent",
                 "--cluster",
-                "agents",
+                cluster,
                 "--endpoint-url",
                 setup.server.url,
                 "--runtime",
-                "chroot",
+                runtime,
                 "--work-dir",
                 str(work / "state"),
                 "--poll-interval",
@@ -132,21 +136,82 @@ def chroot_agent(setup: Setup, tmp_path_factory: pytest.TempPathFactory) -> Iter
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=setup.instance_env,
+            env={**setup.instance_env, **(env or {})},
         )
     agent = AgentProcess(process, log)
 
     def registered() -> bool:
         assert process.poll() is None, agent.output()
-        now = set(ecs.list_container_instances(cluster="agents")["containerInstanceArns"])
+        now = set(ecs.list_container_instances(cluster=cluster)["containerInstanceArns"])
         return bool(now - before)
 
-    wait_until(registered, timeout=30)
-    yield agent
-    process.send_signal(signal.SIGTERM)
     try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        raise AssertionError("the agent did not stop on SIGTERM\n" + agent.output()) from None
+        wait_until(registered, timeout=30)
+        yield agent
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise AssertionError("the agent did not stop on SIGTERM\n" + agent.output()) from None
+    # Stopping deregistered it.
+    assert not set(ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]) - before
+
+
+@pytest.fixture(scope="module")
+def chroot_agent(setup: Setup, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
+    with running_agent(
+        setup, tmp_path_factory.mktemp("agent"), cluster="agents", runtime="chroot"
+    ) as agent:
+        yield agent
+
+
+def register(setup: Setup, family: str, container: dict[str, Any], **more: Any) -> str:
+    """A task definition of one essential container `main` of the busybox image, its output
+    sent to LOG_GROUP; `networkMode` host unless given."""
+    definition = {
+        "name": "main",
+        "image": setup.ecr_uri(),
+        "essential": True,
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": LOG_GROUP,
+                "awslogs-region": setup.region,
+                "awslogs-stream-prefix": "ecs",
+            },
+        },
+        **container,
+    }
+    found = setup.client("ecs").register_task_definition(
+        family=family,
+        executionRoleArn=setup.execution_role,
+        networkMode=more.pop("networkMode", "host"),
+        containerDefinitions=[definition],
+        **more,
+    )
+    return str(found["taskDefinition"]["taskDefinitionArn"])
+
+
+def run_to_stop(
+    setup: Setup, definition: str, cluster: str = "agents", **more: Any
+) -> dict[str, Any]:
+    """RunTask, then boto3's tasks_stopped waiter; the task as DescribeTasks shows it."""
+    ecs = setup.client("ecs")
+    task = ecs.run_task(cluster=cluster, taskDefinition=definition, **more)["tasks"][0]
+    ecs.get_waiter("tasks_stopped").wait(
+        cluster=cluster, tasks=[task["taskArn"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    found: dict[str, Any] = ecs.describe_tasks(cluster=cluster, tasks=[task["taskArn"]])["tasks"][0]
+    return found
+
+
+def lines_of(setup: Setup, task: dict[str, Any]) -> list[str]:
+    """What the task's `main` container wrote, from its awslogs stream (`ecs/main/TASK`)."""
+    stream = "ecs/main/" + task["taskArn"].rpartition("/")[2]
+    events = setup.client("logs").get_log_events(
+        logGroupName=LOG_GROUP, logStreamName=stream, startFromHead=True
+    )["events"]
+    return [event["message"] for event in events]

@@ -7,59 +7,12 @@ role's credentials reach it through the loopback credentials endpoint, and no ot
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
-from agent.conftest import LOG_GROUP, Setup
+from agent.conftest import Setup, lines_of, register, run_to_stop
 
 pytestmark = pytest.mark.usefixtures("chroot_agent")
-
-
-def register(setup: Setup, family: str, container: dict[str, Any], **more: Any) -> str:
-    definition = {
-        "name": "main",
-        "image": setup.ecr_uri(),
-        "essential": True,
-        "logConfiguration": {
-            "logDriver": "awslogs",
-            "options": {
-                "awslogs-group": LOG_GROUP,
-                "awslogs-region": setup.region,
-                "awslogs-stream-prefix": "ecs",
-            },
-        },
-        **container,
-    }
-    found = setup.client("ecs").register_task_definition(
-        family=family,
-        executionRoleArn=setup.execution_role,
-        networkMode=more.pop("networkMode", "host"),
-        containerDefinitions=[definition],
-        **more,
-    )
-    return str(found["taskDefinition"]["taskDefinitionArn"])
-
-
-def run_to_stop(setup: Setup, definition: str, **more: Any) -> dict[str, Any]:
-    ecs = setup.client("ecs")
-    task = ecs.run_task(cluster="agents", taskDefinition=definition, **more)["tasks"][0]
-    ecs.get_waiter("tasks_stopped").wait(
-        cluster="agents", tasks=[task["taskArn"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-    )
-    found: dict[str, Any] = ecs.describe_tasks(cluster="agents", tasks=[task["taskArn"]])["tasks"][
-        0
-    ]
-    return found
-
-
-def lines_of(setup: Setup, task: dict[str, Any]) -> list[str]:
-    """What the task's `main` container wrote, from its awslogs stream (`ecs/main/TASK`)."""
-    stream = "ecs/main/" + task["taskArn"].rpartition("/")[2]
-    events = setup.client("logs").get_log_events(
-        logGroupName=LOG_GROUP, logStreamName=stream, startFromHead=True
-    )["events"]
-    return [event["message"] for event in events]
 
 
 def test_a_task_runs_to_its_exit_code(setup: Setup) -> None:

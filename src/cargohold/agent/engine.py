@@ -28,15 +28,26 @@ _POLL = 0.1
 
 
 def _pump(container: Any, stream: str, sink: LineSink) -> None:
+    """Follow one output stream line by line until the container stops. A follow can end
+    before it delivered the last bytes a container wrote just before exiting, so what it
+    missed is read once more afterwards."""
     pending = b""
+    received = 0
+    wanted = {"stdout": stream == "stdout", "stderr": stream == "stderr"}
+
+    def emit(chunk: bytes) -> None:
+        nonlocal pending
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            sink(stream, line.decode("utf-8", "replace"))
+
     try:
-        for chunk in container.logs(
-            stream=True, follow=True, stdout=stream == "stdout", stderr=stream == "stderr"
-        ):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                sink(stream, line.decode("utf-8", "replace"))
+        for chunk in container.logs(stream=True, follow=True, **wanted):
+            received += len(chunk)
+            emit(chunk)
+        everything = container.logs(stream=False, **wanted)
+        emit(everything[received:])
     except DockerException:
         pass
     if pending:
