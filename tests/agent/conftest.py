@@ -3,50 +3,19 @@ agent` run as a real subprocess with an instance user's credentials."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from support.busybox import BusyboxImage
-from support.ecs import make_role
+from support.ecs import AgentProcess, instance_env, make_role, running_agent
 from support.fixtures import LiveServers
 from support.server import RegistryServer
-from support.waiting import wait_until
 
 LOG_GROUP = "/ecs/agent-tests"
 EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
-#: What AmazonEC2ContainerServiceforEC2Role grants an instance, and the task listing it polls.
-INSTANCE_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Action": [
-                "ecs:RegisterContainerInstance",
-                "ecs:DeregisterContainerInstance",
-                "ecs:DiscoverPollEndpoint",
-                "ecs:Poll",
-                "ecs:Submit*",
-                "ecs:ListTasks",
-                "ecs:DescribeTasks",
-                "ecs:DescribeTaskDefinition",
-                "ecr:GetAuthorizationToken",
-                "ecr:BatchGetImage",
-                "ecr:GetDownloadUrlForLayer",
-            ],
-            "Resource": "*",
-        }
-    ],
-}
 
 
 @dataclass(frozen=True)
@@ -79,91 +48,19 @@ def setup(live_servers: LiveServers) -> Setup:
     execution = make_role(iam, "ecsTaskExecutionRole")
     iam.attach_role_policy(RoleName="ecsTaskExecutionRole", PolicyArn=EXECUTION_POLICY)
     task_role = make_role(iam, "appTaskRole")
-    iam.create_user(UserName="instance")
-    iam.put_user_policy(
-        UserName="instance", PolicyName="ecs-instance", PolicyDocument=json.dumps(INSTANCE_POLICY)
-    )
-    key = iam.create_access_key(UserName="instance")["AccessKey"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CARGOHOLD_"))}
-    env.update(
-        AWS_ACCESS_KEY_ID=key["AccessKeyId"],
-        AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"],
-        AWS_DEFAULT_REGION=region,
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-    )
+    env = instance_env(iam, region)
     server.aws_client("logs").create_log_group(logGroupName=LOG_GROUP)
     return Setup(server, account, region, image, execution, task_role, env)
-
-
-class AgentProcess:
-    def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
-        self.process = process
-        self.log = log
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-@contextlib.contextmanager
-def running_agent(
-    setup: Setup, work: Path, *, cluster: str, runtime: str, env: dict[str, str] | None = None
-) -> Iterator[AgentProcess]:
-    """`cargohold ecs agent` serving `cluster` with `runtime`, until the block ends (SIGTERM,
-    which must stop it)."""
-    log = work / "agent.log"
-    ecs = setup.client("ecs")
-    ecs.create_cluster(clusterName=cluster)
-    before = set(ecs.list_container_instances(cluster=cluster)["containerInstanceArns"])
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cargohold",
-                "ecs",
-                "agent",
-                "--cluster",
-                cluster,
-                "--endpoint-url",
-                setup.server.url,
-                "--runtime",
-                runtime,
-                "--work-dir",
-                str(work / "state"),
-                "--poll-interval",
-                "0.2",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**setup.instance_env, **(env or {})},
-        )
-    agent = AgentProcess(process, log)
-
-    def registered() -> bool:
-        assert process.poll() is None, agent.output()
-        now = set(ecs.list_container_instances(cluster=cluster)["containerInstanceArns"])
-        return bool(now - before)
-
-    try:
-        wait_until(registered, timeout=30)
-        yield agent
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise AssertionError("the agent did not stop on SIGTERM\n" + agent.output()) from None
-    # Stopping deregistered it.
-    assert not set(ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]) - before
 
 
 @pytest.fixture(scope="module")
 def chroot_agent(setup: Setup, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
     with running_agent(
-        setup, tmp_path_factory.mktemp("agent"), cluster="agents", runtime="chroot"
+        setup.server,
+        setup.instance_env,
+        tmp_path_factory.mktemp("agent"),
+        cluster="agents",
+        runtime="chroot",
     ) as agent:
         yield agent
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from agent.conftest import AgentProcess, Setup, lines_of, register, run_to_stop, running_agent
+from agent.conftest import Setup, lines_of, register, run_to_stop
+from support.ecs import AgentProcess, running_agent
 
 CLUSTER = "engine"
 
@@ -24,7 +25,12 @@ def docker_agent(
 ) -> Iterator[AgentProcess]:
     work = tmp_path_factory.mktemp("docker-agent")
     with running_agent(
-        setup, work, cluster=CLUSTER, runtime="docker", env={"DOCKER_HOST": docker_host}
+        setup.server,
+        setup.instance_env,
+        work,
+        cluster=CLUSTER,
+        runtime="docker",
+        env={"DOCKER_HOST": docker_host},
     ) as agent:
         yield agent
 
