@@ -170,6 +170,8 @@ def test_tasks_are_placed_on_the_least_loaded_instance_and_stopped(ecs: Any) -> 
     ecs.get_waiter("tasks_stopped").wait(
         cluster="work", tasks=[task["taskArn"]], WaiterConfig={"Delay": 1, "MaxAttempts": 5}
     )
+    code, message = error_of(lambda: ecs.describe_tasks(cluster="work", tasks=[]))
+    assert (code, message) == ("InvalidParameterException", "Tasks cannot be empty.")
     missing = ecs.describe_tasks(cluster="work", tasks=["0" * 32])["failures"]
     assert missing[0]["reason"] == "MISSING"
     code, _ = error_of(lambda: ecs.delete_cluster(cluster="work"))

@@ -78,3 +78,13 @@ def test_groups_streams_and_events(logs: Any) -> None:
 
 def test_other_operations_are_unsupported(logs: Any) -> None:
     assert code_of(lambda: logs.describe_destinations()) == "UnsupportedOperationException"
+
+
+def test_a_group_is_named_by_name_or_arn(logs: Any) -> None:
+    assert code_of(lambda: logs.describe_log_streams()) == "InvalidParameterException"
+    assert code_of(lambda: logs.filter_log_events()) == "InvalidParameterException"
+    logs.create_log_group(logGroupName="by-arn")
+    arn = logs.describe_log_groups(logGroupNamePrefix="by-arn")["logGroups"][0]["logGroupArn"]
+    logs.create_log_stream(logGroupName="by-arn", logStreamName="s")
+    streams = logs.describe_log_streams(logGroupIdentifier=arn)["logStreams"]
+    assert [s["logStreamName"] for s in streams] == ["s"]

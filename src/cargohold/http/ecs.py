@@ -20,6 +20,7 @@ from botocore.model import ServiceModel
 from cargohold.domain.ecs import (
     EcsArn,
     EcsError,
+    InvalidParameter,
     cluster_arn,
     cluster_name,
     task_arn,
@@ -48,7 +49,9 @@ _NO_CLUSTER = frozenset({"CreateCluster", "ListClusters", "DescribeClusters", *_
 
 
 def _task_ids(call: AwsCall) -> list[str]:
-    tasks = call.params.get("tasks") or [call.params["task"]]
+    tasks = call.params["tasks"] if "tasks" in call.params else [call.params["task"]]
+    if not tasks:
+        raise InvalidParameter("Tasks cannot be empty.")
     return [str(t).rpartition("/")[2] for t in tasks]
 
 

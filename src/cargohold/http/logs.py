@@ -19,7 +19,7 @@ from botocore.model import ServiceModel
 from cargohold.domain.errors import AccessDenied, RegistryError
 from cargohold.http.awsservice import AwsCall, AwsError, AwsService, Handler, ValidationFailed
 from cargohold.ports import LogEvent, LogGroup, LogStream, Metadata
-from cargohold.service.logs import LogsError, LogsService
+from cargohold.service.logs import InvalidParameter, LogsError, LogsService
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +31,24 @@ def group_arn(call: AwsCall, name: str) -> str:
     return f"arn:aws:logs:{call.region}:{call.account}:log-group:{name}"
 
 
+def group_name(call: AwsCall) -> str:
+    """The group a call names, by `logGroupName` or `logGroupIdentifier` (a name or an ARN)."""
+    name = call.params.get("logGroupName")
+    identifier = call.params.get("logGroupIdentifier")
+    if name and identifier:
+        raise InvalidParameter("LogGroup name and LogGroup ARN are mutually exclusive parameters.")
+    if identifier:
+        prefix = f"arn:aws:logs:{call.region}:{call.account}:log-group:"
+        name = str(identifier).removeprefix(prefix).removesuffix(":*")
+    if not name:
+        raise InvalidParameter("Should provide either logGroupName or logGroupIdentifier.")
+    return str(name)
+
+
 async def _resources(call: AwsCall) -> Sequence[str]:
-    group = call.params.get("logGroupName")
-    if not group:
+    if call.operation == "DescribeLogGroups":
         return ["*"]
-    arn = group_arn(call, str(group))
+    arn = group_arn(call, group_name(call))
     if call.operation in _STREAM_CALLS:
         return [f"{arn}:log-stream:{call.params['logStreamName']}"]
     return [arn]
@@ -109,7 +122,7 @@ def _sliced(
 def group_handlers(logs: LogsService) -> dict[str, Handler]:
     async def create_group(call: AwsCall) -> dict[str, Any]:
         tags = call.params.get("tags") or {}
-        await logs.create_group(call.account, call.params["logGroupName"], tags)
+        await logs.create_group(call.account, group_name(call), tags)
         return {}
 
     async def describe_groups(call: AwsCall) -> dict[str, Any]:
@@ -117,16 +130,16 @@ def group_handlers(logs: LogsService) -> dict[str, Handler]:
         return _sliced(call, found, "logGroups", lambda g: _group_shape(call, g))
 
     async def delete_group(call: AwsCall) -> dict[str, Any]:
-        await logs.delete_group(call.account, call.params["logGroupName"])
+        await logs.delete_group(call.account, group_name(call))
         return {}
 
     async def create_stream(call: AwsCall) -> dict[str, Any]:
         params = call.params
-        await logs.create_stream(call.account, params["logGroupName"], params["logStreamName"])
+        await logs.create_stream(call.account, group_name(call), params["logStreamName"])
         return {}
 
     async def describe_streams(call: AwsCall) -> dict[str, Any]:
-        group = call.params["logGroupName"]
+        group = group_name(call)
         found = await logs.streams(
             call.account, group, call.params.get("logStreamNamePrefix") or ""
         )
@@ -148,15 +161,13 @@ def group_handlers(logs: LogsService) -> dict[str, Handler]:
 def event_handlers(logs: LogsService) -> dict[str, Handler]:
     async def put_events(call: AwsCall) -> dict[str, Any]:
         params = call.params
-        await logs.put(
-            call.account, params["logGroupName"], params["logStreamName"], params["logEvents"]
-        )
+        await logs.put(call.account, group_name(call), params["logStreamName"], params["logEvents"])
         return {}
 
     async def get_events(call: AwsCall) -> dict[str, Any]:
         params = call.params
         page = await logs.get_events(
-            call.account, params["logGroupName"], params["logStreamName"], params
+            call.account, group_name(call), params["logStreamName"], params
         )
         return {
             "events": [_event_shape(e) for e in page.events],
@@ -165,9 +176,7 @@ def event_handlers(logs: LogsService) -> dict[str, Handler]:
         }
 
     async def filter_events(call: AwsCall) -> dict[str, Any]:
-        events, streams = await logs.filter_events(
-            call.account, call.params["logGroupName"], call.params
-        )
+        events, streams = await logs.filter_events(call.account, group_name(call), call.params)
         return {
             "events": [
                 {**_event_shape(e), "logStreamName": e.stream, "eventId": str(e.id)} for e in events
