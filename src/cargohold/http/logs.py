@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 
 SERVICE = "logs"
 _STREAM_CALLS = frozenset({"CreateLogStream", "PutLogEvents", "GetLogEvents"})
+#: The calls served that act on one log group.
+_GROUP_CALLS = _STREAM_CALLS | {
+    "CreateLogGroup",
+    "DeleteLogGroup",
+    "DescribeLogStreams",
+    "FilterLogEvents",
+}
 
 
 def group_arn(call: AwsCall, name: str) -> str:
@@ -46,7 +53,7 @@ def group_name(call: AwsCall) -> str:
 
 
 async def _resources(call: AwsCall) -> Sequence[str]:
-    if call.operation == "DescribeLogGroups":
+    if call.operation not in _GROUP_CALLS:
         return ["*"]
     arn = group_arn(call, group_name(call))
     if call.operation in _STREAM_CALLS:
