@@ -128,3 +128,29 @@ def test_the_task_role_credentials_reach_the_task_only(setup: Setup) -> None:
     assert sts.get_caller_identity()["Arn"] == (
         f"arn:aws:sts::{setup.account}:assumed-role/appTaskRole/{task_id}"
     )
+
+
+def test_an_essential_container_stops_the_task(setup: Setup) -> None:
+    ecs = setup.client("ecs")
+    side = {
+        "name": "side",
+        "image": setup.ecr_uri(),
+        "essential": False,
+        "command": ["sh", "-c", "exit 2"],
+    }
+    main = {
+        "name": "main",
+        "image": setup.ecr_uri(),
+        "command": ["sh", "-c", "sleep 1; exit 0"],
+    }
+    definition = ecs.register_task_definition(
+        family="two",
+        networkMode="host",
+        executionRoleArn=setup.execution_role,
+        containerDefinitions=[side, main],
+    )["taskDefinition"]["taskDefinitionArn"]
+    task = run_to_stop(setup, definition)
+    codes = {c["name"]: c.get("exitCode") for c in task["containers"]}
+    # The non-essential container's exit left the task running until `main` exited.
+    assert codes == {"side": 2, "main": 0}
+    assert task["stopCode"] == "EssentialContainerExited"
