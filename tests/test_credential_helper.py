@@ -84,6 +84,7 @@ def test_get_answers_a_token_that_pulls(server: RegistryServer, tmp_path: Path) 
     assert again["Secret"] == answer["Secret"]
     cached = list((tmp_path / "cache" / "cargohold" / "registry-tokens").iterdir())
     assert len(cached) == 1 and stat.S_IMODE(cached[0].stat().st_mode) == 0o600
+    assert json.loads(helper(env, "list", "").stdout) == {server.host: "AWS"}
     assert helper(env, "erase", server.host).returncode == 0
     assert not any((tmp_path / "cache" / "cargohold" / "registry-tokens").iterdir())
     assert helper(env, "store", '{"ServerURL":"x","Username":"u","Secret":"s"}').returncode == 0

@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from cargohold.registry_tokens import RegistryTokens, TokenError, server_host
+from cargohold.registry_tokens import USERNAME, RegistryTokens, TokenError, server_host
 
 _USAGE = "usage: docker-credential-cargohold get|list|store|erase"
 
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             RegistryTokens().forget(host)
             return 0
         if action == "list":
-            print(json.dumps({}))
+            print(json.dumps({host: USERNAME for host in RegistryTokens().cached_hosts()}))
             return 0
         json.loads(text or "{}")  # store: a well-formed request, kept nowhere
         return 0

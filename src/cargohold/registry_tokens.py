@@ -12,6 +12,7 @@ user only, as Docker keeps logins in its own config file.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -91,8 +92,18 @@ class RegistryTokens:
         if cached is not None and cached.expires_at - time.time() > REFRESH_BEFORE:
             return cached
         found = self._fetch(endpoint)
-        _write(path, found)
+        _write(path, found, host)
         return found
+
+    def cached_hosts(self) -> list[str]:
+        """The hosts a token is cached for, whoever's it is."""
+        hosts = []
+        for path in sorted(self._cache.glob("*.json")) if self._cache.is_dir() else []:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                host = json.loads(path.read_text()).get("host")
+                if isinstance(host, str):
+                    hosts.append(host)
+        return sorted(set(hosts))
 
     def forget(self, host: str) -> None:
         self._cache_file(endpoint_for(host)).unlink(missing_ok=True)
@@ -116,12 +127,13 @@ def _read(path: Path) -> RegistryToken | None:
         return None
 
 
-def _write(path: Path, token: RegistryToken) -> None:
+def _write(path: Path, token: RegistryToken, host: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     document = {
         "username": token.username,
         "password": token.password,
         "expires_at": token.expires_at,
+        "host": host,
     }
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as out:
         os.fchmod(out.fileno(), 0o600)
