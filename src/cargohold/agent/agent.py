@@ -13,10 +13,13 @@ import json
 import logging
 import signal
 import socket
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from cargohold.agent.control import Control
 from cargohold.agent.credentials_endpoint import CredentialsEndpoint
@@ -67,8 +70,8 @@ class Agent:
         self._stopping.set()
 
     def run(self) -> None:
-        self.endpoint.start()
         self.register()
+        self.endpoint.start()
         try:
             while not self._stopping.wait(self.config.poll_interval):
                 try:
@@ -132,5 +135,12 @@ def run_agent(agent: Agent) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    agent.run()
+    try:
+        agent.run()
+    except (BotoCoreError, ClientError) as exc:
+        print(
+            f"cargohold: the agent could not join ECS at {agent.config.endpoint_url}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
