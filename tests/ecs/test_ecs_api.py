@@ -158,6 +158,10 @@ def test_tasks_are_placed_on_the_least_loaded_instance_and_stopped(ecs: Any) -> 
     )
 
     code, _ = error_of(
+        lambda: ecs.list_container_instances(cluster="work", filter="attribute:x == y")
+    )
+    assert code == "InvalidParameterException"
+    code, _ = error_of(
         lambda: ecs.deregister_container_instance(cluster="work", containerInstance=first)
     )
     assert code == "InvalidParameterException"

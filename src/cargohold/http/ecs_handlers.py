@@ -182,7 +182,8 @@ def instance_handlers(s: EcsServices) -> dict[str, Handler]:
 
     async def list_instances(call: AwsCall) -> dict[str, Any]:
         status = call.params.get("status")
-        arns = await s.ecs.list_instances(call.account, _cluster(call), status)
+        query = call.params.get("filter")
+        arns = await s.ecs.list_instances(call.account, _cluster(call), status, query)
         return page(call, arns, "containerInstanceArns")
 
     async def describe(call: AwsCall) -> dict[str, Any]:

@@ -198,8 +198,12 @@ class EcsService:
             await tx.ecs.update_instance(instance_id, document)
         return document
 
-    async def list_instances(self, account: str, cluster: str, status: str | None) -> list[str]:
-        async with self._store.write() as tx:
+    async def list_instances(
+        self, account: str, cluster: str, status: str | None, query: str | None = None
+    ) -> list[str]:
+        if query:
+            raise InvalidParameter("The cluster query language is not supported by this cluster.")
+        async with self._store.read() as tx:
             await require_cluster(tx, account, cluster)
             found = await tx.ecs.list_instances(account, cluster, status or ACTIVE)
         return [i.document["containerInstanceArn"] for i in found]
