@@ -11,6 +11,7 @@ import json
 import pytest
 
 from agent.conftest import Setup, lines_of, register, run_to_stop
+from support.ecs import make_role
 
 pytestmark = pytest.mark.usefixtures("chroot_agent")
 
@@ -154,3 +155,19 @@ def test_an_essential_container_stops_the_task(setup: Setup) -> None:
     # The non-essential container's exit left the task running until `main` exited.
     assert codes == {"side": 2, "main": 0}
     assert task["stopCode"] == "EssentialContainerExited"
+
+
+def test_an_execution_role_without_a_token_fails_the_task(setup: Setup) -> None:
+    bare = make_role(setup.client("iam"), "bareExecutionRole")
+    definition = setup.client("ecs").register_task_definition(
+        family="no-token",
+        executionRoleArn=bare,
+        networkMode="host",
+        containerDefinitions=[{"name": "main", "image": setup.ecr_uri()}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    task = run_to_stop(setup, definition)
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert task["stoppedReason"].startswith(
+        "ResourceInitializationError: unable to pull secrets or registry auth: "
+    )
+    assert "ecr:GetAuthorizationToken" in task["stoppedReason"]
