@@ -10,7 +10,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +21,6 @@ from starlette.responses import Response
 from cargohold.auth.secretbox import SecretBox
 from cargohold.background import build_collector, build_lifecycle, build_scrubber
 from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, from_json
-from cargohold.domain.errors import AccessDenied
-from cargohold.domain.principal import Principal
 from cargohold.http.aws_auth import SigV4Authenticator
 from cargohold.http.awsfront import AwsFront
 from cargohold.http.awsservice import AwsService
@@ -35,9 +33,13 @@ from cargohold.http.ecr_policies import ecr_policy_handlers
 from cargohold.http.ecr_repositories import repository_handlers
 from cargohold.http.ecr_scanning import scanning_handlers
 from cargohold.http.ecr_tokens import token_handlers
+from cargohold.http.ecs_agent import PATH as ECS_AGENT_PATH
+from cargohold.http.ecs_agent import EcsAgentRoute
+from cargohold.http.ecs_handlers import build_ecs_api
 from cargohold.http.gatekeeper import TokenGatekeeper
 from cargohold.http.iam import IamServices, entity_handlers, iam_service
 from cargohold.http.iam_policies import policy_handlers
+from cargohold.http.logs import logs_service
 from cargohold.http.oci import OciFront
 from cargohold.http.oci_errors import error_response
 from cargohold.http.sts import sts_handlers, sts_service
@@ -48,7 +50,7 @@ from cargohold.privatefiles import make_private_dirs
 from cargohold.service.archive import ArchiveService
 from cargohold.service.audit import AuditLog
 from cargohold.service.authentication import Authentication
-from cargohold.service.authz import Authorizer, Enforce, RequestRecord
+from cargohold.service.authz import Authorizer, enforcing
 from cargohold.service.content import ContentService
 from cargohold.service.credentials import MASTER_KEY_FILE
 from cargohold.service.findings import FindingsService
@@ -215,24 +217,6 @@ def build_access(config: Config, store: MetadataStore, clock: Callable[[], float
     )
 
 
-def enforcing(authorizer: Authorizer) -> Enforce:
-    """The fronts' check of a call: AccessDenied unless `authorizer` allows it."""
-
-    async def authorize(
-        principal: Principal,
-        action: str,
-        resource: str,
-        context: Mapping[str, Any],
-        *,
-        record: RequestRecord | None = None,
-    ) -> None:
-        decision = await authorizer.authorize(principal, action, resource, context, record=record)
-        if not decision.allowed:
-            raise AccessDenied(decision.message)
-
-    return authorize
-
-
 def build_ecr_service(
     config: Config,
     store: MetadataStore,
@@ -280,26 +264,38 @@ async def build_aws_front(
     clock: Callable[[], float],
     ecr: AwsService,
     access: Access,
-) -> AwsFront:
-    """Every AWS service on `POST /`: ECR, STS and IAM. Makes sure the AWS managed policies
-    exist."""
+) -> tuple[AwsFront, EcsAgentRoute]:
+    """Every AWS service on `POST /`: ECR, STS, IAM, ECS and CloudWatch Logs; and the route
+    ECS's agents ask for task credentials at. Makes sure the AWS managed policies exist."""
     iam = access.iam
     managed = ManagedPolicyService(store, iam, clock, account_id=config.account_id)
     await managed.ensure_aws_managed_policies()
     iam_services = IamServices(access.identity_admin, iam, managed)
     sts = StsService(store, access.box, iam, clock, authorizer=access.authorizer)
-    return AwsFront(
+    authenticator = SigV4Authenticator(access.authentication, clock=clock, region=config.region)
+    ecs = build_ecs_api(
+        store,
+        clock,
+        region=config.region,
+        authorizer=access.authorizer,
+        sts=sts,
+        authenticator=authenticator,
+    )
+    front = AwsFront(
         [
             ecr,
             sts_service(sts_handlers(sts)),
             iam_service(
                 iam_services, {**entity_handlers(iam_services), **policy_handlers(iam_services)}
             ),
+            ecs.service,
+            logs_service(store, clock),
         ],
-        SigV4Authenticator(access.authentication, clock=clock, region=config.region),
+        authenticator,
         enforcing(access.authorizer),
         region=config.region,
     )
+    return front, ecs.agent
 
 
 @dataclass
@@ -318,6 +314,8 @@ class Node:
     #: ECR (JSON 1.1), STS and IAM (query protocol) on `POST /`.
     aws: AwsFront
     audit: AuditLog
+    #: Task credentials for ECS agents (`/_ecs/credentials`).
+    ecs_agent: EcsAgentRoute
 
     @classmethod
     async def open(
@@ -361,7 +359,7 @@ class Node:
             archive=archive,
         )
         download = DownloadRoute(signer, services.content, storage)
-        aws = await build_aws_front(config, store, clock, ecr, access)
+        aws, ecs_agent = await build_aws_front(config, store, clock, ecr, access)
         return cls(
             config,
             store,
@@ -373,6 +371,7 @@ class Node:
             jobs,
             aws,
             access.audit,
+            ecs_agent,
         )
 
     async def close(self) -> None:
@@ -415,6 +414,8 @@ class Application:
                 response = await self.node.aws(request)
             elif path.startswith("/_download/"):
                 response = await self.node.download(request)
+            elif path == ECS_AGENT_PATH:
+                response = await self.node.ecs_agent(request)
             else:
                 response = error_response("NOT_FOUND", "no such endpoint", 404)
         except Exception:

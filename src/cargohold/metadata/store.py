@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cargohold.metadata import database
 from cargohold.metadata.blobs import SqlBlobs
+from cargohold.metadata.ecs import SqlEcs
 from cargohold.metadata.events import SqlEvents
 from cargohold.metadata.generations import Generations, for_url
 from cargohold.metadata.iam import SqlIam
@@ -21,6 +22,7 @@ from cargohold.metadata.iam_policies import SqlIamPolicies
 from cargohold.metadata.identities import SqlIdentities
 from cargohold.metadata.jobs import SqlJobs
 from cargohold.metadata.lifecycle import SqlLifecycle
+from cargohold.metadata.logs import SqlLogs
 from cargohold.metadata.manifests import SqlManifests
 from cargohold.metadata.policies import SqlPolicies
 from cargohold.metadata.registries import SqlRegistries
@@ -32,12 +34,14 @@ from cargohold.metadata.uploads import SqlUploads
 from cargohold.metadata.vulnerabilities import SqlVulnerabilities
 from cargohold.ports import (
     Blobs,
+    EcsStore,
     Events,
     Iam,
     IamPolicies,
     Identities,
     Jobs,
     Lifecycle,
+    LogStore,
     Manifests,
     Registries,
     Repositories,
@@ -72,6 +76,8 @@ class SqlTransaction:
         self.vulnerabilities: Vulnerabilities = SqlVulnerabilities(conn)
         self.jobs: Jobs = SqlJobs(conn)
         self.lifecycle: Lifecycle = SqlLifecycle(conn)
+        self.ecs: EcsStore = SqlEcs(conn)
+        self.logs: LogStore = SqlLogs(conn)
 
 
 class MetadataStore:

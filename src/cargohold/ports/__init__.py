@@ -13,7 +13,9 @@ from cargohold.ports.access import (
     Sessions,
 )
 from cargohold.ports.content import Blobs, Manifests, Registries, Repositories, Templates, Uploads
+from cargohold.ports.ecs import EcsRecord, EcsStore, TaskFilter
 from cargohold.ports.lifecycle import Lifecycle
+from cargohold.ports.logs import EventQuery, LogEvent, LogGroup, LogStore, LogStream
 from cargohold.ports.metadata import Changes, Metadata, Transaction
 from cargohold.ports.storage import (
     KeyNotFound,
@@ -30,6 +32,9 @@ from cargohold.ports.work import Jobs, Scans, Vulnerabilities
 __all__ = [
     "Blobs",
     "Changes",
+    "EcsRecord",
+    "EcsStore",
+    "EventQuery",
     "Events",
     "Iam",
     "IamPolicies",
@@ -37,6 +42,10 @@ __all__ = [
     "Jobs",
     "KeyNotFound",
     "Lifecycle",
+    "LogEvent",
+    "LogGroup",
+    "LogStore",
+    "LogStream",
     "Manifests",
     "Metadata",
     "ObjectInfo",
@@ -48,6 +57,7 @@ __all__ = [
     "StagedUpload",
     "StorageDriver",
     "StorageError",
+    "TaskFilter",
     "Templates",
     "Transaction",
     "UploadState",

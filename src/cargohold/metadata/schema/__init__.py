@@ -40,6 +40,13 @@ from cargohold.metadata.schema.content import (
     tags,
     uploads,
 )
+from cargohold.metadata.schema.ecs import (
+    ecs_clusters,
+    ecs_container_instances,
+    ecs_task_definitions,
+    ecs_tasks,
+)
+from cargohold.metadata.schema.logs import log_events, log_groups, log_streams
 from cargohold.metadata.schema.work import (
     findings,
     jobs,
@@ -56,6 +63,10 @@ __all__ = [
     "account_settings",
     "blobs",
     "creation_templates",
+    "ecs_clusters",
+    "ecs_container_instances",
+    "ecs_task_definitions",
+    "ecs_tasks",
     "events",
     "findings",
     "generations",
@@ -65,6 +76,9 @@ __all__ = [
     "jobs",
     "lifecycle_policies",
     "lifecycle_previews",
+    "log_events",
+    "log_groups",
+    "log_streams",
     "managed_policies",
     "manifest_blobs",
     "manifest_children",
