@@ -4,7 +4,11 @@ directory of what the layers below put there.
 
 Every path stays inside the root: members whose names or links lead outside it (`..`, an
 absolute name, a path through a symlink out of the root) are refused by tarfile's `tar`
-filter, and so are device nodes, which a container gets from no layer here.
+filter, and so are device nodes, which a container gets from no layer here. That filter lets
+a hard link name any target, so hard links are checked here: a link to a file of the host
+would hand the container (and the unpacking's chmod and chown) the host's file itself. A name
+whose last part is `.` or `..` stands for a directory above the entry: it is refused before
+anything at that path is replaced or whited out.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ class LayerError(Exception):
 
 def _inside(root: Path, name: str) -> Path:
     """`root/name`, refusing a name that leaves the root (its parents resolved on disk)."""
+    if name.rstrip("/").rpartition("/")[2] in ("", ".", ".."):
+        raise LayerError(f"{name!r} names no entry of its own")
     path = root / name.lstrip("/")
     parent = Path(os.path.realpath(path.parent))
     if parent != root and root not in parent.parents:
@@ -44,7 +50,7 @@ def _whiteouts(root: Path, layer: tarfile.TarFile) -> None:
     for member in layer:
         directory, _, base = member.name.rstrip("/").rpartition("/")
         if base == OPAQUE:
-            target = _inside(root, directory) if directory else root
+            target = _inside(root, directory) if directory not in ("", ".") else root
             if target.is_dir() and not target.is_symlink():
                 for child in target.iterdir():
                     _remove(child)
@@ -58,6 +64,13 @@ def _no_devices(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
     if member.name.rpartition("/")[2].startswith(WHITEOUT):
         return None
     found = tarfile.tar_filter(member, path)
+    if member.islnk():
+        # Relative to the root, as tar names it; a leading `/` does not take it out.
+        root = os.path.realpath(path)
+        target = os.path.realpath(os.path.join(root, member.linkname.lstrip("/")))
+        if os.path.commonpath([target, root]) != root:
+            raise LayerError(f"hard link {member.name!r} leads out of the root filesystem")
+        found = found.replace(linkname=member.linkname.lstrip("/"), deep=False)
     # Keep the owners: the root filesystem belongs to the container's users.
     return found.replace(uid=member.uid, gid=member.gid, deep=False)
 
@@ -76,5 +89,6 @@ def unpack(layers: Iterable[Path], root: Path) -> None:
                         # A file replaces what a lower layer had at its path.
                         _remove(_inside(root, member.name))
                     layer.extract(member, root, filter=_no_devices)
-        except (tarfile.TarError, OSError) as exc:
+        except (tarfile.TarError, OSError, KeyError) as exc:
+            # KeyError: a hard link to a member that is neither on disk nor in the layer.
             raise LayerError(f"layer {path.name}: {exc}") from None
