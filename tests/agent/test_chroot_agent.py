@@ -7,11 +7,13 @@ role's credentials reach it through the loopback credentials endpoint, and no ot
 from __future__ import annotations
 
 import json
+import socket
+from pathlib import Path
 
 import pytest
 
 from agent.conftest import Setup, lines_of, register, run_to_stop
-from support.ecs import make_role
+from support.ecs import make_role, running_agent
 
 pytestmark = pytest.mark.usefixtures("chroot_agent")
 
@@ -171,3 +173,28 @@ def test_an_execution_role_without_a_token_fails_the_task(setup: Setup) -> None:
         "ResourceInitializationError: unable to pull secrets or registry auth: "
     )
     assert "ecr:GetAuthorizationToken" in task["stoppedReason"]
+
+
+def test_an_agent_that_stops_stops_its_tasks_as_its_instance_goes_away(
+    setup: Setup, tmp_path: Path
+) -> None:
+    """SIGTERM to the agent stops its running tasks as ECS stops those of an instance that
+    goes away: stopCode TerminationNotice, `Host EC2 (instance ID) terminated.`; not as if a
+    user had stopped them or their essential container had exited by itself."""
+    ecs = setup.client("ecs")
+    with running_agent(
+        setup.server, setup.instance_env, tmp_path, cluster="going", runtime="chroot"
+    ):
+        definition = register(setup, "going", {"command": ["sleep", "600"], "stopTimeout": 1})
+        task = ecs.run_task(cluster="going", taskDefinition=definition)["tasks"][0]["taskArn"]
+        ecs.get_waiter("tasks_running").wait(
+            cluster="going", tasks=[task], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+    found = ecs.describe_tasks(cluster="going", tasks=[task])["tasks"][0]
+    host = f"i-{socket.gethostname()[:40]}"
+    assert (found["lastStatus"], found["stopCode"], found["stoppedReason"]) == (
+        "STOPPED",
+        "TerminationNotice",
+        f"Host EC2 (instance {host}) terminated.",
+    )
+    assert found["containers"][0]["exitCode"] == 137

@@ -290,3 +290,66 @@ def test_passing_roles(ecs_server: RegistryServer, ecs: Any, iam: Any) -> None:
     code, message = error_of(lambda: nobody.list_clusters())
     assert code == "AccessDeniedException"
     assert "ecs:ListClusters" in message
+
+
+def test_a_state_change_reaches_only_a_task_of_the_cluster_it_names(ecs: Any) -> None:
+    """SubmitTaskStateChange is authorized on the cluster it names: a task of another cluster
+    is not found there, and is left as it was."""
+    ecs.create_cluster(clusterName="mine")
+    ecs.create_cluster(clusterName="theirs")
+    ecs.register_task_definition(family="theirs", containerDefinitions=[CONTAINER])
+    _instance(ecs, "theirs")
+    task = ecs.run_task(cluster="theirs", taskDefinition="theirs")["tasks"][0]["taskArn"]
+    code, _ = error_of(
+        lambda: ecs.submit_task_state_change(cluster="mine", task=task, status="STOPPED")
+    )
+    assert code == "InvalidParameterException"
+    found = ecs.describe_tasks(cluster="theirs", tasks=[task])["tasks"][0]
+    assert (found["lastStatus"], found["desiredStatus"]) == ("PROVISIONING", "RUNNING")
+
+
+def test_a_task_is_tagged_only_by_its_own_arn(ecs: Any) -> None:
+    """Tagging is authorized on the ARN given: the same task id under another cluster's ARN
+    names no resource."""
+    ecs.create_cluster(clusterName="tag-a")
+    ecs.create_cluster(clusterName="tag-b")
+    ecs.register_task_definition(family="tagged", containerDefinitions=[CONTAINER])
+    instance = _instance(ecs, "tag-a")
+    task = ecs.run_task(cluster="tag-a", taskDefinition="tagged")["tasks"][0]["taskArn"]
+    elsewhere = task.replace(":task/tag-a/", ":task/tag-b/")
+    tags = [{"key": "k", "value": "v"}]
+    for arn in (elsewhere, instance.replace("/tag-a/", "/tag-b/")):
+        code, _ = error_of(lambda arn=arn: ecs.tag_resource(resourceArn=arn, tags=tags))
+        assert code == "ClientException"
+        code, _ = error_of(lambda arn=arn: ecs.list_tags_for_resource(resourceArn=arn))
+        assert code == "ClientException"
+    assert ecs.list_tags_for_resource(resourceArn=task)["tags"] == []
+    ecs.tag_resource(resourceArn=task, tags=tags)
+    assert ecs.list_tags_for_resource(resourceArn=task)["tags"] == tags
+
+
+@pytest.mark.parametrize(
+    ("host", "code"),
+    [
+        ("i-0123456789abcdef0", "TerminationNotice"),
+        ("i-0fffffffffffffff0", "EssentialContainerExited"),
+    ],
+)
+def test_a_task_stopped_as_its_instance_goes_away(ecs: Any, host: str, code: str) -> None:
+    """An agent that stops its tasks because its instance is going away reports ECS's reason
+    for that, of its own instance: the task's stopCode is TerminationNotice. The same words
+    naming another instance are no such notice."""
+    cluster = f"leaving-{code.lower()}"
+    ecs.create_cluster(clusterName=cluster)
+    ecs.register_task_definition(family="leaving", containerDefinitions=[CONTAINER])
+    _instance(ecs, cluster)
+    task = ecs.run_task(cluster=cluster, taskDefinition="leaving")["tasks"][0]["taskArn"]
+    ecs.submit_task_state_change(cluster=cluster, task=task, status="RUNNING")
+    reason = f"Host EC2 (instance {host}) terminated."
+    ecs.submit_task_state_change(cluster=cluster, task=task, status="STOPPED", reason=reason)
+    found = ecs.describe_tasks(cluster=cluster, tasks=[task])["tasks"][0]
+    assert (found["lastStatus"], found["stopCode"], found["stoppedReason"]) == (
+        "STOPPED",
+        code,
+        reason,
+    )

@@ -3,7 +3,8 @@
 It registers with the agent's own credentials (the standard AWS chain, as an instance role),
 then polls for the tasks placed on it: each new one runs in a thread of its own (`TaskRun`),
 and a running task whose desiredStatus turned STOPPED is stopped. On SIGTERM or SIGINT it stops
-its tasks and deregisters.
+its tasks, reporting them stopped as ECS reports the tasks of an instance that went away
+(stopCode `TerminationNotice`, `Host EC2 (instance ID) terminated.`), and deregisters.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from cargohold.agent.images import Puller
 from cargohold.agent.logsinks import make_sink
 from cargohold.agent.runtime import Runtime
 from cargohold.agent.task import TaskRun
+from cargohold.domain.ecs import host_terminated
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class Agent:
         self.puller = Puller(config.endpoint_url, self.control.region, config.work_dir / "images")
         self.endpoint = CredentialsEndpoint()
         self.instance_arn = ""
+        self._host = ""
         self._runs: dict[str, TaskRun] = {}
         self._stopping = threading.Event()
 
@@ -63,6 +66,7 @@ class Agent:
             attributes=[{"name": "ecs.capability.cargohold-runtime", "value": self.runtime.name}],
         )["containerInstance"]
         self.instance_arn = found["containerInstanceArn"]
+        self._host = str(found.get("ec2InstanceId") or "")
         log.info("registered as %s", self.instance_arn)
         return self.instance_arn
 
@@ -80,6 +84,8 @@ class Agent:
                     log.exception("poll failed")
         finally:
             for run in self._runs.values():
+                # As ECS stops the tasks of an instance that goes away.
+                run.stop_reason = host_terminated(self._host)
                 run.stop_requested.set()
             for run in self._runs.values():
                 run.done.wait(60)

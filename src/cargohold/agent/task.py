@@ -66,6 +66,8 @@ class TaskRun:
         self._endpoint = endpoint
         self._sinks = sinks
         self.stop_requested = threading.Event()
+        #: Why the task stops when `stop_requested` is set; None: StopTask asked for it.
+        self.stop_reason: str | None = None
         self.done = threading.Event()
         self._running: dict[str, RunningContainer] = {}
         self._stop_timeouts: dict[str, float] = {}
@@ -229,7 +231,7 @@ class TaskRun:
                         self._exits[name] = code
             if self.stop_requested.is_set():
                 self._stop_all()
-                return "Task stopped by user"
+                return self.stop_reason or "Task stopped by user"
             if essential & set(self._exits) or len(self._exits) == len(self._running):
                 self._stop_all()
                 return "Essential container in task exited"

@@ -30,6 +30,7 @@ TASK_STATUSES: Final = (PROVISIONING, PENDING, RUNNING, DEPROVISIONING, STOPPED)
 TASK_FAILED_TO_START: Final = "TaskFailedToStart"
 ESSENTIAL_CONTAINER_EXITED: Final = "EssentialContainerExited"
 USER_INITIATED: Final = "UserInitiated"
+TERMINATION_NOTICE: Final = "TerminationNotice"
 
 _CLUSTER_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}", re.ASCII)
 _FAMILY = re.compile(r"[A-Za-z0-9_-]{1,255}", re.ASCII)
@@ -84,6 +85,11 @@ def parse_arn(text: str) -> EcsArn | None:
     if found is None:
         return None
     return EcsArn(found.group(1), found.group(2), found.group(3), found.group(4))
+
+
+def host_terminated(ec2_instance_id: str) -> str:
+    """The `stoppedReason` of a task stopped because its container instance went away."""
+    return f"Host EC2 (instance {ec2_instance_id}) terminated."
 
 
 def cluster_arn(region: str, account: str, name: str) -> str:

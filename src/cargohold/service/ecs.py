@@ -236,7 +236,7 @@ class EcsService:
     async def tags(self, account: str, resource_arn: str) -> list[dict[str, str]]:
         kind, key = self._tagged(account, resource_arn)
         async with self._store.read() as tx:
-            found: EcsRecord = await self._tagged_record(tx, kind, account, key)
+            found: EcsRecord = await self._tagged_record(tx, kind, account, key, resource_arn)
         return found.tags
 
     async def change_tags(
@@ -244,7 +244,7 @@ class EcsService:
     ) -> None:
         kind, key = self._tagged(account, resource_arn)
         async with self._store.write() as tx:
-            current = (await self._tagged_record(tx, kind, account, key)).tags
+            current = (await self._tagged_record(tx, kind, account, key, resource_arn)).tags
             await tx.ecs.set_tags(kind, account, key, merge_tags(current, added, removed))
 
     def _tagged(self, account: str, resource_arn: str) -> tuple[TaggedKind, tuple[str, ...]]:
@@ -264,7 +264,7 @@ class EcsService:
 
     @staticmethod
     async def _tagged_record(
-        tx: Transaction, kind: TaggedKind, account: str, key: tuple[str, ...]
+        tx: Transaction, kind: TaggedKind, account: str, key: tuple[str, ...], arn: str
     ) -> EcsRecord:
         found: EcsRecord | None
         if kind == "cluster":
@@ -280,7 +280,10 @@ class EcsService:
             found = await tx.ecs.get_task(account, key[0])
         else:
             found = await tx.ecs.get_instance(account, key[0])
-        if found is None:
+        # Tasks and instances are stored by id: one named under another cluster is not the
+        # resource the call was authorized on.
+        member = {"task": "taskArn", "container-instance": "containerInstanceArn"}.get(kind)
+        if found is None or (member is not None and found.document.get(member) != arn):
             raise ClientError("The specified resource could not be found.")
         return found
 

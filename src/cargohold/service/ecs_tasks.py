@@ -5,7 +5,9 @@ A task's `lastStatus` only moves forward through PROVISIONING, PENDING, RUNNING,
 DEPROVISIONING and STOPPED. Placement is simple: each task goes to the ACTIVE container
 instance of the cluster with the fewest tasks not yet STOPPED. A task that stops is given its
 `stopCode`: `UserInitiated` when StopTask asked for it, `TaskFailedToStart` when it never ran
-(an image it could not pull), `EssentialContainerExited` otherwise.
+(an image it could not pull), `TerminationNotice` when its agent stopped it because the
+container instance is going away (reported with ECS's reason for that, `Host EC2 (instance
+ID) terminated.`), `EssentialContainerExited` otherwise.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from cargohold.domain.ecs import (
     STOPPED,
     TASK_FAILED_TO_START,
     TASK_STATUSES,
+    TERMINATION_NOTICE,
     USER_INITIATED,
     InvalidParameter,
     cluster_arn,
     container_arn,
     container_instance_arn,
+    host_terminated,
     task_arn,
 )
 from cargohold.domain.principal import Principal
@@ -233,15 +237,21 @@ class TaskService:
         async with self._store.write() as tx:
             await require_cluster(tx, account, cluster)
             found = await tx.ecs.get_task(account, task_id)
-            if found is None:
+            # The call is authorized on the cluster it names: a task of another is not found.
+            if found is None or found.document["taskArn"] != task_arn(
+                self._region, account, cluster, task_id
+            ):
                 raise InvalidParameter("The referenced task was not found.")
             task = dict(found.document)
             if task["lastStatus"] == STOPPED:
                 return
-            self._apply(task, change)
+            instance_id = str(task["containerInstanceArn"]).rpartition("/")[2]
+            instance = await tx.ecs.get_instance(account, instance_id)
+            host = instance.document.get("ec2InstanceId") if instance is not None else None
+            self._apply(task, change, host)
             await tx.ecs.update_task(task_id, task)
 
-    def _apply(self, task: dict[str, Any], change: Mapping[str, Any]) -> None:
+    def _apply(self, task: dict[str, Any], change: Mapping[str, Any], host: str | None) -> None:
         now = self._clock()
         for member in ("pullStartedAt", "pullStoppedAt", "executionStoppedAt"):
             if change.get(member) is not None:
@@ -265,17 +275,23 @@ class TaskService:
             elif status == DEPROVISIONING:
                 task.setdefault("stoppingAt", now)
             elif status == STOPPED:
-                self._stopped(task, change, now)
+                self._stopped(task, change, now, host)
 
     @staticmethod
-    def _stopped(task: dict[str, Any], change: Mapping[str, Any], now: float) -> None:
+    def _stopped(
+        task: dict[str, Any], change: Mapping[str, Any], now: float, host: str | None
+    ) -> None:
         task.update(desiredStatus=STOPPED, stoppedAt=now)
         task.setdefault("stoppingAt", now)
         task.setdefault("executionStoppedAt", now)
         if task.get("stopCode") == USER_INITIATED:
             return
         reason = str(change.get("reason") or "")
-        if "startedAt" not in task:
+        if host is not None and reason == host_terminated(host):
+            # The agent stopped it because its container instance is going away.
+            task["stopCode"] = TERMINATION_NOTICE
+            task["stoppedReason"] = reason
+        elif "startedAt" not in task:
             task["stopCode"] = TASK_FAILED_TO_START
             task["stoppedReason"] = reason or "Task failed to start"
         else:
