@@ -353,3 +353,24 @@ def test_a_task_stopped_as_its_instance_goes_away(ecs: Any, host: str, code: str
         code,
         reason,
     )
+
+
+def test_an_instance_is_deregistered_only_from_its_own_cluster(ecs: Any) -> None:
+    """DeregisterContainerInstance is authorized on the cluster it names: an instance of
+    another cluster is not found there, and it and its tasks are left as they were."""
+    ecs.create_cluster(clusterName="dereg-a")
+    ecs.create_cluster(clusterName="dereg-b")
+    ecs.register_task_definition(family="dereg", containerDefinitions=[CONTAINER])
+    instance = _instance(ecs, "dereg-a")
+    task = ecs.run_task(cluster="dereg-a", taskDefinition="dereg")["tasks"][0]["taskArn"]
+    code, message = error_of(
+        lambda: ecs.deregister_container_instance(
+            cluster="dereg-b", containerInstance=instance.rpartition("/")[2], force=True
+        )
+    )
+    assert (code, message) == ("InvalidParameterException", "Container instance not found.")
+    found = ecs.describe_container_instances(cluster="dereg-a", containerInstances=[instance])
+    assert found["containerInstances"][0]["status"] == "ACTIVE"
+    assert ecs.describe_tasks(cluster="dereg-a", tasks=[task])["tasks"][0]["lastStatus"] == (
+        "PROVISIONING"
+    )

@@ -176,7 +176,13 @@ class EcsService:
         async with self._store.write() as tx:
             await require_cluster(tx, account, cluster)
             found = await tx.ecs.get_instance(account, instance_id)
-            if found is None or found.document["status"] != ACTIVE:
+            # Authorized on the cluster named: an instance of another one is not found there.
+            arn = container_instance_arn(self._region, account, cluster, instance_id)
+            if (
+                found is None
+                or found.document["status"] != ACTIVE
+                or found.document["containerInstanceArn"] != arn
+            ):
                 raise InvalidParameter("Container instance not found.")
             live = await tx.ecs.list_tasks(
                 account, TaskFilter(cluster, container_instance=instance_id)
