@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
 import pytest
 
-from cargohold.agent.images import ImageRef, PullError, parse_image, serves
+from cargohold.agent.images import ImageRef, Puller, PullError, parse_image, serves
 
 ENDPOINT = "http://127.0.0.1:5000"
 
@@ -37,3 +40,25 @@ def test_bad_references(uri: str) -> None:
 )
 def test_the_registry_host_names(uri: str, expected: bool) -> None:
     assert serves(parse_image(uri), ENDPOINT, "us-east-1") is expected
+
+
+@pytest.mark.parametrize(
+    "diff_id", ["../../secret.tar", "/outside/secret.tar", "sha256:../../secret.tar", 7]
+)
+def test_a_diff_id_names_no_file_outside_the_cache(tmp_path: Path, diff_id: object) -> None:
+    """A diff id comes from the image's config and names the layer's file in the cache: one
+    that is not a digest must not reach a file elsewhere, which would be taken as the layer
+    without a check (and unpacked into the container)."""
+    secret = tmp_path / "secret.tar"
+    secret.write_bytes(b"host file")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.tar").write_bytes(b"host file")
+    cache = tmp_path / "a" / "cache"
+    cache.mkdir(parents=True)
+    puller = Puller(ENDPOINT, "us-east-1", cache)
+    image = parse_image("127.0.0.1:5000/app:1")
+    if isinstance(diff_id, str) and diff_id.startswith("/"):
+        diff_id = str(tmp_path) + diff_id
+    layer = {"digest": "sha256:" + "0" * 64, "mediaType": "application/vnd.oci.image.layer.v1.tar"}
+    with httpx.Client(base_url=ENDPOINT) as client, pytest.raises(PullError, match="diff id"):
+        puller._layer(client, image, layer, diff_id)  # type: ignore[arg-type]

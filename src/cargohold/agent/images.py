@@ -240,6 +240,10 @@ class Puller:
     def _layer(
         self, client: httpx.Client, image: ImageRef, layer: dict[str, Any], diff_id: str
     ) -> Path:
+        # The image's config names the diff id, and it becomes a path of the cache: anything
+        # but a digest could name a file elsewhere on the host, taken as a verified layer.
+        if not isinstance(diff_id, str) or _DIGEST.fullmatch(diff_id) is None:
+            raise PullError(f"image {image} has an unsupported diff id {diff_id!r}")
         target = self._cache / "layers" / diff_id.replace(":", "-")
         if target.exists():
             return target
