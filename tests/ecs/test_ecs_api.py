@@ -13,6 +13,7 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
+from cargohold.agent.control import Control, CredentialsError
 from support.ecs import make_role
 from support.server import RegistryServer
 
@@ -374,3 +375,43 @@ def test_an_instance_is_deregistered_only_from_its_own_cluster(ecs: Any) -> None
     assert ecs.describe_tasks(cluster="dereg-a", tasks=[task])["tasks"][0]["lastStatus"] == (
         "PROVISIONING"
     )
+
+
+def test_ecs_cluster_is_the_cluster_arn_however_the_call_names_it(
+    ecs_server: RegistryServer, ecs: Any, iam: Any
+) -> None:
+    """`ecs:cluster` is the cluster's ARN: a Deny on it holds whether the call names the
+    cluster by name or by ARN (and for the agent's credentials route too)."""
+    arn = ecs.create_cluster(clusterName="guarded")["cluster"]["clusterArn"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "ecs:*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Action": ["ecs:ListTasks", "ecs:Poll"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"ecs:cluster": arn}},
+            },
+        ],
+    }
+    iam.create_user(UserName="guarded")
+    iam.put_user_policy(UserName="guarded", PolicyName="ecs", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="guarded")["AccessKey"]
+    guarded = ecs_server.aws_client("ecs", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    for named in ("guarded", arn):
+        code, message = error_of(lambda named=named: guarded.list_tasks(cluster=named))
+        assert code == "AccessDeniedException"
+        assert "explicit deny" in message
+    ecs.create_cluster(clusterName="unguarded")
+    assert guarded.list_tasks(cluster="unguarded")["taskArns"] == []
+
+    session = boto3.Session(
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        region_name=ecs_server.admin_credentials()["AWS_DEFAULT_REGION"],
+    )
+    agent = Control(ecs_server.url, session)
+    instance = arn.replace(":cluster/guarded", ":container-instance/guarded/" + "0" * 32)
+    with pytest.raises(CredentialsError, match=r"AccessDeniedException.*explicit deny"):
+        agent.role_credentials("guarded", instance, "0" * 32, "task")

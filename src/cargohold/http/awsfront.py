@@ -23,6 +23,7 @@ A call that fails unexpectedly is answered as the protocol answers an internal f
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
@@ -220,6 +221,8 @@ class AwsFront:
             ),
             context={**condition_keys(request), **service.context(operation, params)},
         )
+        if service.call_context is not None:
+            call = dataclasses.replace(call, context={**call.context, **service.call_context(call)})
         if service.check_caller is not None:
             service.check_caller(call)
         for resource in await service.resources(call):

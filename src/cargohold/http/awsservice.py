@@ -164,6 +164,9 @@ class AwsService:
     check_caller: Callable[[AwsCall], None] | None = None
     #: The request parameters as the audit log keeps them.
     recorded: Callable[[Mapping[str, Any]], Mapping[str, Any]] = as_given
+    #: Condition keys that need the caller's account or the region (an ARN the call names
+    #: by a short name), added to `context`'s.
+    call_context: Callable[[AwsCall], Mapping[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         # Every pattern the model validates with is decided in linear time, or the service is

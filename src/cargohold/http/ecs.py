@@ -4,9 +4,9 @@
 Each call is authorized as `ecs:<Operation>` on the resources it acts on, as IAM's reference
 for ECS names them: the cluster for cluster-scoped calls, each task for DescribeTasks and
 StopTask, the task definition for RunTask, the tagged resource for tagging; `*` for the calls
-of no resource (CreateCluster, ListClusters, the task-definition calls). `ecs:cluster` is in
-the context of every call that names a cluster, and the tags a call sets are
-`aws:RequestTag/…`. Errors carry ECS's `__type` names.
+of no resource (CreateCluster, ListClusters, the task-definition calls). `ecs:cluster`, the
+cluster's ARN however the call names it, is in the context of every call on a cluster, and
+the tags a call sets are `aws:RequestTag/…`. Errors carry ECS's `__type` names.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ _CLUSTER_SCOPED = frozenset(
 )
 _TAGGING = frozenset({"TagResource", "UntagResource", "ListTagsForResource"})
 _NO_CLUSTER = frozenset({"CreateCluster", "ListClusters", "DescribeClusters", *_TAGGING})
+#: The calls on tasks, each of one cluster (`default` when none is named).
+_TASK_CALLS = frozenset({"RunTask", "DescribeTasks", "StopTask"})
 
 
 def _task_ids(call: AwsCall) -> list[str]:
@@ -73,10 +75,19 @@ async def _resources(call: AwsCall) -> Sequence[str]:
     return ["*"]
 
 
+def cluster_context(call: AwsCall) -> dict[str, str]:
+    """`ecs:cluster`: the ARN of the cluster the call names (by name, by ARN, or `default` by
+    leaving it out), so that a condition on it holds however the caller spells the cluster."""
+    if call.operation in _NO_CLUSTER:
+        return {}
+    if "cluster" not in call.params and call.operation not in _CLUSTER_SCOPED | _TASK_CALLS:
+        return {}
+    name = cluster_name(call.params.get("cluster"))
+    return {"ecs:cluster": cluster_arn(call.region, call.account, name)}
+
+
 def ecs_context(operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
     context: dict[str, Any] = {}
-    if operation not in _NO_CLUSTER and "cluster" in params:
-        context["ecs:cluster"] = str(params["cluster"])
     if operation in ("CreateCluster", "RegisterTaskDefinition", "RunTask", "TagResource"):
         tags = {t.get("key", ""): t.get("value", "") for t in params.get("tags") or []}
         if tags or operation == "TagResource":
@@ -107,6 +118,7 @@ def ecs_service(handlers: Mapping[str, Handler]) -> AwsService:
         handlers,
         resources=_resources,
         context=ecs_context,
+        call_context=cluster_context,
         errors=ecs_error,
         invalid=ecs_invalid,
     )

@@ -23,7 +23,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from cargohold.auth.errors import AuthError
-from cargohold.domain.ecs import EcsError, cluster_name, container_instance_arn, resource_id
+from cargohold.domain.ecs import (
+    EcsError,
+    cluster_arn,
+    cluster_name,
+    container_instance_arn,
+    resource_id,
+)
 from cargohold.domain.errors import AccessDenied
 from cargohold.http.awsfront import Authenticator, read_body
 from cargohold.service.authz import Enforce
@@ -85,7 +91,8 @@ class EcsAgentRoute:
             raise ValueError("role")
         account = principal.account_id
         arn = container_instance_arn(self._region, account, cluster, instance)
-        await self._authorize(principal, "ecs:Poll", arn, {"ecs:cluster": cluster})
+        cluster_context = {"ecs:cluster": cluster_arn(self._region, account, cluster)}
+        await self._authorize(principal, "ecs:Poll", arn, cluster_context)
         role_arn, session = await self._credentials.assume(account, cluster, instance, task, which)
         credentials = session.credentials
         expiration = datetime.fromtimestamp(credentials.expiration, UTC)
