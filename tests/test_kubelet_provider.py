@@ -26,7 +26,7 @@ def server(live_servers: LiveServers) -> RegistryServer:
     return found
 
 
-def provide(env: dict[str, str], request: dict[str, object]) -> subprocess.CompletedProcess[str]:
+def provide(env: dict[str, str], request: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cargohold", "kubelet-credential-provider"],
         input=json.dumps(request),
@@ -72,3 +72,13 @@ def test_go_durations() -> None:
     assert go_duration(42300) == "11h45m0s"
     assert go_duration(61) == "1m1s"
     assert go_duration(-5) == "0s"
+
+
+@pytest.mark.parametrize("request_body", [[1], "text", None, 3])
+def test_a_request_that_is_no_object(
+    server: RegistryServer, tmp_path: Path, request_body: object
+) -> None:
+    found = provide(helper_env(server, tmp_path), request_body)
+    assert found.returncode == 1
+    assert "not a CredentialProviderRequest" in found.stderr
+    assert "Traceback" not in found.stderr

@@ -34,7 +34,9 @@ def go_duration(seconds: float) -> str:
     return f"{secs}s"
 
 
-def respond(request: dict[str, Any], tokens: RegistryTokens) -> dict[str, Any]:
+def respond(request: Any, tokens: RegistryTokens) -> dict[str, Any]:
+    if not isinstance(request, dict):
+        raise ValueError("not a CredentialProviderRequest: not a JSON object")
     version = request.get("apiVersion")
     if version not in API_VERSIONS or request.get("kind") != "CredentialProviderRequest":
         raise ValueError(f"not a CredentialProviderRequest: {version} {request.get('kind')}")
