@@ -383,3 +383,48 @@ async def test_a_template_applies_its_lifecycle_policy(
     created = await templates.create_from_template("123456789012", "team/app")
     assert created is not None
     assert (await lifecycle.get_policy(created)).text == text
+
+
+class _PausedPush:
+    """A push hook that holds the pushing transaction open until released."""
+
+    def __init__(self) -> None:
+        self.inside = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def manifest_pushed(self, tx: Any, repository: Any, manifest_id: int, *rest: Any) -> bool:
+        self.inside.set()
+        await self.release.wait()
+        return False
+
+    def pushed(self) -> None:
+        pass
+
+
+async def test_a_run_never_expires_a_child_of_an_index_pushed_meanwhile(
+    images: Images, lifecycle: LifecycleService, clock: Clock
+) -> None:
+    """An index pushed while a run plans does not lose its child: the run waits for the push
+    that holds the child, then sees the index and leaves the child be (on SQLite the two
+    transactions never overlap)."""
+    repo = await images.content.repository_for_push("lifecycle/race")
+    child = await images.push(repo, "child", [], at=START)
+    async with images.store.read() as tx:
+        (child_manifest,) = await tx.manifests.manifests_by_digest(repo.id, [child])
+    await lifecycle.put_policy(
+        repo, policy(rule(1, tagStatus="untagged", **age("sinceImagePushed", 1)))
+    )
+    clock.now = START + 3 * DAY
+    index = index_manifest([Descriptor(OCI_MANIFEST, child, child_manifest.size)])
+    hook = _PausedPush()
+    images.content.push_hook = hook  # type: ignore[assignment]
+    pushing = asyncio.create_task(images.content.put_manifest(repo, "multi", index, OCI_INDEX))
+    await hook.inside.wait()
+    running = asyncio.create_task(lifecycle.run(repo))
+    await asyncio.sleep(0.5)
+    hook.release.set()
+    await pushing
+    run = await running
+    assert child not in [a.manifest.digest for a in run.actions]
+    async with images.store.read() as tx:
+        assert await tx.manifests.manifests_by_digest(repo.id, [child])

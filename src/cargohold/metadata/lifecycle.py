@@ -124,6 +124,41 @@ class SqlLifecycle(SqlStore):
             .values(status=status, results=None if results is None else list(results))
         )
 
+    async def hold_for_actions(self, repository_id: int, manifest_ids: Iterable[int]) -> set[int]:
+        wanted = sorted(set(manifest_ids))
+        if not wanted:
+            return set()
+        # Lock first (waiting for a push that holds one, `existing_manifests(hold=True)`); the
+        # children are read by a later statement, which sees every push that committed
+        # meanwhile (READ COMMITTED: a snapshot per statement).
+        held = {
+            row.id: row.digest
+            for row in await self.conn.execute(
+                sa.select(manifests.c.id, manifests.c.digest)
+                .where(manifests.c.id.in_(wanted))
+                .order_by(manifests.c.id)
+                .with_for_update()
+            )
+        }
+        if not held:
+            return set()
+        children = {
+            row.child_digest
+            for row in await self.conn.execute(
+                sa.select(manifest_children.c.child_digest)
+                .select_from(
+                    manifest_children.join(
+                        manifests, manifests.c.id == manifest_children.c.manifest_id
+                    )
+                )
+                .where(
+                    manifests.c.repository_id == repository_id,
+                    manifest_children.c.child_digest.in_(sorted(set(held.values()))),
+                )
+            )
+        }
+        return {manifest_id for manifest_id, digest in held.items() if digest in children}
+
     async def lifecycle_manifests(self, repository_id: int) -> list[LifecycleManifest]:
         rows = list(
             await self.conn.execute(

@@ -71,15 +71,20 @@ class SqlManifests(SqlStore):
         ).first()
         return _manifest(row) if row else None
 
-    async def existing_manifests(self, repository_id: int, digests: Iterable[str]) -> set[str]:
+    async def existing_manifests(
+        self, repository_id: int, digests: Iterable[str], *, hold: bool = False
+    ) -> set[str]:
         wanted = sorted(set(digests))
         if not wanted:
             return set()
-        rows = await self.conn.execute(
-            sa.select(manifests.c.digest).where(
-                manifests.c.repository_id == repository_id, manifests.c.digest.in_(wanted)
-            )
+        query = sa.select(manifests.c.digest).where(
+            manifests.c.repository_id == repository_id, manifests.c.digest.in_(wanted)
         )
+        if hold:
+            # FOR SHARE (SQLite's single writer needs none): a lifecycle run that would expire
+            # one of them waits for this transaction, then sees what it references.
+            query = query.order_by(manifests.c.id).with_for_update(read=True)
+        rows = await self.conn.execute(query)
         return {row.digest for row in rows}
 
     async def put_manifest(

@@ -64,7 +64,12 @@ class Manifests(Protocol):
 
     async def get_tagged_manifest(self, repository_id: int, tag: str) -> Manifest | None: ...
 
-    async def existing_manifests(self, repository_id: int, digests: Iterable[str]) -> set[str]: ...
+    async def existing_manifests(
+        self, repository_id: int, digests: Iterable[str], *, hold: bool = False
+    ) -> set[str]:
+        """The digests among these the repository holds; with `hold`, their rows held (shared)
+        until the transaction ends, so that nothing deletes them before it commits."""
+        ...
 
     async def put_manifest(
         self,

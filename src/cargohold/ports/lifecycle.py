@@ -44,6 +44,11 @@ class Lifecycle(Protocol):
         """Every manifest of the repository, oldest push first, with its tags."""
         ...
 
+    async def hold_for_actions(self, repository_id: int, manifest_ids: Iterable[int]) -> set[int]:
+        """Hold these manifests' rows until the transaction ends, then the ids among them that
+        a manifest of the repository lists as a child, read after the rows were held."""
+        ...
+
     async def set_image_status(
         self,
         manifest_ids: Iterable[int],

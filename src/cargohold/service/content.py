@@ -327,7 +327,7 @@ class ContentService:
                 )
         if parsed.children:
             present = await tx.manifests.existing_manifests(
-                repository.id, [str(c.digest) for c in parsed.children]
+                repository.id, [str(c.digest) for c in parsed.children], hold=True
             )
             for child in parsed.children:
                 if str(child.digest) not in present:

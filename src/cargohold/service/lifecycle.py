@@ -216,6 +216,11 @@ class LifecycleService:
                 raise _not_found(repository)
             rules = parse_lifecycle_policy(stored.text)
             actions = plan(rules, await tx.lifecycle.lifecycle_manifests(repository.id), now)
+            # An index pushed while this planned may list one of them now: it stays.
+            listed = await tx.lifecycle.hold_for_actions(
+                repository.id, [a.manifest.id for a in actions]
+            )
+            actions = [a for a in actions if a.manifest.id not in listed]
             await self._apply(tx, actions, now)
             if actions:
                 event = execution_event(
