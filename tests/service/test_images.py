@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -458,6 +459,47 @@ async def test_a_child_of_an_index_is_not_deleted(
     await images.batch_delete_image(repo, [ImageId(tag="multi")])
     result = await images.batch_delete_image(repo, [ImageId(child_digest)])
     assert result.items == [ImageId(child_digest, "child-tag")]
+
+
+class _PausedPush:
+    """A push hook that holds the pushing transaction open until released."""
+
+    def __init__(self) -> None:
+        self.inside = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def manifest_pushed(self, tx: Any, repository: Any, manifest_id: int, *rest: Any) -> bool:
+        self.inside.set()
+        await self.release.wait()
+        return False
+
+    def pushed(self) -> None:
+        pass
+
+
+async def test_a_child_of_an_index_pushed_meanwhile_is_not_deleted(
+    images: ImageService, uploads: UploadService, repo: Repository, content: ContentService
+) -> None:
+    """A delete that comes while an index listing the image is being pushed waits for the
+    push, then refuses: the index never points at a deleted child."""
+    child, _, _ = await image(uploads, repo, "raced")
+    child_digest = await put(images, repo, child)
+    hook = _PausedPush()
+    content.push_hook = hook  # type: ignore[assignment]
+    pushing = asyncio.create_task(put(images, repo, index_text(child), "multi"))
+    await hook.inside.wait()
+    deleting = asyncio.create_task(images.batch_delete_image(repo, [ImageId(child_digest)]))
+    await asyncio.sleep(0.5)
+    hook.release.set()
+    index_digest = await pushing
+    result = await deleting
+    assert result.items == []
+    assert [(f.code, f.reason) for f in result.failures] == [
+        (
+            "ImageReferencedByManifestList",
+            f"Requested image referenced by manifest list: [{index_digest}]",
+        )
+    ]
 
 
 # -- ListImageReferrers ---------------------------------------------------------------------

@@ -302,6 +302,9 @@ class ImageService:
                     await tx.manifests.delete_tag(repository.id, image_id.tag)
                     result.items.append(ImageId(resolved.digest, image_id.tag))
                     continue
+                # The row held first (waiting for a push of an index that holds it), the
+                # parents read after: an index committed meanwhile is seen.
+                await tx.lifecycle.hold_for_actions(repository.id, [resolved.id])
                 parents = await tx.manifests.manifest_parents(repository.id, resolved.digest)
                 if parents:
                     result.failures.append(
