@@ -56,6 +56,8 @@ class Config:
     body_min_bytes_per_second: float = 1024.0
     body_rate_grace_seconds: float = 10.0
     storage: StorageConfig = field(default_factory=StorageConfig)
+    #: The AWS profile `serve` and `admin init` write the administrator's key to.
+    aws_profile: str = "cargohold"
 
     @property
     def data_path(self) -> Path:
@@ -101,6 +103,8 @@ class Config:
             raise ConfigError(
                 "body_min_bytes_per_second and body_rate_grace_seconds must not be negative"
             )
+        if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,64}", self.aws_profile):
+            raise ConfigError(f"aws_profile {self.aws_profile!r} is not a profile name")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"unknown log_level {self.log_level!r}")
         return self

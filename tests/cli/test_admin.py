@@ -114,7 +114,11 @@ def test_init_keeps_the_other_profiles(
         "[work]\naws_access_key_id = AKIAWORK\n"
     )
     config.write_text("[default]\nregion = eu-west-1\n[profile work]\nregion = eu-central-1\n")
-    assert run(capsys, "admin", "init", "--data-dir", data_dir)[0] == 0
+    # [cargohold] holds another registry's key: init says so and leaves it, unless forced.
+    code, _, err = run(capsys, "admin", "init", "--data-dir", data_dir)
+    assert code == 1 and "[cargohold]" in err and "belongs to another registry" in err
+    assert "OLD" in credentials.read_text()
+    assert run(capsys, "admin", "init", "--force", "--data-dir", data_dir)[0] == 0
     text = credentials.read_text()
     assert "# my keys" in text and "AKIADEFAULT" in text and "AKIAWORK" in text
     assert "OLD" not in text
@@ -164,20 +168,86 @@ def test_first_start_saves_the_profile_once_and_prints_no_secret(
     secret = admin.administrator_credentials(config).secret_access_key
     assert secret not in out
     assert secret in aws_files[0].read_text()
-    before = aws_files[0].read_text()
-    aws_files[0].unlink()
+    before = [path.read_text() for path in aws_files]
+    # A profile removed since is saved again, with the same key; nothing is created.
+    for path in aws_files:
+        path.unlink()
     admin.first_start(config)
     out = capsys.readouterr().out
-    assert "created" not in out and "admin credentials" in out
-    assert not aws_files[0].exists()  # an existing administrator's profile is init's job
+    assert "created" not in out and "saved the administrator's access key" in out
+    assert secret not in out
+    assert [path.read_text() for path in aws_files] == before
     assert run(capsys, "admin", "init", "--data-dir", data_dir)[0] == 0
-    assert aws_files[0].read_text() == before
+    assert [path.read_text() for path in aws_files] == before
+
+
+def test_a_later_start_points_its_own_profile_at_the_url_it_serves(
+    capsys: pytest.CaptureFixture[str], data_dir: str, aws_files: tuple[Path, Path]
+) -> None:
+    admin.first_start(config_for(data_dir))
+    assert "endpoint_url = http://127.0.0.1:5000" in aws_files[1].read_text()
+    capsys.readouterr()
+    moved = load(overrides={"data_dir": data_dir, "port": 5401}, environ={})
+    admin.first_start(moved)
+    out = capsys.readouterr().out
+    assert "[cargohold]" in out and "points at http://127.0.0.1:5401" in out
+    text = aws_files[1].read_text()
+    assert text.count("endpoint_url = http://127.0.0.1:5401") == 3 and ":5000" not in text
+    assert boto3.Session(profile_name="cargohold").client("ecr").meta.endpoint_url == (
+        "http://127.0.0.1:5401"
+    )
+    # Unchanged: nothing is written, nothing said about it.
+    admin.first_start(moved)
+    assert "points at" not in capsys.readouterr().out
+
+
+def test_a_start_never_takes_over_another_registrys_profile(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, aws_files: tuple[Path, Path]
+) -> None:
+    first = load(overrides={"data_dir": str(tmp_path / "one"), "port": 5401}, environ={})
+    admin.first_start(first)
+    capsys.readouterr()
+    before = [path.read_bytes() for path in aws_files]
+    second = load(overrides={"data_dir": str(tmp_path / "two"), "port": 5402}, environ={})
+    admin.first_start(second)
+    out = capsys.readouterr().out
+    assert "[cargohold]" in out and "belongs to another registry" in out
+    assert "aws_profile" in out and "--profile cargohold" not in out
+    assert [path.read_bytes() for path in aws_files] == before
+    # Under a name of its own (aws_profile), the second registry gets its profile.
+    named = load(
+        overrides={"data_dir": str(tmp_path / "two"), "port": 5402, "aws_profile": "two"},
+        environ={},
+    )
+    admin.first_start(named)
+    assert "aws --profile two ecr" in capsys.readouterr().out
+    assert boto3.Session(profile_name="two").client("ecr").meta.endpoint_url == (
+        "http://127.0.0.1:5402"
+    )
+    assert boto3.Session(profile_name="cargohold").client("ecr").meta.endpoint_url == (
+        "http://127.0.0.1:5401"
+    )
+
+
+def test_without_a_profile_the_banner_names_none(
+    capsys: pytest.CaptureFixture[str], data_dir: str, aws_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    admin.first_start(config_for(data_dir), aws_profile=False, config_file=str(tmp_path / "c.toml"))
+    out = capsys.readouterr().out
+    assert "--profile" not in out and "AWS profile" not in out
+    assert f"admin credentials --data-dir {Path(data_dir).resolve()} --config" in out
+    assert not aws_files[0].exists() and not aws_files[1].exists()
 
 
 # -- credentials, login-password -----------------------------------------------------------
 
 
+def initialized(capsys: pytest.CaptureFixture[str], data_dir: str) -> None:
+    assert run(capsys, "admin", "init", "--no-profile", "--data-dir", data_dir)[0] == 0
+
+
 def test_credentials_export_lines(capsys: pytest.CaptureFixture[str], data_dir: str) -> None:
+    initialized(capsys, data_dir)
     code, out, _ = run(capsys, "admin", "credentials", "--data-dir", data_dir)
     assert code == 0
     exports = dict(
@@ -194,7 +264,10 @@ def test_credentials_export_lines(capsys: pytest.CaptureFixture[str], data_dir: 
     assert field(init_out, "access key") == exports["AWS_ACCESS_KEY_ID"]
 
 
-def test_eval_credentials_in_bash(data_dir: str, tmp_path: Path) -> None:
+def test_eval_credentials_in_bash(
+    capsys: pytest.CaptureFixture[str], data_dir: str, tmp_path: Path
+) -> None:
+    initialized(capsys, data_dir)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARGOHOLD_")}
     env["AWS_SESSION_TOKEN"] = "stale"
     script = (
@@ -213,6 +286,7 @@ def test_eval_credentials_in_bash(data_dir: str, tmp_path: Path) -> None:
 
 
 def test_login_password(capsys: pytest.CaptureFixture[str], data_dir: str) -> None:
+    initialized(capsys, data_dir)
     code, out, _ = run(capsys, "admin", "login-password", "--data-dir", data_dir)
     assert code == 0
     password = out.strip()
@@ -258,6 +332,7 @@ def test_accounts(capsys: pytest.CaptureFixture[str], data_dir: str) -> None:
 
 
 def test_users(capsys: pytest.CaptureFixture[str], data_dir: str) -> None:
+    initialized(capsys, data_dir)
     code, out, _ = run(capsys, "admin", "user", "create", "alice", "--data-dir", data_dir)
     assert code == 0 and "arn:aws:iam::123456789012:user/alice" in out
     code, _, err = run(capsys, "admin", "user", "create", "alice", "--data-dir", data_dir)
@@ -272,6 +347,7 @@ def test_users(capsys: pytest.CaptureFixture[str], data_dir: str) -> None:
 
 
 def test_access_keys(capsys: pytest.CaptureFixture[str], data_dir: str) -> None:
+    initialized(capsys, data_dir)
     run(capsys, "admin", "user", "create", "bob", "--data-dir", data_dir)
     code, out, _ = run(capsys, "admin", "access-key", "create", "bob", "--data-dir", data_dir)
     assert code == 0
@@ -306,6 +382,7 @@ def test_access_keys(capsys: pytest.CaptureFixture[str], data_dir: str) -> None:
 def test_a_deactivated_key_no_longer_resolves(
     capsys: pytest.CaptureFixture[str], data_dir: str
 ) -> None:
+    initialized(capsys, data_dir)
     _, out, _ = run(capsys, "admin", "login-password", "--data-dir", data_dir)
     password = out.strip()
     _, out, _ = run(capsys, "admin", "credentials", "--data-dir", data_dir)
@@ -338,11 +415,18 @@ def test_secrets_are_not_in_the_database_file(
     assert stat.S_IMODE(master.stat().st_mode) == 0o600
 
 
-def test_admin_commands_need_a_verb(capsys: pytest.CaptureFixture[str], data_dir: str) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["admin", "--data-dir", data_dir])
-    assert exit_info.value.code == 2
-    capsys.readouterr()
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["admin"], ["admin", "account"], ["admin", "repository-policy"], ["vulndb"], ["sbom"]],
+    ids=lambda argv: " ".join(argv) or "cargohold",
+)
+def test_a_group_without_a_command_lists_its_commands(
+    capsys: pytest.CaptureFixture[str], data_dir: str, argv: list[str]
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert "commands:" in err and "required" not in err
+    assert not Path(data_dir).exists()
 
 
 def test_bad_config_is_reported(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -194,8 +194,10 @@ class AuditLog:
         after_id: int | None = None,
         denied: bool = False,
         limit: int | None = None,
+        newest: bool = False,
     ) -> list[AuditEvent]:
-        """Recorded decisions, oldest first; `denied`: the denials only."""
+        """Recorded decisions, oldest first; `denied`: the denials only; with `newest`, the
+        `limit` newest of them."""
         await self.flush()
         async with self._store.read() as tx:
             found = await tx.events.list_events(
@@ -207,5 +209,6 @@ class AuditLog:
                 after_id=after_id,
                 errors_only=denied,
                 limit=limit,
+                newest=newest,
             )
         return [AuditEvent(e.id, e.event_time, e.document) for e in found]
