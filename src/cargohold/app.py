@@ -290,6 +290,7 @@ async def build_aws_front(
         SigV4Authenticator(access.authentication, clock=clock, region=config.region),
         enforcing(access.authorizer),
         region=config.region,
+        authentication_failed=access.authorizer.authentication_failed,
     )
 
 

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import anyio
 
@@ -95,6 +96,14 @@ def _positive(text: str) -> int:
     return number
 
 
+def _caller(identity: dict[str, Any]) -> str:
+    """The caller's ARN; for rejected credentials, the key they named (or `unknown`)."""
+    if identity.get("arn"):
+        return str(identity["arn"])
+    key = identity.get("accessKeyId")
+    return f"unknown (key {key})" if key else "unknown"
+
+
 def _row(event: AuditEvent) -> list[str]:
     document = event.document
     resources = document.get("resources") or [{}]
@@ -102,7 +111,7 @@ def _row(event: AuditEvent) -> list[str]:
     return [
         str(document.get("eventTime", "")),
         f"{document.get('eventSource', '').split('.')[0]}:{document.get('eventName', '')}",
-        str(document.get("userIdentity", {}).get("arn", "")),
+        _caller(document.get("userIdentity") or {}),
         str(document.get("sourceIPAddress") or "-"),
         outcome,
         str(resources[0].get("ARN", "*")),
