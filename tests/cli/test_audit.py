@@ -172,8 +172,8 @@ def test_failed_authentications_are_in_the_log(server: RegistryServer) -> None:
 
     assert by_name["ListUsers"]["userIdentity"]["accessKeyId"] == "AKIAUNKNOWNUNKNOWN00"
     assert by_name["ListUsers"]["eventSource"] == "iam.amazonaws.com"
-    assert by_name["DescribeRepositories"]["userIdentity"]["accessKeyId"] == (
-        session["AccessKeyId"]
+    assert (
+        by_name["DescribeRepositories"]["userIdentity"]["accessKeyId"] == (session["AccessKeyId"])
     )
     v2 = by_name["Authenticate"]
     assert v2["errorCode"] in ("UNAUTHORIZED", "DENIED") and v2["userIdentity"] == {
@@ -207,8 +207,7 @@ def test_account_selects_the_events_of_one_account(server: RegistryServer) -> No
     assert mine and all(r["userIdentity"].get("accountId") == ACCOUNT for r in mine)
     assert records(server, "--account", "210987654321") == []
     result = subprocess.run(
-        [sys.executable, "-m", "cargohold", "audit", "--data-dir", str(server.data_dir)]
-        + ["--account", "12345"],
+        [sys.executable, "-m", "cargohold", "audit", "--account", "12345"],
         capture_output=True,
         text=True,
         check=False,
