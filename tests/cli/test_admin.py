@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import boto3
+import psycopg
 import pytest
 
 from cargohold import admin
@@ -17,6 +20,7 @@ from cargohold.cli import main
 from cargohold.config import Config, load
 from cargohold.domain.principal import Principal
 from cargohold.service.identity import Identities
+from support.databases import POSTGRES_URL
 
 
 @pytest.fixture(autouse=True)
@@ -443,3 +447,167 @@ def test_service_runs_inside_an_event_loop_only_async() -> None:
             admin.run(config_for("unused"), lambda identities: identities.admin.list_users())
 
     anyio.run(inside)
+
+
+# -- only init, account create and serve create anything -------------------------------------
+
+NEVER_CREATE = [
+    ["admin", "credentials"],
+    ["admin", "login-password"],
+    ["admin", "credentials", "--account", "555555555555"],
+    ["admin", "account", "list"],
+    ["admin", "account", "delete", "210987654321"],
+    ["admin", "user", "list"],
+    ["admin", "user", "create", "alice"],
+    ["admin", "access-key", "list"],
+    ["admin", "repository-policy", "delete", "app"],
+    ["admin", "registry-policy", "delete"],
+    ["audit"],
+    ["sbom", "export", "app", "1.0"],
+]
+
+
+@pytest.mark.parametrize("argv", NEVER_CREATE, ids=" ".join)
+def test_commands_on_a_missing_data_dir_create_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str]
+) -> None:
+    data_dir = tmp_path / "nowhere"
+    code, out, err = run(capsys, *argv, "--data-dir", str(data_dir))
+    assert code == 1 and out == ""
+    assert f"there is no data directory {data_dir}" in err
+    assert "`cargohold serve` or `cargohold admin init` creates it" in err
+    assert not data_dir.exists()
+
+
+@pytest.mark.parametrize("argv", NEVER_CREATE, ids=" ".join)
+def test_commands_on_a_directory_without_a_registry_create_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str]
+) -> None:
+    data_dir = tmp_path / "empty"
+    data_dir.mkdir()
+    code, out, err = run(capsys, *argv, "--data-dir", str(data_dir))
+    assert code == 1 and out == ""
+    assert "creates it" in err
+    assert list(data_dir.iterdir()) == []
+
+
+def test_a_database_url_without_a_database_creates_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, postgres_url: str
+) -> None:
+    """Against an empty PostgreSQL schema, the commands create no tables (and no metadata.db
+    in the data directory)."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "master.key").write_bytes(b"")
+    toml = tmp_path / "cargohold.toml"
+    toml.write_text(f'database_url = "{postgres_url}"\n')
+    code, _, err = run(
+        capsys, "admin", "user", "list", "--config", str(toml), "--data-dir", str(data_dir)
+    )
+    assert code == 1 and "no cargohold metadata database in the database of database_url" in err
+    assert sorted(p.name for p in data_dir.iterdir()) == ["master.key"]
+
+    schema = postgres_url.rsplit("search_path%3D", 1)[1]
+    with psycopg.connect(POSTGRES_URL) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", (schema,)
+        ).fetchone()
+    assert tables == (0,)
+
+
+def test_an_account_that_does_not_exist_is_not_created(
+    capsys: pytest.CaptureFixture[str], data_dir: str
+) -> None:
+    initialized(capsys, data_dir)
+    for argv in (
+        ["admin", "credentials", "--account", "555555555555"],
+        ["admin", "login-password", "--account", "555555555555"],
+    ):
+        code, out, err = run(capsys, *argv, "--data-dir", data_dir)
+        assert code == 1 and out == ""
+        assert "the account 555555555555 does not exist" in err
+        assert "admin account create 555555555555" in err
+    _, accounts, _ = run(capsys, "admin", "account", "list", "--data-dir", data_dir)
+    assert "555555555555" not in accounts
+
+
+def test_account_delete(capsys: pytest.CaptureFixture[str], data_dir: str) -> None:
+    initialized(capsys, data_dir)
+    run(capsys, "admin", "account", "create", "210987654321", "--data-dir", data_dir)
+    password = admin.login_password(config_for(data_dir), account="210987654321", create=False)
+    assert authenticate(data_dir, password).account_id == "210987654321"
+
+    code, out, _ = run(capsys, "admin", "account", "delete", "210987654321", "--data-dir", data_dir)
+    assert code == 0 and "deleted account 210987654321" in out
+    _, accounts, _ = run(capsys, "admin", "account", "list", "--data-dir", data_dir)
+    assert "210987654321" not in accounts
+    with pytest.raises(Exception, match="invalid"):
+        authenticate(data_dir, password)  # its keys went with it
+    code, _, err = run(capsys, "admin", "account", "delete", "210987654321", "--data-dir", data_dir)
+    assert code == 1 and "does not exist" in err
+    code, _, err = run(capsys, "admin", "account", "delete", "123456789012", "--data-dir", data_dir)
+    assert code == 1 and "cannot be deleted" in err
+    code, _, err = run(capsys, "admin", "account", "delete", "12345", "--data-dir", data_dir)
+    assert code == 1 and "twelve digits" in err
+
+
+def test_secrets_say_whether_they_are_shown_again(
+    capsys: pytest.CaptureFixture[str], data_dir: str
+) -> None:
+    _, out, _ = run(capsys, "admin", "init", "--no-profile", "--data-dir", data_dir)
+    secret = field(out, "secret access key")
+    assert "(`cargohold admin credentials` shows it again)" in out and "shown once" not in out
+    assert secret in run(capsys, "admin", "credentials", "--data-dir", data_dir)[1]
+    _, out, _ = run(capsys, "admin", "account", "create", "210987654321", "--data-dir", data_dir)
+    secret = field(out, "secret access key")
+    assert "--account 210987654321` shows it again" in out and "shown once" not in out
+    shown = run(capsys, "admin", "credentials", "--account", "210987654321", "--data-dir", data_dir)
+    assert secret in shown[1]
+    run(capsys, "admin", "user", "create", "bob", "--data-dir", data_dir)
+    _, out, _ = run(capsys, "admin", "access-key", "create", "bob", "--data-dir", data_dir)
+    assert "(shown once)" in out
+
+
+# -- help -----------------------------------------------------------------------------------
+
+
+def _parsers(
+    parser: argparse.ArgumentParser, path: str = "cargohold"
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _parsers(child, f"{path} {name}")
+
+
+def test_every_command_and_option_has_help_with_its_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[argparse.ArgumentParser] = []
+    original = argparse.ArgumentParser.parse_args
+
+    def capture(self: argparse.ArgumentParser, *args: object, **kwargs: object) -> object:
+        built.append(self)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
+    with pytest.raises(SystemExit):
+        main([])
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", original)
+    missing: list[str] = []
+    for path, parser in _parsers(built[0]):
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            if isinstance(action, argparse._SubParsersAction):
+                for choice in action._choices_actions:
+                    if not choice.help:
+                        missing.append(f"{path} {choice.dest}: no description")
+                continue
+            name = "/".join(action.option_strings) or action.dest
+            if not action.help:
+                missing.append(f"{path} {name}: no help")
+            elif action.option_strings and "default" not in action.help:
+                missing.append(f"{path} {name}: no default in {action.help!r}")
+    assert not missing, "\n".join(missing)
