@@ -319,3 +319,46 @@ def test_the_readme_walkthroughs_run_as_written(
             raise
         docker("rmi", f"127.0.0.1:{port}/spring-boot-app:1.1", check=False)
     assert code == 0, log.read_text()[-3000:]
+
+
+# -- what the documents name exists ---------------------------------------------------------
+
+DOCUMENTS = [README, REPO / "bench" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+RELATIVE_PATH = re.compile(r"`(\.\./[^`\s]+)`")
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_the_documents_link_only_what_ships(document: Path) -> None:
+    text = document.read_text()
+    targets = [t for t in LINK.findall(text) if not t.startswith(("http://", "https://"))]
+    targets += RELATIVE_PATH.findall(text)
+    missing = [t for t in targets if not (document.parent / t).exists()]
+    assert not missing, f"{document.name} names files that are not in the repository: {missing}"
+
+
+def test_the_files_the_readme_uses_are_in_examples() -> None:
+    named = set(re.findall(r"file://examples/([\w.-]+)", README.read_text()))
+    assert {"trust.json", "pull-from-b.json", "registry.json"} <= named
+    for name in named:
+        json.loads((REPO / "examples" / name).read_text())
+
+
+def test_every_cargohold_variable_is_documented() -> None:
+    from dataclasses import fields
+
+    from cargohold.config import Config, StorageConfig
+
+    variables = {f"CARGOHOLD_{f.name.upper()}" for f in fields(Config) if f.name != "storage"}
+    variables |= {f"CARGOHOLD_STORAGE_{f.name.upper()}" for f in fields(StorageConfig)}
+    for tree in (REPO / "src", REPO / "bench"):
+        for path in tree.rglob("*.py"):
+            variables |= set(re.findall(r"CARGOHOLD_[A-Z][A-Z_]*[A-Z]", path.read_text()))
+    # What the tests read from their environment (their other CARGOHOLD_ names are examples of
+    # unknown keys, or settings of the servers they start).
+    read = re.compile(r"environ(?:\.get\(|\[)\s*\"(CARGOHOLD_\w+)\"")
+    for path in (REPO / "tests").rglob("*.py"):
+        variables |= set(read.findall(path.read_text()))
+    text = README.read_text()
+    undocumented = sorted(v for v in variables if v not in text)
+    assert not undocumented, f"README.md does not document {undocumented}"
