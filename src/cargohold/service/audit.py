@@ -21,11 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from cargohold.domain.eventids import new_id
 from cargohold.domain.principal import ASSUMED_ROLE_PRINCIPAL, ROOT_PRINCIPAL, Principal
 from cargohold.ports import Changes, Metadata
 from cargohold.service.authz import AuthenticationFailure, AuthorizationRecord
@@ -135,7 +135,7 @@ def failure_event(entry: AuthenticationFailure, *, event_id: str) -> dict[str, A
 
 def _event_row(entry: AuthorizationRecord | AuthenticationFailure) -> dict[str, Any]:
     if isinstance(entry, AuthenticationFailure):
-        failure = failure_event(entry, event_id=str(uuid.uuid4()))
+        failure = failure_event(entry, event_id=new_id())
         return {
             "kind": AUDIT,
             "event_time": entry.time,
@@ -146,7 +146,7 @@ def _event_row(entry: AuthorizationRecord | AuthenticationFailure) -> dict[str, 
             "error_code": entry.error_code,
             "document": failure,
         }
-    event = audit_event(entry, event_id=str(uuid.uuid4()))
+    event = audit_event(entry, event_id=new_id())
     return {
         "kind": AUDIT,
         "event_time": entry.time,
