@@ -69,13 +69,16 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    config_file = _config_file(args)
+    given = _config_file(args)
+    config_file = None if given is None else str(Path(given).resolve())
 
     def bound() -> None:
         # Only once the port is ours: a server that cannot listen leaves no profile behind.
         admin.first_start(config, aws_profile=not args.no_aws_profile, config_file=config_file)
+        public = f", public URL {config.public_url}" if config.public_url else ""
         print(
-            f"cargohold serving {config.resolved_public_url} (data in {config.data_path})",
+            f"cargohold serving http://{config.host}:{config.port} "
+            f"(data in {config.data_path}{public})",
             flush=True,
         )
 
