@@ -611,3 +611,30 @@ def test_every_command_and_option_has_help_with_its_default(
             elif action.option_strings and "default" not in action.help:
                 missing.append(f"{path} {name}: no default in {action.help!r}")
     assert not missing, "\n".join(missing)
+
+
+def test_init_without_a_running_server_keeps_its_profiles_endpoint(
+    capsys: pytest.CaptureFixture[str], data_dir: str, aws_files: tuple[Path, Path]
+) -> None:
+    # A server on 5401 wrote the profile, and has stopped since (no record).
+    admin.first_start(load(overrides={"data_dir": data_dir, "port": 5401}, environ={}))
+    capsys.readouterr()
+    code, out, err = run(capsys, "admin", "init", "--data-dir", data_dir)
+    assert code == 0 and "endpoint: http://127.0.0.1:5401" in out
+    assert "keeping the endpoint http://127.0.0.1:5401 of profile [cargohold]" in err
+    assert aws_files[1].read_text().count("endpoint_url = http://127.0.0.1:5401") == 3
+    assert ":5000" not in aws_files[1].read_text()
+
+
+def test_init_writes_the_configured_profile_name(
+    capsys: pytest.CaptureFixture[str], data_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CARGOHOLD_AWS_PROFILE", "second-registry")
+    code, out, _ = run(capsys, "admin", "init", "--data-dir", data_dir)
+    assert code == 0 and "AWS profile [second-registry] written" in out
+    assert boto3.Session(profile_name="second-registry").region_name == "us-east-1"
+    code, _, err = run(capsys, "admin", "init", "--data-dir", data_dir)
+    assert code == 0
+    monkeypatch.setenv("CARGOHOLD_AWS_PROFILE", "not a name")
+    code, _, err = run(capsys, "admin", "init", "--data-dir", data_dir)
+    assert code == 2 and "aws_profile 'not a name' is not a profile name" in err
