@@ -13,7 +13,7 @@ from cargohold.config import load
 def test_an_initialized_registry_passes(tmp_path: Path) -> None:
     config = load(overrides={"data_dir": str(tmp_path / "data")}, environ={})
     admin.initialize(config, profile=None)
-    datastate.require_existing(config)
+    assert datastate.require_existing(config) is None  # raises MissingState otherwise
 
 
 def test_each_missing_part_is_named_and_nothing_is_created(tmp_path: Path) -> None:
