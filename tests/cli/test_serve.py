@@ -242,7 +242,7 @@ def test_credentials_name_the_port_the_server_runs_on(tmp_path: Path, env: dict[
         assert repositories[0]["repositoryUri"].startswith(f"127.0.0.1:{server.port}/")
 
         code = stop(server)
-    assert code in (0, -signal.SIGTERM)
+    assert code == 0
     # A clean stop removes the record: the command says it cannot know, and what it assumes.
     assert not (data_dir / "server.json").exists()
     exports, err = credentials(env, data_dir)
@@ -267,7 +267,7 @@ def test_several_workers_record_the_url_once(tmp_path: Path, env: dict[str, str]
         assert exports["AWS_ENDPOINT_URL_ECR"] == server.url and err == ""
         record = json.loads((data_dir / "server.json").read_text())
         assert record["pid"] == server.process.pid
-        assert stop(server) in (0, -signal.SIGTERM)
+        assert stop(server) == 0
     assert not (data_dir / "server.json").exists()
 
 
