@@ -120,7 +120,8 @@ def cluster_name(reference: str | None) -> str:
     if arn is not None:
         if arn.kind != "cluster":
             raise InvalidParameter(f"Invalid cluster: {reference}")
-        return arn.path
+        # The name goes into the resource ARN the call is authorized on: the rules of a name.
+        reference = arn.path
     if _CLUSTER_NAME.fullmatch(reference) is None:
         raise ClusterNotFound()
     return reference
@@ -173,9 +174,12 @@ def resource_id(reference: str, kind: str) -> str:
     """A task's or container instance's id, from its ARN or the id itself."""
     arn = parse_arn(reference)
     if arn is not None:
-        if arn.kind != kind:
+        cluster, _, found = arn.path.rpartition("/")
+        if arn.kind != kind or _CLUSTER_NAME.fullmatch(cluster) is None:
             raise InvalidParameter(f"Invalid id: {reference}")
-        return arn.path.rpartition("/")[2]
+        if _ID.fullmatch(found) is None:
+            raise InvalidParameter(f"Invalid id: {reference}")
+        return found
     if _ID.fullmatch(reference) is None:
         raise InvalidParameter(f"Invalid id: {reference}")
     return reference
