@@ -70,6 +70,8 @@ from cargohold.service.upload_expiry import EXPIRE_UPLOADS, UploadExpiry
 from cargohold.service.uploads import UploadService
 from cargohold.service.vulndb import REMATCH, VulnerabilityDatabase
 from cargohold.storage.filesystem import FilesystemDriver
+from cargohold.storage.s3 import S3Driver
+from cargohold.storage.s3client import S3Settings
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +104,22 @@ async def opened_store(config: Config, *, migrate: bool = True) -> AsyncIterator
 
 
 def build_storage(config: Config) -> StorageDriver:
-    if config.storage.driver == "filesystem":
+    storage = config.storage
+    if storage.driver == "filesystem":
         return FilesystemDriver(config.storage_path)
+    if storage.driver == "s3":
+        assert storage.bucket is not None  # Config.validate
+        settings = S3Settings(
+            bucket=storage.bucket,
+            prefix=storage.prefix,
+            endpoint_url=storage.endpoint_url,
+            region=storage.region,
+            path_style=storage.path_style,
+            access_key_id=storage.access_key_id,
+            secret_access_key=storage.secret_access_key,
+            profile=storage.profile,
+        )
+        return S3Driver(settings)
     raise ValueError(f"unknown storage driver {config.storage.driver!r}")
 
 

@@ -36,6 +36,12 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    problem = _storage_problem(config)
+    if problem is not None:
+        print(
+            f"cargohold: cannot use the {config.storage.driver} storage: {problem}", file=sys.stderr
+        )
+        return 1
     try:
         admin.first_start(config, profile=None if args.no_aws_profile else admin.DEFAULT_PROFILE)
     except admin.AdminError as exc:
@@ -46,6 +52,20 @@ def _serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     return _run_server(config)
+
+
+def _storage_problem(config: Config) -> str | None:
+    """Why the configured blob store cannot serve (credentials, bucket, reachability), if so."""
+    import asyncio
+
+    from cargohold.app import build_storage
+    from cargohold.ports import StorageError
+
+    try:
+        asyncio.run(build_storage(config).check())
+    except StorageError as exc:
+        return str(exc)
+    return None
 
 
 def _run_server(config: Config) -> int:
