@@ -26,7 +26,7 @@ from cargohold.http.aws_auth import SigV4Authenticator
 from cargohold.http.awsfront import AwsFront
 from cargohold.http.awsservice import AwsService
 from cargohold.http.bodies import BodyLimits, guarded
-from cargohold.http.download import DownloadRoute, DownloadSigner
+from cargohold.http.download import DownloadRoute, DownloadSigner, LayerUrls
 from cargohold.http.ecr import ecr_service
 from cargohold.http.ecr_images import image_handlers
 from cargohold.http.ecr_policies import ecr_policy_handlers
@@ -257,7 +257,7 @@ def build_ecr_service(
     scans: ScanService,
     authentication: Authentication,
     authorizer: Authorizer,
-    signer: DownloadSigner,
+    signer: LayerUrls,
 ) -> AwsService:
     """The ECR API: its handlers over the content, scanning, token and policy services."""
     public_url = config.resolved_public_url
@@ -345,7 +345,10 @@ class Node:
         jobs.register(EXPIRE_UPLOADS, JobKind(expiry.run, every=expiry.interval))
         scans = build_scanning(store, storage, services.content, services.uploads, clock, jobs)
         access = build_access(config, store, clock)
-        oci = OciFront(services.content, services.uploads, storage, access.gatekeeper)
+        redirect = config.storage.redirect
+        oci = OciFront(
+            services.content, services.uploads, storage, access.gatekeeper, redirect=redirect
+        )
         signer = DownloadSigner(
             access.box.derive_key(DOWNLOAD_KEY_PURPOSE), config.resolved_public_url, clock
         )
@@ -360,7 +363,7 @@ class Node:
             scans=scans,
             authentication=access.authentication,
             authorizer=access.authorizer,
-            signer=signer,
+            signer=LayerUrls(signer, storage, redirect=redirect),
         )
         download = DownloadRoute(signer, services.content, storage)
         aws = await build_aws_front(config, store, clock, ecr, access)

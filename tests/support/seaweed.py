@@ -190,6 +190,15 @@ class Seaweed:
         }
 
 
+def write_config(path: Path, storage: dict[str, Any], **top: Any) -> Path:
+    """A cargohold TOML configuration with `top` keys and a `[storage]` table."""
+    lines = [f"{key} = {json.dumps(value)}" for key, value in top.items()]
+    lines.append("[storage]")
+    lines += [f"{key} = {json.dumps(value)}" for key, value in storage.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def start_seaweed(root: Path) -> Seaweed:
     store = Seaweed(root)
     try:
