@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -88,7 +89,7 @@ def wait_ready(endpoint: str, key: str, secret: str, bucket: str) -> None:
     deadline = time.monotonic() + 60
     while True:
         try:
-            urllib.request.urlopen(endpoint, timeout=1)  # noqa: S310 - loopback
+            urllib.request.urlopen(endpoint, timeout=1)
         except Exception:
             pass
         try:
@@ -265,7 +266,9 @@ async def run_clients(names: list[str], args: argparse.Namespace) -> list[dict[s
                 results.append(await measure(aio, args))
             continue
         factory = {"botocore-threads": BotocoreThreads, "obstore": Obstore}[name]
-        results.append(await measure(factory(args.endpoint, args.key, args.secret, args.bucket), args))
+        results.append(
+            await measure(factory(args.endpoint, args.key, args.secret, args.bucket), args)
+        )
     return results
 
 
@@ -294,10 +297,12 @@ def main() -> None:
         results = asyncio.run(run_clients(names, args))
         if args.aiobotocore_python:
             child = subprocess.run(
-                [args.aiobotocore_python, __file__, "--clients", "aiobotocore"]
-                + ["--endpoint", args.endpoint, "--key", args.key, "--secret", args.secret]
-                + ["--bucket", args.bucket, "--object-mib", str(args.object_mib)]
-                + ["--objects", str(args.objects), "--heads", str(args.heads)],
+                [
+                    *(args.aiobotocore_python, __file__, "--clients", "aiobotocore"),
+                    *("--endpoint", args.endpoint, "--key", args.key, "--secret", args.secret),
+                    *("--bucket", args.bucket, "--object-mib", str(args.object_mib)),
+                    *("--objects", str(args.objects), "--heads", str(args.heads)),
+                ],
                 check=True,
                 capture_output=True,
                 text=True,

@@ -58,10 +58,12 @@ async def _with_identities(
     operation: Callable[[Identities], Awaitable[T]],
     account: str | None,
 ) -> T:
+    from cargohold.app import open_master_key
+
     async def on(store: MetadataStore) -> T:
-        identities = Identities.from_data_dir(
+        identities = Identities.sealed_by(
             store,
-            config.data_path,
+            open_master_key(config),
             time.time,
             account_id=account or config.account_id,
             region=config.region,

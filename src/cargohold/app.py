@@ -34,20 +34,23 @@ from cargohold.http.ecr_repositories import repository_handlers
 from cargohold.http.ecr_scanning import scanning_handlers
 from cargohold.http.ecr_tokens import token_handlers
 from cargohold.http.gatekeeper import TokenGatekeeper
+from cargohold.http.health import PATHS as HEALTH_PATHS
+from cargohold.http.health import Health
 from cargohold.http.iam import IamServices, entity_handlers, iam_service
 from cargohold.http.iam_policies import policy_handlers
 from cargohold.http.oci import OciFront
 from cargohold.http.oci_errors import error_response
 from cargohold.http.sts import sts_handlers, sts_service
+from cargohold.http.unavailable import HEADERS as RETRY_HEADERS
+from cargohold.http.unavailable import unavailable_message
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
-from cargohold.ports import Metadata, StorageDriver
+from cargohold.ports import Metadata, StorageDriver, Unavailable
 from cargohold.privatefiles import make_private_dirs
 from cargohold.service.audit import AuditLog
 from cargohold.service.authentication import Authentication
 from cargohold.service.authz import Authorizer, Enforce, RequestRecord
 from cargohold.service.content import ContentService
-from cargohold.service.credentials import MASTER_KEY_FILE
 from cargohold.service.findings import FindingsService
 from cargohold.service.iam import IamService
 from cargohold.service.identity import Identities
@@ -109,17 +112,10 @@ def build_storage(config: Config) -> StorageDriver:
         return FilesystemDriver(config.storage_path)
     if storage.driver == "s3":
         assert storage.bucket is not None  # Config.validate
-        settings = S3Settings(
-            bucket=storage.bucket,
-            prefix=storage.prefix,
-            endpoint_url=storage.endpoint_url,
-            region=storage.region,
-            path_style=storage.path_style,
-            access_key_id=storage.access_key_id,
-            secret_access_key=storage.secret_access_key,
-            profile=storage.profile,
-        )
-        return S3Driver(settings)
+        names = ("prefix", "endpoint_url", "region", "path_style", "access_key_id", "profile")
+        settings = {name: getattr(storage, name) for name in names}
+        secret = storage.secret_access_key
+        return S3Driver(S3Settings(storage.bucket, secret_access_key=secret, **settings))
     raise ValueError(f"unknown storage driver {config.storage.driver!r}")
 
 
@@ -200,9 +196,16 @@ class Access:
     gatekeeper: TokenGatekeeper
 
 
+def open_master_key(config: Config) -> SecretBox:
+    """The configured master key; one configured explicitly must exist (never made up)."""
+    if config.master_key_file:
+        return SecretBox.from_existing_key_file(config.master_key_path)
+    return SecretBox.from_key_file(config.master_key_path)
+
+
 def build_access(config: Config, store: MetadataStore, clock: Callable[[], float]) -> Access:
     public_url = config.resolved_public_url
-    box = SecretBox.from_key_file(config.data_path / MASTER_KEY_FILE)
+    box = open_master_key(config)
     identities = Identities.sealed_by(
         store, box, clock, account_id=config.account_id, region=config.region
     )
@@ -325,6 +328,8 @@ class Node:
     #: ECR (JSON 1.1), STS and IAM (query protocol) on `POST /`.
     aws: AwsFront
     audit: AuditLog
+    #: `/health/live` and `/health/ready`, for load balancers.
+    health: Health
 
     @classmethod
     async def open(
@@ -378,6 +383,7 @@ class Node:
             jobs,
             aws,
             access.audit,
+            Health(store.ping, storage),
         )
 
     async def close(self) -> None:
@@ -419,8 +425,16 @@ class Application:
                 response = await self.node.aws(request)
             elif path.startswith("/_download/"):
                 response = await self.node.download(request)
+            elif path in HEALTH_PATHS:
+                response = await self.node.health(request)
             else:
                 response = error_response("NOT_FOUND", "no such endpoint", 404)
+        except Unavailable as exc:
+            if path == "/":
+                response = self.node.aws.unavailable(request, exc)
+            else:
+                message = unavailable_message(exc)
+                response = error_response("UNAVAILABLE", message, 503, headers=RETRY_HEADERS)
         except Exception:
             log.exception("unhandled error in %s %s", scope["method"], path)
             if path == "/":
@@ -474,6 +488,7 @@ __all__ = [
     "build_scanning",
     "build_storage",
     "enforcing",
+    "open_master_key",
     "open_store",
     "opened_store",
 ]

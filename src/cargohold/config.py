@@ -69,6 +69,10 @@ class Config:
     #: waiting for it (0: no minimum).
     body_min_bytes_per_second: float = 1024.0
     body_rate_grace_seconds: float = 10.0
+    #: The master key every node of one registry shares (sealed secrets, token and download
+    #: signatures); defaults to `<data_dir>/master.key`, created on first start. When set, the
+    #: file must exist: a node never makes up a key of its own that the others do not have.
+    master_key_file: str | None = None
     storage: StorageConfig = field(default_factory=StorageConfig)
 
     @property
@@ -78,6 +82,12 @@ class Config:
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_path / 'metadata.db'}"
+
+    @property
+    def master_key_path(self) -> Path:
+        if self.master_key_file:
+            return Path(self.master_key_file).resolve()
+        return self.data_path / "master.key"
 
     @property
     def storage_path(self) -> Path:

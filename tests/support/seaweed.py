@@ -89,6 +89,7 @@ class Seaweed:
             "-filer",
             f"-filer.port={p['filer']}",
             f"-filer.port.grpc={g['filer']}",
+            f"-filer.localSocket={self.root / 'filer.sock'}",
             "-s3",
             f"-s3.port={p['s3']}",
             f"-s3.port.grpc={g['s3']}",
@@ -128,7 +129,8 @@ class Seaweed:
         try:
             client = self.client()
             bucket = "ready-check"
-            client.create_bucket(Bucket=bucket)
+            if "ready-check" not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
+                client.create_bucket(Bucket=bucket)
             client.put_object(Bucket=bucket, Key="probe", Body=b"ok")
             client.delete_object(Bucket=bucket, Key="probe")
         except Exception:
@@ -139,7 +141,7 @@ class Seaweed:
         if self._process is not None and self._process.poll() is None:
             self._process.send_signal(signal.SIGTERM)
             try:
-                self._process.wait(15)
+                self._process.wait(5)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait(5)

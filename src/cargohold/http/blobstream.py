@@ -8,6 +8,8 @@ Streams are the driver's own bounded chunks, so a node's memory never grows with
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from starlette.requests import Request
 from starlette.responses import RangeNotSatisfiable, Response, StreamingResponse
 
@@ -35,10 +37,24 @@ async def blob_response(
                 307,
                 headers={"Location": url, "Docker-Content-Digest": str(blob.digest)},
             )
-    return _streamed(request, storage, blob, headers)
+    return await _streamed(request, storage, blob, headers)
 
 
-def _streamed(
+async def _opened(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`chunks` with its first chunk already read: a store that cannot serve the object fails
+    the request before its status is sent (503, not a 200 cut short)."""
+    first = await anext(chunks, None)
+
+    async def rest() -> AsyncIterator[bytes]:
+        if first is not None:
+            yield first
+        async for chunk in chunks:
+            yield chunk
+
+    return rest()
+
+
+async def _streamed(
     request: Request, storage: StorageDriver, blob: BlobLocation, headers: dict[str, str]
 ) -> Response:
     wanted = request.headers.get("range")
@@ -50,13 +66,13 @@ def _streamed(
             return Response(None, 416, headers={**headers, "Content-Range": f"bytes */{blob.size}"})
     if not ranges:
         return StreamingResponse(
-            storage.read(blob.key),
+            await _opened(storage.read(blob.key)),
             headers={**headers, "Content-Length": str(blob.size)},
             media_type=_OCTETS,
         )
     [(start, end)] = ranges
     return StreamingResponse(
-        storage.read(blob.key, start, end - start),
+        await _opened(storage.read(blob.key, start, end - start)),
         status_code=206,
         headers={
             **headers,

@@ -40,7 +40,8 @@ from cargohold.http.oci_params import (
     page,
 )
 from cargohold.http.oci_routes import ACTIONS, BASE, CATALOG, action, check_params, match_route
-from cargohold.ports import StorageDriver
+from cargohold.http.unavailable import HEADERS, unavailable_message
+from cargohold.ports import StorageDriver, Unavailable
 from cargohold.service.content import ContentService
 from cargohold.service.uploads import UploadService
 
@@ -145,6 +146,8 @@ class OciFront:
         except ClientDisconnect:
             log.info("client disconnected during %s %s", request.method, request.url.path)
             return Response(status_code=400)
+        except Unavailable as exc:
+            return error_response("UNAVAILABLE", unavailable_message(exc), 503, headers=HEADERS)
 
     async def _dispatch(self, request: Request) -> Response:
         method = request.method

@@ -19,8 +19,17 @@ class StorageError(Exception):
     """A driver failure that is not the caller's fault (I/O error, backend refusal)."""
 
 
-class StorageUnavailable(StorageError):
-    """The store cannot be reached or fails for now: the request may be retried later."""
+class Unavailable(Exception):
+    """A store the request needs (the metadata database, the blob store) cannot be reached or
+    fails for now: the fronts answer 503 with Retry-After, and the request may be retried."""
+
+
+class StorageUnavailable(StorageError, Unavailable):
+    """The blob store cannot be reached or fails for now."""
+
+
+class MetadataUnavailable(Unavailable):
+    """The metadata database cannot be reached or fails for now."""
 
 
 class KeyNotFound(StorageError):
