@@ -88,10 +88,8 @@ def wait_ready(endpoint: str, key: str, secret: str, bucket: str) -> None:
     )
     deadline = time.monotonic() + 60
     while True:
-        try:
+        with contextlib.suppress(Exception):
             urllib.request.urlopen(endpoint, timeout=1)
-        except Exception:
-            pass
         try:
             client.create_bucket(Bucket=bucket)
             client.put_object(Bucket=bucket, Key="probe", Body=b"x")
