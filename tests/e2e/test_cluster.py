@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from support.images import (
     write_random_layer,
 )
 from support.seaweed import Seaweed
+from support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(600)]
 
@@ -69,18 +69,23 @@ def digest_of(data: bytes) -> str:
 
 
 def resume_offset(client: httpx.Client, location: str) -> int:
-    """Where the registry says an upload stands (the OCI way to resume after a failure)."""
-    for _ in range(300):
+    """Where the registry says an upload stands (the OCI way to resume after a failure),
+    asked again while the registry answers 503."""
+    found: list[int] = []
+
+    def answered() -> bool:
         try:
             status = client.get(location)
         except httpx.TransportError:
-            time.sleep(0.1)
-            continue
+            return False
         if status.status_code == 204:
-            return int(status.headers["range"].split("-")[1]) + 1
+            found.append(int(status.headers["range"].split("-")[1]) + 1)
+            return True
         assert status.status_code == 503, status.text
-        time.sleep(0.2)
-    raise AssertionError("the upload's status never came back")
+        return False
+
+    wait_until(answered, timeout=60, interval=0.2)
+    return found[0]
 
 
 def chunked_push(
@@ -132,12 +137,15 @@ def chunked_push(
 
 
 def finish(client: httpx.Client, location: str, digest: str) -> httpx.Response:
-    for _ in range(50):
-        answer = client.put(location, params={"digest": digest})
-        if answer.status_code != 503:
-            return answer
-        time.sleep(0.2)
-    return answer
+    """Complete the upload, asking again while the registry answers 503."""
+    answers: list[httpx.Response] = []
+
+    def answered() -> bool:
+        answers.append(client.put(location, params={"digest": digest}))
+        return answers[-1].status_code != 503
+
+    wait_until(answered, timeout=30, interval=0.2)
+    return answers[-1]
 
 
 def test_a_chunked_push_lands_on_every_node_and_pulls_back(cluster: Cluster) -> None:
@@ -326,7 +334,8 @@ def test_the_store_restarted_mid_push(cluster: Cluster, seaweed: Seaweed) -> Non
             assert node.get("/health/live").status_code == 200
         restarted.start()
 
-    restarted = threading.Thread(target=lambda: (time.sleep(3), seaweed.start()))
+    # The outage lasts three seconds, whatever the client does meanwhile.
+    restarted = threading.Timer(3.0, seaweed.start)
 
     with cluster.client() as client:
         location, _, _ = chunked_push(
