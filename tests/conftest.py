@@ -24,6 +24,9 @@ from support.server import RegistryServer
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
+# The tests' Docker engine: the `docker_host` and `docker` fixtures.
+pytest_plugins = ["support.dockerd"]
+
 
 @pytest.fixture
 def anyio_backend() -> str:

@@ -5,12 +5,12 @@ a decision is recorded the same way whichever door the request came in by."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
 
+from cargohold.domain.eventids import new_id
 from cargohold.service.authz import RequestRecord
 
 _REQUEST_ID = "cargohold.request_id"
@@ -20,7 +20,7 @@ def request_id_of(request: Request) -> str:
     """The request's id (`x-amzn-RequestId`), made on first use and kept with the request."""
     request_id = request.scope.get(_REQUEST_ID)
     if not isinstance(request_id, str):
-        request_id = request.scope[_REQUEST_ID] = str(uuid.uuid4())
+        request_id = request.scope[_REQUEST_ID] = new_id()
     return request_id
 
 

@@ -11,6 +11,7 @@ other account by its prefixed host.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from urllib.parse import urlsplit
@@ -32,13 +33,27 @@ def _hostname(host: str) -> str | None:
 
 def addressed_account(host: str | None) -> str | None:
     """The account a `Host` header names by its first label, if it names one."""
-    name = _hostname(host) if host else None
+    if not host:
+        return None
+    # Every /v2/ request asks, and a registry is reached by a handful of host names: those of
+    # a host name's length are answered once (a longer header is no host, and is not kept).
+    return _cached_account(host) if len(host) <= _MAX_HOST else _account(host)
+
+
+_MAX_HOST = 300
+
+
+def _account(host: str) -> str | None:
+    name = _hostname(host)
     if not name:
         return None
     label, dot, rest = name.partition(".")
     if dot and rest and _ACCOUNT.fullmatch(label):
         return label
     return None
+
+
+_cached_account = functools.lru_cache(maxsize=1024)(_account)
 
 
 def account_host(host: str, account_id: str, *, primary_account: str) -> str:

@@ -151,7 +151,7 @@ class OciFront:
 
     async def _dispatch(self, request: Request) -> Response:
         method = request.method
-        found = match_route(request.url.path, method)
+        found = match_route(request.scope["path"], method)
         if found is None:
             return error_response("NOT_FOUND", "no such endpoint", 404)
         if found.handler is None:

@@ -90,11 +90,13 @@ class SqliteGenerations(Generations):
 
     @property
     def anything(self) -> int:
-        return self._anything + self._shared()[0]
+        seen = self._seen  # read on every cached read: the common case without a call
+        return self._anything + (seen if seen is not None else self._shared())[0]
 
     @property
     def content(self) -> int:
-        return self._content + self._shared()[1]
+        seen = self._seen
+        return self._content + (seen if seen is not None else self._shared())[1]
 
     async def record(self, conn: AsyncConnection, changes: Changes) -> None:
         if changes is Changes.NOTHING:

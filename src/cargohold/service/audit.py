@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from cargohold.domain.eventids import new_id
 from cargohold.domain.principal import ASSUMED_ROLE_PRINCIPAL, ROOT_PRINCIPAL, Principal
 from cargohold.ports import Changes, Metadata
 from cargohold.service.authz import AuthorizationRecord
@@ -101,7 +101,7 @@ def audit_event(entry: AuthorizationRecord, *, event_id: str) -> dict[str, Any]:
 
 
 def _event_row(entry: AuthorizationRecord) -> dict[str, Any]:
-    event = audit_event(entry, event_id=str(uuid.uuid4()))
+    event = audit_event(entry, event_id=new_id())
     return {
         "kind": AUDIT,
         "event_time": entry.time,

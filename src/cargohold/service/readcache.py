@@ -65,7 +65,9 @@ class ReadCache(Generic[K, V]):
         entry = self._entries.get(key)
         if entry is None:
             return False, None
-        if entry.generation != self.generation() or self._clock() - entry.stored_at > self._ttl:
+        store = self._store  # `generation()`, inline: every cached read of a request asks
+        current = store.content_generation if self._content else store.generation
+        if entry.generation != current or self._clock() - entry.stored_at > self._ttl:
             del self._entries[key]
             return False, None
         return True, entry.value
