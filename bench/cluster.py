@@ -448,7 +448,28 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
             "completed both, and the pulled manifest digest "
             + ("matched." if kill["pulled_digest_matches"] else "did NOT match."),
         ]
-    lines += ["", NOTES.strip(), END, ""]
+    command = (
+        f"bench/cluster.py --size-mib {float(settings['size_mib']):g} "
+        f"--layers {settings['layers']} --concurrency {settings['concurrency']} "
+        f"--pullers {settings['pullers']}" + (" --kill" if document.get("kill") else "")
+    )
+    met = [
+        f"{label} {one[key] / dist[key]:.2f}×"
+        for key, (label, _) in COLUMNS.items()
+        if one[key] < dist[key]
+    ]
+    scale = three["aggregate_pull_mb_s"] / one["aggregate_pull_mb_s"]
+    lines += [
+        "",
+        f"Command: `.venv/bin/python {command}`.",
+        "",
+        NOTES.strip(),
+        "In this run: one node below Distribution on "
+        + (", ".join(met) if met else "no rate")
+        + f"; three nodes' aggregate pull {scale:.2f}× one node's.",
+        END,
+        "",
+    ]
     return "\n".join(lines)
 
 
