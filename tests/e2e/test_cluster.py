@@ -250,6 +250,24 @@ def test_read_after_write_across_nodes(cluster: Cluster) -> None:
             if got.headers.get("docker-content-digest") != digest_of(manifest):
                 stale += 1
         assert stale == 0
+        # A delete through one node is what the others answer at once.
+        for i in range(30):
+            tag = f"gone-{i}"
+            manifest = image_manifest(
+                Descriptor.of(OCI_CONFIG, config),
+                [Descriptor.of(OCI_LAYER, layer)],
+                annotations={"gone": str(i)},
+            )
+            put = nodes[i % 3].put(
+                f"/v2/moving/manifests/{tag}",
+                content=manifest,
+                headers={"Content-Type": OCI_MANIFEST},
+            )
+            assert put.status_code == 201
+            assert nodes[(i + 1) % 3].head(f"/v2/moving/manifests/{tag}").status_code == 200
+            deleted = nodes[(i + 1) % 3].delete(f"/v2/moving/manifests/{digest_of(manifest)}")
+            assert deleted.status_code == 202
+            assert nodes[(i + 2) % 3].head(f"/v2/moving/manifests/{tag}").status_code == 404
     finally:
         for client in nodes:
             client.close()

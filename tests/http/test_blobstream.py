@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -118,6 +119,27 @@ def test_a_blob_get_streams_through_the_node(streaming: RegistryServer) -> None:
         assert beyond.headers["content-range"] == f"bytes */{len(data)}"
         ignored = client.get(f"/v2/streamed/blobs/{digest}", headers={"Range": "lines=1-2"})
         assert ignored.status_code == 200 and ignored.content == data
+
+
+def peak_rss(pid: int) -> int:
+    """The process's resident-set high-water mark (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_streaming_a_blob_never_holds_it_in_memory(streaming: RegistryServer) -> None:
+    data = os.urandom(96 * MIB)
+    digest = pushed(streaming, "memory", data)
+    before = peak_rss(streaming.pid)
+    hasher = hashlib.sha256()
+    with streaming.client() as client, client.stream("GET", f"/v2/memory/blobs/{digest}") as got:
+        assert got.status_code == 200
+        for chunk in got.iter_bytes():
+            hasher.update(chunk)
+    assert "sha256:" + hasher.hexdigest() == digest
+    assert peak_rss(streaming.pid) - before < 32 * MIB
 
 
 def test_get_download_url_without_redirect_is_the_registrys_own(
