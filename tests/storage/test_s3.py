@@ -216,3 +216,32 @@ def test_serve_refuses_to_start_on_a_store_it_cannot_use(
     assert done.returncode == 1, done.stderr
     assert "cannot use the s3 storage" in done.stderr and message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_credentials_from_a_profile_not_from_the_clients_variables(
+    seaweed: Seaweed, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without keys in the configuration, the store's credentials come from the AWS credential
+    chain of `profile`; the AWS_* variables a shell holds for talking to cargohold itself (and
+    AWS_ENDPOINT_URL, which would point at cargohold) do not leak into the store's client."""
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        f"[store]\naws_access_key_id = {seaweed.access_key}\n"
+        f"aws_secret_access_key = {seaweed.secret_key}\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIACLIENTOFCARGOHOLD")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-store-secret")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+    profiled = S3Driver(
+        settings(seaweed, bucket, access_key_id=None, secret_access_key=None, profile="store")
+    )
+    await profiled.put("blobs/sha256/aa/profiled", b"through the profile")
+    assert await profiled.stat("blobs/sha256/aa/profiled") is not None
+    # Without the profile the chain finds nothing: the client's variables are not the store's.
+    monkeypatch.setenv("AWS_PROFILE", "store")
+    unprofiled = S3Driver(settings(seaweed, bucket, access_key_id=None, secret_access_key=None))
+    with pytest.raises(StorageError, match="no credentials for the object store"):
+        await unprofiled.check()

@@ -9,8 +9,8 @@ network.
 Errors are translated once, here: a missing key or upload becomes `KeyNotFound` or
 `UploadStateInvalid`, a store that cannot be reached or answers 5xx `StorageUnavailable`, and
 anything else `StorageError`. The store's own credentials come only from the driver's settings
-or the credential chain of its `profile`: AWS_ENDPOINT_URL* variables, meant for clients
-talking to the registry itself, never redirect it.
+or the credential chain of its `profile`, never from the AWS_* variables of clients talking
+to the registry itself (keys, AWS_PROFILE, region, AWS_ENDPOINT_URL*).
 """
 
 from __future__ import annotations
@@ -84,7 +84,14 @@ def translate(exc: Exception, what: str) -> StorageError:
 
 def make_client(settings: S3Settings) -> Any:
     """A botocore S3 client for `settings` (typed Any: botocore's clients are generated)."""
-    session = botocore.session.Session(profile=settings.profile)
+    # The chain without the variables a shell holds for clients of the registry (their keys,
+    # profile and region are cargohold's, not the store's): a profile's files, SSO, container
+    # and instance roles.
+    session = botocore.session.Session(
+        session_vars={"profile": (None, None, None, None), "region": ("region", None, None, None)},
+        profile=settings.profile,
+    )
+    session.get_component("credential_provider").remove("env")
     config = BotocoreConfig(
         max_pool_connections=POOL,
         connect_timeout=5,
