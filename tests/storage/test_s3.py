@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cargohold.ports import StorageError, UploadState, UploadStateInvalid
+from cargohold.ports import StorageError, StorageUnavailable, UploadState, UploadStateInvalid
 from cargohold.storage.s3 import MIN_PART, S3Driver
 from cargohold.storage.s3client import S3Settings
 from support.seaweed import Seaweed
@@ -186,6 +186,21 @@ async def test_check_refuses_with_a_clear_message(
     driver = S3Driver(settings(seaweed, bucket, **changes))
     with pytest.raises(StorageError, match=message):
         await driver.check()
+
+
+async def test_a_store_refusing_the_node_at_run_time_is_unavailable(
+    seaweed: Seaweed, bucket: str
+) -> None:
+    """Keys revoked or a bucket removed while serving: not the request's fault, so the fronts
+    answer 503 (StorageUnavailable), never 500."""
+    revoked = S3Driver(settings(seaweed, bucket, secret_access_key="revoked"))
+    with pytest.raises(StorageUnavailable):
+        await revoked.put("blobs/sha256/aa/x", b"x")
+    with pytest.raises(StorageUnavailable):
+        [chunk async for chunk in revoked.read("blobs/sha256/aa/x")]
+    removed = S3Driver(settings(seaweed, bucket, bucket="removed-" + os.urandom(4).hex()))
+    with pytest.raises(StorageUnavailable):
+        [chunk async for chunk in removed.read("blobs/sha256/aa/x")]
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,9 @@ POOL = 64
 
 _MISSING_KEY = frozenset({"NoSuchKey", "404", "NotFound"})
 _MISSING_UPLOAD = frozenset({"NoSuchUpload"})
+_REFUSED = frozenset(
+    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "NoSuchBucket"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,11 @@ def translate(exc: Exception, what: str) -> StorageError:
         return StorageUnavailable(f"the object store cannot be reached ({what}): {exc}")
     if isinstance(exc, botocore.exceptions.ClientError):
         code = error_code(exc)
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        if code in _REFUSED or status in (401, 403):
+            # The store refuses this node (keys revoked, bucket gone): nothing the request
+            # did; the node is not ready until an operator acts.
+            return StorageUnavailable(f"the object store refused {what}: {code or status}")
         if code in _MISSING_KEY:
             return KeyNotFound(what)
         if code in _MISSING_UPLOAD:
