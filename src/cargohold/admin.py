@@ -24,6 +24,7 @@ import anyio
 
 from cargohold import awsprofile, serving
 from cargohold.auth.errors import SecretBoxError
+from cargohold.auth.secretbox import SecretBox
 from cargohold.config import Config
 from cargohold.domain.identity import AccessKey, IdentityError
 from cargohold.metadata.store import MetadataStore
@@ -58,12 +59,10 @@ async def _with_identities(
     operation: Callable[[Identities], Awaitable[T]],
     account: str | None,
 ) -> T:
-    from cargohold.app import open_master_key
-
     async def on(store: MetadataStore) -> T:
         identities = Identities.sealed_by(
             store,
-            open_master_key(config),
+            SecretBox.for_node(config.master_key_path, provisioned=bool(config.master_key_file)),
             time.time,
             account_id=account or config.account_id,
             region=config.region,

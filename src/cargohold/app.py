@@ -10,8 +10,8 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import anyio.to_thread
@@ -19,9 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.auth.secretbox import SecretBox
+from cargohold.background import build_collector, build_lifecycle, build_scrubber
 from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, from_json
-from cargohold.domain.errors import AccessDenied
-from cargohold.domain.principal import Principal
 from cargohold.http.aws_auth import SigV4Authenticator
 from cargohold.http.awsfront import AwsFront
 from cargohold.http.awsservice import AwsService
@@ -29,27 +28,32 @@ from cargohold.http.bodies import BodyLimits, guarded
 from cargohold.http.download import DownloadRoute, DownloadSigner, LayerUrls
 from cargohold.http.ecr import ecr_service
 from cargohold.http.ecr_images import image_handlers
+from cargohold.http.ecr_lifecycle import archive_handlers, exclusion_handlers, lifecycle_handlers
 from cargohold.http.ecr_policies import ecr_policy_handlers
 from cargohold.http.ecr_repositories import repository_handlers
 from cargohold.http.ecr_scanning import scanning_handlers
 from cargohold.http.ecr_tokens import token_handlers
+from cargohold.http.ecs_agent import PATH as ECS_AGENT_PATH
+from cargohold.http.ecs_agent import EcsAgentRoute
+from cargohold.http.ecs_handlers import build_ecs_api
 from cargohold.http.gatekeeper import TokenGatekeeper
 from cargohold.http.health import PATHS as HEALTH_PATHS
 from cargohold.http.health import Health
 from cargohold.http.iam import IamServices, entity_handlers, iam_service
 from cargohold.http.iam_policies import policy_handlers
+from cargohold.http.logs import logs_service
 from cargohold.http.oci import OciFront
 from cargohold.http.oci_errors import error_response
 from cargohold.http.sts import sts_handlers, sts_service
-from cargohold.http.unavailable import HEADERS as RETRY_HEADERS
-from cargohold.http.unavailable import unavailable_message
+from cargohold.http.unavailable import oci_unavailable
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.ports import Metadata, StorageDriver, Unavailable
 from cargohold.privatefiles import make_private_dirs
+from cargohold.service.archive import ArchiveService
 from cargohold.service.audit import AuditLog
 from cargohold.service.authentication import Authentication
-from cargohold.service.authz import Authorizer, Enforce, RequestRecord
+from cargohold.service.authz import Authorizer, enforcing
 from cargohold.service.content import ContentService
 from cargohold.service.findings import FindingsService
 from cargohold.service.iam import IamService
@@ -59,6 +63,7 @@ from cargohold.service.identity_policies import IdentityPolicies
 from cargohold.service.images import ImageService
 from cargohold.service.jobs import JobKind, JobRunner
 from cargohold.service.layers import LayerService
+from cargohold.service.lifecycle import LifecycleService
 from cargohold.service.managed_policies import ManagedPolicyService
 from cargohold.service.policies import PolicyService, ResourcePolicies
 from cargohold.service.readcache import ReadCache
@@ -111,11 +116,7 @@ def build_storage(config: Config) -> StorageDriver:
     if storage.driver == "filesystem":
         return FilesystemDriver(config.storage_path)
     if storage.driver == "s3":
-        assert storage.bucket is not None  # Config.validate
-        names = ("prefix", "endpoint_url", "region", "path_style", "access_key_id", "profile")
-        settings = {name: getattr(storage, name) for name in names}
-        secret = storage.secret_access_key
-        return S3Driver(S3Settings(storage.bucket, secret_access_key=secret, **settings))
+        return S3Driver(S3Settings.of(asdict(storage)))
     raise ValueError(f"unknown storage driver {config.storage.driver!r}")
 
 
@@ -133,7 +134,7 @@ def build_content(
     config: Config, store: MetadataStore, storage: StorageDriver, clock: Callable[[], float]
 ) -> ContentServices:
     repositories = RepositoryService(store, clock, region=config.region)
-    templates = TemplateService(store, clock)
+    templates = TemplateService(store, clock, lifecycle_interval=config.lifecycle_interval_seconds)
     content = ContentService(
         store,
         storage,
@@ -196,16 +197,9 @@ class Access:
     gatekeeper: TokenGatekeeper
 
 
-def open_master_key(config: Config) -> SecretBox:
-    """The configured master key; one configured explicitly must exist (never made up)."""
-    if config.master_key_file:
-        return SecretBox.from_existing_key_file(config.master_key_path)
-    return SecretBox.from_key_file(config.master_key_path)
-
-
 def build_access(config: Config, store: MetadataStore, clock: Callable[[], float]) -> Access:
     public_url = config.resolved_public_url
-    box = open_master_key(config)
+    box = SecretBox.for_node(config.master_key_path, provisioned=bool(config.master_key_file))
     identities = Identities.sealed_by(
         store, box, clock, account_id=config.account_id, region=config.region
     )
@@ -230,24 +224,6 @@ def build_access(config: Config, store: MetadataStore, clock: Callable[[], float
     )
 
 
-def enforcing(authorizer: Authorizer) -> Enforce:
-    """The fronts' check of a call: AccessDenied unless `authorizer` allows it."""
-
-    async def authorize(
-        principal: Principal,
-        action: str,
-        resource: str,
-        context: Mapping[str, Any],
-        *,
-        record: RequestRecord | None = None,
-    ) -> None:
-        decision = await authorizer.authorize(principal, action, resource, context, record=record)
-        if not decision.allowed:
-            raise AccessDenied(decision.message)
-
-    return authorize
-
-
 def build_ecr_service(
     config: Config,
     store: MetadataStore,
@@ -261,6 +237,8 @@ def build_ecr_service(
     authentication: Authentication,
     authorizer: Authorizer,
     signer: LayerUrls,
+    lifecycle: LifecycleService | None = None,
+    archive: ArchiveService | None = None,
 ) -> AwsService:
     """The ECR API: its handlers over the content, scanning, token and policy services."""
     public_url = config.resolved_public_url
@@ -280,6 +258,9 @@ def build_ecr_service(
             **ecr_policy_handlers(
                 PolicyService(store, clock, region=config.region, simulator=authorizer)
             ),
+            **(lifecycle_handlers(lifecycle, content) if lifecycle is not None else {}),
+            **exclusion_handlers(content.pull_times),
+            **(archive_handlers(archive, content) if archive is not None else {}),
         }
     )
 
@@ -290,26 +271,38 @@ async def build_aws_front(
     clock: Callable[[], float],
     ecr: AwsService,
     access: Access,
-) -> AwsFront:
-    """Every AWS service on `POST /`: ECR, STS and IAM. Makes sure the AWS managed policies
-    exist."""
+) -> tuple[AwsFront, EcsAgentRoute]:
+    """Every AWS service on `POST /`: ECR, STS, IAM, ECS and CloudWatch Logs; and the route
+    ECS's agents ask for task credentials at. Makes sure the AWS managed policies exist."""
     iam = access.iam
     managed = ManagedPolicyService(store, iam, clock, account_id=config.account_id)
     await managed.ensure_aws_managed_policies()
     iam_services = IamServices(access.identity_admin, iam, managed)
     sts = StsService(store, access.box, iam, clock, authorizer=access.authorizer)
-    return AwsFront(
+    authenticator = SigV4Authenticator(access.authentication, clock=clock, region=config.region)
+    ecs = build_ecs_api(
+        store,
+        clock,
+        region=config.region,
+        authorizer=access.authorizer,
+        sts=sts,
+        authenticator=authenticator,
+    )
+    front = AwsFront(
         [
             ecr,
             sts_service(sts_handlers(sts)),
             iam_service(
                 iam_services, {**entity_handlers(iam_services), **policy_handlers(iam_services)}
             ),
+            ecs.service,
+            logs_service(store, clock),
         ],
-        SigV4Authenticator(access.authentication, clock=clock, region=config.region),
+        authenticator,
         enforcing(access.authorizer),
         region=config.region,
     )
+    return front, ecs.agent
 
 
 @dataclass
@@ -328,6 +321,8 @@ class Node:
     #: ECR (JSON 1.1), STS and IAM (query protocol) on `POST /`.
     aws: AwsFront
     audit: AuditLog
+    #: Task credentials for ECS agents (`/_ecs/credentials`).
+    ecs_agent: EcsAgentRoute
     #: `/health/live` and `/health/ready`, for load balancers.
     health: Health
 
@@ -349,6 +344,9 @@ class Node:
         expiry = UploadExpiry(store, storage, clock, expiry=config.upload_expiry_seconds)
         jobs.register(EXPIRE_UPLOADS, JobKind(expiry.run, every=expiry.interval))
         scans = build_scanning(store, storage, services.content, services.uploads, clock, jobs)
+        lifecycle, archive = build_lifecycle(config, store, clock, jobs)
+        build_collector(config, store, storage, clock, jobs)
+        build_scrubber(config, store, storage, jobs)
         access = build_access(config, store, clock)
         redirect = config.storage.redirect
         oci = OciFront(
@@ -369,9 +367,11 @@ class Node:
             authentication=access.authentication,
             authorizer=access.authorizer,
             signer=LayerUrls(signer, storage, redirect=redirect),
+            lifecycle=lifecycle,
+            archive=archive,
         )
         download = DownloadRoute(signer, services.content, storage)
-        aws = await build_aws_front(config, store, clock, ecr, access)
+        aws, ecs_agent = await build_aws_front(config, store, clock, ecr, access)
         return cls(
             config,
             store,
@@ -383,11 +383,13 @@ class Node:
             jobs,
             aws,
             access.audit,
+            ecs_agent,
             Health(store.ping, storage),
         )
 
     async def close(self) -> None:
         await self.jobs.stop()
+        await self.content.pull_times.close()
         await self.audit.close()
         await self.store.close()
 
@@ -425,16 +427,15 @@ class Application:
                 response = await self.node.aws(request)
             elif path.startswith("/_download/"):
                 response = await self.node.download(request)
+            elif path == ECS_AGENT_PATH:
+                response = await self.node.ecs_agent(request)
             elif path in HEALTH_PATHS:
                 response = await self.node.health(request)
             else:
                 response = error_response("NOT_FOUND", "no such endpoint", 404)
         except Unavailable as exc:
-            if path == "/":
-                response = self.node.aws.unavailable(request, exc)
-            else:
-                message = unavailable_message(exc)
-                response = error_response("UNAVAILABLE", message, 503, headers=RETRY_HEADERS)
+            front = self.node.aws.unavailable if path == "/" else oci_unavailable
+            response = front(request, exc)
         except Exception:
             log.exception("unhandled error in %s %s", scope["method"], path)
             if path == "/":
@@ -483,12 +484,14 @@ __all__ = [
     "build_access",
     "build_app",
     "build_aws_front",
+    "build_collector",
     "build_content",
     "build_ecr_service",
+    "build_lifecycle",
     "build_scanning",
+    "build_scrubber",
     "build_storage",
     "enforcing",
-    "open_master_key",
     "open_store",
     "opened_store",
 ]

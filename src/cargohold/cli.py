@@ -10,7 +10,17 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from cargohold import admin, audit_cli, scan_cli, serving
+from cargohold import (
+    admin,
+    audit_cli,
+    gc_cli,
+    kubelet_provider,
+    lifecycle_cli,
+    scan_cli,
+    scrub_cli,
+    serving,
+)
+from cargohold.agent import cli as agent_cli
 from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, ConfigError, load, to_json
 
 
@@ -151,6 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     admin.add_parser(commands, _common, _load)
     scan_cli.add_parsers(commands, _common, _load)
     audit_cli.add_parser(commands, _common, _load)
+    lifecycle_cli.add_parser(commands, _common, _load)
+    gc_cli.add_parser(commands, _common, _load)
+    scrub_cli.add_parser(commands, _common, _load)
+    agent_cli.add_parser(commands, _common, _load)
+    kubelet_provider.add_parser(commands)
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)

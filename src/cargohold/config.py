@@ -73,6 +73,15 @@ class Config:
     #: signatures); defaults to `<data_dir>/master.key`, created on first start. When set, the
     #: file must exist: a node never makes up a key of its own that the others do not have.
     master_key_file: str | None = None
+    #: How often (seconds) each repository's lifecycle policy runs; ECR: within 24 hours.
+    lifecycle_interval_seconds: float = 86400.0
+    #: Garbage collection removes blobs no manifest references once nothing used them for this
+    #: long (seconds); None: the upload expiry plus an hour.
+    gc_grace_seconds: float | None = None
+    #: How often garbage collection runs (seconds); 0: only `cargohold gc`.
+    gc_interval_seconds: float = 3600.0
+    #: How often every stored blob is re-hashed (seconds); 0: only `cargohold scrub`.
+    scrub_interval_seconds: float = 0.0
     storage: StorageConfig = field(default_factory=StorageConfig)
 
     @property
@@ -94,6 +103,12 @@ class Config:
         return (
             Path(self.storage.path).resolve() if self.storage.path else self.data_path / "storage"
         )
+
+    @property
+    def resolved_gc_grace(self) -> float:
+        if self.gc_grace_seconds is not None:
+            return self.gc_grace_seconds
+        return self.upload_expiry_seconds + 3600.0
 
     @property
     def resolved_public_url(self) -> str:
@@ -126,6 +141,12 @@ class Config:
             raise ConfigError(
                 "body_min_bytes_per_second and body_rate_grace_seconds must not be negative"
             )
+        if not 0 < self.lifecycle_interval_seconds <= 366 * 86400:
+            raise ConfigError("lifecycle_interval_seconds must be more than 0 and at most a year")
+        if self.gc_grace_seconds is not None and self.gc_grace_seconds < 0:
+            raise ConfigError("gc_grace_seconds must not be negative")
+        if self.gc_interval_seconds < 0 or self.scrub_interval_seconds < 0:
+            raise ConfigError("gc_interval_seconds and scrub_interval_seconds must not be negative")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"unknown log_level {self.log_level!r}")
         return self
@@ -172,7 +193,7 @@ def _coerce(name: str, value: Any, target: Any) -> Any:
         ):
             return value.lower() in ("1", "true", "yes", "on")
         raise ConfigError(f"{name} must be a boolean")
-    if isinstance(target, float):
+    if isinstance(target, float) or name == "gc_grace_seconds":
         if isinstance(value, bool):
             raise ConfigError(f"{name} must be a number, not {value!r}")
         try:

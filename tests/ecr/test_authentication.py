@@ -110,7 +110,7 @@ def test_old_date(ecr_server: RegistryServer) -> None:
 
 def test_an_operation_not_served_yet_says_so(ecr: Any) -> None:
     with pytest.raises(ClientError) as caught:
-        ecr.get_lifecycle_policy(repositoryName="anything")
+        ecr.describe_pull_through_cache_rules()
     assert caught.value.response["Error"]["Code"] == "UnsupportedOperationException"
 
 

@@ -1,7 +1,8 @@
 """Generated requests against a live server, on SQLite and on PostgreSQL: no answer is a 500 or
 worse, none takes longer than the client's timeout, and the server still answers afterwards.
 
-Every AWS operation served (ECR over JSON 1.1, IAM and STS over Query) gets calls generated from
+Every AWS operation served (ECR, ECS and CloudWatch Logs over JSON 1.1, IAM and STS over Query)
+gets calls generated from
 botocore's model of it, valid and not, signed by the administrator, by a user without any policy,
 by nobody and with a wrong secret; `/v2/` gets random methods, paths, digests, ranges, content
 types and bodies, with the registry token and without. The generation lives in
@@ -74,7 +75,7 @@ def _verdict(fuzzer: Fuzzer, server: RegistryServer) -> None:
 
 def test_every_aws_operation_answers_below_500(target: Target, tmp_path: Path) -> None:
     operations = served_operations(str(tmp_path / "operations"))
-    assert set(operations) == {"ecr", "iam", "sts"}
+    assert set(operations) == {"ecr", "iam", "sts", "ecs", "logs"}
     assert all(operations.values())
     with Fuzzer(target.server.url, target.principals, timeout=TIMEOUT) as fuzzer:
         fuzz_aws(

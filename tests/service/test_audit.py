@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import pytest
 
-from cargohold.domain.principal import Principal
+from cargohold.domain.principal import Principal, service_principal
 from cargohold.metadata.store import MetadataStore
 from cargohold.ports import Changes
 from cargohold.service.audit import AuditLog, audit_event
@@ -160,3 +160,12 @@ async def test_close_keeps_the_batch_being_written(store: MetadataStore) -> None
     await holder
     await closing
     assert [e.time for e in await AuditLog(store).events()] == [0.0, 1.0, 2.0]
+
+
+def test_a_service_principal_is_recorded_as_an_aws_service() -> None:
+    ecs = service_principal("ecs-tasks.amazonaws.com", "123456789012")
+    record = audit_event(entry(ecs, "sts:AssumeRole", 1.0, allowed=True), event_id="e")
+    assert record["userIdentity"] == {
+        "type": "AWSService",
+        "invokedBy": "ecs-tasks.amazonaws.com",
+    }

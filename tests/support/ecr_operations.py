@@ -153,6 +153,30 @@ OPERATIONS = [
     Operation("PutRegistryPolicy", ACCOUNT, _none(policyText="{")),
     Operation("GetRegistryPolicy", ACCOUNT, _none()),
     Operation("DeleteRegistryPolicy", ACCOUNT, _none()),
+    # lifecycle policies, the archive storage class, pull-time exclusions
+    Operation(
+        "PutLifecyclePolicy", REPOSITORY, _repo(lifecyclePolicyText="{" + " " * 120)
+    ),  # refused as invalid
+    Operation("GetLifecyclePolicy", REPOSITORY, _repo()),
+    Operation("DeleteLifecyclePolicy", REPOSITORY, _repo()),
+    Operation("StartLifecyclePolicyPreview", REPOSITORY, _repo()),  # no policy: NotFound
+    Operation("GetLifecyclePolicyPreview", REPOSITORY, _repo()),
+    Operation(
+        "UpdateImageStorageClass",
+        REPOSITORY,
+        _repo(imageId={"imageTag": "absent"}, targetStorageClass="ARCHIVE"),
+    ),
+    Operation(
+        "RegisterPullTimeUpdateExclusion",
+        ACCOUNT,
+        _none(principalArn=f"arn:aws:iam::{A}:role/matrix-exclusion"),
+    ),
+    Operation(
+        "DeregisterPullTimeUpdateExclusion",
+        ACCOUNT,
+        _none(principalArn=f"arn:aws:iam::{A}:role/matrix-absent"),
+    ),
+    Operation("ListPullTimeUpdateExclusions", ACCOUNT, _none()),
 ]
 
 

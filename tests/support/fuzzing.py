@@ -423,14 +423,12 @@ class ShapeValues:
         if kind == "structure":
             return self._structure(shape, depth, fuzz=fuzz)
         if kind == "list":
-            inner = (
-                self.of(shape.member, member, depth + 1, fuzz=fuzz)
-                if depth < MAX_DEPTH
-                else st.nothing()
-            )
+            if depth >= MAX_DEPTH:
+                return st.just([])
+            inner = self.of(shape.member, member, depth + 1, fuzz=fuzz)
             high = min(int(shape.metadata.get("max", 3)), 3)
             low = min(int(shape.metadata.get("min", 0)), high)
-            return st.lists(inner, min_size=low if depth < MAX_DEPTH else 0, max_size=high)
+            return st.lists(inner, min_size=low, max_size=high)
         if kind == "map":
             if depth >= MAX_DEPTH:
                 return st.just({})
@@ -895,7 +893,7 @@ def _header_safe(value: str) -> bool:
 #: administrator's key with a wrong secret.
 SIGNERS = ("admin", "admin", "admin", "nobody", "nobody", "anonymous", "forged")
 REPOSITORIES = ("fuzz/app", "fuzz/empty", "fuzz-other")
-SERVICES = ("ecr", "sts", "iam")
+SERVICES = ("ecr", "sts", "iam", "ecs", "logs")
 
 
 class ConfiguredServer(RegistryServer):

@@ -70,6 +70,14 @@ class SecretBox:
         return cls(_read_key_file(key_path))
 
     @classmethod
+    def for_node(cls, path: str | os.PathLike[str], *, provisioned: bool) -> SecretBox:
+        """The node's master key: a `provisioned` file (configured for the node) must exist,
+        the data directory's default one is created on first use."""
+        if provisioned:
+            return cls.from_existing_key_file(path)
+        return cls.from_key_file(path)
+
+    @classmethod
     def from_existing_key_file(cls, path: str | os.PathLike[str]) -> SecretBox:
         """Open the box keyed by the master key in ``path``, which must exist: every node of a
         registry needs the same key, so a node never creates one of its own."""

@@ -194,3 +194,27 @@ class RepositoryPolicyNotFound(RegistryError):
 
 class RegistryPolicyNotFound(RegistryError):
     """A registry that has no registry policy (Get/DeleteRegistryPolicy)."""
+
+
+class LifecyclePolicyNotFound(RegistryError):
+    """The repository has no lifecycle policy."""
+
+
+class LifecyclePolicyPreviewNotFound(RegistryError):
+    """The repository has no lifecycle policy preview."""
+
+
+class LifecyclePolicyPreviewInProgress(RegistryError):
+    """A preview of the repository is still being computed."""
+
+
+class ExclusionAlreadyExists(RegistryError):
+    """The principal is registered as a pull-time update exclusion already."""
+
+
+class ExclusionNotFound(RegistryError):
+    """The principal is not registered as a pull-time update exclusion."""
+
+
+class ImageStorageClassUpdateNotSupported(RegistryError):
+    """The image cannot move to the storage class asked for (an index's child, a referrer)."""

@@ -7,11 +7,13 @@ from typing import Final, Literal
 
 #: What signs a request: an IAM user (with its long-term key, or a GetSessionToken session of
 #: it), a session of an assumed role, or an account's root. The words the policy engine's
-#: `Caller.kind` uses.
-PrincipalType = Literal["user", "assumed-role", "root"]
+#: `Caller.kind` uses; and an AWS service acting on its own behalf (`ecs-tasks.amazonaws.com`
+#: assuming a task's roles), which never signs a request.
+PrincipalType = Literal["user", "assumed-role", "root", "service"]
 USER_PRINCIPAL: Final = "user"
 ASSUMED_ROLE_PRINCIPAL: Final = "assumed-role"
 ROOT_PRINCIPAL: Final = "root"
+SERVICE_PRINCIPAL: Final = "service"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,12 @@ class Principal:
     @property
     def temporary(self) -> bool:
         return self.session_token_id is not None
+
+
+def service_principal(name: str, account_id: str) -> Principal:
+    """An AWS service (`ecs-tasks.amazonaws.com`) acting for `account_id`: only resource-based
+    policies that name it (a role's trust policy) allow it anything."""
+    return Principal(account_id=account_id, arn=name, principal_id=name, kind=SERVICE_PRINCIPAL)
 
 
 def repository_arn(region: str, account_id: str, name: str) -> str:

@@ -32,6 +32,10 @@ class Manifest:
     content: bytes
     pushed_at: float
     last_pulled_at: float | None
+    #: ACTIVE, ARCHIVED or ACTIVATING.
+    image_status: str = "ACTIVE"
+    archived_at: float | None = None
+    activated_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +93,39 @@ class StoredEvent:
     kind: str
     event_time: float
     document: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLifecyclePolicy:
+    """A repository's lifecycle policy as stored."""
+
+    text: str
+    updated_at: float
+    last_evaluated_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPreview:
+    """A repository's latest lifecycle policy preview; `results` once it is COMPLETE."""
+
+    text: str
+    status: str
+    started_at: float
+    results: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleManifest:
+    """What lifecycle evaluation reads of one manifest: no bytes."""
+
+    id: int
+    digest: str
+    tags: tuple[str, ...]
+    subject_digest: str | None
+    pushed_at: float
+    last_pulled_at: float | None
+    image_status: str
+    archived_at: float | None
+    activated_at: float | None
+    #: Listed as a child by an index of the same repository.
+    in_index: bool

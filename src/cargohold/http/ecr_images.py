@@ -63,7 +63,11 @@ def _detail(repository: Repository, detail: ImageDetail) -> dict[str, Any]:
         shaped["lastRecordedPullTime"] = manifest.last_pulled_at
     if manifest.subject_digest:
         shaped["subjectManifestDigest"] = manifest.subject_digest
-    shaped["imageStatus"] = "ACTIVE"
+    shaped["imageStatus"] = manifest.image_status
+    if manifest.archived_at is not None:
+        shaped["lastArchivedAt"] = manifest.archived_at
+    if manifest.activated_at is not None:
+        shaped["lastActivatedAt"] = manifest.activated_at
     return shaped
 
 
@@ -97,7 +101,7 @@ def _referrer(manifest: Manifest) -> dict[str, Any]:
         shaped["artifactType"] = manifest.artifact_type
     if manifest.annotations:
         shaped["annotations"] = manifest.annotations
-    shaped["artifactStatus"] = "ACTIVE"
+    shaped["artifactStatus"] = manifest.image_status
     return shaped
 
 
@@ -159,6 +163,7 @@ class _ImageHandlers:
             repository,
             _image_ids(call.params["imageIds"]),
             call.params.get("acceptedMediaTypes"),
+            call.principal,
         )
         images = [
             {

@@ -220,7 +220,7 @@ class OciFront:
         }
         if request.method == "HEAD":
             return Response(None, 200, headers=headers, media_type=manifest.media_type)
-        await self.content.record_pull(manifest)
+        await self.content.record_pull(manifest, target.principal, target.registry_id)
         return Response(manifest.content, 200, headers=headers, media_type=manifest.media_type)
 
     async def put_manifest(

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import logging
 
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cargohold.http.oci_errors import error_response
 from cargohold.ports import MetadataUnavailable, Unavailable
 
 log = logging.getLogger(__name__)
@@ -19,3 +23,8 @@ def unavailable_message(exc: Unavailable) -> str:
     log.warning("answering 503: %s", exc)
     what = "database" if isinstance(exc, MetadataUnavailable) else "blob store"
     return f"the registry's {what} cannot be reached for now; retry later"
+
+
+def oci_unavailable(request: Request, exc: Unavailable) -> Response:
+    """The answer in the `/v2/` shape (also for routes of no front: downloads, health)."""
+    return error_response("UNAVAILABLE", unavailable_message(exc), 503, headers=HEADERS)

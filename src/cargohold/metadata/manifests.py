@@ -34,6 +34,9 @@ def _manifest(row: Any) -> Manifest:
         content=bytes(row.content),
         pushed_at=row.pushed_at,
         last_pulled_at=row.last_pulled_at,
+        image_status=row.image_status,
+        archived_at=row.archived_at,
+        activated_at=row.activated_at,
     )
 
 
@@ -277,15 +280,19 @@ class SqlManifests(SqlStore):
         tagged: bool | None,
         after: tuple[int, str | None] | None,
         limit: int,
+        status: str | None = "ACTIVE",
     ) -> list[tuple[int, str, str | None]]:
         """(manifest id, digest, tag) rows: one per tag, one tagless row per untagged manifest,
-        in push order then tag order, after the keyset `after`."""
+        in push order then tag order, after the keyset `after`; of images in `status` (any
+        when None)."""
         joined = manifests.outerjoin(tags, tags.c.manifest_id == manifests.c.id)
         tag = self._lexical(tags.c.name)
         query = sa.select(manifests.c.id, manifests.c.digest, tags.c.name.label("tag")).select_from(
             joined
         )
         query = query.where(manifests.c.repository_id == repository_id)
+        if status is not None:
+            query = query.where(manifests.c.image_status == status)
         if tagged is True:
             query = query.where(tags.c.name.is_not(None))
         elif tagged is False:
@@ -305,10 +312,19 @@ class SqlManifests(SqlStore):
         return [(row.id, row.digest, row.tag) for row in await self.conn.execute(query)]
 
     async def manifest_page(
-        self, repository_id: int, *, tagged: bool | None, after_id: int | None, limit: int
+        self,
+        repository_id: int,
+        *,
+        tagged: bool | None,
+        after_id: int | None,
+        limit: int,
+        status: str | None = "ACTIVE",
     ) -> list[Manifest]:
-        """Manifests of a repository in push order, after the manifest id `after_id`."""
+        """Manifests of a repository in push order, after the manifest id `after_id`; of
+        images in `status` (any when None)."""
         query = sa.select(manifests).where(manifests.c.repository_id == repository_id)
+        if status is not None:
+            query = query.where(manifests.c.image_status == status)
         has_tag = sa.exists().where(tags.c.manifest_id == manifests.c.id)
         if tagged is True:
             query = query.where(has_tag)
@@ -392,12 +408,16 @@ class SqlManifests(SqlStore):
         artifact_types: Sequence[str] | None,
         after_digest: str | None,
         limit: int,
+        status: str | None = "ACTIVE",
     ) -> list[Manifest]:
-        """Manifests whose subject is `subject_digest`, in digest order, after `after_digest`."""
+        """Manifests whose subject is `subject_digest`, in digest order, after `after_digest`;
+        in `status` (any when None)."""
         query = sa.select(manifests).where(
             manifests.c.repository_id == repository_id,
             manifests.c.subject_digest == subject_digest,
         )
+        if status is not None:
+            query = query.where(manifests.c.image_status == status)
         if artifact_types:
             query = query.where(manifests.c.artifact_type.in_(sorted(set(artifact_types))))
         if after_digest is not None:

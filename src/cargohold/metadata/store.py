@@ -14,12 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cargohold.metadata import database
 from cargohold.metadata.blobs import SqlBlobs
+from cargohold.metadata.ecs import SqlEcs
 from cargohold.metadata.events import SqlEvents
 from cargohold.metadata.generations import Generations, for_url
 from cargohold.metadata.iam import SqlIam
 from cargohold.metadata.iam_policies import SqlIamPolicies
 from cargohold.metadata.identities import SqlIdentities
 from cargohold.metadata.jobs import SqlJobs
+from cargohold.metadata.lifecycle import SqlLifecycle
+from cargohold.metadata.logs import SqlLogs
 from cargohold.metadata.manifests import SqlManifests
 from cargohold.metadata.policies import SqlPolicies
 from cargohold.metadata.registries import SqlRegistries
@@ -31,11 +34,14 @@ from cargohold.metadata.uploads import SqlUploads
 from cargohold.metadata.vulnerabilities import SqlVulnerabilities
 from cargohold.ports import (
     Blobs,
+    EcsStore,
     Events,
     Iam,
     IamPolicies,
     Identities,
     Jobs,
+    Lifecycle,
+    LogStore,
     Manifests,
     Registries,
     Repositories,
@@ -69,6 +75,9 @@ class SqlTransaction:
         self.scans: Scans = SqlScans(conn)
         self.vulnerabilities: Vulnerabilities = SqlVulnerabilities(conn)
         self.jobs: Jobs = SqlJobs(conn)
+        self.lifecycle: Lifecycle = SqlLifecycle(conn)
+        self.ecs: EcsStore = SqlEcs(conn)
+        self.logs: LogStore = SqlLogs(conn)
 
 
 class MetadataStore:

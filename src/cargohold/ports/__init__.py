@@ -13,6 +13,9 @@ from cargohold.ports.access import (
     Sessions,
 )
 from cargohold.ports.content import Blobs, Manifests, Registries, Repositories, Templates, Uploads
+from cargohold.ports.ecs import EcsRecord, EcsStore, TaskFilter
+from cargohold.ports.lifecycle import Lifecycle
+from cargohold.ports.logs import EventQuery, LogEvent, LogGroup, LogStore, LogStream
 from cargohold.ports.metadata import Changes, Metadata, Transaction
 from cargohold.ports.storage import (
     KeyNotFound,
@@ -32,12 +35,20 @@ from cargohold.ports.work import Jobs, Scans, Vulnerabilities
 __all__ = [
     "Blobs",
     "Changes",
+    "EcsRecord",
+    "EcsStore",
+    "EventQuery",
     "Events",
     "Iam",
     "IamPolicies",
     "Identities",
     "Jobs",
     "KeyNotFound",
+    "Lifecycle",
+    "LogEvent",
+    "LogGroup",
+    "LogStore",
+    "LogStream",
     "Manifests",
     "Metadata",
     "MetadataUnavailable",
@@ -51,6 +62,7 @@ __all__ = [
     "StorageDriver",
     "StorageError",
     "StorageUnavailable",
+    "TaskFilter",
     "Templates",
     "Transaction",
     "Unavailable",

@@ -121,15 +121,24 @@ class Manifests(Protocol):
         tagged: bool | None,
         after: tuple[int, str | None] | None,
         limit: int,
+        status: str | None = "ACTIVE",
     ) -> list[tuple[int, str, str | None]]:
         """(manifest id, digest, tag) rows: one per tag, one tagless row per untagged manifest,
-        in push order then tag order, after the keyset `after`."""
+        in push order then tag order, after the keyset `after`; of images in `status` (any
+        when None)."""
         ...
 
     async def manifest_page(
-        self, repository_id: int, *, tagged: bool | None, after_id: int | None, limit: int
+        self,
+        repository_id: int,
+        *,
+        tagged: bool | None,
+        after_id: int | None,
+        limit: int,
+        status: str | None = "ACTIVE",
     ) -> list[Manifest]:
-        """Manifests of a repository in push order, after the manifest id `after_id`."""
+        """Manifests of a repository in push order, after the manifest id `after_id`; of
+        images in `status` (any when None)."""
         ...
 
     async def manifests_by_id(self, manifest_ids: Iterable[int]) -> list[Manifest]: ...
@@ -158,8 +167,10 @@ class Manifests(Protocol):
         artifact_types: Sequence[str] | None,
         after_digest: str | None,
         limit: int,
+        status: str | None = "ACTIVE",
     ) -> list[Manifest]:
-        """Manifests whose subject is `subject_digest`, in digest order, after `after_digest`."""
+        """Manifests whose subject is `subject_digest`, in digest order, after `after_digest`;
+        in `status` (any when None)."""
         ...
 
 
@@ -183,6 +194,68 @@ class Blobs(Protocol):
     async def link_blob(self, repository_id: int, digest: str, now: float) -> None: ...
 
     async def unlink_blob(self, repository_id: int, digest: str) -> bool: ...
+
+    # -- garbage collection (docs/ARCHITECTURE.md, "Garbage collection") --------------------
+
+    async def reserve_blob(self, digest: str, size: int, now: float) -> None:
+        """Record the blob (or touch it, and take it back from garbage collection), holding
+        its row until the transaction ends: its bytes may be written then."""
+        ...
+
+    async def touch_blobs(self, digests: Iterable[str], now: float) -> int:
+        """Mark blobs in use now, holding their rows until the transaction ends; how many of
+        them exist and are not condemned."""
+        ...
+
+    async def unreferenced_blobs(
+        self, cutoff: float, *, after: str, limit: int
+    ) -> list[tuple[str, int]]:
+        """(digest, size) of blobs no manifest references, untouched since before `cutoff`,
+        and of condemned ones; by digest, after `after`."""
+        ...
+
+    async def condemn_blobs(self, digests: Iterable[str], cutoff: float) -> list[str]:
+        """Of these blobs, those still untouched since before `cutoff` (or condemned already)
+        and referenced by no manifest: marked condemned, their repository links removed."""
+        ...
+
+    async def lock_condemned(self, digests: Iterable[str]) -> list[str]:
+        """The condemned blobs among these, their rows held until the transaction ends."""
+        ...
+
+    async def delete_blob_rows(self, digests: Iterable[str]) -> None: ...
+
+    async def known_blobs(self, digests: Iterable[str]) -> set[str]:
+        """The digests among these that have a row (condemned or not)."""
+        ...
+
+    async def claim_orphan(self, digest: str, now: float) -> bool:
+        """Hold a condemned row for bytes no row describes, unless one exists (or is being
+        recorded); whether it was claimed."""
+        ...
+
+    async def referenced_blob_sizes(self) -> dict[str, int]:
+        """Every blob some manifest references, with its size."""
+        ...
+
+    # -- scrub ------------------------------------------------------------------------------
+
+    async def blobs_to_scrub(
+        self, repository_id: int | None, *, after: str, limit: int
+    ) -> list[tuple[str, int]]:
+        """(digest, size) of the stored blobs (of one repository: those it may read), by
+        digest, after `after`; condemned and quarantined ones left out."""
+        ...
+
+    async def lock_blob(self, digest: str) -> bool:
+        """Hold the blob's row (stored, not condemned) until the transaction ends."""
+        ...
+
+    async def quarantine_blob(self, digest: str) -> None: ...
+
+    async def images_using(self, digests: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+        """For each blob: (repository name, manifest digest) of every manifest referencing it."""
+        ...
 
 
 class Uploads(Protocol):

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
         Templates,
         Uploads,
     )
+    from cargohold.ports.ecs import EcsStore
+    from cargohold.ports.lifecycle import Lifecycle
+    from cargohold.ports.logs import LogStore
     from cargohold.ports.work import Jobs, Scans, Vulnerabilities
 
 
@@ -61,6 +64,9 @@ class Transaction(Protocol):
     scans: Scans
     vulnerabilities: Vulnerabilities
     jobs: Jobs
+    lifecycle: Lifecycle
+    ecs: EcsStore
+    logs: LogStore
 
 
 class Metadata(Protocol):

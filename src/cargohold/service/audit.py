@@ -21,7 +21,12 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from cargohold.domain.eventids import new_id
-from cargohold.domain.principal import ASSUMED_ROLE_PRINCIPAL, ROOT_PRINCIPAL, Principal
+from cargohold.domain.principal import (
+    ASSUMED_ROLE_PRINCIPAL,
+    ROOT_PRINCIPAL,
+    SERVICE_PRINCIPAL,
+    Principal,
+)
 from cargohold.ports import Changes, Metadata
 from cargohold.service.authz import AuthorizationRecord
 
@@ -41,6 +46,8 @@ def iso_time(epoch: float) -> str:
 
 def user_identity(principal: Principal) -> dict[str, Any]:
     """CloudTrail's `userIdentity` of a caller."""
+    if principal.kind == SERVICE_PRINCIPAL:
+        return {"type": "AWSService", "invokedBy": principal.arn}
     identity: dict[str, Any] = {
         "type": "IAMUser",
         "principalId": principal.principal_id,

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from cargohold.domain.errors import AccessDenied
 from cargohold.domain.policy import (
     AuthorizationRequest,
     Caller,
@@ -190,6 +191,8 @@ def denial_message(
 
 def caller_of(principal: Principal) -> Caller:
     """The principal as the policy engine sees it."""
+    if principal.kind == "service":
+        return Caller.service(principal.arn)
     return Caller(
         arn=principal.arn,
         account_id=principal.account_id,
@@ -366,3 +369,21 @@ def _denied(
     else:
         message = result.message(principal.arn, action, resource_arn)
     return Decision(allowed=False, explicit_deny=result.explicit_deny, message=message)
+
+
+def enforcing(authorizer: Authorizer) -> Enforce:
+    """The fronts' check of a call: AccessDenied unless `authorizer` allows it."""
+
+    async def authorize(
+        principal: Principal,
+        action: str,
+        resource: str,
+        context: Mapping[str, Any],
+        *,
+        record: RequestRecord | None = None,
+    ) -> None:
+        decision = await authorizer.authorize(principal, action, resource, context, record=record)
+        if not decision.allowed:
+            raise AccessDenied(decision.message)
+
+    return authorize

@@ -23,14 +23,14 @@ from cargohold.domain.errors import (
 )
 from cargohold.domain.manifest import MAX_MANIFEST_BYTES, ParsedManifest, negotiate, parse_manifest
 from cargohold.domain.names import validate_repository_name, validate_tag
+from cargohold.domain.principal import Principal
 from cargohold.domain.records import Manifest, Repository
 from cargohold.ports import Changes, Metadata, StorageDriver, Transaction
+from cargohold.service.archive import restore
 from cargohold.service.paths import blob_key
+from cargohold.service.pull_times import PULL_TIME_RESOLUTION as PULL_TIME_RESOLUTION
+from cargohold.service.pull_times import PullTimes
 from cargohold.service.readcache import ReadCache
-
-#: A pull refreshes `last_pulled_at` at most this often, so hot pulls do not all write.
-PULL_TIME_RESOLUTION = 60.0
-_MAX_PULLS_REMEMBERED = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +119,7 @@ class ContentService:
         create_on_push: bool = False,
         rules: RepositoryRules | None = None,
         templates: PushTemplates | None = None,
+        pull_times: PullTimes | None = None,
     ) -> None:
         self._rules = rules
         self._templates = templates
@@ -128,9 +129,8 @@ class ContentService:
         # what every pull asks, answered without the database while nothing changed.
         self._manifests: ReadCache[tuple[int, str], Manifest] = ReadCache(store, content=True)
         self._blob_sizes: ReadCache[tuple[int, str], int | None] = ReadCache(store, content=True)
-        # manifest id -> the pull time this process last wrote, so that a cached manifest's
-        # stale `last_pulled_at` does not make every pull a write.
-        self._pulls_written: dict[int, float] = {}
+        #: Pulls are noted here and written in batches (service/pull_times.py).
+        self.pull_times = pull_times or PullTimes(store, clock)
         self._storage = storage
         self._clock = clock
         self.registry_id = registry_id
@@ -240,7 +240,8 @@ class ContentService:
             return None
         async with self._store.write(changes=Changes.CONTENT) as tx:
             size = await tx.blobs.linked_blob_size(source.id, str(digest))
-            if size is None:
+            # Touched (and held) so that garbage collection leaves it for the push to come.
+            if size is None or not await tx.blobs.touch_blobs([str(digest)], self._clock()):
                 return None
             await tx.blobs.link_blob(repository.id, str(digest), self._clock())
         return size
@@ -285,6 +286,10 @@ class ContentService:
             if tag is not None:
                 await self._tag(tx, repository, tag, manifest_id, now)
             manifest = await tx.manifests.get_manifest(repository.id, str(digest))
+            if manifest is not None and manifest.image_status == "ARCHIVED":
+                # Pushing an archived image again restores it.
+                await restore(tx, [manifest.id], now)
+                manifest = await tx.manifests.get_manifest(repository.id, str(digest))
             hook = self.push_hook
             follow_up = bool(
                 created
@@ -301,7 +306,13 @@ class ContentService:
     ) -> int:
         """Refuse a manifest whose blobs or children the repository lacks; return its image size."""
         wanted = parsed.blob_references
-        sizes = await tx.blobs.linked_blob_sizes(repository.id, [str(d.digest) for d in wanted])
+        digests = [str(d.digest) for d in wanted]
+        sizes = await tx.blobs.linked_blob_sizes(repository.id, digests)
+        # The referenced blobs are touched and their rows held until the manifest commits:
+        # garbage collection waits for it, then sees the reference; a blob it condemned first
+        # is not touched, and the push is refused below.
+        if await tx.blobs.touch_blobs(sizes, self._clock()) != len(sizes):
+            sizes = await tx.blobs.linked_blob_sizes(repository.id, digests)
         for descriptor in wanted:
             size = sizes.get(str(descriptor.digest))
             if size is None:
@@ -347,25 +358,34 @@ class ContentService:
             async with self._store.read() as tx:
                 return await self._resolve(tx, repository, reference)
 
-        manifest = await self._manifests.fetch((repository.id, reference), load)
-        written = self._pulls_written.get(manifest.id)
-        if written is not None and written > (manifest.last_pulled_at or 0.0):
-            manifest = dataclasses.replace(manifest, last_pulled_at=written)
+        manifest = self.with_pull_time(
+            await self._manifests.fetch((repository.id, reference), load)
+        )
+        if manifest.image_status != "ACTIVE":
+            raise ManifestUnknown(
+                f"manifest {reference} of repository {repository.name} is "
+                f"{manifest.image_status.lower()}: restore it to pull it"
+            )
         if accept is not None and not negotiate(manifest.media_type, accept):
             raise ManifestUnknown(
                 f"manifest {reference} is a {manifest.media_type}, which the Accept header excludes"
             )
         return manifest
 
-    async def record_pull(self, manifest: Manifest) -> None:
-        now = self._clock()
-        last = max(manifest.last_pulled_at or 0.0, self._pulls_written.get(manifest.id, 0.0))
-        if now - last >= PULL_TIME_RESOLUTION:
-            if len(self._pulls_written) >= _MAX_PULLS_REMEMBERED:
-                self._pulls_written.clear()
-            self._pulls_written[manifest.id] = now
-            async with self._store.write(changes=Changes.NOTHING) as tx:
-                await tx.manifests.record_pull(manifest.id, now)
+    def with_pull_time(self, manifest: Manifest) -> Manifest:
+        """The manifest with the last pull this process noted, when that is later than the
+        stored one (pull times are written in batches)."""
+        noted = self.pull_times.latest(manifest.id)
+        if noted is not None and noted > (manifest.last_pulled_at or 0.0):
+            return dataclasses.replace(manifest, last_pulled_at=noted)
+        return manifest
+
+    async def record_pull(
+        self, manifest: Manifest, principal: Principal | None = None, registry_id: str | None = None
+    ) -> None:
+        """A pull of the manifest: its `lastRecordedPullTime` moves, in the next batch, unless
+        the principal is a pull-time exclusion of the registry."""
+        await self.pull_times.record(manifest.id, manifest.last_pulled_at, principal, registry_id)
 
     async def _resolve(self, tx: Transaction, repository: Repository, reference: str) -> Manifest:
         if is_digest(reference):
@@ -403,6 +423,8 @@ class ContentService:
     async def referrers(
         self, repository: Repository, subject_text: str, artifact_type: str | None
     ) -> list[Manifest]:
+        """The subject's referrers that can be pulled (archived ones are left out)."""
         subject = Digest.parse(subject_text)
         async with self._store.read() as tx:
-            return await tx.manifests.referrers(repository.id, str(subject), artifact_type)
+            found = await tx.manifests.referrers(repository.id, str(subject), artifact_type)
+        return [m for m in found if m.image_status == "ACTIVE"]

@@ -113,3 +113,19 @@ async def resolve_image(
     if manifest is None:
         return ImageFailure(image_id, IMAGE_NOT_FOUND, "Requested image not found")
     return manifest
+
+
+def not_active(image_id: ImageId, status: str) -> ImageFailure:
+    """BatchGetImage's failure for an image that is archived or being restored."""
+    return ImageFailure(
+        image_id,
+        IMAGE_NOT_FOUND,
+        f"Requested image is {status.lower()} and cannot be pulled until it is restored",
+    )
+
+
+def status_filter(status: str | None) -> str | None:
+    """The image status a listing keeps: ACTIVE unless the filter names one, any for ANY."""
+    if status == "ANY":
+        return None
+    return status or "ACTIVE"

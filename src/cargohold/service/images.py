@@ -37,6 +37,7 @@ from cargohold.domain.errors import (
 )
 from cargohold.domain.manifest import parse_manifest
 from cargohold.domain.names import validate_tag
+from cargohold.domain.principal import Principal
 from cargohold.domain.records import Manifest, Repository
 from cargohold.ports import Changes, Metadata
 from cargohold.service.content import ContentService
@@ -49,7 +50,9 @@ from cargohold.service.image_ids import (
     BatchResult,
     ImageFailure,
     ImageId,
+    not_active,
     resolve_image,
+    status_filter,
 )
 
 T = TypeVar("T")
@@ -122,11 +125,6 @@ def _tag_status(tag_status: str | None) -> bool | None:
     return {"TAGGED": True, "UNTAGGED": False}.get(tag_status or "ANY")
 
 
-def _status_excludes_all(status: str | None) -> bool:
-    # Nothing here is ever archived: every image and artifact is ACTIVE.
-    return status in ("ARCHIVED", "ACTIVATING")
-
-
 def _config_media_type(manifest: Manifest) -> str | None:
     try:
         document = json.loads(manifest.content)
@@ -163,12 +161,14 @@ class ImageService:
             if len(key) != 2 or not isinstance(key[0], int) or not isinstance(key[1], str | None):
                 raise _invalid_token()
             after = (key[0], key[1])
-        if _status_excludes_all(image_status):
-            return Page([])
         limit = _page_size(max_results, DEFAULT_PAGE)
         async with self._store.read() as tx:
             rows = await tx.manifests.image_id_page(
-                repository.id, tagged=_tag_status(tag_status), after=after, limit=limit + 1
+                repository.id,
+                tagged=_tag_status(tag_status),
+                after=after,
+                limit=limit + 1,
+                status=status_filter(image_status),
             )
         token = None
         if len(rows) > limit:
@@ -200,12 +200,14 @@ class ImageService:
             if len(key) != 1 or not isinstance(key[0], int):
                 raise _invalid_token()
             after_id = key[0]
-        if _status_excludes_all(image_status):
-            return Page([])
         limit = _page_size(max_results, DEFAULT_PAGE)
         async with self._store.read() as tx:
             found = await tx.manifests.manifest_page(
-                repository.id, tagged=_tag_status(tag_status), after_id=after_id, limit=limit + 1
+                repository.id,
+                tagged=_tag_status(tag_status),
+                after_id=after_id,
+                limit=limit + 1,
+                status=status_filter(image_status),
             )
             token = None
             if len(found) > limit:
@@ -229,8 +231,8 @@ class ImageService:
             tags = await tx.manifests.tags_by_manifest(found)
         return [self._detail(m, tags.get(m.id, [])) for m in found.values()]
 
-    @staticmethod
-    def _detail(manifest: Manifest, tags: list[str]) -> ImageDetail:
+    def _detail(self, manifest: Manifest, tags: list[str]) -> ImageDetail:
+        manifest = self._content.with_pull_time(manifest)
         return ImageDetail(manifest, tuple(tags), _config_media_type(manifest))
 
     @staticmethod
@@ -247,6 +249,7 @@ class ImageService:
         repository: Repository,
         image_ids: Sequence[ImageId],
         accepted_media_types: Sequence[str] | None = None,
+        principal: Principal | None = None,
     ) -> BatchResult[FetchedImage]:
         """The manifests asked for, each pull recorded as a `/v2/` GET records it."""
         accepted = {t.strip().lower() for t in accepted_media_types or ()}
@@ -260,6 +263,8 @@ class ImageService:
                 resolved = await resolve_image(tx, repository, image_id)
                 if isinstance(resolved, ImageFailure):
                     result.failures.append(resolved)
+                elif resolved.image_status != "ACTIVE":
+                    result.failures.append(not_active(image_id, resolved.image_status))
                 elif accepted and resolved.media_type not in accepted:
                     result.failures.append(
                         ImageFailure(
@@ -273,7 +278,7 @@ class ImageService:
                     reported = ImageId(resolved.digest, image_id.tag)
                     result.items.append(FetchedImage(reported, resolved))
         for fetched in result.items:
-            await self._content.record_pull(fetched.manifest)
+            await self._content.record_pull(fetched.manifest, principal, repository.registry_id)
         return result
 
     # -- BatchDeleteImage ---------------------------------------------------------------------
@@ -459,8 +464,6 @@ class ImageService:
             if len(key) != 2 or key[0] != str(subject) or not isinstance(key[1], str):
                 raise _invalid_token()
             after = key[1]
-        if _status_excludes_all(artifact_status):
-            return Page([])
         limit = _page_size(max_results, DEFAULT_REFERRER_PAGE)
         async with self._store.read() as tx:
             found = await tx.manifests.referrer_page(
@@ -469,6 +472,7 @@ class ImageService:
                 artifact_types=artifact_types,
                 after_digest=after,
                 limit=limit + 1,
+                status=status_filter(artifact_status),
             )
         token = None
         if len(found) > limit:

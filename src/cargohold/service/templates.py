@@ -9,12 +9,19 @@ Repositories themselves, and the rules their settings follow, are service/reposi
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cargohold.domain.errors import RepositoryAlreadyExists, TemplateAlreadyExists, TemplateNotFound
+from cargohold.domain.errors import (
+    InvalidParameter,
+    RepositoryAlreadyExists,
+    TemplateAlreadyExists,
+    TemplateNotFound,
+)
+from cargohold.domain.lifecycle_policy import parse_lifecycle_policy
 from cargohold.domain.names import validate_repository_name
 from cargohold.domain.policy import PolicyKind, parse_policy
 from cargohold.domain.records import Repository
@@ -33,6 +40,8 @@ from cargohold.service.repositories import (
     resource_tags,
     tag_mutability,
 )
+
+log = logging.getLogger(__name__)
 
 APPLIED_FOR = ("REPLICATION", "PULL_THROUGH_CACHE", "CREATE_ON_PUSH")
 ROOT = "ROOT"
@@ -155,9 +164,16 @@ def _template_missing(prefix: str, registry_id: str) -> TemplateNotFound:
 
 
 class TemplateService:
-    def __init__(self, store: Metadata, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        store: Metadata,
+        clock: Callable[[], float],
+        *,
+        lifecycle_interval: float = 86400.0,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._lifecycle_interval = lifecycle_interval
 
     async def create_template(
         self, registry_id: str, prefix: str, params: Mapping[str, Any]
@@ -253,10 +269,34 @@ class TemplateService:
                 policy = template.settings.get("repositoryPolicy")
                 if policy:
                     await tx.policies.put_repository_policy(created.id, policy, self._clock())
+                await self._apply_lifecycle_policy(tx, template, created)
                 return created
         except RepositoryAlreadyExists:
             async with self._store.read() as tx:
                 return await existing_repository(tx, registry_id, name)
+
+    async def _apply_lifecycle_policy(
+        self, tx: Transaction, template: CreationTemplate, created: Repository
+    ) -> None:
+        """The template's lifecycle policy becomes the repository's, as PutLifecyclePolicy
+        would set it; a text PutLifecyclePolicy would refuse is left out, and said so."""
+        text = template.settings.get("lifecyclePolicy")
+        if not text:
+            return
+        try:
+            parse_lifecycle_policy(text)
+        except InvalidParameter as exc:
+            log.warning(
+                "template %r: lifecycle policy not applied to %s: %s",
+                template.prefix,
+                created.name,
+                exc.message,
+            )
+            return
+        now = self._clock()
+        await tx.lifecycle.put_lifecycle_policy(
+            created.id, text, now, now + self._lifecycle_interval
+        )
 
     async def creates_on_push(self, registry_id: str, name: str) -> bool:
         """Whether a template applied for CREATE_ON_PUSH matches `name`."""

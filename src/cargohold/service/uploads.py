@@ -317,14 +317,21 @@ class UploadService:
     async def _commit(
         self, repository: Repository, upload: Upload, digest: Digest
     ) -> CommittedBlob:
-        try:
-            await self._storage.commit_upload(upload.driver_state, blob_key(digest), upload.offset)
-        except UploadStateInvalid as exc:
-            raise BlobUploadUnknown(
-                f"upload {upload.id} can no longer be completed: {exc}"
-            ) from None
+        # The blob's row is held (inserted, or touched and taken back from garbage collection)
+        # before its bytes are written and until they are: the collector deletes bytes only
+        # while holding the same row, so the two never interleave.
         async with self._store.write(changes=Changes.CONTENT) as tx:
-            await tx.blobs.add_blob(repository.id, str(digest), upload.offset, self._clock())
+            now = self._clock()
+            await tx.blobs.reserve_blob(str(digest), upload.offset, now)
+            try:
+                await self._storage.commit_upload(
+                    upload.driver_state, blob_key(digest), upload.offset
+                )
+            except UploadStateInvalid as exc:
+                raise BlobUploadUnknown(
+                    f"upload {upload.id} can no longer be completed: {exc}"
+                ) from None
+            await tx.blobs.link_blob(repository.id, str(digest), now)
             await tx.uploads.delete_upload(upload.id)
         return CommittedBlob(digest, upload.offset)
 

@@ -16,8 +16,8 @@ to the registry itself (keys, AWS_PROFILE, region, AWS_ENDPOINT_URL*).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -49,6 +49,12 @@ class S3Settings:
     access_key_id: str | None = None
     secret_access_key: str | None = None
     profile: str | None = None
+
+    @classmethod
+    def of(cls, storage: Mapping[str, Any]) -> S3Settings:
+        """The settings among a `[storage]` table's keys (the configuration validated them)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in storage.items() if key in names})
 
 
 def _unavailable(exc: Exception) -> bool:

@@ -33,12 +33,20 @@ repositories = sa.Table(
     sa.UniqueConstraint("registry_id", "name"),
 )
 
+# Garbage collection marks: `touched_at` moves whenever the blob is committed, mounted or
+# referenced by a manifest being pushed (each under the row's lock), and a blob no manifest
+# references is collected once untouched for the grace period; `deleting` marks one condemned,
+# whose bytes may be gone already (docs/ARCHITECTURE.md, "Garbage collection").
 blobs = sa.Table(
     "blobs",
     metadata,
     sa.Column("digest", DIGEST, primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("touched_at", sa.Float, nullable=False, server_default="0"),
+    sa.Column("deleting", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Found missing or corrupted by a scrub: never served, until an upload brings it back.
+    sa.Column("quarantined", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # The access boundary: a repository reads only the blobs linked to it.
@@ -76,6 +84,10 @@ manifests = sa.Table(
     sa.Column("content", sa.LargeBinary, nullable=False),
     sa.Column("pushed_at", sa.Float, nullable=False),
     sa.Column("last_pulled_at", sa.Float),
+    # ACTIVE, ARCHIVED (the archive storage class: listed, never served) or ACTIVATING.
+    sa.Column("image_status", sa.String(16), nullable=False, server_default="ACTIVE"),
+    sa.Column("archived_at", sa.Float),
+    sa.Column("activated_at", sa.Float),
     sa.UniqueConstraint("repository_id", "digest"),
     sa.Index(None, "repository_id", "subject_digest"),
 )
@@ -187,4 +199,53 @@ creation_templates = sa.Table(
     sa.Column("document", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# A repository's lifecycle policy; `next_run_at` is claimed by compare-and-set, so each period's
+# run happens once whatever the number of processes and nodes.
+lifecycle_policies = sa.Table(
+    "lifecycle_policies",
+    metadata,
+    sa.Column(
+        "repository_id",
+        sa.Integer,
+        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("policy_text", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("last_evaluated_at", sa.Float),
+    sa.Column("next_run_at", sa.Float, nullable=False),
+    sa.Index(None, "next_run_at"),
+)
+
+# The latest lifecycle policy preview of a repository: its text, status and, once COMPLETE,
+# what the policy would do (a JSON list of actions).
+lifecycle_previews = sa.Table(
+    "lifecycle_previews",
+    metadata,
+    sa.Column(
+        "repository_id",
+        sa.Integer,
+        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("policy_text", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("results", sa.JSON),
+)
+
+# Principals whose pulls never move `last_pulled_at` (RegisterPullTimeUpdateExclusion).
+pull_time_exclusions = sa.Table(
+    "pull_time_exclusions",
+    metadata,
+    sa.Column(
+        "registry_id",
+        sa.String(12),
+        sa.ForeignKey("registries.account_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("principal_arn", sa.String(200), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
 )
