@@ -284,3 +284,20 @@ def test_init_writes_the_running_servers_endpoint(tmp_path: Path, env: dict[str,
         assert f"endpoint: {server.url}" in result.stdout and result.stderr == ""
     config = Path(env["AWS_CONFIG_FILE"]).read_text()
     assert config.count(f"endpoint_url = {server.url}") == 3
+
+
+def test_a_node_whose_master_key_file_is_missing_refuses_to_start(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    missing = tmp_path / "secrets" / "master.key"
+    done = subprocess.run(
+        [sys.executable, "-m", "cargohold", "serve", "--data-dir", str(tmp_path / "data")],
+        env={**env, "CARGOHOLD_MASTER_KEY_FILE": str(missing), "CARGOHOLD_PORT": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert f"master key file {missing} does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not missing.exists()
