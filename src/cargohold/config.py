@@ -83,6 +83,8 @@ class Config:
     #: How often every stored blob is re-hashed (seconds); 0: only `cargohold scrub`.
     scrub_interval_seconds: float = 0.0
     storage: StorageConfig = field(default_factory=StorageConfig)
+    #: The AWS profile `serve` and `admin init` write the administrator's key to.
+    aws_profile: str = "cargohold"
 
     @property
     def data_path(self) -> Path:
@@ -147,6 +149,8 @@ class Config:
             raise ConfigError("gc_grace_seconds must not be negative")
         if self.gc_interval_seconds < 0 or self.scrub_interval_seconds < 0:
             raise ConfigError("gc_interval_seconds and scrub_interval_seconds must not be negative")
+        if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,64}", self.aws_profile):
+            raise ConfigError(f"aws_profile {self.aws_profile!r} is not a profile name")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"unknown log_level {self.log_level!r}")
         return self
