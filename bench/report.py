@@ -241,7 +241,14 @@ def main(argv: list[str] | None = None) -> int:
     if not has_ratios:
         chart_name = "(no chart: one registry only)"
     args.markdown.parent.mkdir(parents=True, exist_ok=True)
-    args.markdown.write_text(render(results, source.name, chart_name))
+    text = render(results, source.name, chart_name)
+    # bench/cluster.py's scale-out section comes from another run: keep it as it is.
+    old = args.markdown.read_text() if args.markdown.exists() else ""
+    begin, end = "<!-- cluster:begin -->", "<!-- cluster:end -->"
+    if begin in old and end in old:
+        kept = begin + old.split(begin, 1)[1].split(end, 1)[0] + end
+        text = text.rstrip("\n") + "\n\n" + kept + "\n"
+    args.markdown.write_text(text)
     print(f"wrote {args.markdown}" + (f" and {args.chart}" if has_ratios else ""))
     return 0
 

@@ -22,6 +22,7 @@ import psycopg
 import pytest
 
 from support.fixtures import LiveServers
+from support.seaweed import Seaweed, start_seaweed
 from support.server import RegistryServer
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -141,6 +142,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if "db_url" in (names.replace(" ", "").split(",") if isinstance(names, str) else names):
             return  # the test chose its databases itself
     metafunc.parametrize("db_url", BOTH_DATABASES, indirect=True)
+
+
+# -- the S3 store --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
+    """SeaweedFS serving S3 on loopback (tests/support/seaweed.py), for the whole session."""
+    store = start_seaweed(tmp_path_factory.mktemp("seaweed"))
+    try:
+        yield store
+    finally:
+        store.stop()
 
 
 # -- live servers ------------------------------------------------------------------------------

@@ -98,3 +98,60 @@ def test_a_boolean_is_no_body_limit(tmp_path: Path) -> None:
     file.write_text("body_idle_timeout_seconds = true\n")
     with pytest.raises(ConfigError, match="must be a number"):
         load(config_file=str(file), environ={})
+
+
+def test_the_s3_storage_from_a_file_and_the_environment(tmp_path: Path) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text(
+        '[storage]\ndriver = "s3"\nbucket = "blobs"\nprefix = "registry/"\n'
+        'endpoint_url = "http://127.0.0.1:8333"\npath_style = true\nredirect = false\n'
+    )
+    config = load(
+        config_file=str(file),
+        environ={
+            "CARGOHOLD_STORAGE_ACCESS_KEY_ID": "store-key",
+            "CARGOHOLD_STORAGE_SECRET_ACCESS_KEY": "store-secret",
+            "CARGOHOLD_STORAGE_REGION": "eu-west-1",
+            # What clients of the registry use: never the store's.
+            "AWS_ACCESS_KEY_ID": "client-key",
+        },
+    )
+    storage = config.storage
+    assert (storage.driver, storage.bucket, storage.prefix) == ("s3", "blobs", "registry/")
+    assert (storage.path_style, storage.redirect, storage.region) == (True, False, "eu-west-1")
+    assert (storage.access_key_id, storage.secret_access_key) == ("store-key", "store-secret")
+    assert "store-secret" not in repr(config)
+    assert from_json(to_json(config)) == config
+
+
+def test_redirect_is_the_default() -> None:
+    config = load(environ={"CARGOHOLD_STORAGE_DRIVER": "s3", "CARGOHOLD_STORAGE_BUCKET": "b-1"})
+    assert config.storage.redirect is True and config.storage.access_key_id is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({}, "storage.bucket must name an S3 bucket"),
+        ({"CARGOHOLD_STORAGE_BUCKET": "Bad_Bucket"}, "storage.bucket must name"),
+        (
+            {"CARGOHOLD_STORAGE_BUCKET": "ok-bucket", "CARGOHOLD_STORAGE_PATH_STYLE": "maybe"},
+            "storage.path_style must be a boolean",
+        ),
+        (
+            {"CARGOHOLD_STORAGE_BUCKET": "ok-bucket", "CARGOHOLD_STORAGE_ENDPOINT_URL": "ftp://x"},
+            "is not an http",
+        ),
+        (
+            {"CARGOHOLD_STORAGE_BUCKET": "ok-bucket", "CARGOHOLD_STORAGE_ACCESS_KEY_ID": "k"},
+            "go together",
+        ),
+        (
+            {"CARGOHOLD_STORAGE_BUCKET": "ok-bucket", "CARGOHOLD_STORAGE_PREFIX": "a/../b"},
+            "is not a key prefix",
+        ),
+    ],
+)
+def test_s3_mistakes_are_errors(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(environ={"CARGOHOLD_STORAGE_DRIVER": "s3", **environ})

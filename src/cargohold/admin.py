@@ -23,6 +23,7 @@ import anyio
 
 from cargohold import awsprofile, datastate, serving
 from cargohold.auth.errors import SecretBoxError
+from cargohold.auth.secretbox import SecretBox
 from cargohold.config import Config
 from cargohold.domain.errors import RegistryError
 from cargohold.domain.identity import IdentityError
@@ -67,9 +68,9 @@ async def _with_identities(
     create: bool,
 ) -> T:
     async def on(store: MetadataStore) -> T:
-        identities = Identities.from_data_dir(
+        identities = Identities.sealed_by(
             store,
-            config.data_path,
+            SecretBox.for_node(config.master_key_path, provisioned=bool(config.master_key_file)),
             time.time,
             account_id=account or config.account_id,
             region=config.region,

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import anyio.to_thread
@@ -25,7 +25,7 @@ from cargohold.http.aws_auth import SigV4Authenticator
 from cargohold.http.awsfront import AwsFront
 from cargohold.http.awsservice import AwsService
 from cargohold.http.bodies import BodyLimits, guarded
-from cargohold.http.download import DownloadRoute, DownloadSigner
+from cargohold.http.download import DownloadRoute, DownloadSigner, LayerUrls
 from cargohold.http.ecr import ecr_service
 from cargohold.http.ecr_images import image_handlers
 from cargohold.http.ecr_lifecycle import archive_handlers, exclusion_handlers, lifecycle_handlers
@@ -37,22 +37,24 @@ from cargohold.http.ecs_agent import PATH as ECS_AGENT_PATH
 from cargohold.http.ecs_agent import EcsAgentRoute
 from cargohold.http.ecs_handlers import build_ecs_api
 from cargohold.http.gatekeeper import TokenGatekeeper
+from cargohold.http.health import PATHS as HEALTH_PATHS
+from cargohold.http.health import Health
 from cargohold.http.iam import IamServices, entity_handlers, iam_service
 from cargohold.http.iam_policies import policy_handlers
 from cargohold.http.logs import logs_service
 from cargohold.http.oci import OciFront
 from cargohold.http.oci_errors import error_response
 from cargohold.http.sts import sts_handlers, sts_service
+from cargohold.http.unavailable import oci_unavailable
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
-from cargohold.ports import Metadata, StorageDriver
+from cargohold.ports import Metadata, StorageDriver, Unavailable
 from cargohold.privatefiles import make_private_dirs
 from cargohold.service.archive import ArchiveService
 from cargohold.service.audit import AuditLog
 from cargohold.service.authentication import Authentication
 from cargohold.service.authz import Authorizer, enforcing
 from cargohold.service.content import ContentService
-from cargohold.service.credentials import MASTER_KEY_FILE
 from cargohold.service.findings import FindingsService
 from cargohold.service.iam import IamService
 from cargohold.service.identity import Identities
@@ -76,6 +78,8 @@ from cargohold.service.upload_expiry import EXPIRE_UPLOADS, UploadExpiry
 from cargohold.service.uploads import UploadService
 from cargohold.service.vulndb import REMATCH, VulnerabilityDatabase
 from cargohold.storage.filesystem import FilesystemDriver
+from cargohold.storage.s3 import S3Driver
+from cargohold.storage.s3client import S3Settings
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +112,11 @@ async def opened_store(config: Config, *, migrate: bool = True) -> AsyncIterator
 
 
 def build_storage(config: Config) -> StorageDriver:
-    if config.storage.driver == "filesystem":
+    storage = config.storage
+    if storage.driver == "filesystem":
         return FilesystemDriver(config.storage_path)
+    if storage.driver == "s3":
+        return S3Driver(S3Settings.of(asdict(storage)))
     raise ValueError(f"unknown storage driver {config.storage.driver!r}")
 
 
@@ -192,7 +199,7 @@ class Access:
 
 def build_access(config: Config, store: MetadataStore, clock: Callable[[], float]) -> Access:
     public_url = config.resolved_public_url
-    box = SecretBox.from_key_file(config.data_path / MASTER_KEY_FILE)
+    box = SecretBox.for_node(config.master_key_path, provisioned=bool(config.master_key_file))
     identities = Identities.sealed_by(
         store, box, clock, account_id=config.account_id, region=config.region
     )
@@ -229,7 +236,7 @@ def build_ecr_service(
     scans: ScanService,
     authentication: Authentication,
     authorizer: Authorizer,
-    signer: DownloadSigner,
+    signer: LayerUrls,
     lifecycle: LifecycleService | None = None,
     archive: ArchiveService | None = None,
 ) -> AwsService:
@@ -317,6 +324,8 @@ class Node:
     audit: AuditLog
     #: Task credentials for ECS agents (`/_ecs/credentials`).
     ecs_agent: EcsAgentRoute
+    #: `/health/live` and `/health/ready`, for load balancers.
+    health: Health
 
     @classmethod
     async def open(
@@ -340,7 +349,10 @@ class Node:
         build_collector(config, store, storage, clock, jobs)
         build_scrubber(config, store, storage, jobs)
         access = build_access(config, store, clock)
-        oci = OciFront(services.content, services.uploads, storage, access.gatekeeper)
+        redirect = config.storage.redirect
+        oci = OciFront(
+            services.content, services.uploads, storage, access.gatekeeper, redirect=redirect
+        )
         signer = DownloadSigner(
             access.box.derive_key(DOWNLOAD_KEY_PURPOSE), config.resolved_public_url, clock
         )
@@ -355,7 +367,7 @@ class Node:
             scans=scans,
             authentication=access.authentication,
             authorizer=access.authorizer,
-            signer=signer,
+            signer=LayerUrls(signer, storage, redirect=redirect),
             lifecycle=lifecycle,
             archive=archive,
         )
@@ -373,6 +385,7 @@ class Node:
             aws,
             access.audit,
             ecs_agent,
+            Health(store.ping, storage),
         )
 
     async def close(self) -> None:
@@ -417,8 +430,13 @@ class Application:
                 response = await self.node.download(request)
             elif path == ECS_AGENT_PATH:
                 response = await self.node.ecs_agent(request)
+            elif path in HEALTH_PATHS:
+                response = await self.node.health(request)
             else:
                 response = error_response("NOT_FOUND", "no such endpoint", 404)
+        except Unavailable as exc:
+            front = self.node.aws.unavailable if path == "/" else oci_unavailable
+            response = front(request, exc)
         except Exception:
             log.exception("unhandled error in %s %s", scope["method"], path)
             if path == "/":

@@ -89,6 +89,12 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    problem = _storage_problem(config)
+    if problem is not None:
+        print(
+            f"cargohold: cannot use the {config.storage.driver} storage: {problem}", file=sys.stderr
+        )
+        return 1
     given = _config_file(args)
     config_file = None if given is None else str(Path(given).resolve())
 
@@ -103,6 +109,24 @@ def _serve(args: argparse.Namespace) -> int:
         )
 
     return _run_server(config, bound, config_file=config_file)
+
+
+def _storage_problem(config: Config) -> str | None:
+    """Why the configured object store cannot serve (credentials, bucket, reachability), if
+    so. The filesystem driver is not probed: that would create its directories before the
+    port is bound."""
+    if config.storage.driver == "filesystem":
+        return None
+    import asyncio
+
+    from cargohold.app import build_storage
+    from cargohold.ports import StorageError
+
+    try:
+        asyncio.run(build_storage(config).check())
+    except StorageError as exc:
+        return str(exc)
+    return None
 
 
 def _uvicorn_settings(config: Config) -> Any:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-STORAGE_DRIVERS = ("filesystem",)
+STORAGE_DRIVERS = ("filesystem", "s3")
 
 
 class ConfigError(Exception):
@@ -27,6 +27,20 @@ class StorageConfig:
     driver: str = "filesystem"
     #: Root of the filesystem driver; defaults to `<data_dir>/storage`.
     path: str | None = None
+    #: The s3 driver's bucket, and the prefix of every key it writes there.
+    bucket: str | None = None
+    prefix: str = ""
+    #: The store's S3 endpoint (AWS S3 when absent), its region, and path-style addressing
+    #: (`endpoint/bucket/key`, as MinIO, Ceph RGW and SeaweedFS usually want).
+    endpoint_url: str | None = None
+    region: str | None = None
+    path_style: bool = False
+    #: Blob GETs answer 307 to a presigned URL of the store instead of streaming through.
+    redirect: bool = True
+    #: The store's own credentials; without them, the AWS credential chain (of `profile`).
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+    profile: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +69,10 @@ class Config:
     #: waiting for it (0: no minimum).
     body_min_bytes_per_second: float = 1024.0
     body_rate_grace_seconds: float = 10.0
+    #: The master key every node of one registry shares (sealed secrets, token and download
+    #: signatures); defaults to `<data_dir>/master.key`, created on first start. When set, the
+    #: file must exist: a node never makes up a key of its own that the others do not have.
+    master_key_file: str | None = None
     #: How often (seconds) each repository's lifecycle policy runs; ECR: within 24 hours.
     lifecycle_interval_seconds: float = 86400.0
     #: Garbage collection removes blobs no manifest references once nothing used them for this
@@ -75,6 +93,12 @@ class Config:
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_path / 'metadata.db'}"
+
+    @property
+    def master_key_path(self) -> Path:
+        if self.master_key_file:
+            return Path(self.master_key_file).resolve()
+        return self.data_path / "master.key"
 
     @property
     def storage_path(self) -> Path:
@@ -104,6 +128,7 @@ class Config:
                 f"unknown storage driver {self.storage.driver!r}; "
                 f"known: {', '.join(STORAGE_DRIVERS)}"
             )
+        self._validate_s3()
         if not 1 <= self.workers <= 64:
             raise ConfigError(f"workers must be between 1 and 64, not {self.workers}")
         if self.upload_expiry_seconds < 1:
@@ -129,6 +154,31 @@ class Config:
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"unknown log_level {self.log_level!r}")
         return self
+
+    def _validate_s3(self) -> None:
+        storage = self.storage
+        if storage.driver != "s3":
+            return
+        if not storage.bucket or not re.fullmatch(
+            r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", storage.bucket
+        ):
+            raise ConfigError(
+                f"storage.bucket must name an S3 bucket (3-63 lowercase letters, digits, dots "
+                f"and hyphens) with driver s3, not {storage.bucket!r}"
+            )
+        if storage.endpoint_url is not None and not re.fullmatch(
+            r"https?://[^\s/]+(/[^\s]*)?", storage.endpoint_url
+        ):
+            raise ConfigError(
+                f"storage.endpoint_url {storage.endpoint_url!r} is not an http(s) URL"
+            )
+        if (storage.access_key_id is None) != (storage.secret_access_key is None):
+            raise ConfigError(
+                "storage.access_key_id and storage.secret_access_key go together: set both, or "
+                "neither to use the AWS credential chain"
+            )
+        if ".." in storage.prefix.split("/") or "\\" in storage.prefix:
+            raise ConfigError(f"storage.prefix {storage.prefix!r} is not a key prefix")
 
 
 def _coerce(name: str, value: Any, target: Any) -> Any:
@@ -179,7 +229,9 @@ def _apply(config: Config, values: Mapping[str, Any], source: str) -> Config:
             for skey, svalue in value.items():
                 if skey not in storage_names:
                     raise ConfigError(f"{source}: unknown key storage.{skey}")
-                storage_changes[skey] = _coerce(f"storage.{skey}", svalue, "")
+                storage_changes[skey] = _coerce(
+                    f"storage.{skey}", svalue, getattr(config.storage, skey)
+                )
         elif key in top:
             changes[key] = _coerce(key, value, getattr(config, key))
         else:

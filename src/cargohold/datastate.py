@@ -35,7 +35,9 @@ def require_existing(config: Config, *, master_key: bool = True) -> None:
     data = config.data_path
     if not data.is_dir():
         raise MissingState(f"there is no data directory {data}: {_hint(config)}")
-    if master_key and not (data / MASTER_KEY_FILE).is_file():
+    if master_key and config.master_key_file and not config.master_key_path.is_file():
+        raise MissingState(f"there is no master key file {config.master_key_path}")
+    if master_key and not config.master_key_file and not (data / MASTER_KEY_FILE).is_file():
         raise MissingState(
             f"{data} holds no registry (it has no {MASTER_KEY_FILE}): {_hint(config)}"
         )

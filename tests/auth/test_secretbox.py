@@ -177,3 +177,16 @@ def test_no_purpose_yields_the_key_that_seals_secrets(purpose: str) -> None:
 def test_purposes_must_be_printable_ascii(box: SecretBox, purpose: str) -> None:
     with pytest.raises(ValueError):
         box.derive_key(purpose)
+
+
+def test_a_provisioned_master_key_is_never_made_up(tmp_path: Path) -> None:
+    """A node configured with `master_key_file` reads that key or refuses; only the data
+    directory's default key is created on first use."""
+    missing = tmp_path / "provisioned.key"
+    with pytest.raises(SecretBoxError, match=f"{missing} does not exist"):
+        SecretBox.for_node(missing, provisioned=True)
+    assert not missing.exists()
+    created = SecretBox.for_node(tmp_path / "default.key", provisioned=False)
+    (tmp_path / "default.key").rename(missing)
+    shared = SecretBox.for_node(missing, provisioned=True)
+    assert shared.decrypt(created.encrypt(b"one key for every node")) == b"one key for every node"

@@ -403,3 +403,20 @@ def test_credentials_into_a_closed_pipe_print_no_error(tmp_path: Path, env: dict
     )
     assert result.stdout.startswith("export AWS_ACCESS_KEY_ID=")
     assert "Broken pipe" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_node_whose_master_key_file_is_missing_refuses_to_start(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    missing = tmp_path / "secrets" / "master.key"
+    done = subprocess.run(
+        [sys.executable, "-m", "cargohold", "serve", "--data-dir", str(tmp_path / "data")],
+        env={**env, "CARGOHOLD_MASTER_KEY_FILE": str(missing), "CARGOHOLD_PORT": str(free_port())},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert f"master key file {missing} does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not missing.exists()

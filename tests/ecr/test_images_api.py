@@ -29,7 +29,7 @@ from starlette.responses import Response
 
 from cargohold.domain.principal import Principal
 from cargohold.http.awsfront import AwsFront
-from cargohold.http.download import PREFIX, DownloadRoute, DownloadSigner
+from cargohold.http.download import PREFIX, DownloadRoute, DownloadSigner, LayerUrls
 from cargohold.http.ecr import ecr_service
 from cargohold.http.ecr_images import image_handlers
 from cargohold.http.ecr_repositories import repository_handlers
@@ -116,7 +116,11 @@ class App:
         signer = DownloadSigner(b"k" * 32, self.base_url, self.clock)
         handlers = {
             **repository_handlers(repos, templates, public_url=self.base_url),
-            **image_handlers(ImageService(registry, store), LayerService(store, uploads), signer),
+            **image_handlers(
+                ImageService(registry, store),
+                LayerService(store, uploads),
+                LayerUrls(signer, storage, redirect=True),
+            ),
         }
         self.routes = {
             "/v2": OciFront(registry, uploads, storage, FixedPrincipal()),

@@ -28,6 +28,9 @@ from cargohold.service.layers import LayerService
 from cargohold.service.upload_expiry import EXPIRE_UPLOADS, UploadExpiry
 from cargohold.service.uploads import SLICE, UploadService
 from cargohold.storage.filesystem import FilesystemDriver
+from cargohold.storage.s3 import MIN_PART, S3Driver
+from cargohold.storage.s3client import S3Settings
+from support.seaweed import Seaweed
 
 pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
@@ -278,3 +281,37 @@ async def test_a_periodic_job_whose_node_died_is_taken_up_by_another(
     assert ran == ["run"]
     async with store.read() as tx:
         assert await tx.jobs.job_counts() == {"queued": 1}
+
+
+async def test_expired_and_cancelled_sessions_abort_their_s3_multipart_uploads(
+    store: MetadataStore, repo: Repository, now: list[float], seaweed: Seaweed
+) -> None:
+    """On the s3 driver a session is a multipart upload and a tail object: a cancel and the
+    sweep of an expired session leave neither behind."""
+    bucket = seaweed.new_bucket()
+    settings = S3Settings(
+        bucket=bucket,
+        endpoint_url=seaweed.endpoint,
+        region="us-east-1",
+        path_style=True,
+        access_key_id=seaweed.access_key,
+        secret_access_key=seaweed.secret_key,
+    )
+    storage = S3Driver(settings, part_size=MIN_PART)
+    uploads = UploadService(store, storage, lambda: now[0], expiry=EXPIRY)
+    expiry = UploadExpiry(store, storage, lambda: now[0], expiry=EXPIRY)
+    client = seaweed.client()
+
+    def multiparts() -> int:
+        return len(client.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+
+    cancelled, expired = await uploads.start(repo), await uploads.start(repo)
+    for each in (cancelled, expired):
+        await uploads.append(repo, each.id, body(os.urandom(MIN_PART + 1000)))
+    assert multiparts() == 2 and len(await storage.staged_uploads()) == 2
+    await uploads.cancel(repo, cancelled.id)
+    assert multiparts() == 1
+    now[0] += EXPIRY + 60
+    assert await expiry.sweep() == (1, 0)
+    assert multiparts() == 0 and await storage.staged_uploads() == []
+    assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0

@@ -24,24 +24,52 @@ from cargohold.ports import (
     UploadStateInvalid,
 )
 from cargohold.storage.filesystem import FilesystemDriver
+from cargohold.storage.s3 import MIN_PART, S3Driver
+from cargohold.storage.s3client import S3Settings
+from support.seaweed import Seaweed
 
 pytestmark = pytest.mark.anyio
 
 MIB = 1024 * 1024
 
 
-def _filesystem(tmp_path: Path) -> StorageDriver:
+def _filesystem(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
     return FilesystemDriver(tmp_path / "root")
 
 
-#: name → factory of a fresh, empty driver. An S3 driver adds itself here.
-DRIVERS: dict[str, Callable[[Path], StorageDriver]] = {"filesystem": _filesystem}
+def _s3(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
+    """A fresh prefix of one bucket on SeaweedFS, with S3's smallest part size so that the
+    suite's uploads of a few MiB span several parts."""
+    store: Seaweed = request.getfixturevalue("seaweed")
+    bucket = request.getfixturevalue("s3_bucket")
+    settings = S3Settings(
+        bucket=bucket,
+        prefix=f"t{os.urandom(6).hex()}/",
+        endpoint_url=store.endpoint,
+        region="us-east-1",
+        path_style=True,
+        access_key_id=store.access_key,
+        secret_access_key=store.secret_key,
+    )
+    return S3Driver(settings, part_size=MIN_PART)
+
+
+#: name → factory of a fresh, empty driver.
+DRIVERS: dict[str, Callable[[pytest.FixtureRequest, Path], StorageDriver]] = {
+    "filesystem": _filesystem,
+    "s3": _s3,
+}
+
+
+@pytest.fixture(scope="module")
+def s3_bucket(seaweed: Seaweed) -> str:
+    return seaweed.new_bucket()
 
 
 @pytest.fixture(params=sorted(DRIVERS))
 def driver(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
     factory = DRIVERS[request.param]
-    return factory(tmp_path)
+    return factory(request, tmp_path)
 
 
 def stored(state: UploadState) -> UploadState:

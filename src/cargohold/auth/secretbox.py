@@ -69,6 +69,27 @@ class SecretBox:
             _create_key_file(key_path, cls.generate_master_key())
         return cls(_read_key_file(key_path))
 
+    @classmethod
+    def for_node(cls, path: str | os.PathLike[str], *, provisioned: bool) -> SecretBox:
+        """The node's master key: a `provisioned` file (configured for the node) must exist,
+        the data directory's default one is created on first use."""
+        if provisioned:
+            return cls.from_existing_key_file(path)
+        return cls.from_key_file(path)
+
+    @classmethod
+    def from_existing_key_file(cls, path: str | os.PathLike[str]) -> SecretBox:
+        """Open the box keyed by the master key in ``path``, which must exist: every node of a
+        registry needs the same key, so a node never creates one of its own."""
+        key_path = Path(path)
+        if not key_path.exists():
+            raise SecretBoxError(
+                f"master key file {key_path} does not exist: every node of a registry needs "
+                "the same key; copy the one the registry already uses, or create one for a new "
+                "registry (README: Running a cluster)"
+            )
+        return cls(_read_key_file(key_path))
+
     def encrypt(self, plaintext: bytes, *, context: bytes = b"") -> bytes:
         nonce = secrets.token_bytes(_NONCE_BYTES)
         return _VERSION + nonce + self._aead.encrypt(nonce, plaintext, _VERSION + context)

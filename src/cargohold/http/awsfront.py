@@ -42,6 +42,8 @@ from cargohold.http.awsjson import JsonProtocol, SerializationFailed, Validation
 from cargohold.http.awsquery import QueryProtocol, is_query_request
 from cargohold.http.awsrequest import condition_keys, request_id_of, request_record
 from cargohold.http.awsservice import AwsCall, AwsError, AwsService
+from cargohold.http.unavailable import HEADERS, unavailable_message
+from cargohold.ports import Unavailable
 from cargohold.service.authz import Enforce, RequestRecord
 
 log = logging.getLogger(__name__)
@@ -223,10 +225,24 @@ class AwsFront:
             error = (service.errors or protocol.errors)(exc, service.model)
         except ClientDisconnect:
             return Response(status_code=400)
+        except Unavailable as exc:
+            return self.unavailable(request, exc)
         except Exception:
             log.exception("unexpected error in %s", service.name)
             return self.internal_error(request)
         return protocol.error(service, error, request_id)
+
+    def unavailable(self, request: Request, exc: Unavailable) -> Response:
+        """503 with Retry-After, in the protocol the call speaks (botocore retries it)."""
+        candidates = self._candidates(request)
+        claimed = claimed_service(request)
+        service = next((s for s in candidates if s.name == claimed), candidates[0])
+        protocol = PROTOCOLS[service.protocol]
+        code = "ServiceUnavailableException" if service.protocol == "json" else "ServiceUnavailable"
+        error = AwsError(code, unavailable_message(exc), 503)
+        response = protocol.error(service, error, request_id_of(request))
+        response.headers.update(HEADERS)
+        return response
 
     async def _report_failure(
         self, error: AuthError, service: AwsService, request: Request, body: bytes

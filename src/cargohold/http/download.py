@@ -23,12 +23,14 @@ from collections.abc import Callable
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
+from cargohold.domain.digest import Digest
 from cargohold.domain.errors import RegistryError
-from cargohold.http.blobfiles import BlobFileResponse
+from cargohold.http.blobstream import blob_response
 from cargohold.ports import StorageDriver
 from cargohold.service.content import ContentService
+from cargohold.service.paths import blob_key
 
 #: The purpose string the composition root derives the signing key with.
 DOWNLOAD_KEY_PURPOSE = "layer-download-url"
@@ -104,6 +106,25 @@ class DownloadSigner:
             raise DownloadDenied("Request has expired")
 
 
+class LayerUrls:
+    """What GetDownloadUrlForLayer answers: with `redirect`, a presigned URL of the object
+    store, as ECR answers one of S3; otherwise (or when the driver has none) a URL of the
+    registry's own `/_download/` route."""
+
+    def __init__(self, signer: DownloadSigner, storage: StorageDriver, *, redirect: bool) -> None:
+        self.signer = signer
+        self._storage = storage
+        self._redirect = redirect
+
+    async def url(self, registry_id: str, repository: str, digest: str) -> str:
+        if self._redirect:
+            key = blob_key(Digest.parse(digest))
+            found = await self._storage.redirect_url(key, self.signer.expires_in)
+            if found is not None:
+                return found
+        return self.signer.url(registry_id, repository, digest)
+
+
 def _error(code: str, message: str, status: int) -> Response:
     # S3's presigned-URL error shape, which download tools already know how to show.
     body = (
@@ -149,12 +170,4 @@ class DownloadRoute:
         if request.method == "HEAD":
             headers["Content-Length"] = str(blob.size)
             return Response(None, 200, headers=headers, media_type="application/octet-stream")
-        if blob.local_path is not None:
-            return BlobFileResponse(
-                blob.local_path, headers=headers, media_type="application/octet-stream"
-            )
-        return StreamingResponse(
-            self._storage.read(blob.key),
-            headers={**headers, "Content-Length": str(blob.size)},
-            media_type="application/octet-stream",
-        )
+        return await blob_response(request, self._storage, blob, redirect=False)

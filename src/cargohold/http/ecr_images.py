@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from cargohold.domain.records import Manifest, Repository
-from cargohold.http.download import DownloadSigner
+from cargohold.http.download import LayerUrls
 from cargohold.http.ecr import EcrCall, Handler
 from cargohold.http.ecr_scanning import scan_fields
 from cargohold.service.image_ids import ImageFailure, ImageId
@@ -116,7 +116,7 @@ class _ImageHandlers:
         self,
         images: ImageService,
         layers: LayerService,
-        signer: DownloadSigner,
+        signer: LayerUrls,
         scan_states: ScanStates | None,
     ) -> None:
         self._images = images
@@ -253,7 +253,7 @@ class _ImageHandlers:
     async def get_download_url_for_layer(self, call: EcrCall) -> dict[str, Any]:
         repository = await self._repository(call)
         digest = await self._layers.layer_for_download(repository, call.params["layerDigest"])
-        url = self._signer.url(repository.registry_id, repository.name, str(digest))
+        url = await self._signer.url(repository.registry_id, repository.name, str(digest))
         return {"downloadUrl": url, "layerDigest": str(digest)}
 
     async def list_image_referrers(self, call: EcrCall) -> dict[str, Any]:
@@ -273,7 +273,7 @@ class _ImageHandlers:
 def image_handlers(
     images: ImageService,
     layers: LayerService,
-    signer: DownloadSigner,
+    signer: LayerUrls,
     scan_states: ScanStates | None = None,
 ) -> dict[str, Handler]:
     """The ECR operations on images and layers, keyed by operation name."""

@@ -18,7 +18,7 @@ from typing import Protocol
 from urllib.parse import urlencode
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from cargohold.domain.errors import (
     NameInvalid,
@@ -30,7 +30,7 @@ from cargohold.domain.manifest import MAX_MANIFEST_BYTES, OCI_INDEX, is_media_ty
 from cargohold.domain.names import MAX_NAME, validate_repository_name
 from cargohold.domain.principal import Principal
 from cargohold.domain.records import Repository
-from cargohold.http.blobfiles import BlobFileResponse
+from cargohold.http.blobstream import blob_response
 from cargohold.http.oci_errors import error_response, from_registry_error
 from cargohold.http.oci_params import (
     MAX_TAG,
@@ -40,7 +40,8 @@ from cargohold.http.oci_params import (
     page,
 )
 from cargohold.http.oci_routes import ACTIONS, BASE, CATALOG, action, check_params, match_route
-from cargohold.ports import StorageDriver
+from cargohold.http.unavailable import HEADERS, unavailable_message
+from cargohold.ports import StorageDriver, Unavailable
 from cargohold.service.content import ContentService
 from cargohold.service.uploads import UploadService
 
@@ -114,11 +115,15 @@ class OciFront:
         uploads: UploadService,
         storage: StorageDriver,
         gatekeeper: Gatekeeper,
+        *,
+        redirect: bool = False,
     ) -> None:
         self.content = content
         self.uploads = uploads
         self.storage = storage
         self.gatekeeper = gatekeeper
+        #: Blob GETs answer 307 to the store's presigned URL when the driver has one.
+        self.redirect = redirect
 
     async def __call__(self, request: Request) -> Response:
         try:
@@ -141,6 +146,8 @@ class OciFront:
         except ClientDisconnect:
             log.info("client disconnected during %s %s", request.method, request.url.path)
             return Response(status_code=400)
+        except Unavailable as exc:
+            return error_response("UNAVAILABLE", unavailable_message(exc), 503, headers=HEADERS)
 
     async def _dispatch(self, request: Request) -> Response:
         method = request.method
@@ -299,17 +306,7 @@ class OciFront:
         if request.method == "HEAD":
             headers["Content-Length"] = str(blob.size)
             return Response(None, 200, headers=headers, media_type="application/octet-stream")
-        if blob.local_path is not None:
-            return BlobFileResponse(
-                blob.local_path,
-                headers=headers,
-                media_type="application/octet-stream",
-            )
-        return StreamingResponse(
-            self.storage.read(blob.key),
-            headers={**headers, "Content-Length": str(blob.size)},
-            media_type="application/octet-stream",
-        )
+        return await blob_response(request, self.storage, blob, redirect=self.redirect)
 
     async def delete_blob(
         self, request: Request, name: str, *, target: Target, digest: str

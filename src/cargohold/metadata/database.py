@@ -19,9 +19,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from cargohold.ports import MetadataUnavailable
 from cargohold.privatefiles import create_private_file, make_private_dirs, restrict
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -86,17 +88,52 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(driver_url, pool_size=8, max_overflow=8)
         _sqlite_events(engine.sync_engine)
     else:
-        engine = create_async_engine(driver_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        engine = create_async_engine(
+            driver_url,
+            pool_size=10,
+            max_overflow=20,
+            pool_pre_ping=True,
+            # A database that does not answer is unavailable in seconds, not after TCP's minutes.
+            pool_timeout=10,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT},
+        )
     return engine
+
+
+#: Seconds to wait for a new PostgreSQL connection.
+CONNECT_TIMEOUT = 5
+
+
+def _lost(exc: sa_exc.DBAPIError) -> bool:
+    """A failure of the database or of the way to it, not of the statement."""
+    return exc.connection_invalidated or isinstance(
+        exc, sa_exc.OperationalError | sa_exc.InterfaceError
+    )
 
 
 @asynccontextmanager
 async def transaction(engine: AsyncEngine, *, write: bool) -> AsyncIterator[AsyncConnection]:
-    async with engine.connect() as conn:
-        if write:
-            conn = await conn.execution_options(cargohold_write=True)
-        async with conn.begin():
-            yield conn
+    """One transaction; the database being unreachable is `MetadataUnavailable`."""
+    try:
+        async with engine.connect() as conn:
+            if write:
+                conn = await conn.execution_options(cargohold_write=True)
+            async with conn.begin():
+                yield conn
+    except sa_exc.DBAPIError as exc:
+        if _lost(exc):
+            raise MetadataUnavailable(
+                f"the metadata database cannot be reached: {exc.orig}"
+            ) from exc
+        raise
+    except sa_exc.TimeoutError as exc:  # no connection of the pool came free
+        raise MetadataUnavailable(f"the metadata database cannot be reached: {exc}") from exc
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """One round trip to the database (readiness)."""
+    async with transaction(engine, write=False) as conn:
+        await conn.execute(sa.text("SELECT 1"))
 
 
 def initialized(url: str) -> bool:

@@ -127,6 +127,10 @@ class MetadataStore:
         finally:
             self._generations.wrote(changes)
 
+    async def ping(self) -> None:
+        """One round trip to the database; `MetadataUnavailable` when it cannot be made."""
+        await database.ping(self.engine)
+
     async def close(self) -> None:
         await self._generations.close()
         await self.engine.dispose()

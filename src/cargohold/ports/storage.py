@@ -19,6 +19,19 @@ class StorageError(Exception):
     """A driver failure that is not the caller's fault (I/O error, backend refusal)."""
 
 
+class Unavailable(Exception):
+    """A store the request needs (the metadata database, the blob store) cannot be reached or
+    fails for now: the fronts answer 503 with Retry-After, and the request may be retried."""
+
+
+class StorageUnavailable(StorageError, Unavailable):
+    """The blob store cannot be reached or fails for now."""
+
+
+class MetadataUnavailable(Unavailable):
+    """The metadata database cannot be reached or fails for now."""
+
+
 class KeyNotFound(StorageError):
     """A key that holds no object."""
 
@@ -63,6 +76,11 @@ class UploadWriter(Protocol):
 class StorageDriver(Protocol):
     name: str
 
+    async def check(self) -> None:
+        """Raise StorageError, with a message for the operator, when the store cannot serve
+        (unreachable, credentials refused, no bucket); at start-up and for readiness."""
+        ...
+
     async def stat(self, key: str) -> ObjectInfo | None: ...
 
     def read(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
@@ -96,7 +114,9 @@ class StorageDriver(Protocol):
         ...
 
     def read_upload(self, state: UploadState, size: int) -> AsyncIterator[bytes]:
-        """Stream the staged bytes back (for re-hashing when no hash state was kept)."""
+        """Stream the staged bytes back (for re-hashing when no hash state was kept). A driver
+        whose staging cannot be read back (S3 parts already uploaded) raises
+        UploadStateInvalid."""
         ...
 
     async def abort_upload(self, state: UploadState) -> None: ...

@@ -112,6 +112,17 @@ class FilesystemDriver:
         make_private_dirs(self.root / _UPLOADS)
         make_private_dirs(self.root / _TMP)
 
+    async def check(self) -> None:
+        def writable() -> None:
+            probe = self.root / _TMP / f"check-{secrets.token_hex(8)}"
+            try:
+                os.close(create_private_file(probe))
+                probe.unlink()
+            except OSError as exc:
+                raise StorageError(f"cannot write under {self.root}: {exc}") from None
+
+        await anyio.to_thread.run_sync(writable)
+
     def _path(self, key: str) -> Path:
         # Keys come from the service, never from a request; still refuse anything escaping root.
         if not key or key.startswith("/") or ".." in key.split("/") or "\\" in key:
