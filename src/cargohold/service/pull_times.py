@@ -81,11 +81,11 @@ class PullTimes:
         registry_id: str | None = None,
     ) -> None:
         """Note a pull of the manifest whose stored pull time is `recorded`."""
-        if principal is not None and await self._excluded(principal, registry_id):
-            return
         now = self._clock()
         last = max(recorded or 0.0, self._latest.get(manifest_id, 0.0))
         if now - last < self._resolution:
+            return  # most pulls: nothing to write, so no exclusion to look up either
+        if principal is not None and await self._excluded(principal, registry_id):
             return
         if len(self._latest) >= _REMEMBERED:
             self._latest.clear()
