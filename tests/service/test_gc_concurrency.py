@@ -30,7 +30,10 @@ from cargohold.service.content import ContentService
 from cargohold.service.gc import GarbageCollector
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
+from cargohold.storage.s3 import MIN_PART, S3Driver
+from cargohold.storage.s3client import S3Settings
 from support.images import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor, image_manifest
+from support.seaweed import Seaweed
 
 pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
@@ -44,10 +47,36 @@ SHORT_RUN = float(os.environ.get("CARGOHOLD_GC_SOAK_SECONDS", 10))
 GRACES = (0.0, 1.0, 1.0, 1.0)
 SHARED = [hashlib.sha256(f"shared {i}".encode()).digest() * (64 * (i + 1)) for i in range(6)]
 
-#: Storage drivers the test runs over: name -> factory of a driver on a fresh directory.
-DRIVERS: dict[str, Callable[[Path], StorageDriver]] = {
-    "filesystem": lambda root: FilesystemDriver(root / "storage"),
+
+def _filesystem(request: pytest.FixtureRequest, root: Path) -> StorageDriver:
+    return FilesystemDriver(root / "storage")
+
+
+def _s3(request: pytest.FixtureRequest, root: Path) -> StorageDriver:
+    """A fresh prefix of a bucket on the tests' SeaweedFS."""
+    store: Seaweed = request.getfixturevalue("seaweed")
+    settings = S3Settings(
+        bucket=request.getfixturevalue("s3_bucket"),
+        prefix=f"gc{os.urandom(6).hex()}/",
+        endpoint_url=store.endpoint,
+        region="us-east-1",
+        path_style=True,
+        access_key_id=store.access_key,
+        secret_access_key=store.secret_key,
+    )
+    return S3Driver(settings, part_size=MIN_PART)
+
+
+#: Storage drivers the test runs over: name -> factory of a driver on a fresh directory or prefix.
+DRIVERS: dict[str, Callable[[pytest.FixtureRequest, Path], StorageDriver]] = {
+    "filesystem": _filesystem,
+    "s3": _s3,
 }
+
+
+@pytest.fixture(scope="module")
+def s3_bucket(seaweed: Seaweed) -> str:
+    return seaweed.new_bucket()
 
 
 @dataclass
@@ -196,7 +225,7 @@ async def stored_bytes(storage: StorageDriver) -> int:
 
 @pytest.fixture(params=sorted(DRIVERS))
 def driver(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, StorageDriver]:
-    return request.param, DRIVERS[request.param](tmp_path)
+    return request.param, DRIVERS[request.param](request, tmp_path)
 
 
 async def test_collection_during_pushes(
