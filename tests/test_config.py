@@ -98,3 +98,15 @@ def test_a_boolean_is_no_body_limit(tmp_path: Path) -> None:
     file.write_text("body_idle_timeout_seconds = true\n")
     with pytest.raises(ConfigError, match="must be a number"):
         load(config_file=str(file), environ={})
+
+
+def test_tls_makes_the_public_url_https() -> None:
+    config = load(environ={"CARGOHOLD_TLS_CERT": "/c.pem", "CARGOHOLD_TLS_KEY": "/k.pem"})
+    assert config.resolved_public_url == "https://127.0.0.1:5000"
+    assert load(environ={}).resolved_public_url == "http://127.0.0.1:5000"
+    assert from_json(to_json(config)).tls_cert == "/c.pem"
+
+
+def test_tls_cert_without_key_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="tls_cert and tls_key must be set together"):
+        load(environ={"CARGOHOLD_TLS_CERT": "/c.pem"})

@@ -22,7 +22,7 @@ from typing import TypeAlias, TypeVar
 
 import anyio
 
-from cargohold import awsprofile, serving
+from cargohold import awsprofile, serving, tls_init
 from cargohold.auth.errors import SecretBoxError
 from cargohold.config import Config
 from cargohold.domain.identity import AccessKey, IdentityError
@@ -95,6 +95,7 @@ def _aws_credentials(
         secret_access_key=admin.secret,
         region=config.region,
         endpoint_url=endpoint_url,
+        ca_bundle=tls_init.ca_bundle(config),
     )
 
 
@@ -359,6 +360,7 @@ def add_parser(commands: Subcommands, common: Callable[..., None], load: Loader)
     _add_account_commands(admin_commands)
     _add_user_commands(admin_commands)
     _add_access_key_commands(admin_commands)
+    _add_tls_commands(admin_commands)
 
 
 def _add_administrator_commands(commands: _Commands) -> None:
@@ -420,6 +422,42 @@ def _add_access_key_commands(commands: _Commands) -> None:
         "key_id"
     )
     leaf(keys, "list", "list access keys", _key_list).add_argument("user", nargs="?")
+
+
+def _tls_init(config: Config, args: argparse.Namespace) -> int:
+    profile = None if args.no_profile else args.profile
+
+    def write_profile(endpoint: str, bundle: str) -> awsprofile.ProfileFiles | None:
+        if profile is None:
+            return None
+        admin, _ = initialize(config, profile=None)
+        credentials = awsprofile.AwsCredentials(
+            admin.key.id, admin.secret, config.region, endpoint, ca_bundle=bundle
+        )
+        return awsprofile.write_profile(credentials, profile=profile)
+
+    accounts = [account for account, _region, _created in list_accounts(config)]
+    if config.account_id not in accounts:
+        accounts.insert(0, config.account_id)
+    for line in tls_init.init(config, args.host, accounts, write_profile):
+        print(line)
+    return 0
+
+
+def _add_tls_commands(commands: _Commands) -> None:
+    tls = commands.group("tls", "HTTPS certificates")
+    init = commands.leaf(
+        tls, "init", "make a local CA and a server certificate; say how to trust it", _tls_init
+    )
+    tls_init.add_arguments(init)
+    init.add_argument(
+        "--profile",
+        type=_profile_name,
+        default=awsprofile.DEFAULT_PROFILE,
+        help="AWS profile to write with the https endpoint and the CA bundle "
+        f"(default {awsprofile.DEFAULT_PROFILE})",
+    )
+    init.add_argument("--no-profile", action="store_true", help="do not write an AWS profile")
 
 
 def _guarded(

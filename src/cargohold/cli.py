@@ -19,6 +19,7 @@ from cargohold import (
     scan_cli,
     scrub_cli,
     serving,
+    tls_serving,
 )
 from cargohold.agent import cli as agent_cli
 from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, ConfigError, load, to_json
@@ -52,7 +53,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"cargohold: {exc}", file=sys.stderr)
         return 1
     print(
-        f"cargohold serving http://{config.host}:{config.port} (data in {config.data_path})",
+        f"cargohold serving {config.scheme}://{config.host}:{config.port} "
+        f"(data in {config.data_path})",
         flush=True,
     )
     return _run_server(config)
@@ -74,6 +76,7 @@ def _run_server(config: Config) -> int:
         "h11_max_incomplete_event_size": MAX_REQUEST_HEAD,
         "timeout_keep_alive": 5,
     }
+    tls = tls_serving.configure(config, options)
     if config.workers > 1:
         # Worker processes import the application by name and read the resolved configuration.
         os.environ[RESOLVED_CONFIG_VARIABLE] = to_json(config)
@@ -97,6 +100,8 @@ def _run_server(config: Config) -> int:
     # uvicorn stops gracefully on SIGTERM, then raises it again to end the process; that second
     # SIGTERM lands here, so the record is removed before the process ends by the signal.
     previous = signal.signal(signal.SIGTERM, _terminated)
+    if tls is not None and config.workers == 1:
+        tls_serving.reload_on_sighup(tls)
     stopped_by: int | None = None
     try:
         if config.workers > 1:

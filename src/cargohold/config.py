@@ -43,6 +43,10 @@ class Config:
     #: Whether a push to a repository that does not exist creates it.
     create_on_push: bool = False
     log_level: str = "info"
+    #: PEM certificate (optionally followed by its chain) and private key: when both are set,
+    #: the server speaks HTTPS only. See `cargohold admin tls init`.
+    tls_cert: str | None = None
+    tls_key: str | None = None
     #: Server processes sharing the port and the store; each runs the whole application.
     workers: int = 1
     #: Upload sessions idle this long (seconds) are removed with the bytes they staged.
@@ -88,7 +92,11 @@ class Config:
 
     @property
     def resolved_public_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        return (self.public_url or f"{self.scheme}://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
     def validate(self) -> Config:
         if not re.fullmatch(r"\d{12}", self.account_id):
@@ -122,6 +130,8 @@ class Config:
             raise ConfigError("gc_grace_seconds must not be negative")
         if self.gc_interval_seconds < 0 or self.scrub_interval_seconds < 0:
             raise ConfigError("gc_interval_seconds and scrub_interval_seconds must not be negative")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("tls_cert and tls_key must be set together")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"unknown log_level {self.log_level!r}")
         return self
