@@ -16,6 +16,7 @@ from cargohold import (
     gc_cli,
     kubelet_provider,
     lifecycle_cli,
+    requestlog,
     scan_cli,
     scrub_cli,
     serving,
@@ -43,10 +44,8 @@ def _serve(args: argparse.Namespace) -> int:
     # driver and the database set those modes themselves too.
     os.umask(0o077)
     config = _load(args, host=args.host, port=args.port, workers=args.workers)
+    requestlog.configure_logging(config.log_level, config.log_format)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         admin.first_start(config, profile=None if args.no_aws_profile else admin.DEFAULT_PROFILE)
     except admin.AdminError as exc:
@@ -60,12 +59,8 @@ def _serve(args: argparse.Namespace) -> int:
     return _run_server(config)
 
 
-def _run_server(config: Config) -> int:
-    """Bind the port, record the URL in the data directory (for `admin credentials`), serve
-    until stopped, and remove the record again."""
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
+def _application(config: Config) -> tuple[Any, dict[str, Any]]:
+    """The application (or, for worker processes, its factory's name) and uvicorn's options."""
     from cargohold.app import build_app
     from cargohold.http.connections import MAX_REQUEST_HEAD, bounded_head_protocol
 
@@ -76,14 +71,30 @@ def _run_server(config: Config) -> int:
         "h11_max_incomplete_event_size": MAX_REQUEST_HEAD,
         "timeout_keep_alive": 5,
     }
-    tls = tls_serving.configure(config, options)
     if config.workers > 1:
         # Worker processes import the application by name and read the resolved configuration.
         os.environ[RESOLVED_CONFIG_VARIABLE] = to_json(config)
-        app: Any = "cargohold.app:app_from_environment"
+        app: Any = (
+            "cargohold.requestlog:app_from_environment"
+            if config.log_format == "json"
+            else "cargohold.app:app_from_environment"
+        )
         options.update(factory=True, workers=config.workers)
     else:
-        app = build_app(config)
+        app = requestlog.wrap(build_app(config), config.log_format)
+    if config.log_format == "json":
+        options["log_config"] = None  # uvicorn's records go through the JSON handler too
+    return app, options
+
+
+def _run_server(config: Config) -> int:
+    """Bind the port, record the URL in the data directory (for `admin credentials`), serve
+    until stopped, and remove the record again."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    app, options = _application(config)
+    tls = tls_serving.configure(config, options)
     settings = uvicorn.Config(
         app,
         **options,

@@ -43,6 +43,8 @@ class Config:
     #: Whether a push to a repository that does not exist creates it.
     create_on_push: bool = False
     log_level: str = "info"
+    #: "text", or "json": one JSON object per line, and one per request (cargohold.requestlog).
+    log_format: str = "text"
     #: PEM certificate (optionally followed by its chain) and private key: when both are set,
     #: the server speaks HTTPS only. See `cargohold admin tls init`.
     tls_cert: str | None = None
@@ -132,6 +134,8 @@ class Config:
             raise ConfigError("gc_interval_seconds and scrub_interval_seconds must not be negative")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("tls_cert and tls_key must be set together")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"log_format must be text or json, not {self.log_format!r}")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"unknown log_level {self.log_level!r}")
         return self
