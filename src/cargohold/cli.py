@@ -16,6 +16,7 @@ from cargohold import (
     gc_cli,
     kubelet_provider,
     lifecycle_cli,
+    metrics,
     requestlog,
     scan_cli,
     scrub_cli,
@@ -76,12 +77,12 @@ def _application(config: Config) -> tuple[Any, dict[str, Any]]:
         os.environ[RESOLVED_CONFIG_VARIABLE] = to_json(config)
         app: Any = (
             "cargohold.requestlog:app_from_environment"
-            if config.log_format == "json"
+            if config.log_format == "json" or config.metrics_port
             else "cargohold.app:app_from_environment"
         )
         options.update(factory=True, workers=config.workers)
     else:
-        app = requestlog.wrap(build_app(config), config.log_format)
+        app = requestlog.wrap(metrics.wrap(build_app(config), config), config.log_format)
     if config.log_format == "json":
         options["log_config"] = None  # uvicorn's records go through the JSON handler too
     return app, options
@@ -93,6 +94,7 @@ def _run_server(config: Config) -> int:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    metrics.prepare(config)
     app, options = _application(config)
     tls = tls_serving.configure(config, options)
     settings = uvicorn.Config(
@@ -108,6 +110,7 @@ def _run_server(config: Config) -> int:
     server = uvicorn.Server(settings)
     sock = settings.bind_socket()  # exits, saying why, when the port is taken
     record = serving.write_record(config)
+    scrapes = metrics.serve_metrics(config)
     # uvicorn stops gracefully on SIGTERM, then raises it again to end the process; that second
     # SIGTERM lands here, so the record is removed before the process ends by the signal.
     previous = signal.signal(signal.SIGTERM, _terminated)
@@ -126,6 +129,7 @@ def _run_server(config: Config) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         serving.remove_record(config, record)
+        metrics.stop(scrapes)
         sock.close()
     if stopped_by is not None:
         signal.raise_signal(stopped_by)

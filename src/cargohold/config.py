@@ -45,6 +45,9 @@ class Config:
     log_level: str = "info"
     #: "text", or "json": one JSON object per line, and one per request (cargohold.requestlog).
     log_format: str = "text"
+    #: A port of its own for Prometheus' `/metrics` (0: none), on this address (cargohold.metrics).
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     #: PEM certificate (optionally followed by its chain) and private key: when both are set,
     #: the server speaks HTTPS only. See `cargohold admin tls init`.
     tls_cert: str | None = None
@@ -134,6 +137,10 @@ class Config:
             raise ConfigError("gc_interval_seconds and scrub_interval_seconds must not be negative")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("tls_cert and tls_key must be set together")
+        if not 0 <= self.metrics_port < 65536 or (
+            self.metrics_port and self.metrics_port == self.port
+        ):
+            raise ConfigError(f"metrics_port {self.metrics_port} is out of range or the registry's")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"log_format must be text or json, not {self.log_format!r}")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
@@ -167,7 +174,7 @@ def _coerce(name: str, value: Any, target: Any) -> Any:
         if number != number or number in (float("inf"), float("-inf")):
             raise ConfigError(f"{name} must be a finite number")
         return number
-    if name in ("port", "workers", "upload_expiry_seconds", "max_open_uploads"):
+    if name in ("port", "metrics_port", "workers", "upload_expiry_seconds", "max_open_uploads"):
         try:
             return int(value)
         except (TypeError, ValueError):

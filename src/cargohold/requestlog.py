@@ -84,7 +84,7 @@ class RequestLog:
             return
         started = time.perf_counter()
         decisions: list[AuthorizationRecord] = []
-        token = REQUEST_DECISIONS.set(decisions)
+        token = REQUEST_DECISIONS.set(decisions)  # the metrics, inside, share it
         fields: dict[str, Any] = {"status": None, "request_id": None}
 
         async def sending(message: Message) -> None:
@@ -122,13 +122,14 @@ class RequestLog:
             )
 
 
-def app_from_environment() -> RequestLog:
-    """The application of one worker process, with its request log."""
+def app_from_environment() -> Any:
+    """The application of one worker process, with its request log and metrics as configured."""
+    from cargohold import metrics
     from cargohold.app import app_from_environment as application
 
     app = application()
     configure_logging(app.config.log_level, app.config.log_format)
-    return RequestLog(app)
+    return wrap(metrics.wrap(app, app.config), app.config.log_format)
 
 
 def wrap(app: Any, log_format: str) -> Any:
