@@ -110,3 +110,12 @@ def test_tls_makes_the_public_url_https() -> None:
 def test_tls_cert_without_key_is_an_error() -> None:
     with pytest.raises(ConfigError, match="tls_cert and tls_key must be set together"):
         load(environ={"CARGOHOLD_TLS_CERT": "/c.pem"})
+
+
+def test_metrics_need_a_port_of_their_own() -> None:
+    assert load(environ={}).metrics_port == 0
+    assert load(environ={"CARGOHOLD_METRICS_PORT": "9100"}).metrics_port == 9100
+    with pytest.raises(ConfigError, match="metrics_port 5000"):
+        load(environ={"CARGOHOLD_METRICS_PORT": "5000"})
+    with pytest.raises(ConfigError, match="log_format must be text or json"):
+        load(environ={"CARGOHOLD_LOG_FORMAT": "xml"})

@@ -257,6 +257,9 @@ def test_skopeo_and_podman_push_and_pull_over_https(
 
 
 def test_boto3_over_https_with_the_ca(tls: TlsRegistry) -> None:
+    exported = tls.server.admin_credentials()  # `admin credentials`' export lines
+    assert exported["AWS_CA_BUNDLE"] == str(tls.paths.ca_cert)
+    assert exported["AWS_ENDPOINT_URL_ECR"] == f"https://127.0.0.1:{tls.server.port}"
     data = tls.server.ecr_client().get_authorization_token()["authorizationData"][0]
     assert data["proxyEndpoint"] == f"https://127.0.0.1:{tls.server.port}"
     assert base64.b64decode(data["authorizationToken"]).startswith(b"AWS:")
