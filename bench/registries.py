@@ -77,11 +77,16 @@ class Registry:
     def command(self) -> list[str]:
         raise NotImplementedError
 
+    def environment(self) -> dict[str, str]:
+        """The server's environment: this process's, less what would change the server."""
+        return dict(os.environ)
+
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(),
+                env=self.environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -181,12 +186,25 @@ class Distribution(Registry):
         )
         return [binary, "serve", str(self.config_path)]
 
+    def environment(self) -> dict[str, str]:
+        # Distribution reads REGISTRY_* variables as configuration (REGISTRY_AUTH…): one exported
+        # for podman (REGISTRY_AUTH_FILE) would change, or break, the peer being measured.
+        return {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+
 
 @dataclass
 class Cargohold(Registry):
     """cargohold from this checkout, started exactly as its README says."""
 
     ecr: Any = None  # a boto3 ECR client once /v2/ requires authentication
+
+    def environment(self) -> dict[str, str]:
+        # Its administrator's AWS profile goes to files of the run, never the user's ~/.aws.
+        # CARGOHOLD_* settings (CARGOHOLD_WORKERS) go through: they are part of what is measured.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env["AWS_SHARED_CREDENTIALS_FILE"] = str(self.data_dir.parent / "aws-credentials")
+        env["AWS_CONFIG_FILE"] = str(self.data_dir.parent / "aws-config")
+        return env
 
     def command(self) -> list[str]:
         script = Path(sys.executable).with_name("cargohold")

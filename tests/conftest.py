@@ -10,7 +10,10 @@ never a skip: the suite claims to run on both databases.
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +59,53 @@ def postgres_url() -> Iterator[str]:
             yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
         finally:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+# -- the user's own AWS files ------------------------------------------------------------------
+
+#: The user's AWS directory, as the AWS tools find it without AWS_* variables.
+USER_AWS_DIR = Path(os.environ.get("HOME") or Path.home()) / ".aws"
+_AWS_BEFORE = pytest.StashKey[dict[str, bytes]]()
+_AWS_TMP = pytest.StashKey[Path]()
+
+
+def aws_files_snapshot(directory: Path = USER_AWS_DIR) -> dict[str, bytes]:
+    """Every file under `directory`, by relative path, with its bytes."""
+    if not directory.is_dir():
+        return {}
+    return {
+        path.relative_to(directory).as_posix(): path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Every AWS tool the tests start (servers, `aws`, boto3) reads and writes AWS files of the
+    run's own, never `~/.aws`; what `~/.aws` holds is checked again when the run ends."""
+    session.stash[_AWS_BEFORE] = aws_files_snapshot()
+    scratch = Path(tempfile.mkdtemp(prefix="cargohold-tests-aws-"))
+    session.stash[_AWS_TMP] = scratch
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(scratch / "credentials")
+    os.environ["AWS_CONFIG_FILE"] = str(scratch / "config")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when `~/.aws` is not byte for byte what it was when the run started."""
+    if _AWS_TMP in session.stash:
+        shutil.rmtree(session.stash[_AWS_TMP], ignore_errors=True)
+    if _AWS_BEFORE not in session.stash:
+        return
+    before, after = session.stash[_AWS_BEFORE], aws_files_snapshot()
+    if before != after:
+        changed = sorted(
+            name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+        )
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"the test run changed {USER_AWS_DIR}: {', '.join(changed)}"
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 # -- the database a test's services run on ---------------------------------------------------

@@ -13,6 +13,9 @@ SLEEPS_ALLOWED with the reason.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,3 +177,68 @@ def test_the_rules_see_what_they_look_for() -> None:
     assert checking_helpers(module) >= {"helper", "indirect", "test_checks"}
     assert "test_sleeps" not in checking_helpers(module)
     assert list(sleeps(module)) == [10, 11]
+
+
+SCRATCH_TESTS = """
+from pathlib import Path
+
+from cargohold import admin
+from cargohold.config import load
+
+
+def test_a_first_start_writes_a_profile(tmp_path: Path) -> None:
+    admin.first_start(load(overrides={"data_dir": str(tmp_path / "data")}, environ={}))
+
+
+def test_something_that_writes_the_users_own_files() -> None:
+    if Path.home().joinpath("touch-aws").exists():
+        Path.home().joinpath(".aws", "config").write_text("[changed]\\n")
+"""
+
+
+def run_as_user(tmp_path: Path, *, touch: bool) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """pytest, with the suite's conftest, on SCRATCH_TESTS, as a user with AWS files of their
+    own in HOME and no AWS_* variables."""
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    for name, data in USERS_AWS_FILES.items():
+        (home / ".aws" / name).write_bytes(data)
+    if touch:
+        (home / "touch-aws").write_text("")
+    scratch = tmp_path / "test_scratch.py"
+    scratch.write_text(SCRATCH_TESTS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CARGOHOLD_"))}
+    env["HOME"] = str(home)
+    repo = TESTS.parent
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    command += ["-c", str(repo / "pyproject.toml"), "--rootdir", str(repo), "-p", "conftest"]
+    done = subprocess.run(
+        [*command, str(scratch)],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    return done, home / ".aws"
+
+
+USERS_AWS_FILES = {
+    "credentials": b"[default]\naws_access_key_id = AKIAMINE\n",
+    "config": b"[x]\n",
+}
+
+
+def test_a_run_leaves_the_users_aws_files_byte_for_byte(tmp_path: Path) -> None:
+    done, aws = run_as_user(tmp_path, touch=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "2 passed" in done.stdout
+    assert {p.name: p.read_bytes() for p in aws.iterdir()} == USERS_AWS_FILES
+
+
+def test_a_run_that_changes_the_users_aws_files_fails(tmp_path: Path) -> None:
+    done, aws = run_as_user(tmp_path, touch=True)
+    assert "2 passed" in done.stdout
+    assert done.returncode == 1
+    assert f"the test run changed {aws}: config" in done.stdout

@@ -50,7 +50,9 @@ def test_the_ca_bundle_is_named_only_for_the_certificate_it_signed(tmp_path: Pat
 
 
 def test_the_profile_and_the_exports_name_the_ca_bundle(tmp_path: Path) -> None:
-    credentials = awsprofile.AwsCredentials("AKIA", "secret", "us-east-1", "https://h:1", "/ca.crt")
+    credentials = awsprofile.AwsCredentials(
+        "AKIA", "secret", "us-east-1", "https://h:1", ca_bundle="/ca.crt"
+    )
     environ = {
         "AWS_CONFIG_FILE": str(tmp_path / "config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),

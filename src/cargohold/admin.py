@@ -13,22 +13,23 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
+import shlex
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TypeAlias, TypeVar
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TypeVar
 
 import anyio
 
-from cargohold import awsprofile, serving, tls_init
+from cargohold import awsprofile, datastate, serving, tls_init
 from cargohold.auth.errors import SecretBoxError
 from cargohold.config import Config
-from cargohold.domain.identity import AccessKey, IdentityError
+from cargohold.domain.errors import RegistryError
+from cargohold.domain.identity import IdentityError
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.credentials import AdministratorKey
 from cargohold.service.identity import Identities
+from cargohold.service.policies import PolicyService
 
 ACCOUNT_ID = re.compile(r"\d{12}", re.ASCII)
 
@@ -46,9 +47,15 @@ class AdminError(Exception):
 # -- running operations on a data directory ---------------------------------------------------
 
 
-async def _with_store(config: Config, operation: Callable[[MetadataStore], Awaitable[T]]) -> T:
+async def _with_store(
+    config: Config, operation: Callable[[MetadataStore], Awaitable[T]], *, create: bool = False
+) -> T:
+    """Run `operation` on the config's store. Unless `create`, the data directory and the
+    database must exist already (`MissingState` otherwise): nothing is created by accident."""
     from cargohold.app import opened_store  # the composition root; it brings the HTTP fronts
 
+    if not create:
+        await anyio.to_thread.run_sync(datastate.require_existing, config)
     async with opened_store(config) as store:
         return await operation(store)
 
@@ -57,6 +64,7 @@ async def _with_identities(
     config: Config,
     operation: Callable[[Identities], Awaitable[T]],
     account: str | None,
+    create: bool,
 ) -> T:
     async def on(store: MetadataStore) -> T:
         identities = Identities.from_data_dir(
@@ -66,9 +74,15 @@ async def _with_identities(
             account_id=account or config.account_id,
             region=config.region,
         )
+        if not create and not await identities.admin.account_exists():
+            raise AdminError(
+                f"the account {identities.admin.account_id} does not exist on this server "
+                f"(`cargohold admin account create {identities.admin.account_id}` creates it; "
+                "`cargohold admin account list` lists them)"
+            )
         return await operation(identities)
 
-    return await _with_store(config, on)
+    return await _with_store(config, on, create=create)
 
 
 def run(
@@ -76,15 +90,27 @@ def run(
     operation: Callable[[Identities], Awaitable[T]],
     *,
     account: str | None = None,
+    create: bool = False,
 ) -> T:
     """Run one identity operation on the config's database, in `account` (the configured
-    account when None); errors become AdminError."""
+    account when None); errors become AdminError. Unless `create`, the data directory, the
+    database and the account must exist."""
     if account is not None and not ACCOUNT_ID.fullmatch(account):
         raise AdminError(f"an account id is twelve digits, not {account!r}")
     try:
-        return anyio.run(_with_identities, config, operation, account)
-    except (IdentityError, SecretBoxError) as exc:
+        return anyio.run(_with_identities, config, operation, account, create)
+    except (IdentityError, SecretBoxError, datastate.MissingState) as exc:
         raise AdminError(str(exc)) from None
+
+
+def run_on_store(
+    config: Config, operation: Callable[[MetadataStore], Awaitable[T]], *, create: bool = False
+) -> T:
+    """Run `operation` on the config's store; errors become AdminError."""
+    try:
+        return anyio.run(partial(_with_store, config, operation, create=create))
+    except (RegistryError, datastate.MissingState) as exc:
+        raise AdminError(getattr(exc, "message", None) or str(exc)) from None
 
 
 def _aws_credentials(
@@ -95,38 +121,70 @@ def _aws_credentials(
         secret_access_key=admin.secret,
         region=config.region,
         endpoint_url=endpoint_url,
+        data_dir=str(config.data_path),
         ca_bundle=tls_init.ca_bundle(config),
     )
 
 
 def administrator_credentials(
-    config: Config, *, account: str | None = None, endpoint_url: str | None = None
+    config: Config,
+    *,
+    account: str | None = None,
+    endpoint_url: str | None = None,
+    create: bool = True,
 ) -> awsprofile.AwsCredentials:
-    """The administrator's key (created if there is none yet), region and endpoint, of the
-    configured account or of `account`. The endpoint is the running server's URL as it recorded
-    it (see `serving.client_endpoint`) unless `endpoint_url` is given."""
+    """The administrator's key, region and endpoint, of the configured account or of
+    `account`. With `create` (for tests and scripts) the data directory, the database, the
+    account and the key are created when missing; the `credentials` command never creates.
+    The endpoint is the running server's URL as it recorded it (see `serving.client_endpoint`)
+    unless `endpoint_url` is given."""
     if endpoint_url is None:
         endpoint_url = serving.client_endpoint(config).url
-    admin = run(config, lambda identities: identities.admin.ensure_administrator(), account=account)
+
+    async def key(identities: Identities) -> AdministratorKey:
+        if create:
+            return await identities.admin.ensure_administrator()
+        return await identities.admin.administrator_key()
+
+    admin = run(config, key, account=account, create=create)
     return _aws_credentials(config, admin, endpoint_url)
 
 
-def login_password(config: Config, *, account: str | None = None) -> str:
-    """A `/v2/` password for the administrator, as `aws ecr get-login-password` prints it."""
+def login_password(config: Config, *, account: str | None = None, create: bool = True) -> str:
+    """A `/v2/` password for the administrator, as `aws ecr get-login-password` prints it.
+    `create` as for `administrator_credentials`."""
 
     async def issue(identities: Identities) -> str:
-        admin = await identities.admin.ensure_administrator()
+        if create:
+            admin = await identities.admin.ensure_administrator()
+        else:
+            admin = await identities.admin.administrator_key()
         principal = admin.user.as_principal(admin.key.id)
         password, _expires_at = identities.authentication.issue_password(principal)
         return password
 
-    return run(config, issue, account=account)
+    return run(config, issue, account=account, create=create)
 
 
 def create_account(config: Config, account: str) -> AdministratorKey:
     """Another account on this server: its registry and its administrator with a key.
     Idempotent: an account that exists keeps its administrator's key."""
-    return run(config, lambda identities: identities.admin.ensure_administrator(), account=account)
+    return run(
+        config,
+        lambda identities: identities.admin.ensure_administrator(),
+        account=account,
+        create=True,
+    )
+
+
+def delete_account(config: Config, account: str) -> None:
+    """Delete an account that holds no repositories, with its identities and policies."""
+    if account == config.account_id:
+        raise AdminError(
+            f"the account {account} is the server's own (account_id in the configuration) "
+            "and cannot be deleted"
+        )
+    run(config, lambda identities: identities.admin.delete_account(), account=account)
 
 
 def list_accounts(config: Config) -> list[tuple[str, str, float]]:
@@ -136,7 +194,57 @@ def list_accounts(config: Config) -> list[tuple[str, str, float]]:
         async with store.read() as tx:
             return await tx.registries.list_registries()
 
-    return anyio.run(_with_store, config, accounts)
+    return run_on_store(config, accounts)
+
+
+def delete_repository_policy(config: Config, repository: str, *, account: str | None = None) -> str:
+    """Delete a repository's policy as the account's root would, whatever the policy says:
+    the way out when a policy (set with `--force`) locks everyone out. Returns its text."""
+    registry = account or config.account_id
+    if not ACCOUNT_ID.fullmatch(registry):
+        raise AdminError(f"an account id is twelve digits, not {registry!r}")
+
+    async def delete(store: MetadataStore) -> str:
+        policies = PolicyService(store, time.time, region=config.region)
+        return (await policies.delete_repository_policy(registry, repository)).text
+
+    return run_on_store(config, delete)
+
+
+def delete_registry_policy(config: Config, *, account: str | None = None) -> str:
+    """Delete the account's registry policy as its root would. Returns its text."""
+    registry = account or config.account_id
+    if not ACCOUNT_ID.fullmatch(registry):
+        raise AdminError(f"an account id is twelve digits, not {registry!r}")
+
+    async def delete(store: MetadataStore) -> str:
+        policies = PolicyService(store, time.time, region=config.region)
+        return (await policies.delete_registry_policy(registry)).text
+
+    return run_on_store(config, delete)
+
+
+# -- the AWS profile --------------------------------------------------------------------------
+
+
+def owns_profile(config: Config, saved: awsprofile.SavedProfile, key_ids: set[str]) -> bool:
+    """Whether `saved` is this registry's: it names this data directory, or holds one of the
+    administrator's keys (`key_ids`)."""
+    return saved.data_dir == str(config.data_path) or (
+        saved.access_key_id is not None and saved.access_key_id in key_ids
+    )
+
+
+def foreign_profile_message(saved: awsprofile.SavedProfile) -> str:
+    files = awsprofile.profile_files()
+    return (
+        f"the AWS profile [{saved.name}] in {files.credentials} belongs to another registry "
+        f"(key {saved.access_key_id or '-'}, endpoint {saved.endpoint_url or '-'}"
+        + (f", data dir {saved.data_dir}" if saved.data_dir else "")
+        + "); it is left as it is. Choose another name with aws_profile in the configuration "
+        "(CARGOHOLD_AWS_PROFILE) or `cargohold admin init --profile NAME`, or replace it with "
+        "`cargohold admin init --force`"
+    )
 
 
 def initialize(
@@ -145,10 +253,18 @@ def initialize(
     rotate: bool = False,
     profile: str | None = awsprofile.DEFAULT_PROFILE,
     endpoint_url: str | None = None,
+    force: bool = False,
 ) -> tuple[AdministratorKey, awsprofile.ProfileFiles | None]:
     """Ensure the administrator and its key; write them as the AWS `profile` (None: don't),
-    whose endpoint is `endpoint_url` (None: the running server's, see `client_endpoint`)."""
-    admin = run(config, lambda identities: identities.admin.ensure_administrator(rotate=rotate))
+    whose endpoint is `endpoint_url` (None: the running server's, see `client_endpoint`).
+    A profile of another registry is not replaced unless `force` (AdminError)."""
+    create = partial(run, config, account=None, create=True)
+    admin = create(lambda identities: identities.admin.ensure_administrator())
+    saved = None if profile is None else awsprofile.read_profile(profile)
+    if saved is not None and not force and not owns_profile(config, saved, {admin.key.id}):
+        raise AdminError(foreign_profile_message(saved))
+    if rotate:
+        admin = create(lambda identities: identities.admin.ensure_administrator(rotate=True))
     files = None
     if profile is not None:
         url = serving.client_endpoint(config).url if endpoint_url is None else endpoint_url
@@ -156,315 +272,59 @@ def initialize(
     return admin, files
 
 
-def first_start(config: Config, *, profile: str | None = awsprofile.DEFAULT_PROFILE) -> None:
-    """What `serve` does before it listens: the administrator exists, and a new key is saved as
-    an AWS profile. Prints where, never the secret (a server's output is often a log)."""
+def credentials_hint(config: Config, config_file: str | None) -> str:
+    """The `eval "$(cargohold admin credentials …)"` line for this server's data."""
+    words = ["cargohold", "admin", "credentials", "--data-dir", str(config.data_path)]
+    if config_file is not None:
+        words += ["--config", config_file]
+    return f'eval "$({shlex.join(words)})"'
+
+
+def first_start(
+    config: Config, *, aws_profile: bool = True, config_file: str | None = None
+) -> None:
+    """What `serve` does once its port is bound: the administrator exists, and the AWS
+    profile `config.aws_profile` (unless not `aws_profile`) holds its key and points at the
+    URL served now: written when missing, updated when it is this registry's and out of date,
+    and left alone, saying so, when it belongs to another registry. Prints what it did, never
+    the secret (a server's output is often a log)."""
     admin, _ = initialize(config, profile=None)
-    if admin.created and profile is not None:
-        credentials = _aws_credentials(config, admin, config.resolved_public_url)
-        files = awsprofile.write_profile(credentials, profile=profile)
-        print(
-            f"created the administrator's access key {admin.key.id}; saved as AWS profile "
-            f"[{profile}] in {files.credentials} and {files.config}",
-            flush=True,
-        )
-    print(
-        f"credentials: aws --profile {profile or awsprofile.DEFAULT_PROFILE} ecr …, or "
-        f'eval "$(cargohold admin credentials --data-dir {config.data_path})"',
-        flush=True,
-    )
+    url = config.resolved_public_url
+    profile = config.aws_profile
+    usable = False
+    if aws_profile:
+        saved = awsprofile.read_profile(profile)
+        credentials = _aws_credentials(config, admin, url)
+        if saved is None:
+            files = awsprofile.write_profile(credentials, profile=profile)
+            usable = True
+            if admin.created:
+                print(
+                    f"created the administrator's access key {admin.key.id}; saved as AWS "
+                    f"profile [{profile}] in {files.credentials} and {files.config}",
+                    flush=True,
+                )
+            else:
+                print(
+                    f"saved the administrator's access key {admin.key.id} as AWS profile "
+                    f"[{profile}] in {files.credentials} and {files.config}",
+                    flush=True,
+                )
+        elif owns_profile(config, saved, {admin.key.id}):
+            current = (admin.key.id, url, config.region, str(config.data_path))
+            if (saved.access_key_id, saved.endpoint_url, saved.region, saved.data_dir) != current:
+                files = awsprofile.write_profile(credentials, profile=profile)
+                print(f"AWS profile [{profile}] in {files.config} points at {url}", flush=True)
+            usable = True
+        else:
+            print(f"cargohold: {foreign_profile_message(saved)}", flush=True)
+    if admin.created and not usable:
+        print(f"created the administrator's access key {admin.key.id}", flush=True)
+    hint = credentials_hint(config, config_file)
+    if usable:
+        print(f"credentials: aws --profile {profile} ecr …, or {hint}", flush=True)
+    else:
+        print(f"credentials: {hint}", flush=True)
 
 
 # -- the commands -----------------------------------------------------------------------------
-
-
-def _when(epoch: float | None) -> str:
-    if epoch is None:
-        return "-"
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-    for row in [header, *rows]:
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        print("  ".join(cells).rstrip())
-
-
-def _key_rows(keys: Sequence[AccessKey]) -> list[list[str]]:
-    return [
-        [key.id, key.user_name, key.status, _when(key.created_at), _when(key.last_used_at)]
-        for key in keys
-    ]
-
-
-def _endpoint(config: Config) -> str:
-    """The running server's URL; when it is not known for sure, says so on standard error."""
-    endpoint = serving.client_endpoint(config)
-    if endpoint.warning is not None:
-        print(f"cargohold: {endpoint.warning}", file=sys.stderr)
-    return endpoint.url
-
-
-def _init(config: Config, args: argparse.Namespace) -> int:
-    profile = None if args.no_profile else args.profile
-    url = None if profile is None else _endpoint(config)
-    admin, files = initialize(config, rotate=args.rotate, profile=profile, endpoint_url=url)
-    verb = "created" if admin.created else "kept"
-    print(f"administrator: {admin.user.arn}")
-    print(f"access key: {admin.key.id} ({verb})")
-    if admin.created:
-        print(f"secret access key: {admin.secret}  (shown once)")
-    if files is not None:
-        print(f"AWS profile [{profile}] written to {files.credentials} and {files.config}")
-        print(f"endpoint: {url}")
-        print(f"try: aws --profile {profile} ecr describe-repositories")
-    print('for scripts: eval "$(cargohold admin credentials)"')
-    return 0
-
-
-def _credentials(config: Config, args: argparse.Namespace) -> int:
-    credentials = administrator_credentials(
-        config, account=args.account, endpoint_url=_endpoint(config)
-    )
-    for line in awsprofile.export_lines(credentials):
-        print(line)
-    return 0
-
-
-def _login_password(config: Config, args: argparse.Namespace) -> int:
-    print(login_password(config, account=args.account))
-    return 0
-
-
-def _account_create(config: Config, args: argparse.Namespace) -> int:
-    admin = create_account(config, args.account_id)
-    verb = "created" if admin.created else "kept"
-    print(f"account: {args.account_id} ({config.region})")
-    print(f"administrator: {admin.user.arn}")
-    print(f"access key: {admin.key.id} ({verb})")
-    if admin.created:
-        print(f"secret access key: {admin.secret}  (shown once)")
-    print(f'for scripts: eval "$(cargohold admin credentials --account {args.account_id})"')
-    return 0
-
-
-def _account_list(config: Config, args: argparse.Namespace) -> int:
-    accounts = list_accounts(config)
-    _table(
-        ["ACCOUNT", "REGION", "CREATED"],
-        [[account, region, _when(created)] for account, region, created in accounts],
-    )
-    return 0
-
-
-def _user_create(config: Config, args: argparse.Namespace) -> int:
-    user = run(config, lambda identities: identities.admin.create_user(args.name, path=args.path))
-    print(f"{user.name}  {user.id}  {user.arn}")
-    return 0
-
-
-def _user_delete(config: Config, args: argparse.Namespace) -> int:
-    keys = run(config, lambda identities: identities.admin.delete_user(args.name, force=args.force))
-    suffix = f" and its access keys {', '.join(keys)}" if keys else ""
-    print(f"deleted user {args.name}{suffix}")
-    return 0
-
-
-def _user_list(config: Config, args: argparse.Namespace) -> int:
-    users = run(config, lambda identities: identities.admin.list_users())
-    _table(
-        ["NAME", "USER ID", "ARN", "CREATED"],
-        [[user.name, user.id, user.arn, _when(user.created_at)] for user in users],
-    )
-    return 0
-
-
-def _key_create(config: Config, args: argparse.Namespace) -> int:
-    created = run(config, lambda identities: identities.admin.create_access_key(args.user))
-    print(f"access key id: {created.key.id}")
-    print(f"secret access key: {created.secret}  (shown once)")
-    return 0
-
-
-def _key_delete(config: Config, args: argparse.Namespace) -> int:
-    run(config, lambda identities: identities.admin.delete_access_key(args.key_id))
-    print(f"deleted access key {args.key_id}")
-    return 0
-
-
-def _key_status(status: str) -> Callable[[Config, argparse.Namespace], int]:
-    def command(config: Config, args: argparse.Namespace) -> int:
-        key = run(
-            config, lambda identities: identities.admin.set_access_key_status(args.key_id, status)
-        )
-        print(f"access key {key.id} of {key.user_name} is {key.status}")
-        return 0
-
-    return command
-
-
-def _key_list(config: Config, args: argparse.Namespace) -> int:
-    keys = run(config, lambda identities: identities.admin.list_access_keys(args.user))
-    _table(["ACCESS KEY ID", "USER", "STATUS", "CREATED", "LAST USED"], _key_rows(keys))
-    return 0
-
-
-# -- the parser -------------------------------------------------------------------------------
-
-
-Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
-
-
-def _profile_name(value: str) -> str:
-    if not awsprofile.is_profile_name(value):
-        raise argparse.ArgumentTypeError(f"invalid profile name {value!r}")
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class _Commands:
-    """Adds the subcommands of `admin`: `common` adds --config/--data-dir to each."""
-
-    verbs: Subcommands
-    common: Callable[..., None]
-    load: Loader
-
-    def group(self, name: str, help_text: str) -> Subcommands:
-        parser = self.verbs.add_parser(name, help=help_text)
-        self.common(parser, default=argparse.SUPPRESS)
-        return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
-
-    def leaf(
-        self,
-        parent: Subcommands,
-        name: str,
-        help_text: str,
-        handler: Callable[[Config, argparse.Namespace], int],
-    ) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = parent.add_parser(name, help=help_text)
-        # Also accepted after the verb; SUPPRESS keeps a value given before it.
-        self.common(parser, default=argparse.SUPPRESS)
-        load = self.load
-        parser.set_defaults(func=lambda args: _guarded(handler, load(args), args))
-        return parser
-
-
-def add_parser(commands: Subcommands, common: Callable[..., None], load: Loader) -> None:
-    """Add `admin …` to the top-level `commands`; `common` adds --config/--data-dir."""
-    admin = commands.add_parser("admin", help="users, access keys and credentials")
-    common(admin)
-    verbs = admin.add_subparsers(dest="admin_command", required=True, metavar="COMMAND")
-    admin_commands = _Commands(verbs, common, load)
-    _add_administrator_commands(admin_commands)
-    _add_account_commands(admin_commands)
-    _add_user_commands(admin_commands)
-    _add_access_key_commands(admin_commands)
-    _add_tls_commands(admin_commands)
-
-
-def _add_administrator_commands(commands: _Commands) -> None:
-    verbs, leaf = commands.verbs, commands.leaf
-    init = leaf(verbs, "init", "create the administrator and its key; write an AWS profile", _init)
-    init.add_argument("--rotate", action="store_true", help="replace the administrator's key")
-    init.add_argument(
-        "--profile",
-        type=_profile_name,
-        default=awsprofile.DEFAULT_PROFILE,
-        help=f"AWS profile to write (default {awsprofile.DEFAULT_PROFILE})",
-    )
-    init.add_argument("--no-profile", action="store_true", help="do not write an AWS profile")
-    account_help = "the administrator of this account (default: the configured account)"
-    leaf(
-        verbs, "credentials", "print the administrator's key as shell export lines", _credentials
-    ).add_argument("--account", help=account_help)
-    leaf(
-        verbs,
-        "login-password",
-        "print a /v2/ password for the administrator, as `aws ecr get-login-password` does",
-        _login_password,
-    ).add_argument("--account", help=account_help)
-
-
-def _add_account_commands(commands: _Commands) -> None:
-    leaf = commands.leaf
-    accounts = commands.group("account", "the accounts (registries) this server holds")
-    leaf(
-        accounts,
-        "create",
-        "add an account with its own administrator and key (prints the secret once)",
-        _account_create,
-    ).add_argument("account_id", metavar="ACCOUNT_ID", help="twelve digits")
-    leaf(accounts, "list", "list accounts", _account_list)
-
-
-def _add_user_commands(commands: _Commands) -> None:
-    leaf = commands.leaf
-    users = commands.group("user", "IAM users")
-    create = leaf(users, "create", "create a user", _user_create)
-    create.add_argument("name")
-    create.add_argument("--path", default="/", help="IAM path (default /)")
-    delete = leaf(users, "delete", "delete a user", _user_delete)
-    delete.add_argument("name")
-    delete.add_argument("--force", action="store_true", help="delete its access keys too")
-    leaf(users, "list", "list users", _user_list)
-
-
-def _add_access_key_commands(commands: _Commands) -> None:
-    leaf = commands.leaf
-    keys = commands.group("access-key", "access keys")
-    leaf(keys, "create", "create an access key (prints the secret once)", _key_create).add_argument(
-        "user"
-    )
-    leaf(keys, "delete", "delete an access key", _key_delete).add_argument("key_id")
-    leaf(keys, "activate", "activate an access key", _key_status("Active")).add_argument("key_id")
-    leaf(keys, "deactivate", "deactivate an access key", _key_status("Inactive")).add_argument(
-        "key_id"
-    )
-    leaf(keys, "list", "list access keys", _key_list).add_argument("user", nargs="?")
-
-
-def _tls_init(config: Config, args: argparse.Namespace) -> int:
-    profile = None if args.no_profile else args.profile
-
-    def write_profile(endpoint: str, bundle: str) -> awsprofile.ProfileFiles | None:
-        if profile is None:
-            return None
-        admin, _ = initialize(config, profile=None)
-        credentials = awsprofile.AwsCredentials(
-            admin.key.id, admin.secret, config.region, endpoint, ca_bundle=bundle
-        )
-        return awsprofile.write_profile(credentials, profile=profile)
-
-    accounts = [account for account, _region, _created in list_accounts(config)]
-    if config.account_id not in accounts:
-        accounts.insert(0, config.account_id)
-    for line in tls_init.init(config, args.host, accounts, write_profile):
-        print(line)
-    return 0
-
-
-def _add_tls_commands(commands: _Commands) -> None:
-    tls = commands.group("tls", "HTTPS certificates")
-    init = commands.leaf(
-        tls, "init", "make a local CA and a server certificate; say how to trust it", _tls_init
-    )
-    tls_init.add_arguments(init)
-    init.add_argument(
-        "--profile",
-        type=_profile_name,
-        default=awsprofile.DEFAULT_PROFILE,
-        help="AWS profile to write with the https endpoint and the CA bundle "
-        f"(default {awsprofile.DEFAULT_PROFILE})",
-    )
-    init.add_argument("--no-profile", action="store_true", help="do not write an AWS profile")
-
-
-def _guarded(
-    handler: Callable[[Config, argparse.Namespace], int], config: Config, args: argparse.Namespace
-) -> int:
-    try:
-        return handler(config, args)
-    except (AdminError, OSError) as exc:
-        print(f"cargohold: {exc}", file=sys.stderr)
-        return 1

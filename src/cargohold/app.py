@@ -294,6 +294,7 @@ async def build_aws_front(
         authenticator,
         enforcing(access.authorizer),
         region=config.region,
+        authentication_failed=access.authorizer.authentication_failed,
     )
     return front, ecs.agent
 

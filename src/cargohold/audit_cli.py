@@ -1,9 +1,11 @@
 """`cargohold audit`: the audit log, read straight from the metadata database.
 
-Every authorization decision the server made, oldest first: as a table (time, event, caller,
-source address, outcome, resource), or with `--json` as CloudTrail-like records, one JSON
-document per line. `--since`/`--until` take an ISO 8601 time (`2026-11-26T17:00:00Z`, a date)
-or an age (`90s`, `15m`, `2h`, `7d`); `--principal` an ARN; `--denied` keeps the denials.
+Every authorization decision the server made, and every failed authentication, oldest
+first: as a table (time, event, caller, source address, outcome, resource), or with `--json`
+as CloudTrail-like records, one JSON document per line. `--since`/`--until` take an ISO 8601
+time (`2026-11-26T17:00:00Z`, a date) or an age (`90s`, `15m`, `2h`, `7d`); `--principal` an
+ARN; `--account` an account id;
+`--denied` keeps the denials; `--limit N` shows the newest N.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import anyio
 
+from cargohold import datastate
 from cargohold.config import Config
 from cargohold.service.audit import AuditEvent, AuditLog
 
@@ -50,19 +54,54 @@ def read_events(
     since: float | None = None,
     until: float | None = None,
     principal: str | None = None,
+    account: str | None = None,
     denied: bool = False,
     limit: int | None = None,
 ) -> list[AuditEvent]:
+    """The recorded events, oldest first; with `limit`, the newest `limit` of them. The data
+    directory and the database must exist (`datastate.MissingState`)."""
     # The composition root brings the HTTP fronts: imported when the command runs.
     from cargohold.app import opened_store
+
+    datastate.require_existing(config, master_key=False)
 
     async def read() -> list[AuditEvent]:
         async with opened_store(config) as store:
             return await AuditLog(store).events(
-                since=since, until=until, principal_arn=principal, denied=denied, limit=limit
+                since=since,
+                until=until,
+                principal_arn=principal,
+                account_id=account,
+                denied=denied,
+                limit=limit,
+                newest=limit is not None,
             )
 
     return anyio.run(read)
+
+
+def _account_id(text: str) -> str:
+    if not re.fullmatch(r"\d{12}", text):
+        raise argparse.ArgumentTypeError(f"an account id is twelve digits, not {text!r}")
+    return text
+
+
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"not a positive number: {text!r}")
+    return number
+
+
+def _caller(identity: dict[str, Any]) -> str:
+    """The caller's ARN; for rejected credentials, the key they named (or `unknown`)."""
+    if identity.get("arn"):
+        return str(identity["arn"])
+    key = identity.get("accessKeyId")
+    return f"unknown (key {key})" if key else "unknown"
 
 
 def _row(event: AuditEvent) -> list[str]:
@@ -72,7 +111,7 @@ def _row(event: AuditEvent) -> list[str]:
     return [
         str(document.get("eventTime", "")),
         f"{document.get('eventSource', '').split('.')[0]}:{document.get('eventName', '')}",
-        str(document.get("userIdentity", {}).get("arn", "")),
+        _caller(document.get("userIdentity") or {}),
         str(document.get("sourceIPAddress") or "-"),
         outcome,
         str(resources[0].get("ARN", "*")),
@@ -98,14 +137,19 @@ def _audit(load: Loader) -> Callable[[argparse.Namespace], int]:
         except argparse.ArgumentTypeError as exc:
             print(f"cargohold: {exc}", file=sys.stderr)
             return 2
-        events = read_events(
-            config,
-            since=since,
-            until=until,
-            principal=args.principal,
-            denied=args.denied,
-            limit=args.limit,
-        )
+        try:
+            events = read_events(
+                config,
+                since=since,
+                until=until,
+                principal=args.principal,
+                account=args.account,
+                denied=args.denied,
+                limit=args.limit,
+            )
+        except datastate.MissingState as exc:
+            print(f"cargohold: {exc}", file=sys.stderr)
+            return 1
         if args.json:
             for event in events:
                 print(json.dumps(event.document, separators=(",", ":")))
@@ -119,16 +163,26 @@ def _audit(load: Loader) -> Callable[[argparse.Namespace], int]:
 def add_parser(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], common: Common, load: Loader
 ) -> None:
-    audit = commands.add_parser(
-        "audit", help="the audit log: every authorization decision, oldest first"
-    )
+    text = "the audit log: every authorization decision and failed sign-in, oldest first"
+    audit = commands.add_parser("audit", help=text, description=text)
     common(audit)
-    audit.add_argument("--since", help="from this time (ISO 8601) or age (15m, 2h, 7d) on")
-    audit.add_argument("--until", help="before this time (ISO 8601) or age")
-    audit.add_argument("--principal", help="only the calls of this ARN")
-    audit.add_argument("--denied", action="store_true", help="only denials")
-    audit.add_argument("--limit", type=int, help="at most this many events")
     audit.add_argument(
-        "--json", action="store_true", help="CloudTrail-like records, one JSON document a line"
+        "--since", help="from this time (ISO 8601) or age (15m, 2h, 7d) on (default: the first)"
+    )
+    audit.add_argument("--until", help="before this time (ISO 8601) or age (default: now)")
+    audit.add_argument("--principal", help="only the calls of this ARN (default: everyone's)")
+    audit.add_argument(
+        "--account",
+        type=_account_id,
+        help="only the events of this account, twelve digits (default: every account's)",
+    )
+    audit.add_argument("--denied", action="store_true", help="only denials (default: all)")
+    audit.add_argument(
+        "--limit", type=_positive, help="only the newest N events (default: all of them)"
+    )
+    audit.add_argument(
+        "--json",
+        action="store_true",
+        help="CloudTrail-like records, one JSON document a line (default: a table)",
     )
     audit.set_defaults(func=_audit(load))

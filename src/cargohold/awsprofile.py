@@ -18,6 +18,10 @@ from pathlib import Path
 
 DEFAULT_PROFILE = "cargohold"
 
+#: The key of a profile's config section naming the data directory of the registry that wrote
+#: it (the AWS tools ignore keys they do not know).
+DATA_DIR_KEY = "cargohold_data_dir"
+
 #: The AWS services whose endpoint is this registry; the profile's `services` section and
 #: `AWS_ENDPOINT_URL_<SERVICE>` both follow.
 ENDPOINT_SERVICES: tuple[str, ...] = ("ecr", "sts", "iam")
@@ -32,11 +36,27 @@ class ProfileFiles:
 
 
 @dataclass(frozen=True, slots=True)
+class SavedProfile:
+    """What a profile of the AWS files holds, as far as cargohold is concerned: its key id,
+    region, ECR endpoint and the data directory of the registry that wrote it (None when
+    absent)."""
+
+    name: str
+    access_key_id: str | None
+    region: str | None
+    endpoint_url: str | None
+    data_dir: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class AwsCredentials:
     access_key_id: str
     secret_access_key: str
     region: str
     endpoint_url: str
+    #: The data directory of the registry the credentials belong to, recorded in the profile
+    #: so that a later start knows the profile as its own.
+    data_dir: str | None = None
     #: The CA certificate(s) to trust for the endpoint, when it is not trusted by default.
     ca_bundle: str | None = None
 
@@ -88,12 +108,67 @@ def write_profile(
                 f"region = {credentials.region}",
                 "output = json",
                 f"services = {services_name}",
+                *(
+                    [f"{DATA_DIR_KEY} = {credentials.data_dir}"]
+                    if credentials.data_dir is not None
+                    else []
+                ),
                 *([f"ca_bundle = {credentials.ca_bundle}"] if credentials.ca_bundle else []),
             ],
             f"services {services_name}": services_lines,
         },
     )
     return files
+
+
+def read_profile(
+    profile: str = DEFAULT_PROFILE, *, environ: Mapping[str, str] | None = None
+) -> SavedProfile | None:
+    """The profile `profile` as the AWS files hold it, or None when neither file has it."""
+    files = profile_files(environ)
+    credentials = _section(files.credentials, profile)
+    config = _section(files.config, f"profile {profile}")
+    if credentials is None and config is None:
+        return None
+    credentials, config = credentials or {}, config or {}
+    services = _section(files.config, f"services {config.get('services', profile)}") or {}
+    return SavedProfile(
+        name=profile,
+        access_key_id=credentials.get("aws_access_key_id"),
+        region=config.get("region"),
+        endpoint_url=services.get("ecr.endpoint_url") or config.get("endpoint_url"),
+        data_dir=config.get(DATA_DIR_KEY),
+    )
+
+
+def _section(path: Path, name: str) -> dict[str, str] | None:
+    """The `key = value` lines of section `[name]` (nested `service =` blocks as
+    `service.key`), or None when the file or the section is missing."""
+    try:
+        lines = path.read_text().splitlines()
+    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
+        return None
+    values: dict[str, str] | None = None
+    inside = False
+    block = ""
+    for line in lines:
+        match = _SECTION.match(line)
+        if match is not None:
+            inside = " ".join(match.group(1).split()) == name
+            if inside and values is None:
+                values = {}
+            continue
+        if not inside or values is None or not line.strip() or line.lstrip()[0] in "#;":
+            continue
+        key, _, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if line[0].isspace() and block:
+            values[f"{block}.{key}"] = value
+        elif value:
+            values[key], block = value, ""
+        else:
+            block = key
+    return values
 
 
 def export_lines(credentials: AwsCredentials) -> list[str]:

@@ -7,12 +7,15 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from cargohold import (
     admin,
+    admin_cli,
     audit_cli,
+    datastate,
     gc_cli,
     kubelet_provider,
     lifecycle_cli,
@@ -24,20 +27,60 @@ from cargohold import (
     tls_serving,
 )
 from cargohold.agent import cli as agent_cli
+from cargohold.commandline import subcommands
 from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, ConfigError, load, to_json
 
 
 def _common(parser: argparse.ArgumentParser, *, default: object = None) -> None:
-    parser.add_argument("--config", default=default, help="TOML configuration file")
+    parser.add_argument(
+        "--config",
+        default=default,
+        metavar="FILE",
+        help="TOML configuration file (default: $CARGOHOLD_CONFIG, else the one the running "
+        "server of the data directory was started with, else none)",
+    )
     parser.add_argument(
         "--data-dir",
         default=default,
-        help="where metadata and blobs live (default ./cargohold-data)",
+        metavar="DIR",
+        help="where metadata and blobs live (default: data_dir of the configuration, "
+        "./cargohold-data)",
     )
 
 
+def _config_file(args: argparse.Namespace) -> str | None:
+    given: str | None = getattr(args, "config", None) or os.environ.get("CARGOHOLD_CONFIG")
+    return given or None
+
+
 def _load(args: argparse.Namespace, **overrides: object) -> Config:
-    return load(config_file=args.config, overrides={"data_dir": args.data_dir, **overrides})
+    return load(
+        config_file=getattr(args, "config", None),
+        overrides={"data_dir": getattr(args, "data_dir", None), **overrides},
+    )
+
+
+def _load_registry(args: argparse.Namespace) -> Config:
+    """`_load_existing`, for a command that opens the registry's database and storage: it
+    refuses (`MissingState`) to go on where no registry exists rather than create one."""
+    config = _load_existing(args)
+    datastate.require_existing(config, master_key=False)
+    return config
+
+
+def _load_existing(args: argparse.Namespace) -> Config:
+    """The configuration of a command that works on an existing registry: as given, and when
+    no configuration file is given, the one its running server was started with (recorded in
+    the data directory), so that its database, account and region are the server's."""
+    config = _load(args)
+    if _config_file(args) is None:
+        record = serving.read_record(config)
+        if record is not None and record.config_file and Path(record.config_file).is_file():
+            config = load(
+                config_file=record.config_file,
+                overrides={"data_dir": getattr(args, "data_dir", None) or str(config.data_path)},
+            )
+    return config
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -47,23 +90,31 @@ def _serve(args: argparse.Namespace) -> int:
     config = _load(args, host=args.host, port=args.port, workers=args.workers)
     requestlog.configure_logging(config.log_level, config.log_format)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    try:
-        admin.first_start(config, profile=None if args.no_aws_profile else admin.DEFAULT_PROFILE)
-    except admin.AdminError as exc:
-        print(f"cargohold: {exc}", file=sys.stderr)
-        return 1
-    print(
-        f"cargohold serving {config.scheme}://{config.host}:{config.port} "
-        f"(data in {config.data_path})",
-        flush=True,
-    )
-    return _run_server(config)
+    given = _config_file(args)
+    config_file = None if given is None else str(Path(given).resolve())
+
+    def bound() -> None:
+        # Only once the port is ours: a server that cannot listen leaves no profile behind.
+        admin.first_start(config, aws_profile=not args.no_aws_profile, config_file=config_file)
+        public = f", public URL {config.public_url}" if config.public_url else ""
+        print(
+            f"cargohold serving {config.scheme}://{config.host}:{config.port} "
+            f"(data in {config.data_path}{public})",
+            flush=True,
+        )
+
+    return _run_server(config, bound, config_file=config_file)
 
 
-def _application(config: Config) -> tuple[Any, dict[str, Any]]:
-    """The application (or, for worker processes, its factory's name) and uvicorn's options."""
+def _uvicorn_settings(config: Config) -> Any:
+    """uvicorn's configuration for `config`: the application (or, with several workers, its
+    factory's name), the bounded protocol, and the server's options."""
+    import uvicorn
+
     from cargohold.app import build_app
     from cargohold.http.connections import MAX_REQUEST_HEAD, bounded_head_protocol
+
+    metrics.prepare(config)  # before any process counts
 
     options: dict[str, Any] = {
         # Request heads are bounded in size and time by the protocol, bodies by the application
@@ -85,19 +136,8 @@ def _application(config: Config) -> tuple[Any, dict[str, Any]]:
         app = requestlog.wrap(metrics.wrap(build_app(config), config), config.log_format)
     if config.log_format == "json":
         options["log_config"] = None  # uvicorn's records go through the JSON handler too
-    return app, options
-
-
-def _run_server(config: Config) -> int:
-    """Bind the port, record the URL in the data directory (for `admin credentials`), serve
-    until stopped, and remove the record again."""
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
-    metrics.prepare(config)
-    app, options = _application(config)
-    tls = tls_serving.configure(config, options)
-    settings = uvicorn.Config(
+    tls_serving.configure(config, options)
+    return uvicorn.Config(
         app,
         **options,
         host=config.host,
@@ -107,16 +147,36 @@ def _run_server(config: Config) -> int:
         timeout_graceful_shutdown=10,
         server_header=False,
     )
+
+
+def _run_server(
+    config: Config, bound: Callable[[], None], *, config_file: str | None = None
+) -> int:
+    """Bind the port, record the URL in the data directory (for `admin credentials`), run
+    `bound` (the administrator, the AWS profile, the banner), serve until stopped, and remove
+    the record again. Exits 0 when stopped by SIGTERM or SIGINT, with one worker or several."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    settings = _uvicorn_settings(config)
     server = uvicorn.Server(settings)
     sock = settings.bind_socket()  # exits, saying why, when the port is taken
-    record = serving.write_record(config)
+    record = serving.write_record(config, config_file=config_file)
     scrapes = metrics.serve_metrics(config)
+    try:
+        bound()
+    except admin.AdminError as exc:
+        metrics.stop(scrapes)
+        serving.remove_record(config, record)
+        sock.close()
+        print(f"cargohold: {exc}", file=sys.stderr)
+        return 1
     # uvicorn stops gracefully on SIGTERM, then raises it again to end the process; that second
     # SIGTERM lands here, so the record is removed before the process ends by the signal.
     previous = signal.signal(signal.SIGTERM, _terminated)
-    if tls is not None and config.workers == 1:
-        tls_serving.reload_on_sighup(tls)
-    stopped_by: int | None = None
+    if config.workers == 1:
+        tls_serving.reload_on_sighup(config)
+    stopped_by: int | None = None  # set when uvicorn re-raised the signal it handled
     try:
         if config.workers > 1:
             Multiprocess(settings, sockets=[sock]).run()
@@ -132,7 +192,7 @@ def _run_server(config: Config) -> int:
         metrics.stop(scrapes)
         sock.close()
     if stopped_by is not None:
-        signal.raise_signal(stopped_by)
+        return 0  # uvicorn re-raised the SIGTERM it handled: the shutdown was clean
     return 0 if config.workers > 1 or server.started else 1
 
 
@@ -145,9 +205,19 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cargohold", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the registry")
+    parser = argparse.ArgumentParser(
+        prog="cargohold",
+        description="A private container registry that speaks Amazon ECR and the OCI "
+        "Distribution API. Settings come from a TOML file (--config), CARGOHOLD_* variables "
+        "and flags, in rising order of precedence.",
+    )
+    commands = subcommands(parser, "command")
+    serve = commands.add_parser(
+        "serve",
+        help="run the registry",
+        description="Run the registry. On its first start it creates the administrator and "
+        "saves its key as an AWS profile; it records its URL in the data directory.",
+    )
     _common(serve)
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 5000)")
@@ -155,23 +225,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument(
         "--no-aws-profile",
         action="store_true",
-        help="on first start, do not save the administrator's key as AWS profile [cargohold]",
+        help="do not write or update the administrator's AWS profile (default: write it on the "
+        "first start as aws_profile, [cargohold], and keep it pointed at this server)",
     )
     serve.set_defaults(func=_serve)
-    admin.add_parser(commands, _common, _load)
-    scan_cli.add_parsers(commands, _common, _load)
-    audit_cli.add_parser(commands, _common, _load)
-    lifecycle_cli.add_parser(commands, _common, _load)
-    gc_cli.add_parser(commands, _common, _load)
-    scrub_cli.add_parser(commands, _common, _load)
-    agent_cli.add_parser(commands, _common, _load)
+    admin_cli.add_parser(commands, _common, _load_existing)
+    scan_cli.add_parsers(commands, _common, _load_existing)
+    audit_cli.add_parser(commands, _common, _load_existing)
+    lifecycle_cli.add_parser(commands, _common, _load_registry)
+    gc_cli.add_parser(commands, _common, _load_registry)
+    scrub_cli.add_parser(commands, _common, _load_registry)
+    agent_cli.add_parser(commands, _common, _load_existing)
     kubelet_provider.add_parser(commands)
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)
+        sys.stdout.flush()
     except ConfigError as exc:
         print(f"cargohold: {exc}", file=sys.stderr)
         return 2
+    except datastate.MissingState as exc:
+        print(f"cargohold: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`… | head -1`): stop quietly, as a pipe's writer does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + signal.SIGPIPE
     return result
 
 

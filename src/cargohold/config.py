@@ -74,6 +74,8 @@ class Config:
     #: How often every stored blob is re-hashed (seconds); 0: only `cargohold scrub`.
     scrub_interval_seconds: float = 0.0
     storage: StorageConfig = field(default_factory=StorageConfig)
+    #: The AWS profile `serve` and `admin init` write the administrator's key to.
+    aws_profile: str = "cargohold"
 
     @property
     def data_path(self) -> Path:
@@ -143,6 +145,8 @@ class Config:
             raise ConfigError(f"metrics_port {self.metrics_port} is out of range or the registry's")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"log_format must be text or json, not {self.log_format!r}")
+        if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,64}", self.aws_profile):
+            raise ConfigError(f"aws_profile {self.aws_profile!r} is not a profile name")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise ConfigError(f"unknown log_level {self.log_level!r}")
         return self

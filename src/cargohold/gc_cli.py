@@ -69,7 +69,11 @@ def add_parser(
         "gc", help="remove the blobs no manifest references (safe while pushes go on)"
     )
     common(gc)
-    gc.add_argument("--dry-run", action="store_true", help="print what would be removed")
+    gc.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be removed, and remove nothing (default: remove)",
+    )
     gc.add_argument(
         "--grace",
         type=_grace,

@@ -108,5 +108,9 @@ def add_parser(
     )
     common(run)
     run.add_argument("repository", nargs="?", help="only this repository (default: all)")
-    run.add_argument("--json", action="store_true", help="one JSON document per action")
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON document per action (default: a line of text each)",
+    )
     run.set_defaults(func=_run(load))

@@ -12,7 +12,7 @@ Metrics (all prefixed `cargohold_`):
   (`oci` for /v2/, `aws` for the API, `other`), route (the /v2/ kind: `base`, `manifests`,
   `blobs`, `uploads`, `tags`, `referrers`; the API's `X-Amz-Target` operation) and status class;
 - `request_bytes_received_total` and `response_bytes_sent_total`, from the `content-length`s;
-- `authorization_denials_total{action}`.
+- `authorization_denials_total{action}` and `authentication_failures_total{action}`.
 
 Per request the cost is two clock readings, a dictionary lookup of the (cached) label children
 and three increments in shared memory.
@@ -29,6 +29,7 @@ from typing import Any
 
 from cargohold.config import Config
 from cargohold.service.audit import REQUEST_DECISIONS
+from cargohold.service.authz import AuthenticationFailure
 
 Scope = MutableMapping[str, Any]
 
@@ -85,6 +86,11 @@ class _Instruments:
         self.sent = Counter("cargohold_response_bytes_sent", "response body bytes")
         self.denials = Counter(
             "cargohold_authorization_denials", "requests the authorizer denied", ["action"]
+        )
+        self.authentication_failures = Counter(
+            "cargohold_authentication_failures",
+            "credentials presented and rejected, by the operation attempted",
+            ["action"],
         )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
@@ -162,7 +168,9 @@ class Metrics:
             if token is not None:
                 REQUEST_DECISIONS.reset(token)
             for decision in decisions:
-                if not decision.decision.allowed:
+                if isinstance(decision, AuthenticationFailure):
+                    instruments.authentication_failures.labels(decision.event_name).inc()
+                elif not decision.decision.allowed:
                     instruments.denials.labels(decision.action).inc()
             received = _length(scope.get("headers", ()))
             if received:

@@ -23,7 +23,7 @@ from typing import Any
 
 from cargohold.domain.eventids import new_id
 from cargohold.service.audit import REQUEST_DECISIONS
-from cargohold.service.authz import AuthorizationRecord
+from cargohold.service.authz import AuthenticationFailure, AuthorizationRecord
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -83,7 +83,7 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        decisions: list[AuthorizationRecord] = []
+        decisions: list[AuthorizationRecord | AuthenticationFailure] = []
         token = REQUEST_DECISIONS.set(decisions)  # the metrics, inside, share it
         fields: dict[str, Any] = {"status": None, "request_id": None}
 
@@ -106,7 +106,8 @@ class RequestLog:
             await self.app(scope, receive, sending)
         finally:
             REQUEST_DECISIONS.reset(token)
-            last = decisions[-1] if decisions else None
+            authorized = [d for d in decisions if isinstance(d, AuthorizationRecord)]
+            last = authorized[-1] if authorized else None
             log.info(
                 "request",
                 extra={

@@ -71,6 +71,6 @@ def add_parser(
     parser.add_argument(
         "--repair",
         action="store_true",
-        help="restore damaged blobs from a replica where one exists",
+        help="restore damaged blobs from a replica where one exists (default: report only)",
     )
     parser.set_defaults(func=_scrub(load))

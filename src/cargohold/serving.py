@@ -35,6 +35,9 @@ class ServerRecord:
     pid: int
     hostname: str
     started_at: float
+    #: The configuration file the server was started with (absolute), if any: the admin
+    #: commands read it too when they are given none.
+    config_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +52,18 @@ def record_path(config: Config) -> Path:
     return config.data_path / RECORD_FILE
 
 
-def write_record(config: Config, clock: Callable[[], float] = time.time) -> ServerRecord:
-    """Record that this process serves `config.resolved_public_url` (atomically replacing any
-    earlier record)."""
-    record = ServerRecord(config.resolved_public_url, os.getpid(), socket.gethostname(), clock())
+def write_record(
+    config: Config, clock: Callable[[], float] = time.time, *, config_file: str | None = None
+) -> ServerRecord:
+    """Record that this process serves `config.resolved_public_url`, started with
+    `config_file` (atomically replacing any earlier record)."""
+    record = ServerRecord(
+        config.resolved_public_url,
+        os.getpid(),
+        socket.gethostname(),
+        clock(),
+        None if config_file is None else str(Path(config_file).resolve()),
+    )
     path = record_path(config)
     make_private_dirs(path.parent)
     staging = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
@@ -75,6 +86,7 @@ def read_record(config: Config) -> ServerRecord | None:
             pid=int(values["pid"]),
             hostname=str(values["hostname"]),
             started_at=float(values["started_at"]),
+            config_file=None if values.get("config_file") is None else str(values["config_file"]),
         )
     except (OSError, ValueError, TypeError, KeyError):
         return None

@@ -264,6 +264,11 @@ def init(
             f"AWS profile written to {files.credentials} and {files.config}, "
             f"endpoint {https_endpoint(config)}, ca_bundle {paths.ca_cert}"
         )
+    else:
+        lines.append(
+            "the AWS profile `serve` writes (or `cargohold admin init` with tls_cert and "
+            f"tls_key configured) names {paths.ca_cert} as its ca_bundle"
+        )
     return [*lines, "", *trust_instructions(config, paths, hosts)]
 
 

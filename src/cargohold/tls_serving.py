@@ -39,5 +39,9 @@ def configure(config: Config, options: dict[str, Any]) -> TlsFiles | None:
     return files
 
 
-def reload_on_sighup(files: TlsFiles) -> None:
+def reload_on_sighup(config: Config) -> None:
+    """With one process: SIGHUP loads the configured certificate again (see above)."""
+    if config.tls_cert is None or config.tls_key is None:
+        return
+    files = TlsFiles(config.tls_cert, config.tls_key)
     signal.signal(signal.SIGHUP, lambda signum, frame: files.reload())

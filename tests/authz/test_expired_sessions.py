@@ -24,10 +24,12 @@ from botocore.exceptions import ClientError
 
 from cargohold import admin
 from cargohold.app import Application
+from cargohold.audit_cli import read_events
 from cargohold.config import load
 from support.ecr_operations import OPERATIONS, ROUTES, Operation
 from support.fixtures import LiveServers
 from support.v2 import TinyImage, push_image
+from support.waiting import wait_until
 
 REPO = "sessions/app"
 REGION = "us-east-1"
@@ -46,6 +48,7 @@ class Live:
     url: str
     clock: Clock
     admin: dict[str, str]
+    data_dir: Path
 
     def client(self, service: str, **credentials: str) -> Any:
         return boto3.client(
@@ -63,16 +66,19 @@ class Live:
 def live(live_servers: LiveServers) -> Live:
     clock = Clock()
     found: dict[str, str] = {}
+    data_dirs: list[Path] = []
 
     def application(root: Path, url: str) -> Application:
         port = httpx.URL(url).port
+        data_dirs.append(root / "data")
         overrides = {"data_dir": str(root / "data"), "port": port, "public_url": url}
         config = load(overrides=overrides, environ={})
         credentials = admin.administrator_credentials(config)
         found.update(key=credentials.access_key_id, secret=credentials.secret_access_key)
         return Application(config, clock=clock)
 
-    return Live(live_servers.in_thread("sessions", application).url, clock, found)
+    url = live_servers.in_thread("sessions", application).url
+    return Live(url, clock, found, data_dirs[0])
 
 
 @dataclass
@@ -156,3 +162,31 @@ def test_v2_refuses_an_expired_sessions_token(live: Live, session: Session, rout
         live.clock.offset = 0
     assert answer.status_code == 401
     assert answer.headers["www-authenticate"].startswith("Basic realm=")
+
+
+def test_expired_credentials_are_in_the_audit_log(
+    live: Live, session: Session, expired: None
+) -> None:
+    with pytest.raises(ClientError):
+        live.client("ecr", **session.credentials).describe_repositories()
+    with httpx.Client(base_url=live.url, auth=("AWS", session.password)) as client:
+        assert client.get("/v2/").status_code == 401
+    config = load(overrides={"data_dir": str(live.data_dir)}, environ={})
+
+    def failures() -> list[dict[str, Any]]:
+        return [
+            event.document
+            for event in read_events(config, denied=True)
+            if event.document["userIdentity"]["type"] == "Unknown"
+        ]
+
+    def recorded() -> bool:
+        found = failures()
+        return any(d["errorCode"] == "ExpiredTokenException" for d in found) and any(
+            d["eventName"] == "Authenticate" for d in found
+        )
+
+    wait_until(recorded, timeout=10, message=lambda: str(failures()))
+    calls = [d for d in failures() if d["eventName"] == "DescribeRepositories"]
+    assert calls and all(d["errorCode"] == "ExpiredTokenException" for d in calls)
+    assert {d["userIdentity"]["accessKeyId"] for d in calls} == {session.credentials["AccessKeyId"]}

@@ -133,6 +133,89 @@ def test_v2_decisions_are_in_the_log(server: RegistryServer) -> None:
     assert len(records(server, "--limit", "2")) == 2
 
 
+def test_failed_authentications_are_in_the_log(server: RegistryServer) -> None:
+    """A wrong secret, an unknown key, an expired session token and a bad /v2/ password are
+    each recorded, as CloudTrail records a rejected call; an anonymous /v2/ probe is not."""
+    admin_key = server.admin_credentials()["AWS_ACCESS_KEY_ID"]
+    wrong_secret = server.ecr_client(key=admin_key, secret="x" * 40)
+    with pytest.raises(ClientError) as bad_secret:
+        wrong_secret.list_images(repositoryName="anything")
+    unknown = server.iam_client(key="AKIAUNKNOWNUNKNOWN00", secret="y" * 40)
+    with pytest.raises(ClientError):
+        unknown.list_users()
+    sts = server.sts_client()
+    session = sts.get_session_token(DurationSeconds=900)["Credentials"]
+    forged = server.ecr_client(
+        key=session["AccessKeyId"], secret=session["SecretAccessKey"], token="forged" * 20
+    )
+    with pytest.raises(ClientError):
+        forged.describe_repositories()
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        assert client.get("/v2/").status_code == 401  # no credentials: nothing to record
+        assert client.get("/v2/", auth=("AWS", "not-a-token")).status_code == 401
+
+    def failures() -> list[dict[str, Any]]:
+        return [r for r in records(server, "--denied") if r["userIdentity"]["type"] == "Unknown"]
+
+    wait_until(lambda: len(failures()) >= 4, interval=0.2, message=lambda: str(failures()))
+    found = failures()
+    by_name = {r["eventName"]: r for r in found}
+    assert {"ListImages", "ListUsers", "DescribeRepositories", "Authenticate"} <= set(by_name)
+
+    secret = by_name["ListImages"]
+    assert secret["userIdentity"] == {"type": "Unknown", "accessKeyId": admin_key}
+    assert secret["eventSource"] == "ecr.amazonaws.com"
+    assert secret["errorCode"] == bad_secret.value.response["Error"]["Code"]
+    assert secret["errorMessage"] == bad_secret.value.response["Error"]["Message"]
+    assert secret["sourceIPAddress"] == "127.0.0.1" and secret["userAgent"].startswith("Boto3/")
+    assert "x" * 40 not in json.dumps(found)  # the secret tried is never kept
+
+    assert by_name["ListUsers"]["userIdentity"]["accessKeyId"] == "AKIAUNKNOWNUNKNOWN00"
+    assert by_name["ListUsers"]["eventSource"] == "iam.amazonaws.com"
+    assert (
+        by_name["DescribeRepositories"]["userIdentity"]["accessKeyId"] == (session["AccessKeyId"])
+    )
+    v2 = by_name["Authenticate"]
+    assert v2["errorCode"] in ("UNAUTHORIZED", "DENIED") and v2["userIdentity"] == {
+        "type": "Unknown"
+    }
+    assert "not-a-token" not in json.dumps(v2)
+    assert len([r for r in found if r["eventName"] == "Authenticate"]) == 1
+
+    table = audit(server, "--denied")
+    assert f"unknown (key {admin_key})" in table
+
+
+def test_limit_shows_the_newest_events(server: RegistryServer) -> None:
+    ecr = server.ecr_client()
+    for name in ("limit-first", "limit-second", "limit-third"):
+        ecr.create_repository(repositoryName=name)
+    settled(
+        server,
+        until=lambda r: (r["requestParameters"] or {}).get("repositoryName") == "limit-third",
+    )
+    everything = records(server)
+    newest = records(server, "--limit", "2")
+    assert newest == everything[-2:]
+    assert newest[-1]["requestParameters"]["repositoryName"] == "limit-third"
+    assert records(server, "--limit", "1") == everything[-1:]
+
+
+def test_account_selects_the_events_of_one_account(server: RegistryServer) -> None:
+    server.ecr_client().describe_repositories()
+    mine = records(server, "--account", ACCOUNT)
+    assert mine and all(r["userIdentity"].get("accountId") == ACCOUNT for r in mine)
+    assert records(server, "--account", "210987654321") == []
+    result = subprocess.run(
+        [sys.executable, "-m", "cargohold", "audit", "--account", "12345"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "twelve digits" in result.stderr
+
+
 def test_times() -> None:
     assert parse_when("2026-11-26T17:00:00Z", now=0) == 1795712400.0
     assert parse_when("2026-11-26", now=0) == 1795651200.0

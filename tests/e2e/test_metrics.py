@@ -51,6 +51,7 @@ def test_metrics_count_every_request_of_every_worker_on_their_own_port(
         server.ecr_client(
             key=key["AccessKeyId"], secret=key["SecretAccessKey"]
         ).describe_repositories()
+    assert httpx.get(f"{server.url}/v2/", auth=("AWS", "not-a-token")).status_code == 401
     after = samples(url)
 
     def grown(name: str, **labels: str) -> float:
@@ -64,6 +65,7 @@ def test_metrics_count_every_request_of_every_worker_on_their_own_port(
     )
     assert grown("cargohold_request_duration_seconds_count", front="oci", route="base") == 20
     assert grown("cargohold_authorization_denials_total", action="ecr:DescribeRepositories") == 1
+    assert grown("cargohold_authentication_failures_total", action="Authenticate") == 1
     assert grown("cargohold_response_bytes_sent_total") > 0
     assert grown("cargohold_request_bytes_received_total") > 0
     # Not on the registry's port.

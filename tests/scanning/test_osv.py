@@ -49,6 +49,8 @@ def test_files_that_are_not_records_are_skipped_and_reported(tmp_path: Path) -> 
 def test_a_missing_path_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(OsvSourceError):
         OsvSource(tmp_path / "missing")
+    # A file that is not a record is read as one, and reported as skipped (invalid).
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(OsvSourceError):
-        OsvSource(tmp_path / "notes.txt")
+    source = OsvSource(tmp_path / "notes.txt")
+    assert len(source) == 1 and list(source) == []
+    assert [name for name, _ in source.report.skipped] == [str(tmp_path / "notes.txt")]

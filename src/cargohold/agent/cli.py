@@ -58,13 +58,25 @@ def add_parser(commands: Any, common: Any, load: Any) -> None:
     sub = ecs.add_subparsers(dest="ecs_command", required=True)
     agent = sub.add_parser("agent", help="serve a cluster as a container instance")
     common(agent)
-    agent.add_argument("--cluster", default="default", help="the cluster to join")
+    agent.add_argument(
+        "--cluster", default="default", help="the cluster to join (default: default)"
+    )
     agent.add_argument("--endpoint-url", help="the registry's URL (default: the local one)")
     agent.add_argument(
-        "--runtime", choices=("docker", "podman", "chroot"), default="docker", help="how to run"
+        "--runtime",
+        choices=("docker", "podman", "chroot"),
+        default="docker",
+        help="how containers run (default: docker)",
     )
     agent.add_argument(
-        "--work-dir", default="./cargohold-agent", help="image cache and container roots"
+        "--work-dir",
+        default="./cargohold-agent",
+        help="image cache and container roots (default: ./cargohold-agent)",
     )
-    agent.add_argument("--poll-interval", type=float, default=1.0, help=argparse.SUPPRESS)
+    agent.add_argument(
+        "--poll-interval",
+        type=float,
+        default=1.0,
+        help="seconds between polls for tasks (default: 1)",
+    )
     agent.set_defaults(func=lambda args: _agent(args, load))

@@ -24,14 +24,16 @@ A call that fails unexpectedly is answered as the protocol answers an internal f
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
+from urllib.parse import parse_qs, unquote
 
 from botocore.model import ServiceModel
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from cargohold.auth.errors import AuthError
+from cargohold.auth.errors import AuthError, MissingAuthenticationToken
 from cargohold.domain.errors import RegistryError
 from cargohold.domain.principal import Principal
 from cargohold.http.aws_auth import claimed_service
@@ -39,7 +41,7 @@ from cargohold.http.awsjson import JsonProtocol, SerializationFailed, Validation
 from cargohold.http.awsquery import QueryProtocol, is_query_request
 from cargohold.http.awsrequest import condition_keys, request_id_of, request_record
 from cargohold.http.awsservice import AwsCall, AwsError, AwsService
-from cargohold.service.authz import Enforce
+from cargohold.service.authz import Enforce, RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,45 @@ async def read_body(request: Request, limit: int) -> bytes | None:
     return bytes(data)
 
 
+class FailedAuthentication(Protocol):
+    """Where rejected credentials are reported (`Authorizer.authentication_failed`)."""
+
+    async def __call__(
+        self,
+        error_code: str,
+        error_message: str,
+        *,
+        event_name: str,
+        access_key_id: str | None,
+        record: RequestRecord,
+    ) -> None: ...
+
+
+_CREDENTIAL_KEY = re.compile(r"Credential=([A-Za-z0-9]{16,128})/")
+
+
+def _presented_key(request: Request) -> str | None:
+    """The access key id a SigV4 request names (header or presigned query), if any."""
+    text = request.headers.get("authorization", "") or unquote(
+        request.scope.get("query_string", b"").decode("latin-1")
+    ).replace("X-Amz-Credential=", "Credential=")
+    match = _CREDENTIAL_KEY.search(text)
+    return match.group(1) if match else None
+
+
+def _operation_named(request: Request, body: bytes) -> str:
+    """The operation a request names, before it is decoded: the JSON protocol's
+    `X-Amz-Target`, the query protocol's `Action`."""
+    target = request.headers.get("x-amz-target")
+    if target:
+        return target.rpartition(".")[2][:128]
+    try:
+        actions = parse_qs(body.decode("ascii"), max_num_fields=1000).get("Action")
+    except (UnicodeDecodeError, ValueError):
+        actions = None
+    return actions[0][:128] if actions else "Authenticate"
+
+
 class AwsFront:
     def __init__(
         self,
@@ -113,6 +154,7 @@ class AwsFront:
         authorize: Enforce,
         *,
         region: str,
+        authentication_failed: FailedAuthentication | None = None,
     ) -> None:
         self._services = list(services)
         if not self._services:
@@ -121,6 +163,7 @@ class AwsFront:
         self._authenticator = authenticator
         self._authorize = authorize
         self._region = region
+        self._authentication_failed = authentication_failed
 
     def operations(self, name: str) -> frozenset[str]:
         """The operations a service serves; the model's others answer as unsupported."""
@@ -184,6 +227,23 @@ class AwsFront:
             return self.internal_error(request)
         return protocol.error(service, error, request_id)
 
+    async def _report_failure(
+        self, error: AuthError, service: AwsService, request: Request, body: bytes
+    ) -> None:
+        """Audit credentials that were presented and rejected (an unsigned request presented
+        none)."""
+        if self._authentication_failed is None or isinstance(error, MissingAuthenticationToken):
+            return
+        await self._authentication_failed(
+            error.aws_type,
+            error.message,
+            event_name=_operation_named(request, body),
+            access_key_id=_presented_key(request),
+            record=request_record(
+                request, event_source=service.event_source, region=self._region, parameters={}
+            ),
+        )
+
     def internal_error(self, request: Request) -> Response:
         """The answer to a call that failed unexpectedly, in the protocol it speaks."""
         candidates = self._candidates(request)
@@ -203,7 +263,11 @@ class AwsFront:
         request_id: str,
     ) -> Response:
         # Authentication comes first: an anonymous caller learns nothing about operations.
-        principal = await self._authenticator.authenticate(request, body, service=service.name)
+        try:
+            principal = await self._authenticator.authenticate(request, body, service=service.name)
+        except AuthError as exc:
+            await self._report_failure(exc, service, request, body)
+            raise
         operation, params = protocol.decode(service, request, body)
         call = AwsCall(
             service=service.name,

@@ -10,6 +10,10 @@ holds as much memory as it sends, and one that sends nothing at all is kept for 
   own first byte, is answered 408 (or, when not a byte of it came, the connection is simply
   closed); between requests, uvicorn's keep-alive timeout closes an idle connection.
 
+A TLS handshake arriving on this plain-HTTP port (a client told `https://`) is logged with what
+to do about it, and the connection closed, instead of the parser's bare "Invalid HTTP request
+received".
+
 Request bodies are `cargohold.http.bodies`' concern, once the application reads them.
 """
 
@@ -17,12 +21,26 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 #: Far above any real request head (an ECR token or a SigV4 session token is a few KiB).
 MAX_REQUEST_HEAD = 64 * 1024
+
+log = logging.getLogger(__name__)
+
+#: A TLS record carrying a handshake (content type 22), protocol version 3.x: a ClientHello.
+_TLS_HANDSHAKE = (0x16, 0x03)
+
+TLS_ON_PLAIN_PORT = (
+    "a TLS handshake from %s arrived on this plain-HTTP port: the client uses https:// but "
+    "cargohold serves http:// here. Use http:// (podman, skopeo, buildah: --tls-verify=false; "
+    "docker: plain HTTP is used for 127.0.0.0/8, other hosts go in insecure-registries; the "
+    "aws CLI and boto3: an http:// endpoint URL), or put a TLS-terminating proxy in front and "
+    "set public_url to its https:// URL"
+)
 
 _STATUS = {408: b"408 Request Timeout", 431: b"431 Request Header Fields Too Large"}
 
@@ -57,6 +75,11 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._head_bytes == 0 and self.cycle is None and tuple(data[:2]) == _TLS_HANDSHAKE:
+            client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+            log.warning(TLS_ON_PLAIN_PORT, client)
+            self.transport.close()
+            return
         HttpToolsProtocol.data_received(self, data)
         # A chunk that completed the head is not counted: the rest of it is body.
         if self._in_head and not self.transport.is_closing():

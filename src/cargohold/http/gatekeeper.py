@@ -3,7 +3,7 @@
 Authentication: `Authorization: Basic base64("AWS:" + password)`, the password being what
 GetAuthorizationToken (or `cargohold admin login-password`) issued. A missing, malformed,
 tampered or expired token, or one whose access key was deactivated or deleted, is answered
-with 401 and the challenge ECR sends.
+with 401 and the challenge ECR sends; the audit log records each rejected one.
 
 The registry a request addresses is the account its host names (`<account>.<host>`, see
 `cargohold.http.hosts`), else the caller's own. Authorization: every route's ECR action on the
@@ -61,7 +61,20 @@ class TokenGatekeeper:
         try:
             return await self._authentication.authenticate_basic(header)
         except RegistryTokenError as exc:
-            # The messages name no part of what the client sent (auth/errors.py).
+            # Audited as a failed sign-in; the messages name no part of what the client sent
+            # (auth/errors.py).
+            await self._authorizer.authentication_failed(
+                exc.oci_code,
+                exc.message,
+                event_name="Authenticate",
+                access_key_id=None,
+                record=request_record(
+                    request,
+                    event_source=SERVICE,
+                    region=self._region,
+                    parameters={"path": request.url.path[:256]},
+                ),
+            )
             raise Unauthenticated(exc.message) from None
 
     def registry_id(self, request: Request, principal: Principal) -> str:

@@ -99,6 +99,23 @@ async def transaction(engine: AsyncEngine, *, write: bool) -> AsyncIterator[Asyn
             yield conn
 
 
+def initialized(url: str) -> bool:
+    """Whether the database of `url` exists and holds cargohold's schema (at any revision).
+    Creates nothing: a SQLite file that does not exist is not opened."""
+    sync_url = _driver_url(url, asynchronous=False)
+    if sync_url.get_backend_name() == "sqlite":
+        database = sync_url.database or ""
+        on_disk = database not in ("", ":memory:") and not database.startswith("file:")
+        if on_disk and not Path(database).is_file():
+            return False
+    engine = sa.create_engine(sync_url)
+    try:
+        with engine.connect() as connection:
+            return sa.inspect(connection).has_table("alembic_version")
+    finally:
+        engine.dispose()
+
+
 def upgrade(url: str) -> None:
     """Bring the database to the newest schema revision (idempotent)."""
     from alembic import command

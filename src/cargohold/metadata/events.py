@@ -35,9 +35,10 @@ class SqlEvents(SqlStore):
         after_id: int | None = None,
         errors_only: bool = False,
         limit: int | None = None,
+        newest: bool = False,
     ) -> list[StoredEvent]:
         """Events of one kind, oldest first (by time, then by id); `errors_only`: those with an
-        error code."""
+        error code. With `newest`, the `limit` newest of them (still oldest first)."""
         query = sa.select(events).where(events.c.kind == kind)
         if since is not None:
             query = query.where(events.c.event_time >= since)
@@ -51,10 +52,15 @@ class SqlEvents(SqlStore):
             query = query.where(events.c.id > after_id)
         if errors_only:
             query = query.where(events.c.error_code.is_not(None))
-        query = query.order_by(events.c.event_time, events.c.id)
+        if newest:
+            query = query.order_by(events.c.event_time.desc(), events.c.id.desc())
+        else:
+            query = query.order_by(events.c.event_time, events.c.id)
         if limit is not None:
             query = query.limit(limit)
-        rows = await self.conn.execute(query)
+        rows = list(await self.conn.execute(query))
+        if newest:
+            rows.reverse()
         return [
             StoredEvent(row.id, row.kind, float(row.event_time), dict(row.document)) for row in rows
         ]

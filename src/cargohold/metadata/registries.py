@@ -29,3 +29,9 @@ class SqlRegistries(SqlStore):
             )
         ).first()
         return row is not None
+
+    async def delete_registry(self, account_id: str) -> bool:
+        result = await self.conn.execute(
+            sa.delete(registries).where(registries.c.account_id == account_id)
+        )
+        return bool(result.rowcount)

@@ -254,7 +254,8 @@ class Events(Protocol):
         after_id: int | None = None,
         errors_only: bool = False,
         limit: int | None = None,
+        newest: bool = False,
     ) -> list[StoredEvent]:
         """Events of one kind, oldest first (by time, then by id); `errors_only`: those with an
-        error code."""
+        error code. With `newest`, the `limit` newest of them (still oldest first)."""
         ...

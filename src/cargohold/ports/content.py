@@ -24,6 +24,11 @@ class Registries(Protocol):
 
     async def registry_exists(self, account_id: str) -> bool: ...
 
+    async def delete_registry(self, account_id: str) -> bool:
+        """Deletes the registry and, by cascade, everything of its account; whether it
+        existed."""
+        ...
+
 
 class Repositories(Protocol):
     """Repositories, their settings and their resource tags."""

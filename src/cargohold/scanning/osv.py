@@ -47,9 +47,7 @@ def _sources(path: Path) -> list[tuple[Path, str | None]]:
     """(file, member of a zip or None) for every record under `path`."""
     if path.is_file():
         if not zipfile.is_zipfile(path):
-            if path.suffix == ".json":
-                return [(path, None)]
-            raise OsvSourceError(f"{path} is neither a directory nor a zip of OSV records")
+            return [(path, None)]  # one record, or a file counted as invalid
         return [(path, member) for member in _zip_members(path)]
     if not path.is_dir():
         raise OsvSourceError(f"{path} does not exist")

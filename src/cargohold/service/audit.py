@@ -1,4 +1,5 @@
-"""The audit log: every authorization decision, kept as a CloudTrail-like event.
+"""The audit log: every authorization decision, and every rejected sign-in, kept as a
+CloudTrail-like event.
 
 Each decision `Authorizer.authorize` makes becomes one record in the `events` table (kind
 "audit"), shaped as CloudTrail shapes a management event: `eventTime`, `eventSource`,
@@ -6,6 +7,10 @@ Each decision `Authorizer.authorize` makes becomes one record in the `events` ta
 access key, and for a role session its issuer), `requestParameters`, `resources`, and for a
 denial `errorCode` (the service's own: `AccessDeniedException` for ECR, `AccessDenied` for IAM
 and STS) and `errorMessage` (AWS's "User: … is not authorized to perform: …").
+
+Credentials presented and rejected (a wrong secret, a bad `/v2/` password, an expired token)
+are recorded too, as CloudTrail records a failed call: `userIdentity` of type `Unknown` with
+the access key id the request named, `errorCode` and `errorMessage` as the caller was answered.
 
 Writing a record never fails the request it is about: a record that cannot be stored is logged
 instead. `cargohold audit` reads the log back (`AuditLog.events`).
@@ -29,7 +34,7 @@ from cargohold.domain.principal import (
     Principal,
 )
 from cargohold.ports import Changes, Metadata
-from cargohold.service.authz import AuthorizationRecord
+from cargohold.service.authz import AuthenticationFailure, AuthorizationRecord
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +113,47 @@ def audit_event(entry: AuthorizationRecord, *, event_id: str) -> dict[str, Any]:
     return event
 
 
-def _event_row(entry: AuthorizationRecord) -> dict[str, Any]:
+def failure_event(entry: AuthenticationFailure, *, event_id: str) -> dict[str, Any]:
+    """The CloudTrail-like record of rejected credentials."""
+    request = entry.request
+    identity: dict[str, Any] = {"type": "Unknown"}
+    if entry.access_key_id is not None:
+        identity["accessKeyId"] = entry.access_key_id
+    source = request.event_source or "sts.amazonaws.com"
+    return {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": identity,
+        "eventTime": iso_time(entry.time),
+        "eventSource": source,
+        "eventName": entry.event_name,
+        "awsRegion": request.region or "us-east-1",
+        "sourceIPAddress": request.source_ip,
+        "userAgent": request.user_agent,
+        "errorCode": entry.error_code,
+        "errorMessage": entry.error_message,
+        "requestParameters": dict(request.parameters) if request.parameters else None,
+        "responseElements": None,
+        "requestID": request.request_id,
+        "eventID": event_id,
+        "readOnly": entry.event_name.startswith(_READ_ONLY_PREFIXES),
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+    }
+
+
+def _event_row(entry: AuthorizationRecord | AuthenticationFailure) -> dict[str, Any]:
+    if isinstance(entry, AuthenticationFailure):
+        failure = failure_event(entry, event_id=new_id())
+        return {
+            "kind": AUDIT,
+            "event_time": entry.time,
+            "account_id": None,
+            "event_source": failure["eventSource"],
+            "event_name": failure["eventName"],
+            "principal_arn": None,
+            "error_code": entry.error_code,
+            "document": failure,
+        }
     event = audit_event(entry, event_id=new_id())
     return {
         "kind": AUDIT,
@@ -131,9 +176,9 @@ class AuditEvent:
 
 #: The decisions made for the request being served, when something (the JSON request log) wants
 #: to know them: one context variable read per decision, nothing more, when nothing does.
-REQUEST_DECISIONS: contextvars.ContextVar[list[AuthorizationRecord] | None] = (
-    contextvars.ContextVar("cargohold_request_decisions", default=None)
-)
+REQUEST_DECISIONS: contextvars.ContextVar[
+    list[AuthorizationRecord | AuthenticationFailure] | None
+] = contextvars.ContextVar("cargohold_request_decisions", default=None)
 
 
 class AuditLog:
@@ -149,13 +194,13 @@ class AuditLog:
         self._max_pending = max_pending
         # The records alone: their CloudTrail documents are made when the batch is written, so
         # that a request pays for an append and nothing more.
-        self._pending: list[AuthorizationRecord] = []
+        self._pending: list[AuthorizationRecord | AuthenticationFailure] = []
         self._flusher: asyncio.Task[None] | None = None
         # Batch writes under way. They are shielded from cancellation: a batch taken from
         # `_pending` is written whole or logged as failed, never dropped by a shutdown.
         self._writes: set[asyncio.Task[None]] = set()
 
-    async def record(self, entry: AuthorizationRecord) -> None:
+    async def record(self, entry: AuthorizationRecord | AuthenticationFailure) -> None:
         # Never waits for the database: a request that had to write the batch it completed
         # would wait behind every other write, which under load made some pulls take seconds.
         self._pending.append(entry)
@@ -183,7 +228,7 @@ class AuditLog:
             write.add_done_callback(self._writes.discard)
             await asyncio.shield(write)
 
-    async def _write(self, batch: list[AuthorizationRecord]) -> None:
+    async def _write(self, batch: list[AuthorizationRecord | AuthenticationFailure]) -> None:
         try:
             rows = [_event_row(entry) for entry in batch]
             async with self._store.write(changes=Changes.NOTHING) as tx:
@@ -212,8 +257,10 @@ class AuditLog:
         after_id: int | None = None,
         denied: bool = False,
         limit: int | None = None,
+        newest: bool = False,
     ) -> list[AuditEvent]:
-        """Recorded decisions, oldest first; `denied`: the denials only."""
+        """Recorded decisions, oldest first; `denied`: the denials only; with `newest`, the
+        `limit` newest of them."""
         await self.flush()
         async with self._store.read() as tx:
             found = await tx.events.list_events(
@@ -225,5 +272,6 @@ class AuditLog:
                 after_id=after_id,
                 errors_only=denied,
                 limit=limit,
+                newest=newest,
             )
         return [AuditEvent(e.id, e.event_time, e.document) for e in found]

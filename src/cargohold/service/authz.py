@@ -137,8 +137,24 @@ class Enforce(Protocol):
     ) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class AuthenticationFailure:
+    """Credentials that were presented and rejected (a wrong secret or signature, an unknown,
+    inactive or expired key, a bad `/v2/` password), as the audit log receives it: no
+    principal, only the access key id the request named, if any."""
+
+    time: float
+    #: The error the caller was answered with (`InvalidSignatureException`, `DENIED`, …).
+    error_code: str
+    error_message: str
+    #: The operation the request was for (`ListImages`), or what it tried (`Authenticate`).
+    event_name: str
+    access_key_id: str | None
+    request: RequestRecord
+
+
 class AuditSink(Protocol):
-    async def record(self, entry: AuthorizationRecord) -> None:
+    async def record(self, entry: AuthorizationRecord | AuthenticationFailure) -> None:
         """Keep the entry; must not raise for a problem of its own storage."""
         ...
 
@@ -286,6 +302,28 @@ class Authorizer:
         if not decision.allowed:
             log.info("denied: %s", decision.message)
         return decision
+
+    async def authentication_failed(
+        self,
+        error_code: str,
+        error_message: str,
+        *,
+        event_name: str,
+        access_key_id: str | None,
+        record: RequestRecord,
+    ) -> None:
+        """Record in the audit log that credentials were presented and rejected."""
+        if self._audit is not None:
+            await self._audit.record(
+                AuthenticationFailure(
+                    time=self._clock(),
+                    error_code=error_code,
+                    error_message=error_message,
+                    event_name=event_name,
+                    access_key_id=access_key_id,
+                    request=record,
+                )
+            )
 
     async def _cached_decision(
         self,

@@ -28,6 +28,7 @@ from cargohold.domain.identity import (
     USER,
     AccessKey,
     AccessKeyStatus,
+    DeleteConflict,
     Entity,
     EntityAlreadyExists,
     Identity,
@@ -79,6 +80,29 @@ class IdentityAdmin:
         return IdentityAdmin(
             self._store, self._box, self._clock, account_id=account_id, region=self.region
         )
+
+    # -- the account ----------------------------------------------------------------------
+
+    async def account_exists(self) -> bool:
+        async with self._store.read() as tx:
+            return await tx.registries.registry_exists(self.account_id)
+
+    async def delete_account(self) -> None:
+        """Delete this account: its registry, users, roles, groups, keys, sessions and
+        policies. An account that still holds repositories is refused (DeleteConflict): their
+        images go with `aws ecr delete-repository --force` first."""
+        async with self._store.write() as tx:
+            if not await tx.registries.registry_exists(self.account_id):
+                raise NoSuchEntity(f"The account {self.account_id} does not exist on this server.")
+            held = await tx.repositories.list_repositories(self.account_id, limit=1)
+            if held:
+                raise DeleteConflict(
+                    f"The account {self.account_id} still holds repositories (such as "
+                    f"{held[0].name}); delete them first "
+                    "(aws ecr delete-repository --force --repository-name NAME)."
+                )
+            await tx.registries.delete_registry(self.account_id)
+        log.info("deleted account %s", self.account_id)
 
     # -- users ------------------------------------------------------------------------------
 
