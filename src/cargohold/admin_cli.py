@@ -419,7 +419,9 @@ def _add_tls_commands(commands: _Commands) -> None:
         help="AWS profile to write with the https endpoint and the CA bundle, when the "
         f"registry exists (default {awsprofile.DEFAULT_PROFILE})",
     )
-    init.add_argument("--no-profile", action="store_true", help="do not write an AWS profile")
+    init.add_argument(
+        "--no-profile", action="store_true", help="do not write an AWS profile (default: write it)"
+    )
 
 
 def _guarded(

@@ -278,5 +278,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="another host name or address the certificate names (repeatable)",
+        help="another host name or address the certificate names (repeatable; default: none)",
     )
