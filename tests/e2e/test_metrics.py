@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -9,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
+from cargohold.metrics import FLUSH_INTERVAL
 from support.fixtures import LiveServers
 from support.server import free_port
 from support.waiting import wait_until
@@ -39,6 +41,7 @@ def test_metrics_count_every_request_of_every_worker_on_their_own_port(
     config.write_text(f"metrics_port = {metrics_port}\n")
     server = live_servers.start("metrics", extra_args=("--config", str(config), "--workers", "2"))
     url = f"http://127.0.0.1:{metrics_port}/metrics"
+    time.sleep(3 * FLUSH_INTERVAL)  # the start-up probes are counted before the baseline
     before = samples(url)
     for _ in range(20):
         assert httpx.get(f"{server.url}/v2/").status_code == 401  # new connections: both workers
