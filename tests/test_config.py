@@ -155,3 +155,24 @@ def test_redirect_is_the_default() -> None:
 def test_s3_mistakes_are_errors(environ: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load(environ={"CARGOHOLD_STORAGE_DRIVER": "s3", **environ})
+
+
+def test_tls_makes_the_public_url_https() -> None:
+    config = load(environ={"CARGOHOLD_TLS_CERT": "/c.pem", "CARGOHOLD_TLS_KEY": "/k.pem"})
+    assert config.resolved_public_url == "https://127.0.0.1:5000"
+    assert load(environ={}).resolved_public_url == "http://127.0.0.1:5000"
+    assert from_json(to_json(config)).tls_cert == "/c.pem"
+
+
+def test_tls_cert_without_key_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="tls_cert and tls_key must be set together"):
+        load(environ={"CARGOHOLD_TLS_CERT": "/c.pem"})
+
+
+def test_metrics_need_a_port_of_their_own() -> None:
+    assert load(environ={}).metrics_port == 0
+    assert load(environ={"CARGOHOLD_METRICS_PORT": "9100"}).metrics_port == 9100
+    with pytest.raises(ConfigError, match="metrics_port 5000"):
+        load(environ={"CARGOHOLD_METRICS_PORT": "5000"})
+    with pytest.raises(ConfigError, match="log_format must be text or json"):
+        load(environ={"CARGOHOLD_LOG_FORMAT": "xml"})

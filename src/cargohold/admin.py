@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import anyio
 
-from cargohold import awsprofile, datastate, serving
+from cargohold import awsprofile, datastate, serving, tls_init
 from cargohold.auth.errors import SecretBoxError
 from cargohold.auth.secretbox import SecretBox
 from cargohold.config import Config
@@ -123,6 +123,7 @@ def _aws_credentials(
         region=config.region,
         endpoint_url=endpoint_url,
         data_dir=str(config.data_path),
+        ca_bundle=tls_init.ca_bundle(config),
     )
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from cargohold import awsprofile, serving
+from cargohold import awsprofile, serving, tls_init
 from cargohold.admin import (
     AdminError,
     Loader,
@@ -263,6 +263,7 @@ def add_parser(commands: Subcommands, common: Callable[..., None], load: Loader)
     _add_user_commands(admin_commands)
     _add_access_key_commands(admin_commands)
     _add_policy_commands(admin_commands)
+    _add_tls_commands(admin_commands)
 
 
 ACCOUNT_HELP = "the account to act in (default: account_id of the configuration, 123456789012)"
@@ -379,6 +380,48 @@ def _add_policy_commands(commands: _Commands) -> None:
         "delete the account's registry policy whatever it says",
         _registry_policy_delete,
     ).add_argument("--account", help=ACCOUNT_HELP)
+
+
+def _tls_init(config: Config, args: argparse.Namespace) -> int:
+    profile = None if args.no_profile else args.profile
+    paths = tls_init.tls_paths(config)
+    serving_tls = replace(config, tls_cert=str(paths.cert), tls_key=str(paths.key))
+    try:
+        accounts = [account for account, _region, _created in list_accounts(config)]
+        exists = True
+    except AdminError:
+        accounts = []  # no registry yet: `serve` writes the profile on its first start
+        exists = False
+    if config.account_id not in accounts:
+        accounts.insert(0, config.account_id)
+
+    def write_profile(endpoint: str, bundle: str) -> awsprofile.ProfileFiles | None:
+        if profile is None or not exists:
+            return None
+        _admin, files = initialize(serving_tls, profile=profile, endpoint_url=endpoint)
+        return files
+
+    for line in tls_init.init(config, args.host, accounts, write_profile):
+        print(line)
+    return 0
+
+
+def _add_tls_commands(commands: _Commands) -> None:
+    tls = commands.group("tls", "HTTPS certificates")
+    init = commands.leaf(
+        tls, "init", "make a local CA and a server certificate; say how to trust it", _tls_init
+    )
+    tls_init.add_arguments(init)
+    init.add_argument(
+        "--profile",
+        type=_profile_name,
+        default=awsprofile.DEFAULT_PROFILE,
+        help="AWS profile to write with the https endpoint and the CA bundle, when the "
+        f"registry exists (default {awsprofile.DEFAULT_PROFILE})",
+    )
+    init.add_argument(
+        "--no-profile", action="store_true", help="do not write an AWS profile (default: write it)"
+    )
 
 
 def _guarded(

@@ -57,6 +57,8 @@ class AwsCredentials:
     #: The data directory of the registry the credentials belong to, recorded in the profile
     #: so that a later start knows the profile as its own.
     data_dir: str | None = None
+    #: The CA certificate(s) to trust for the endpoint, when it is not trusted by default.
+    ca_bundle: str | None = None
 
     def __repr__(self) -> str:
         return f"AwsCredentials(access_key_id={self.access_key_id!r}, secret_access_key=<hidden>)"
@@ -111,6 +113,7 @@ def write_profile(
                     if credentials.data_dir is not None
                     else []
                 ),
+                *([f"ca_bundle = {credentials.ca_bundle}"] if credentials.ca_bundle else []),
             ],
             f"services {services_name}": services_lines,
         },
@@ -178,6 +181,8 @@ def export_lines(credentials: AwsCredentials) -> list[str]:
     }
     for service in ENDPOINT_SERVICES:
         variables[f"AWS_ENDPOINT_URL_{service.upper()}"] = credentials.endpoint_url
+    if credentials.ca_bundle:
+        variables["AWS_CA_BUNDLE"] = credentials.ca_bundle
     lines = [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
     # A session token left over in the environment would be sent with, and spoil, every request.
     lines.append("unset AWS_SESSION_TOKEN AWS_SECURITY_TOKEN")

@@ -19,9 +19,12 @@ from cargohold import (
     gc_cli,
     kubelet_provider,
     lifecycle_cli,
+    metrics,
+    requestlog,
     scan_cli,
     scrub_cli,
     serving,
+    tls_serving,
 )
 from cargohold.agent import cli as agent_cli
 from cargohold.commandline import subcommands
@@ -85,10 +88,8 @@ def _serve(args: argparse.Namespace) -> int:
     # driver and the database set those modes themselves too.
     os.umask(0o077)
     config = _load(args, host=args.host, port=args.port, workers=args.workers)
+    requestlog.configure_logging(config.log_level, config.log_format)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     problem = _storage_problem(config)
     if problem is not None:
         print(
@@ -103,7 +104,7 @@ def _serve(args: argparse.Namespace) -> int:
         admin.first_start(config, aws_profile=not args.no_aws_profile, config_file=config_file)
         public = f", public URL {config.public_url}" if config.public_url else ""
         print(
-            f"cargohold serving http://{config.host}:{config.port} "
+            f"cargohold serving {config.scheme}://{config.host}:{config.port} "
             f"(data in {config.data_path}{public})",
             flush=True,
         )
@@ -137,6 +138,8 @@ def _uvicorn_settings(config: Config) -> Any:
     from cargohold.app import build_app
     from cargohold.http.connections import MAX_REQUEST_HEAD, bounded_head_protocol
 
+    metrics.prepare(config)  # before any process counts
+
     options: dict[str, Any] = {
         # Request heads are bounded in size and time by the protocol, bodies by the application
         # (cargohold.http.connections, cargohold.http.bodies); idle connections close after 5 s.
@@ -147,10 +150,17 @@ def _uvicorn_settings(config: Config) -> Any:
     if config.workers > 1:
         # Worker processes import the application by name and read the resolved configuration.
         os.environ[RESOLVED_CONFIG_VARIABLE] = to_json(config)
-        app: Any = "cargohold.app:app_from_environment"
+        app: Any = (
+            "cargohold.requestlog:app_from_environment"
+            if config.log_format == "json" or config.metrics_port
+            else "cargohold.app:app_from_environment"
+        )
         options.update(factory=True, workers=config.workers)
     else:
-        app = build_app(config)
+        app = requestlog.wrap(metrics.wrap(build_app(config), config), config.log_format)
+    if config.log_format == "json":
+        options["log_config"] = None  # uvicorn's records go through the JSON handler too
+    tls_serving.configure(config, options)
     return uvicorn.Config(
         app,
         **options,
@@ -176,9 +186,11 @@ def _run_server(
     server = uvicorn.Server(settings)
     sock = settings.bind_socket()  # exits, saying why, when the port is taken
     record = serving.write_record(config, config_file=config_file)
+    scrapes = metrics.serve_metrics(config)
     try:
         bound()
     except admin.AdminError as exc:
+        metrics.stop(scrapes)
         serving.remove_record(config, record)
         sock.close()
         print(f"cargohold: {exc}", file=sys.stderr)
@@ -186,6 +198,8 @@ def _run_server(
     # uvicorn stops gracefully on SIGTERM, then raises it again to end the process; that second
     # SIGTERM lands here, so the record is removed before the process ends by the signal.
     previous = signal.signal(signal.SIGTERM, _terminated)
+    if config.workers == 1:
+        tls_serving.reload_on_sighup(config)
     stopped_by: int | None = None  # set when uvicorn re-raised the signal it handled
     try:
         if config.workers > 1:
@@ -199,6 +213,7 @@ def _run_server(
     finally:
         signal.signal(signal.SIGTERM, previous)
         serving.remove_record(config, record)
+        metrics.stop(scrapes)
         sock.close()
     if stopped_by is not None:
         return 0  # uvicorn re-raised the SIGTERM it handled: the shutdown was clean

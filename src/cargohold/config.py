@@ -57,6 +57,15 @@ class Config:
     #: Whether a push to a repository that does not exist creates it.
     create_on_push: bool = False
     log_level: str = "info"
+    #: "text", or "json": one JSON object per line, and one per request (cargohold.requestlog).
+    log_format: str = "text"
+    #: A port of its own for Prometheus' `/metrics` (0: none), on this address (cargohold.metrics).
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    #: PEM certificate (optionally followed by its chain) and private key: when both are set,
+    #: the server speaks HTTPS only. See `cargohold admin tls init`.
+    tls_cert: str | None = None
+    tls_key: str | None = None
     #: Server processes sharing the port and the store; each runs the whole application.
     workers: int = 1
     #: Upload sessions idle this long (seconds) are removed with the bytes they staged.
@@ -114,7 +123,11 @@ class Config:
 
     @property
     def resolved_public_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        return (self.public_url or f"{self.scheme}://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
     def validate(self) -> Config:
         if not re.fullmatch(r"\d{12}", self.account_id):
@@ -149,6 +162,14 @@ class Config:
             raise ConfigError("gc_grace_seconds must not be negative")
         if self.gc_interval_seconds < 0 or self.scrub_interval_seconds < 0:
             raise ConfigError("gc_interval_seconds and scrub_interval_seconds must not be negative")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("tls_cert and tls_key must be set together")
+        if not 0 <= self.metrics_port < 65536 or (
+            self.metrics_port and self.metrics_port == self.port
+        ):
+            raise ConfigError(f"metrics_port {self.metrics_port} is out of range or the registry's")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"log_format must be text or json, not {self.log_format!r}")
         if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,64}", self.aws_profile):
             raise ConfigError(f"aws_profile {self.aws_profile!r} is not a profile name")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
@@ -207,7 +228,7 @@ def _coerce(name: str, value: Any, target: Any) -> Any:
         if number != number or number in (float("inf"), float("-inf")):
             raise ConfigError(f"{name} must be a finite number")
         return number
-    if name in ("port", "workers", "upload_expiry_seconds", "max_open_uploads"):
+    if name in ("port", "metrics_port", "workers", "upload_expiry_seconds", "max_open_uploads"):
         try:
             return int(value)
         except (TypeError, ValueError):

@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -50,8 +51,11 @@ class RegistryServer:
         *,
         host: str = "127.0.0.1",
         extra_args: tuple[str, ...] = (),
+        tls_ca: Path | None = None,
     ) -> None:
         self.extra_args = extra_args
+        #: The CA the server's certificate chains to, when it serves HTTPS.
+        self.tls_ca = tls_ca
         self.data_dir = data_dir
         self.log_path = log_path
         self._bind_host = host
@@ -74,7 +78,16 @@ class RegistryServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls_ca else 'http'}://{self.host}"
+
+    @property
+    def verify(self) -> str | bool:
+        """What HTTP clients verify the server's certificate with."""
+        return str(self.tls_ca) if self.tls_ca else True
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        """The same, for httpx."""
+        return ssl.create_default_context(cafile=str(self.tls_ca)) if self.tls_ca else True
 
     @property
     def pid(self) -> int:
@@ -138,13 +151,14 @@ class RegistryServer:
         """A boto3 client of the administrator, or of `key`/`secret` (and `token`, for
         temporary credentials), whose endpoint is this server."""
         creds = self.admin_credentials()
-        return boto3.client(
+        return boto3.client(  # type: ignore[call-overload]
             service,
             endpoint_url=self.url,
             region_name=creds["AWS_DEFAULT_REGION"],
             aws_access_key_id=session.get("key", creds["AWS_ACCESS_KEY_ID"]),
             aws_secret_access_key=session.get("secret", creds["AWS_SECRET_ACCESS_KEY"]),
             aws_session_token=session.get("token"),
+            verify=self.verify,
             config=BotoConfig(retries={"max_attempts": 1}),
         )
 
@@ -183,7 +197,9 @@ class RegistryServer:
 
     def client(self, *, timeout: float = 60.0) -> httpx.Client:
         """An HTTP client for `/v2/` with the credentials above."""
-        return httpx.Client(base_url=self.url, auth=self.auth(), timeout=timeout)
+        return httpx.Client(
+            base_url=self.url, auth=self.auth(), timeout=timeout, verify=self.ssl_context()
+        )
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -229,7 +245,7 @@ class RegistryServer:
                     f"the server exited with {code} while starting\n{self.log_tail()}"
                 )
             try:
-                httpx.get(f"{self.url}/v2/", timeout=1.0)
+                httpx.get(f"{self.url}/v2/", timeout=1.0, verify=self.ssl_context())
             except httpx.TransportError:
                 return False
             return True

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -173,6 +174,13 @@ class AuditEvent:
     document: dict[str, Any]
 
 
+#: The decisions made for the request being served, when something (the JSON request log) wants
+#: to know them: one context variable read per decision, nothing more, when nothing does.
+REQUEST_DECISIONS: contextvars.ContextVar[
+    list[AuthorizationRecord | AuthenticationFailure] | None
+] = contextvars.ContextVar("cargohold_request_decisions", default=None)
+
+
 class AuditLog:
     """The `AuditSink` of the authorizer, and the reader behind `cargohold audit`."""
 
@@ -196,6 +204,9 @@ class AuditLog:
         # Never waits for the database: a request that had to write the batch it completed
         # would wait behind every other write, which under load made some pulls take seconds.
         self._pending.append(entry)
+        decisions = REQUEST_DECISIONS.get()
+        if decisions is not None:
+            decisions.append(entry)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
 
