@@ -139,9 +139,14 @@ class Pusher:
         self.mine: list[Image] = []
         self.deleted: list[Image] = []
 
-    async def run(self, deadline: float) -> None:
+    async def run(self, deadline: float, until: float) -> None:
+        """Push, delete and push again until `deadline`; past it, until `until` at the latest,
+        while the run has not yet both deleted an image and pushed one again (a slow store
+        and database may need longer for that)."""
         count = 0
-        while time.monotonic() < deadline:
+        while (now := time.monotonic()) < deadline or (
+            now < until and not (self.stats.deleted and self.stats.repushed)
+        ):
             roll = self.chooser.random()
             if roll < 0.2 and self.mine:
                 image = self.mine.pop(self.chooser.randrange(len(self.mine)))
@@ -249,7 +254,7 @@ async def test_collection_during_pushes(
     gc = asyncio.create_task(collect_until(collector, done, stats))
     deadline = time.monotonic() + seconds
     try:
-        await asyncio.gather(*(p.run(deadline) for p in pushers))
+        await asyncio.gather(*(p.run(deadline, deadline + 3 * seconds) for p in pushers))
     finally:
         done.set()
         await gc
