@@ -66,3 +66,73 @@ def test_task_credentials(ecs_server: RegistryServer, ecs: Any, iam: Any) -> Non
     unsigned = httpx.post(ecs_server.url + "/_ecs/credentials", content=json.dumps(body))
     assert unsigned.status_code in (400, 403)
     assert "AccessKeyId" not in unsigned.text
+
+
+def deputy_trust(account: str, source_arn: str) -> str:
+    """ECS's trust with the confused-deputy conditions AWS recommends."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {
+                        "StringEquals": {"aws:SourceAccount": account},
+                        "ArnLike": {"aws:SourceArn": source_arn},
+                    },
+                }
+            ],
+        }
+    )
+
+
+def test_roles_are_assumed_with_the_source_account_and_arn(
+    ecs_server: RegistryServer, ecs: Any, iam: Any
+) -> None:
+    """A trust policy that names the account and its ECS resources lets ECS assume the role
+    (registration, RunTask and the task's session); one naming another account does not."""
+    admin = ecs_server.admin_credentials()
+    agent = control(ecs_server, admin["AWS_ACCESS_KEY_ID"], admin["AWS_SECRET_ACCESS_KEY"])
+    account = boto3.client(
+        "sts",
+        endpoint_url=ecs_server.url,
+        aws_access_key_id=admin["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=admin["AWS_SECRET_ACCESS_KEY"],
+        region_name=admin["AWS_DEFAULT_REGION"],
+    ).get_caller_identity()["Account"]
+    region = admin["AWS_DEFAULT_REGION"]
+    scoped = make_role(
+        iam, "scopedExecution", deputy_trust(account, f"arn:aws:ecs:{region}:{account}:*")
+    )
+    only_tasks = make_role(
+        iam, "tasksOnly", deputy_trust(account, f"arn:aws:ecs:{region}:{account}:task/deputy/*")
+    )
+    foreign = make_role(iam, "foreignExecution", deputy_trust("999999999999", "*"))
+    ecs.create_cluster(clusterName="deputy")
+    ecs.register_container_instance(cluster="deputy")
+    ecs.register_task_definition(
+        family="deputy",
+        executionRoleArn=scoped,
+        containerDefinitions=[{"name": "a", "image": IMAGE}],
+    )
+    task = ecs.run_task(cluster="deputy", taskDefinition="deputy")["tasks"][0]
+    found = agent.role_credentials(
+        "deputy", task["containerInstanceArn"], task["taskArn"], "execution"
+    )
+    assert found.role_arn == scoped
+
+    with pytest.raises(ecs.exceptions.ClientException, match="unable to assume the role"):
+        ecs.register_task_definition(
+            family="foreign",
+            executionRoleArn=foreign,
+            containerDefinitions=[{"name": "a", "image": IMAGE}],
+        )
+    # A role trusting only this cluster's tasks: not the family it is registered under.
+    with pytest.raises(ecs.exceptions.ClientException, match="unable to assume the role"):
+        ecs.register_task_definition(
+            family="tasks-only",
+            taskRoleArn=only_tasks,
+            containerDefinitions=[{"name": "a", "image": IMAGE}],
+        )

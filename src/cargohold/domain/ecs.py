@@ -100,6 +100,11 @@ def task_definition_arn(region: str, account: str, family: str, revision: int) -
     return str(EcsArn(region, account, "task-definition", f"{family}:{revision}"))
 
 
+def task_definition_family_arn(region: str, account: str, family: str) -> str:
+    """A family of task definitions, every revision (the form ECS's ARNs take without one)."""
+    return str(EcsArn(region, account, "task-definition", family))
+
+
 def task_arn(region: str, account: str, cluster: str, task_id: str) -> str:
     return str(EcsArn(region, account, "task", f"{cluster}/{task_id}"))
 

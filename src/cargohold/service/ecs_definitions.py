@@ -18,6 +18,7 @@ from cargohold.domain.ecs import (
     check_container_name,
     check_family,
     task_definition_arn,
+    task_definition_family_arn,
     task_definition_reference,
 )
 from cargohold.domain.principal import Principal
@@ -91,8 +92,9 @@ class TaskDefinitionService:
         if mode not in _NETWORK_MODES:
             raise ClientError(f"Invalid networkMode: {mode}")
         roles = [params[k] for k in ("executionRoleArn", "taskRoleArn") if params.get(k)]
-        await self._roles.check(principal, roles, record)
         account = principal.account_id
+        source = task_definition_family_arn(self._region, account, family)
+        await self._roles.check(principal, roles, record, source_arn=source)
         tags = list(params.get("tags") or [])
         document: dict[str, Any] = {
             "family": family,

@@ -104,7 +104,8 @@ class TaskService:
             for k in ("executionRoleArn", "taskRoleArn")
             if overrides.get(k) or definition.get(k)
         ]
-        await self._roles.check(principal, roles, record)
+        source = cluster_arn(self._region, account, cluster)
+        await self._roles.check(principal, roles, record, source_arn=source)
         tags = merge_tags([], list(params.get("tags") or []))
         tasks = []
         async with self._store.write() as tx:
@@ -336,4 +337,7 @@ class TaskCredentials:
         )
         if not role_arn:
             raise InvalidParameter(f"The task has no {member}.")
-        return str(role_arn), await self._roles.assume(account, str(role_arn), task_id)
+        session = await self._roles.assume(
+            account, str(role_arn), task_id, source_arn=str(task["taskArn"])
+        )
+        return str(role_arn), session
