@@ -60,6 +60,16 @@ def test_groups_streams_and_events(logs: Any) -> None:
     assert [(e["logStreamName"], e["message"]) for e in found] == [("ecs/web/2", "other error")]
     found = logs.filter_log_events(logGroupName="/ecs/app", filterPattern='"line 3"')["events"]
     assert [e["message"] for e in found] == ["line 3"]
+    pages = logs.get_paginator("filter_log_events").paginate(
+        logGroupName="/ecs/app", filterPattern="line", PaginationConfig={"PageSize": 2}
+    )
+    sizes = [len(page["events"]) for page in pages]
+    assert sizes[0] == 2 and sum(sizes) == 5
+    pages = logs.get_paginator("describe_log_streams").paginate(
+        logGroupName="/ecs/app", PaginationConfig={"PageSize": 1}
+    )
+    names = [s["logStreamName"] for page in pages for s in page["logStreams"]]
+    assert names == ["ecs/web/1", "ecs/web/2"]
 
     backwards = [{"timestamp": 2, "message": "b"}, {"timestamp": 1, "message": "a"}]
     assert code_of(

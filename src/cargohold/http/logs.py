@@ -19,7 +19,8 @@ from botocore.model import ServiceModel
 from cargohold.domain.errors import AccessDenied, RegistryError
 from cargohold.http.awsservice import AwsCall, AwsError, AwsService, Handler, ValidationFailed
 from cargohold.ports import LogEvent, LogGroup, LogStream, Metadata
-from cargohold.service.logs import InvalidParameter, LogsError, LogsService
+from cargohold.service.logs import LogsError, LogsService, Page
+from cargohold.service.logs import group_name as logs_group_name
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +40,7 @@ def group_arn(call: AwsCall, name: str) -> str:
 
 
 def group_name(call: AwsCall) -> str:
-    """The group a call names, by `logGroupName` or `logGroupIdentifier` (a name or an ARN)."""
-    name = call.params.get("logGroupName")
-    identifier = call.params.get("logGroupIdentifier")
-    if name and identifier:
-        raise InvalidParameter("LogGroup name and LogGroup ARN are mutually exclusive parameters.")
-    if identifier:
-        prefix = f"arn:aws:logs:{call.region}:{call.account}:log-group:"
-        name = str(identifier).removeprefix(prefix).removesuffix(":*")
-    if not name:
-        raise InvalidParameter("Should provide either logGroupName or logGroupIdentifier.")
-    return str(name)
+    return logs_group_name(call.region, call.account, call.params)
 
 
 async def _resources(call: AwsCall) -> Sequence[str]:
@@ -115,14 +106,10 @@ def _event_shape(event: LogEvent) -> dict[str, Any]:
     }
 
 
-def _sliced(
-    call: AwsCall, items: list[Any], name: str, shape: Callable[[Any], Any]
-) -> dict[str, Any]:
-    start = int(call.params["nextToken"]) if str(call.params.get("nextToken", "")).isdigit() else 0
-    limit = int(call.params.get("limit") or 50)
-    result: dict[str, Any] = {name: [shape(i) for i in items[start : start + limit]]}
-    if start + limit < len(items):
-        result["nextToken"] = str(start + limit)
+def _page(page: Page[Any], name: str, shape: Callable[[Any], Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {name: [shape(item) for item in page.items]}
+    if page.next_token is not None:
+        result["nextToken"] = page.next_token
     return result
 
 
@@ -133,8 +120,8 @@ def group_handlers(logs: LogsService) -> dict[str, Handler]:
         return {}
 
     async def describe_groups(call: AwsCall) -> dict[str, Any]:
-        found = await logs.groups(call.account, call.params.get("logGroupNamePrefix") or "")
-        return _sliced(call, found, "logGroups", lambda g: _group_shape(call, g))
+        found = await logs.groups(call.account, call.params)
+        return _page(found, "logGroups", lambda g: _group_shape(call, g))
 
     async def delete_group(call: AwsCall) -> dict[str, Any]:
         await logs.delete_group(call.account, group_name(call))
@@ -147,14 +134,8 @@ def group_handlers(logs: LogsService) -> dict[str, Handler]:
 
     async def describe_streams(call: AwsCall) -> dict[str, Any]:
         group = group_name(call)
-        found = await logs.streams(
-            call.account, group, call.params.get("logStreamNamePrefix") or ""
-        )
-        if call.params.get("orderBy") == "LastEventTime":
-            found.sort(key=lambda s: s.last_event or 0)
-        if call.params.get("descending"):
-            found.reverse()
-        return _sliced(call, found, "logStreams", lambda s: _stream_shape(call, group, s))
+        found = await logs.streams(call.account, group, call.params)
+        return _page(found, "logStreams", lambda s: _stream_shape(call, group, s))
 
     return {
         "CreateLogGroup": create_group,
@@ -183,15 +164,20 @@ def event_handlers(logs: LogsService) -> dict[str, Handler]:
         }
 
     async def filter_events(call: AwsCall) -> dict[str, Any]:
-        events, streams = await logs.filter_events(call.account, group_name(call), call.params)
-        return {
+        found = await logs.filter_events(call.account, group_name(call), call.params)
+        result: dict[str, Any] = {
             "events": [
-                {**_event_shape(e), "logStreamName": e.stream, "eventId": str(e.id)} for e in events
+                {**_event_shape(e), "logStreamName": e.stream, "eventId": str(e.id)}
+                for e in found.events
             ],
             "searchedLogStreams": [
-                {"logStreamName": name, "searchedCompletely": True} for name in streams
+                {"logStreamName": name, "searchedCompletely": found.next_token is None}
+                for name in found.streams
             ],
         }
+        if found.next_token is not None:
+            result["nextToken"] = found.next_token
+        return result
 
     return {
         "PutLogEvents": put_events,

@@ -3,8 +3,9 @@
 Groups hold streams, streams hold events (a timestamp and a message, in milliseconds since the
 epoch), read back in the order they were put: GetLogEvents from the head or the tail of one
 stream, with forward and backward tokens; FilterLogEvents across a group's streams, matching a
-filter pattern of terms (every term must appear) or a quoted phrase. Put events must be in
-chronological order within one call, as CloudWatch Logs requires.
+filter pattern of terms (every term must appear) or a quoted phrase, in pages. Put events must
+be in chronological order within one call, as CloudWatch Logs requires. Listings of groups and
+streams come in pages of `limit` (50 unless set), their `nextToken` the position of the next.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from cargohold.domain.errors import RegistryError
 from cargohold.ports import EventQuery, LogEvent, LogGroup, LogStream, Metadata, Transaction
 
 MAX_EVENTS = 10000
+#: Listings of groups and streams: the page size unless the call sets `limit`.
+DEFAULT_LIMIT = 50
+#: FilterLogEvents reads at most this many batches of MAX_EVENTS per call; a page that stops
+#: there may hold fewer events than its limit, and its token goes on where it stopped.
+FILTER_BATCHES = 10
 _TOKEN = re.compile(r"([fb])/(\d{1,19})", re.ASCII)
 
 
@@ -36,6 +42,54 @@ class ResourceNotFound(LogsError):
 
 class ResourceAlreadyExists(LogsError):
     code = "ResourceAlreadyExistsException"
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FilteredEvents:
+    events: list[LogEvent]
+    streams: list[str]
+    next_token: str | None
+
+
+def _position(token: object) -> int:
+    """A listing's or FilterLogEvents' `nextToken`: the position it names."""
+    if token is None or token == "":
+        return 0
+    text = str(token)
+    if not text.isdigit() or len(text) > 19:
+        raise InvalidParameter("The specified nextToken is invalid.")
+    return int(text)
+
+
+def page_of(items: list[T], params: Mapping[str, Any]) -> Page[T]:
+    """The page of `items` a listing's `nextToken` and `limit` select."""
+    start = _position(params.get("nextToken"))
+    limit = int(params.get("limit") or DEFAULT_LIMIT)
+    following = str(start + limit) if start + limit < len(items) else None
+    return Page(items[start : start + limit], following)
+
+
+def group_name(region: str, account: str, params: Mapping[str, Any]) -> str:
+    """The group a call names, by `logGroupName` or `logGroupIdentifier` (a name or an ARN)."""
+    name = params.get("logGroupName")
+    identifier = params.get("logGroupIdentifier")
+    if name and identifier:
+        raise InvalidParameter("LogGroup name and LogGroup ARN are mutually exclusive parameters.")
+    if identifier:
+        prefix = f"arn:aws:logs:{region}:{account}:log-group:"
+        name = str(identifier).removeprefix(prefix).removesuffix(":*")
+    if not name:
+        raise InvalidParameter("Should provide either logGroupName or logGroupIdentifier.")
+    return str(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +122,10 @@ class LogsService:
             if not await tx.logs.insert_group(account, name, self._now(), dict(tags)):
                 raise ResourceAlreadyExists("The specified log group already exists")
 
-    async def groups(self, account: str, prefix: str) -> list[LogGroup]:
+    async def groups(self, account: str, params: Mapping[str, Any]) -> Page[LogGroup]:
         async with self._store.read() as tx:
-            return await tx.logs.groups(account, prefix)
+            found = await tx.logs.groups(account, params.get("logGroupNamePrefix") or "")
+        return page_of(found, params)
 
     async def delete_group(self, account: str, name: str) -> None:
         async with self._store.write() as tx:
@@ -89,10 +144,16 @@ class LogsService:
             if not await tx.logs.insert_stream(found.id, name, self._now()):
                 raise ResourceAlreadyExists("The specified log stream already exists")
 
-    async def streams(self, account: str, group: str, prefix: str) -> list[LogStream]:
+    async def streams(self, account: str, group: str, params: Mapping[str, Any]) -> Page[LogStream]:
+        """DescribeLogStreams: by name, or by last event time with `orderBy`; `descending`."""
         async with self._store.read() as tx:
             found = await self._group(tx, account, group)
-            return await tx.logs.streams(found.id, prefix)
+            streams = await tx.logs.streams(found.id, params.get("logStreamNamePrefix") or "")
+        if params.get("orderBy") == "LastEventTime":
+            streams.sort(key=lambda s: s.last_event or 0)
+        if params.get("descending"):
+            streams.reverse()
+        return page_of(streams, params)
 
     async def _stream(self, tx: Transaction, account: str, group: str, name: str) -> LogStream:
         found = await self._group(tx, account, group)
@@ -144,26 +205,33 @@ class LogsService:
 
     async def filter_events(
         self, account: str, group: str, params: Mapping[str, Any]
-    ) -> tuple[list[LogEvent], list[str]]:
+    ) -> FilteredEvents:
+        """Events of the group's streams (all, or those named or prefixed) in the order they
+        were put, matching the pattern; `nextToken` is the id of the last event a page read."""
         limit = min(int(params.get("limit") or MAX_EVENTS), MAX_EVENTS)
         names = set(params.get("logStreamNames") or [])
-        after = 0
-        if params.get("nextToken"):
-            token = str(params["nextToken"])
-            if not token.isdigit():
-                raise InvalidParameter("The specified nextToken is invalid.")
-            after = int(token)
+        after = _position(params.get("nextToken"))
+        pattern = str(params.get("filterPattern") or "")
+        matched: list[LogEvent] = []
         async with self._store.read() as tx:
             found = await self._group(tx, account, group)
             streams = await tx.logs.streams(found.id, params.get("logStreamNamePrefix") or "")
             streams = [s for s in streams if not names or s.name in names]
-            query = EventQuery(
-                [s.id for s in streams],
-                start=params.get("startTime"),
-                end=params.get("endTime"),
-                after=after,
-                limit=MAX_EVENTS,
-            )
-            events = await tx.logs.events(query) if streams else []
-        pattern = str(params.get("filterPattern") or "")
-        return [e for e in events if matches(pattern, e.message)][:limit], [s.name for s in streams]
+            for _ in range(FILTER_BATCHES if streams else 0):
+                query = EventQuery(
+                    [s.id for s in streams],
+                    start=params.get("startTime"),
+                    end=params.get("endTime"),
+                    after=after,
+                    limit=MAX_EVENTS,
+                )
+                batch = await tx.logs.events(query)
+                for event in batch:
+                    after = event.id
+                    if matches(pattern, event.message):
+                        matched.append(event)
+                        if len(matched) == limit:
+                            return FilteredEvents(matched, [s.name for s in streams], str(after))
+                if len(batch) < MAX_EVENTS:
+                    return FilteredEvents(matched, [s.name for s in streams], None)
+        return FilteredEvents(matched, [s.name for s in streams], str(after) if streams else None)
