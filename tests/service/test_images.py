@@ -502,6 +502,25 @@ async def test_a_child_of_an_index_pushed_meanwhile_is_not_deleted(
     ]
 
 
+async def test_deleting_an_index_and_its_child_while_the_index_is_pushed_again(
+    images: ImageService, uploads: UploadService, repo: Repository
+) -> None:
+    """BatchDeleteImage naming an index and its child, racing a push of that index: the
+    delete locks its images in one order (the push's), so one waits for the other and
+    neither fails with a database error (a deadlock, on PostgreSQL)."""
+    child_text, _, _ = await image(uploads, repo, "contended")
+    index = index_text(child_text)
+    for round_ in range(12):
+        child = await put(images, repo, child_text)
+        digest = await put(images, repo, index, f"r{round_}")
+        pushing = put(images, repo, index, f"again{round_}")
+        deleting = images.batch_delete_image(repo, [ImageId(digest), ImageId(child)])
+        pushed, deleted = await asyncio.gather(pushing, deleting, return_exceptions=True)
+        assert not isinstance(deleted, BaseException), deleted
+        assert pushed == digest or isinstance(pushed, ReferencedImagesNotFound), pushed
+        await images.batch_delete_image(repo, [ImageId(digest)])
+
+
 # -- ListImageReferrers ---------------------------------------------------------------------
 
 

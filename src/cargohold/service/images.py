@@ -290,6 +290,12 @@ class ImageService:
         that was its last tag. A child of an index in the repository is never deleted."""
         result: BatchResult[ImageId] = BatchResult()
         async with self._store.write(changes=Changes.CONTENT) as tx:
+            # Every image named is held first, in id order (a push's order: an index's
+            # children were stored before it), so a push of an index racing the delete of it
+            # and its children waits or is waited for, and never deadlocks with it.
+            named = [await resolve_image(tx, repository, i) for i in image_ids]
+            held = {r.id for r in named if not isinstance(r, ImageFailure)}
+            await tx.lifecycle.hold_for_actions(repository.id, held)
             for image_id in image_ids:
                 resolved = await resolve_image(tx, repository, image_id)
                 if isinstance(resolved, ImageFailure):
@@ -304,7 +310,8 @@ class ImageService:
                     continue
                 # The row held first (waiting for a push of an index that holds it), the
                 # parents read after: an index committed meanwhile is seen.
-                await tx.lifecycle.hold_for_actions(repository.id, [resolved.id])
+                if resolved.id not in held:  # a tag moved to it since
+                    await tx.lifecycle.hold_for_actions(repository.id, [resolved.id])
                 parents = await tx.manifests.manifest_parents(repository.id, resolved.digest)
                 if parents:
                     result.failures.append(
