@@ -26,11 +26,8 @@ from cargohold.domain.records import Repository
 from cargohold.metadata.store import MetadataStore
 from cargohold.service.content import ContentService
 from cargohold.service.image_ids import ImageId
-from cargohold.service.images import (
-    ImageService,
-    decode_token,
-    encode_token,
-)
+from cargohold.service.images import ImageService
+from cargohold.service.tokens import decode_token, encode_token
 from cargohold.service.uploads import UploadService
 
 pytestmark = [

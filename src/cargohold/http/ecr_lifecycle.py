@@ -12,9 +12,9 @@ from cargohold.http.ecr import EcrCall, Handler
 from cargohold.service.archive import ArchiveService
 from cargohold.service.content import ContentService
 from cargohold.service.image_ids import ImageId
-from cargohold.service.images import decode_token, encode_token
 from cargohold.service.lifecycle import LifecycleService
 from cargohold.service.pull_times import MAX_EXCLUSIONS, PullTimes
+from cargohold.service.tokens import decode_token, encode_token
 
 
 def _named(repository: Repository) -> dict[str, Any]:

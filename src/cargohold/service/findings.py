@@ -24,7 +24,8 @@ from cargohold.domain.scans import (
 )
 from cargohold.domain.vulnerabilities import SEVERITIES
 from cargohold.ports import Metadata
-from cargohold.service.images import ImageId, ImageService, decode_token, encode_token
+from cargohold.service.images import ImageId, ImageService
+from cargohold.service.tokens import decode_token, encode_token
 
 DEFAULT_FINDINGS_PAGE = 100
 

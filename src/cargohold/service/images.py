@@ -11,12 +11,10 @@ and opaque `nextToken` pagination.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from cargohold.domain import jsondoc
 from cargohold.domain.digest import Digest
@@ -54,6 +52,7 @@ from cargohold.service.image_ids import (
     resolve_image,
     status_filter,
 )
+from cargohold.service.tokens import decode_token, encode_token, invalid_token
 
 T = TypeVar("T")
 
@@ -80,41 +79,6 @@ class ImageDetail:
 class FetchedImage:
     image_id: ImageId
     manifest: Manifest
-
-
-# -- pagination tokens ---------------------------------------------------------------------
-# A token is urlsafe base64 of a small JSON document naming the operation, the repository and
-# the keyset to continue after: opaque to clients, meaningless in another call.
-
-
-def _invalid_token() -> InvalidParameter:
-    return InvalidParameter(
-        "Invalid parameter at 'nextToken' failed to satisfy constraint: 'Invalid NextToken'"
-    )
-
-
-def encode_token(operation: str, repository_id: int, key: list[Any]) -> str:
-    document = {"v": 1, "op": operation, "repo": repository_id, "key": key}
-    raw = json.dumps(document, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_token(token: str, operation: str, repository_id: int) -> list[Any]:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        document = jsondoc.loads(raw)
-    except (binascii.Error, ValueError):
-        raise _invalid_token() from None
-    if (
-        not isinstance(document, dict)
-        or document.get("v") != 1
-        or document.get("op") != operation
-        or document.get("repo") != repository_id
-        or not isinstance(document.get("key"), list)
-    ):
-        raise _invalid_token()
-    key: list[Any] = document["key"]
-    return key
 
 
 def _page_size(max_results: int | None, default: int) -> int:
@@ -159,7 +123,7 @@ class ImageService:
         if next_token is not None:
             key = decode_token(next_token, "ListImages", repository.id)
             if len(key) != 2 or not isinstance(key[0], int) or not isinstance(key[1], str | None):
-                raise _invalid_token()
+                raise invalid_token()
             after = (key[0], key[1])
         limit = _page_size(max_results, DEFAULT_PAGE)
         async with self._store.read() as tx:
@@ -198,7 +162,7 @@ class ImageService:
         if next_token is not None:
             key = decode_token(next_token, "DescribeImages", repository.id)
             if len(key) != 1 or not isinstance(key[0], int):
-                raise _invalid_token()
+                raise invalid_token()
             after_id = key[0]
         limit = _page_size(max_results, DEFAULT_PAGE)
         async with self._store.read() as tx:
@@ -472,7 +436,7 @@ class ImageService:
         if next_token is not None:
             key = decode_token(next_token, "ListImageReferrers", repository.id)
             if len(key) != 2 or key[0] != str(subject) or not isinstance(key[1], str):
-                raise _invalid_token()
+                raise invalid_token()
             after = key[1]
         limit = _page_size(max_results, DEFAULT_REFERRER_PAGE)
         async with self._store.read() as tx:

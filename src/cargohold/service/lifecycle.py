@@ -28,9 +28,10 @@ from cargohold.domain.records import Repository, StoredLifecyclePolicy, StoredPr
 from cargohold.ports import Changes, Metadata, Transaction
 from cargohold.service.audit import AUDIT, iso_time
 from cargohold.service.image_ids import ImageId
-from cargohold.service.images import DEFAULT_PAGE, decode_token, encode_token
+from cargohold.service.images import DEFAULT_PAGE
 from cargohold.service.jobs import JobKind, JobRunner
 from cargohold.service.lifecycle_plan import ARCHIVED, PlannedAction, execution_event, plan
+from cargohold.service.tokens import decode_token, encode_token
 
 log = logging.getLogger(__name__)
 
