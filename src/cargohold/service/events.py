@@ -7,12 +7,17 @@ outbox's lock, held until the commit (see `metadata.outbox`). Reads never write 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+
+import anyio
 
 from cargohold.domain.ecrevents import FAILURE, PUSH, EcrEvent, image_action, image_scan
 from cargohold.domain.manifest import ParsedManifest
 from cargohold.domain.records import Manifest, Repository
-from cargohold.ports import Transaction
+from cargohold.ports import Metadata, OutboxRecord, Transaction
+
+#: Events read per query when following the outbox.
+READ_BATCH = 500
 
 
 def image_actions(
@@ -103,3 +108,35 @@ async def record_scan(
         now=now,
     )
     await tx.outbox.append_events([event])
+
+
+async def start_of(store: Metadata, *, from_start: bool, since_id: int | None) -> int:
+    """The cursor a reader of the outbox begins after: `since_id`, 0 (everything kept) with
+    `from_start`, else the newest event (only what comes next)."""
+    if since_id is not None:
+        return since_id
+    if from_start:
+        return 0
+    async with store.read() as tx:
+        return await tx.outbox.last_event_id()
+
+
+async def follow_outbox(
+    store: Metadata, after: int, *, follow: bool, interval: float = 1.0
+) -> AsyncIterator[OutboxRecord]:
+    """The events after id `after`, by ascending id; with `follow`, then every event written
+    later, polling every `interval` seconds, for ever. Ids become visible in commit order
+    (see `ports.outbox`), so the cursor never passes an event that commits later."""
+    cursor = after
+    while True:
+        async with store.read() as tx:
+            records = await tx.outbox.events_after(cursor, READ_BATCH)
+        for record in records:
+            yield record
+        if records:
+            cursor = records[-1].id
+        if len(records) == READ_BATCH:
+            continue
+        if not follow:
+            return
+        await anyio.sleep(interval)
