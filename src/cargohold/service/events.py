@@ -7,17 +7,24 @@ outbox's lock, held until the commit (see `metadata.outbox`). Reads never write 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any
 
 import anyio
 
 from cargohold.domain.ecrevents import FAILURE, PUSH, EcrEvent, image_action, image_scan
 from cargohold.domain.manifest import ParsedManifest
 from cargohold.domain.records import Manifest, Repository
-from cargohold.ports import Metadata, OutboxRecord, Transaction
+from cargohold.ports import Changes, Metadata, OutboxRecord, Transaction
+
+log = logging.getLogger(__name__)
 
 #: Events read per query when following the outbox.
 READ_BATCH = 500
+#: The job kind that prunes the outbox, and the longest time between two of its runs.
+PRUNE_EVENTS = "prune-events"
+LONGEST_PRUNE_INTERVAL = 3600.0
 
 
 def image_actions(
@@ -140,3 +147,34 @@ async def follow_outbox(
         if not follow:
             return
         await anyio.sleep(interval)
+
+
+class EventRetention:
+    """Prunes the outbox: an event leaves once it is older than the retention and every
+    delivery target's cursor has passed it (with no cursor at all, once it is old enough).
+    A target counts from its first cursor row on. Pruning below every cursor cannot reorder
+    what a reader sees, so it takes no outbox lock."""
+
+    def __init__(self, store: Metadata, clock: Callable[[], float], *, retention: float) -> None:
+        self._store = store
+        self._clock = clock
+        self.retention = retention
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two prunings: at most the retention, and at most an hour."""
+        return min(self.retention, LONGEST_PRUNE_INTERVAL)
+
+    async def run(self, payload: Mapping[str, Any] | None = None) -> None:
+        """The periodic job's handler (it takes no payload)."""
+        removed = await self.prune()
+        if removed:
+            log.info("%d events older than %g s left the outbox", removed, self.retention)
+
+    async def prune(self) -> int:
+        """Delete what may go; how many events."""
+        cutoff = self._clock() - self.retention
+        async with self._store.write(changes=Changes.NOTHING) as tx:
+            cursors = await tx.outbox.cursors()
+            through = min(cursors.values()) if cursors else await tx.outbox.last_event_id()
+            return await tx.outbox.delete_events_before(cutoff, through)
