@@ -333,3 +333,23 @@ async def test_the_region_of_the_events_is_the_configured_one(
     await services.content.put_manifest(repo, "v1", raw, OCI_MANIFEST)
     (event,) = await outbox(store)
     assert event["region"] == "eu-west-1" and event["account"] == ACCOUNT
+
+
+async def test_a_scan_started_on_an_artifact_ends_at_once_with_its_event(
+    scanner: Scanner,
+    content: ContentService,
+    uploads: UploadService,
+    repo: Repository,
+    store: MetadataStore,
+) -> None:
+    config = b'{"kind": "not an image"}'
+    await push_blob(uploads, repo, config)
+    raw = image_manifest(Descriptor.of("application/vnd.example.config+json", config), [])
+    await content.put_manifest(repo, "art", raw, OCI_MANIFEST)
+    pushed = await last_id(store)
+    await scanner.runner.start_image_scan(repo, ImageId(tag="art"))
+    (scan,) = await outbox(store, pushed)
+    assert scan["detail-type"] == "ECR Image Scan"
+    assert scan["detail"]["scan-status"] == UNSUPPORTED_IMAGE
+    assert scan["detail"]["image-tags"] == ["art"]
+    assert scan["detail"]["image-digest"] == digest_of(raw)

@@ -84,27 +84,27 @@ def removed_images(manifest: Manifest, tags: Iterable[str]) -> list[tuple[Manife
     return named or [(manifest, None)]
 
 
-async def record_scan(
+async def scan_event(
     tx: Transaction,
     region: str,
     manifest_id: int,
     status: str,
     severity_counts: Mapping[str, int],
     now: float,
-) -> None:
-    """ "ECR Image Scan" for the scan of `manifest_id` that ended with `status` (nothing when the
+) -> EcrEvent | None:
+    """ "ECR Image Scan" for the scan of `manifest_id` that ended with `status` (None when the
     image is gone)."""
     listed = await tx.manifests.manifests_by_id([manifest_id])
     if not listed:
-        return
+        return None
     manifest = listed[0]
     repository = (await tx.repositories.repositories_by_id([manifest.repository_id])).get(
         manifest.repository_id
     )
     if repository is None:
-        return
+        return None
     tags = (await tx.manifests.tags_by_manifest([manifest.id])).get(manifest.id, [])
-    event = image_scan(
+    return image_scan(
         account=repository.registry_id,
         region=region,
         repository=repository.name,
@@ -114,7 +114,20 @@ async def record_scan(
         severity_counts=severity_counts,
         now=now,
     )
-    await tx.outbox.append_events([event])
+
+
+async def record_scan(
+    tx: Transaction,
+    region: str,
+    manifest_id: int,
+    status: str,
+    severity_counts: Mapping[str, int],
+    now: float,
+) -> None:
+    """Append the `scan_event`, as the transaction's last statement."""
+    event = await scan_event(tx, region, manifest_id, status, severity_counts, now)
+    if event is not None:
+        await tx.outbox.append_events([event])
 
 
 async def start_of(store: Metadata, *, from_start: bool, since_id: int | None) -> int:
