@@ -18,6 +18,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cargohold import background
 from cargohold.auth.secretbox import SecretBox
 from cargohold.background import build_collector, build_lifecycle, build_scrubber
 from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, from_json
@@ -74,7 +75,6 @@ from cargohold.service.scan_runner import SCAN, ScanRunner
 from cargohold.service.scans import ScanService
 from cargohold.service.sts import StsService
 from cargohold.service.templates import TemplateService
-from cargohold.service.upload_expiry import EXPIRE_UPLOADS, UploadExpiry
 from cargohold.service.uploads import UploadService
 from cargohold.service.vulndb import REMATCH, VulnerabilityDatabase
 from cargohold.storage.filesystem import FilesystemDriver
@@ -143,6 +143,7 @@ def build_content(
         create_on_push=config.create_on_push,
         rules=repositories,
         templates=templates,
+        region=config.region,
     )
     uploads = UploadService(
         store,
@@ -175,6 +176,7 @@ def build_scanning(
         clock,
         sbom=sbom,
         wake=jobs.wake if jobs is not None else None,
+        region=content.region,
     )
     content.push_hook = runner
     if jobs is not None:
@@ -342,12 +344,12 @@ class Node:
         storage = build_storage(config)
         services = build_content(config, store, storage, clock)
         jobs = JobRunner(store, clock)
-        expiry = UploadExpiry(store, storage, clock, expiry=config.upload_expiry_seconds)
-        jobs.register(EXPIRE_UPLOADS, JobKind(expiry.run, every=expiry.interval))
+        background.build_upload_expiry(config, store, storage, clock, jobs)
         scans = build_scanning(store, storage, services.content, services.uploads, clock, jobs)
         lifecycle, archive = build_lifecycle(config, store, clock, jobs)
         build_collector(config, store, storage, clock, jobs)
         build_scrubber(config, store, storage, jobs)
+        background.build_event_retention(config, store, clock, jobs)
         access = build_access(config, store, clock)
         redirect = config.storage.redirect
         oci = OciFront(

@@ -1,6 +1,7 @@
 """The background work of a node, built from its configuration: lifecycle policies and the
-archive storage class (`build_lifecycle`), online garbage collection (`build_collector`) and
-scrubbing (`build_scrubber`).
+archive storage class (`build_lifecycle`), online garbage collection (`build_collector`),
+scrubbing (`build_scrubber`), expiring upload sessions (`build_upload_expiry`) and pruning the
+event outbox (`build_event_retention`).
 Part of the composition root (`app.py` builds through these, and so do the CLIs); they wire
 services and job kinds, never adapters."""
 
@@ -11,10 +12,12 @@ from collections.abc import Callable
 from cargohold.config import Config
 from cargohold.ports import Metadata, StorageDriver
 from cargohold.service.archive import ArchiveService
+from cargohold.service.events import PRUNE_EVENTS, EventRetention
 from cargohold.service.gc import GarbageCollector
 from cargohold.service.jobs import JobKind, JobRunner
 from cargohold.service.lifecycle import LifecycleService
 from cargohold.service.scrub import SCRUB, Scrubber
+from cargohold.service.upload_expiry import EXPIRE_UPLOADS, UploadExpiry
 
 
 def build_lifecycle(
@@ -56,3 +59,26 @@ def build_scrubber(
     if jobs is not None and scrubber.interval > 0:
         jobs.register(SCRUB, JobKind(scrubber.run, every=scrubber.interval))
     return scrubber
+
+
+def build_event_retention(
+    config: Config, store: Metadata, clock: Callable[[], float], jobs: JobRunner | None = None
+) -> EventRetention:
+    """Outbox pruning; with `jobs`, every `min(events_retention_seconds, 1 h)`."""
+    retention = EventRetention(store, clock, retention=config.events_retention_seconds)
+    if jobs is not None:
+        jobs.register(PRUNE_EVENTS, JobKind(retention.run, every=retention.interval))
+    return retention
+
+
+def build_upload_expiry(
+    config: Config,
+    store: Metadata,
+    storage: StorageDriver,
+    clock: Callable[[], float],
+    jobs: JobRunner,
+) -> UploadExpiry:
+    """The sweep of idle upload sessions, every `min(upload_expiry_seconds, 1 h)` on `jobs`."""
+    expiry = UploadExpiry(store, storage, clock, expiry=config.upload_expiry_seconds)
+    jobs.register(EXPIRE_UPLOADS, JobKind(expiry.run, every=expiry.interval))
+    return expiry

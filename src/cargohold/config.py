@@ -91,6 +91,9 @@ class Config:
     gc_interval_seconds: float = 3600.0
     #: How often every stored blob is re-hashed (seconds); 0: only `cargohold scrub`.
     scrub_interval_seconds: float = 0.0
+    #: ECR events are kept in the outbox this long (seconds) once every delivery target has
+    #: been given them.
+    events_retention_seconds: float = 604800.0
     storage: StorageConfig = field(default_factory=StorageConfig)
     #: The AWS profile `serve` and `admin init` write the administrator's key to.
     aws_profile: str = "cargohold"
@@ -160,6 +163,8 @@ class Config:
             raise ConfigError("lifecycle_interval_seconds must be more than 0 and at most a year")
         if self.gc_grace_seconds is not None and self.gc_grace_seconds < 0:
             raise ConfigError("gc_grace_seconds must not be negative")
+        if not 0 < self.events_retention_seconds <= 366 * 86400:
+            raise ConfigError("events_retention_seconds must be more than 0 and at most a year")
         if self.gc_interval_seconds < 0 or self.scrub_interval_seconds < 0:
             raise ConfigError("gc_interval_seconds and scrub_interval_seconds must not be negative")
         if (self.tls_cert is None) != (self.tls_key is None):
