@@ -4,12 +4,19 @@ pull-time exclusions keep their principals' pulls from moving them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from cargohold.domain.errors import ExclusionAlreadyExists, ExclusionNotFound, InvalidParameter
+from cargohold.domain.errors import (
+    ExclusionAlreadyExists,
+    ExclusionNotFound,
+    InvalidParameter,
+)
 from cargohold.domain.principal import ASSUMED_ROLE_PRINCIPAL, Principal
 from cargohold.domain.records import Repository
 from cargohold.metadata.store import MetadataStore
+from cargohold.ports.storage import MetadataUnavailable
 from cargohold.service.content import ContentService
 from cargohold.service.pull_times import PULL_TIME_RESOLUTION, PullTimes
 from cargohold.service.uploads import UploadService
@@ -72,6 +79,45 @@ async def test_pulls_are_written_in_batches(
     assert (await content.manifest(repo, "a")).last_pulled_at == now[0]
     await content.pull_times.flush()
     assert [await stored_pull(store, repo, d) for d in digests] == [now[0]] * 3
+
+
+class _RefusingStore:
+    """The store, but its next `refusals` writes fail as an unreachable database's would."""
+
+    def __init__(self, store: MetadataStore, refusals: int) -> None:
+        self._store = store
+        self.refusals = refusals
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def write(self, **kwargs: Any) -> Any:
+        if self.refusals:
+            self.refusals -= 1
+            raise MetadataUnavailable("the metadata database cannot be reached")
+        return self._store.write(**kwargs)
+
+
+async def test_a_batch_that_cannot_be_written_is_written_with_the_next(
+    store: MetadataStore,
+    storage: FilesystemDriver,
+    uploads: UploadService,
+    repo: Repository,
+    now: list[float],
+) -> None:
+    refusing = _RefusingStore(store, refusals=2)
+    times = PullTimes(refusing, lambda: now[0], flush_interval=3600)  # type: ignore[arg-type]
+    content = ContentService(store, storage, lambda: now[0], registry_id=ACCOUNT, pull_times=times)
+    raw = await image(content, uploads, repo)
+    digest = (await content.put_manifest(repo, "a", raw, OCI_MANIFEST)).manifest.digest
+    await content.record_pull(await content.manifest(repo, "a"), USER)
+    await times.flush()
+    await times.flush()
+    assert refusing.refusals == 0
+    assert await stored_pull(store, repo, digest) is None
+    await times.flush()
+    assert await stored_pull(store, repo, digest) == now[0]
+    await times.close()
 
 
 async def test_a_pull_time_only_moves_forward_once_a_period(

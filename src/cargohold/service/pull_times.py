@@ -7,7 +7,10 @@ manifest less than `resolution` seconds ago), and a background task writes what 
 every `flush_interval` seconds, in one transaction and one statement per 500 manifests; each
 manifest's time only moves forward. Until then this process answers with what it noted
 (`latest`), so a pull is seen at once by the process that served it and within the flush
-interval by every other; ECR itself promises a refresh at least once every 24 hours.
+interval by every other; ECR itself promises a refresh at least once every 24 hours. A batch
+that cannot be written (the database unreachable) goes back to be written with the next, each
+manifest keeping its latest time, and the writes back off (up to `_MAX_BACKOFF` seconds apart)
+until one succeeds.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 PULL_TIME_RESOLUTION = 60.0
 #: Manifests whose last noted pull a process remembers (the oldest are forgotten).
 _REMEMBERED = 65536
+#: The longest pause between attempts to write pull times while the database refuses them.
+_MAX_BACKOFF = 30.0
 #: Exclusions one registry may hold.
 MAX_EXCLUSIONS = 100
 _PRINCIPAL_ARN = re.compile(
@@ -67,6 +72,9 @@ class PullTimes:
         self._pending: dict[int, float] = {}
         self._flusher: asyncio.Task[None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
+        # Writes failed in a row (the pause before the next attempt grows with it).
+        self._failures = 0
+        self._closed = False
         self._exclusions: ReadCache[str, frozenset[str]] = ReadCache(store)
 
     def latest(self, manifest_id: int) -> float | None:
@@ -91,6 +99,9 @@ class PullTimes:
             self._latest.clear()
         self._latest[manifest_id] = now
         self._pending[manifest_id] = now
+        self._start_flusher()
+
+    def _start_flusher(self) -> None:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
 
@@ -110,7 +121,8 @@ class PullTimes:
 
     async def _flush_soon(self) -> None:
         while self._pending:
-            await asyncio.sleep(self._flush_interval)
+            pause = self._flush_interval * 2 ** min(self._failures, 16)
+            await asyncio.sleep(min(pause, max(self._flush_interval, _MAX_BACKOFF)))
             await self.flush()
 
     async def flush(self) -> None:
@@ -128,10 +140,22 @@ class PullTimes:
             async with self._store.write(changes=Changes.NOTHING) as tx:
                 await tx.lifecycle.record_pulls(batch)
         except Exception:
-            log.exception("could not record the pull times of %d manifests", len(batch))
+            if not self._failures:
+                log.exception("could not record the pull times of %d manifests", len(batch))
+            self._failures += 1
+            for manifest_id, pulled in batch.items():
+                if pulled > self._pending.get(manifest_id, 0.0):
+                    self._pending[manifest_id] = pulled
+            if not self._closed:
+                self._start_flusher()
+        else:
+            if self._failures:
+                log.info("pull times are written again after %d failed writes", self._failures)
+            self._failures = 0
 
     async def close(self) -> None:
-        """Stop the background writes, then write what is left."""
+        """Stop the background writes, then write what is left (once)."""
+        self._closed = True
         if self._flusher is not None and not self._flusher.done():
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
