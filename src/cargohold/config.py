@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from cargohold.eventsconfig import EventsConfig, EventsConfigError, parse_events
+
 STORAGE_DRIVERS = ("filesystem", "s3")
 
 
@@ -92,6 +94,8 @@ class Config:
     #: How often every stored blob is re-hashed (seconds); 0: only `cargohold scrub`.
     scrub_interval_seconds: float = 0.0
     storage: StorageConfig = field(default_factory=StorageConfig)
+    #: Webhook targets of ECR events (`[[events.webhooks]]`, cargohold.eventsconfig).
+    events: EventsConfig = field(default_factory=EventsConfig)
     #: The AWS profile `serve` and `admin init` write the administrator's key to.
     aws_profile: str = "cargohold"
 
@@ -244,7 +248,14 @@ def _apply(config: Config, values: Mapping[str, Any], source: str) -> Config:
     changes: dict[str, Any] = {}
     storage_changes: dict[str, Any] = {}
     for key, value in values.items():
-        if key == "storage":
+        if key == "events":
+            try:
+                changes["events"] = parse_events(
+                    changes.get("events", config.events), value, source
+                )
+            except EventsConfigError as exc:
+                raise ConfigError(str(exc)) from None
+        elif key == "storage":
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: [storage] must be a table")
             for skey, svalue in value.items():
@@ -272,6 +283,8 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         if key.startswith("storage_"):
             values.setdefault("storage", {})[key.removeprefix("storage_")] = value
+        elif key.startswith("events_"):
+            values.setdefault("events", {})[key.removeprefix("events_")] = value
         else:
             values[key] = value
     return values
@@ -312,4 +325,5 @@ def to_json(config: Config) -> str:
 def from_json(text: str) -> Config:
     values = json.loads(text)
     storage = StorageConfig(**values.pop("storage"))
-    return Config(storage=storage, **values).validate()
+    events = EventsConfig.from_dict(values.pop("events"))
+    return Config(storage=storage, events=events, **values).validate()
