@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.auth.secretbox import SecretBox
-from cargohold.background import build_collector, build_lifecycle, build_scrubber
+from cargohold.background import build_background, build_collector, build_lifecycle, build_scrubber
 from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, from_json
 from cargohold.http.aws_auth import SigV4Authenticator
 from cargohold.http.awsfront import AwsFront
@@ -345,9 +345,7 @@ class Node:
         expiry = UploadExpiry(store, storage, clock, expiry=config.upload_expiry_seconds)
         jobs.register(EXPIRE_UPLOADS, JobKind(expiry.run, every=expiry.interval))
         scans = build_scanning(store, storage, services.content, services.uploads, clock, jobs)
-        lifecycle, archive = build_lifecycle(config, store, clock, jobs)
-        build_collector(config, store, storage, clock, jobs)
-        build_scrubber(config, store, storage, jobs)
+        lifecycle, archive = build_background(config, store, storage, clock, jobs)
         access = build_access(config, store, clock)
         redirect = config.storage.redirect
         oci = OciFront(

@@ -30,7 +30,7 @@ from cargohold.ports.storage import (
     UploadStateInvalid,
     UploadWriter,
 )
-from cargohold.ports.work import Jobs, Scans, Vulnerabilities
+from cargohold.ports.work import Jobs, Leases, Scans, Vulnerabilities
 
 __all__ = [
     "Blobs",
@@ -44,6 +44,7 @@ __all__ = [
     "Identities",
     "Jobs",
     "KeyNotFound",
+    "Leases",
     "Lifecycle",
     "LogEvent",
     "LogGroup",

@@ -50,6 +50,7 @@ from cargohold.metadata.schema.logs import log_events, log_groups, log_streams
 from cargohold.metadata.schema.work import (
     findings,
     jobs,
+    leases,
     scan_packages,
     scanning_configurations,
     scans,
@@ -74,6 +75,7 @@ __all__ = [
     "iam_groups",
     "inline_policies",
     "jobs",
+    "leases",
     "lifecycle_policies",
     "lifecycle_previews",
     "log_events",
