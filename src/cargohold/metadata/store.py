@@ -25,6 +25,7 @@ from cargohold.metadata.leases import SqlLeases
 from cargohold.metadata.lifecycle import SqlLifecycle
 from cargohold.metadata.logs import SqlLogs
 from cargohold.metadata.manifests import SqlManifests
+from cargohold.metadata.outbox import SqlOutbox
 from cargohold.metadata.policies import SqlPolicies
 from cargohold.metadata.registries import SqlRegistries
 from cargohold.metadata.repositories import SqlRepositories
@@ -45,6 +46,7 @@ from cargohold.ports import (
     Lifecycle,
     LogStore,
     Manifests,
+    Outbox,
     Registries,
     Repositories,
     ResourcePolicyStore,
@@ -81,6 +83,7 @@ class SqlTransaction:
         self.lifecycle: Lifecycle = SqlLifecycle(conn)
         self.ecs: EcsStore = SqlEcs(conn)
         self.logs: LogStore = SqlLogs(conn)
+        self.outbox: Outbox = SqlOutbox(conn)
 
 
 class MetadataStore:

@@ -17,6 +17,7 @@ from cargohold.ports.ecs import EcsRecord, EcsStore, TaskFilter
 from cargohold.ports.lifecycle import Lifecycle
 from cargohold.ports.logs import EventQuery, LogEvent, LogGroup, LogStore, LogStream
 from cargohold.ports.metadata import Changes, Metadata, Transaction
+from cargohold.ports.outbox import Outbox, OutboxRecord
 from cargohold.ports.storage import (
     KeyNotFound,
     MetadataUnavailable,
@@ -54,6 +55,8 @@ __all__ = [
     "Metadata",
     "MetadataUnavailable",
     "ObjectInfo",
+    "Outbox",
+    "OutboxRecord",
     "Registries",
     "Repositories",
     "ResourcePolicyStore",

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from cargohold.ports.ecs import EcsStore
     from cargohold.ports.lifecycle import Lifecycle
     from cargohold.ports.logs import LogStore
+    from cargohold.ports.outbox import Outbox
     from cargohold.ports.work import Jobs, Leases, Scans, Vulnerabilities
 
 
@@ -68,6 +69,7 @@ class Transaction(Protocol):
     lifecycle: Lifecycle
     ecs: EcsStore
     logs: LogStore
+    outbox: Outbox
 
 
 class Metadata(Protocol):

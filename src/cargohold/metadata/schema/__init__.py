@@ -47,6 +47,7 @@ from cargohold.metadata.schema.ecs import (
     ecs_tasks,
 )
 from cargohold.metadata.schema.logs import log_events, log_groups, log_streams
+from cargohold.metadata.schema.outbox import event_cursors, event_outbox
 from cargohold.metadata.schema.work import (
     findings,
     jobs,
@@ -68,6 +69,8 @@ __all__ = [
     "ecs_container_instances",
     "ecs_task_definitions",
     "ecs_tasks",
+    "event_cursors",
+    "event_outbox",
     "events",
     "findings",
     "generations",
