@@ -19,8 +19,9 @@ class SqlLeases(SqlStore):
             self._insert(leases)
             .values(name=name, holder=holder, expires_at=until)
             .on_conflict_do_nothing(index_elements=[leases.c.name])
+            .returning(leases.c.name)
         )
-        if inserted.rowcount:
+        if inserted.first() is not None:
             return True
         updated = await self.conn.execute(
             sa.update(leases)
