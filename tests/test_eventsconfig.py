@@ -125,3 +125,13 @@ def test_secrets_that_cannot_be_read(tmp_path: Path) -> None:
     empty = WebhookConfig("a", "http://h/", secret_file=str(tmp_path / "empty"))
     with pytest.raises(EventsConfigError, match="secret is empty"):
         empty.read_secret({})
+
+
+def test_the_server_reads_every_secret_before_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    hooks = [{"name": "a", "url": "http://h/", "secret_env": "A_HOOK_SECRET"}]
+    config = load(environ={"CARGOHOLD_EVENTS_WEBHOOKS": json.dumps(hooks)})
+    monkeypatch.delenv("A_HOOK_SECRET", raising=False)
+    with pytest.raises(ConfigError, match="A_HOOK_SECRET is not set"):
+        config.webhook_secrets()
+    monkeypatch.setenv("A_HOOK_SECRET", "shh")
+    assert config.webhook_secrets() == {"a": b"shh"}

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cargohold.config import Config, ConfigError
-from cargohold.eventsconfig import EventsConfigError
+from cargohold.config import Config
 from cargohold.ports import Metadata, StorageDriver
 from cargohold.service.archive import ArchiveService
 from cargohold.service.event_delivery import EventDelivery, WebhookTarget
@@ -69,15 +68,11 @@ def build_event_delivery(
     read now; with `jobs`, it starts and stops with the job runner."""
     if not config.events.webhooks:
         return None
-    targets = []
-    for hook in config.events.webhooks:
-        try:
-            secret = hook.read_secret()
-        except EventsConfigError as exc:
-            raise ConfigError(str(exc)) from None
-        targets.append(
-            WebhookTarget(hook.name, hook.url, secret, hook.event_pattern(), hook.timeout)
-        )
+    secrets = config.webhook_secrets()
+    targets = [
+        WebhookTarget(hook.name, hook.url, secrets[hook.name], hook.event_pattern(), hook.timeout)
+        for hook in config.events.webhooks
+    ]
     sender = HttpxSender()
     delivery = EventDelivery(
         store, targets, sender, clock, retry_max=config.events.retry_max_seconds

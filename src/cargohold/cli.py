@@ -88,6 +88,7 @@ def _serve(args: argparse.Namespace) -> int:
     # driver and the database set those modes themselves too.
     os.umask(0o077)
     config = _load(args, host=args.host, port=args.port, workers=args.workers)
+    config.webhook_secrets()  # a target whose secret cannot be read stops it here
     requestlog.configure_logging(config.log_level, config.log_format)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     problem = _storage_problem(config)

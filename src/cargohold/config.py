@@ -133,6 +133,13 @@ class Config:
     def scheme(self) -> str:
         return "https" if self.tls_cert else "http"
 
+    def webhook_secrets(self) -> dict[str, bytes]:
+        """Each webhook target's signing secret, read now; ConfigError when one cannot be."""
+        try:
+            return {hook.name: hook.read_secret() for hook in self.events.webhooks}
+        except EventsConfigError as exc:
+            raise ConfigError(str(exc)) from None
+
     def validate(self) -> Config:
         if not re.fullmatch(r"\d{12}", self.account_id):
             raise ConfigError(f"account_id must be 12 digits, not {self.account_id!r}")

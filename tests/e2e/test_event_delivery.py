@@ -139,9 +139,7 @@ def test_push_tag_move_delete_and_scan_arrive_signed_and_filtered(
             summary(expected_scan[0]),
         ]
         assert expected_scan[0]["detail"]["image-digest"] == second
-        assert [summary(e) for e in deletes.events()] == [
-            ("ECR Image Action", "DELETE", first, "")
-        ]
+        assert [summary(e) for e in deletes.events()] == [("ECR Image Action", "DELETE", first, "")]
         for delivery in receiver.deliveries() + deletes.deliveries():
             assert delivery.signed_by(SECRET.encode())
             assert not delivery.signed_by(b"another secret")
