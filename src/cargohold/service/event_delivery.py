@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: Events read from the outbox at a time.
 BATCH = 100
+#: How often (seconds) an idle deliverer looks whether content was written.
+_GLANCE = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +196,7 @@ class EventDelivery:
             async with self._store.read() as tx:
                 records = await tx.outbox.events_after(cursor, BATCH)
             if not records:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self._poll)
+                await self._idle(wake)
                 continue
             for record in records:
                 document = _parse(target, record.id, record.document)
@@ -208,6 +209,19 @@ class EventDelivery:
             else:
                 if records[-1].id != cursor:
                     cursor = await self._advance(target, cursor, records[-1].id)
+
+    async def _idle(self, wake: asyncio.Event) -> None:
+        """Wait for `poll_interval`, or less: until `wake()`, or until a write to content
+        commits in any process (its generation moves; reading it costs no query here, or
+        one primary-key read a turn on SQLite), which is when pushes and deletes write events."""
+        seen = self._store.content_generation
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._poll
+        while loop.time() < deadline and self._store.content_generation == seen:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), min(_GLANCE, self._poll))
+            if wake.is_set():
+                return
 
     async def _advance(self, target: WebhookTarget, cursor: int, to: int) -> int:
         """Move the cursor from `cursor` to `to`; where it is now."""
