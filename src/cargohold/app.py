@@ -143,6 +143,7 @@ def build_content(
         create_on_push=config.create_on_push,
         rules=repositories,
         templates=templates,
+        region=config.region,
     )
     uploads = UploadService(
         store,
@@ -175,6 +176,7 @@ def build_scanning(
         clock,
         sbom=sbom,
         wake=jobs.wake if jobs is not None else None,
+        region=content.region,
     )
     content.push_hook = runner
     if jobs is not None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cargohold.domain.digest import Digest, is_digest
+from cargohold.domain.ecrevents import DELETE, PUSH
 from cargohold.domain.errors import (
     BlobUnknown,
     DigestInvalid,
@@ -27,6 +28,7 @@ from cargohold.domain.principal import Principal
 from cargohold.domain.records import Manifest, Repository
 from cargohold.ports import Changes, Metadata, StorageDriver, Transaction
 from cargohold.service.archive import restore
+from cargohold.service.events import image_actions, refused_push, removed_images
 from cargohold.service.paths import blob_key
 from cargohold.service.pull_times import PULL_TIME_RESOLUTION as PULL_TIME_RESOLUTION
 from cargohold.service.pull_times import PullTimes
@@ -120,6 +122,7 @@ class ContentService:
         rules: RepositoryRules | None = None,
         templates: PushTemplates | None = None,
         pull_times: PullTimes | None = None,
+        region: str = "us-east-1",
     ) -> None:
         self._rules = rules
         self._templates = templates
@@ -134,8 +137,14 @@ class ContentService:
         self._storage = storage
         self._clock = clock
         self.registry_id = registry_id
+        #: The region the registry's events name.
+        self.region = region
         self._create_on_push = create_on_push
         self.push_hook: PushHook | None = None
+
+    def now(self) -> float:
+        """The service's clock."""
+        return self._clock()
 
     # -- repositories -----------------------------------------------------------------------
 
@@ -268,38 +277,80 @@ class ContentService:
             digest = Digest.of(raw)
         parsed = parse_manifest(raw, content_type)
         now = self._clock()
-        async with self._store.write(changes=Changes.CONTENT) as tx:
-            image_size = await self._check_references(tx, repository, parsed)
-            manifest_id, created = await tx.manifests.put_manifest(
-                repository_id=repository.id,
-                digest=str(digest),
-                media_type=parsed.media_type,
-                artifact_type=parsed.effective_artifact_type,
-                subject_digest=str(parsed.subject.digest) if parsed.subject else None,
-                content=raw,
-                image_size=image_size,
-                annotations=parsed.annotations,
-                blob_digests=[str(d.digest) for d in parsed.blob_references],
-                child_digests=[str(c.digest) for c in parsed.children],
-                now=now,
-            )
-            if tag is not None:
-                await self._tag(tx, repository, tag, manifest_id, now)
-            manifest = await tx.manifests.get_manifest(repository.id, str(digest))
-            if manifest is not None and manifest.image_status == "ARCHIVED":
-                # Pushing an archived image again restores it.
-                await restore(tx, [manifest.id], now)
-                manifest = await tx.manifests.get_manifest(repository.id, str(digest))
-            hook = self.push_hook
-            follow_up = bool(
-                created
-                and hook is not None
-                and await hook.manifest_pushed(tx, repository, manifest_id, parsed, now)
-            )
-        if follow_up and hook is not None:
-            hook.pushed()
-        assert manifest is not None
+        try:
+            async with self._store.write(changes=Changes.CONTENT) as tx:
+                manifest, created, follow_up = await self._store_manifest(
+                    tx, repository, str(digest), tag, raw, parsed, now
+                )
+        except ImageTagAlreadyExists:
+            await self._push_refused(repository, str(digest), tag, parsed, now)
+            raise
+        if follow_up and self.push_hook is not None:
+            self.push_hook.pushed()
         return PushedManifest(manifest, parsed, created)
+
+    async def _store_manifest(
+        self,
+        tx: Transaction,
+        repository: Repository,
+        digest: str,
+        tag: str | None,
+        raw: bytes,
+        parsed: ParsedManifest,
+        now: float,
+    ) -> tuple[Manifest, bool, bool]:
+        """The push inside its transaction: the manifest, whether it was created, whether the
+        push hook has follow-up work."""
+        image_size = await self._check_references(tx, repository, parsed)
+        manifest_id, created = await tx.manifests.put_manifest(
+            repository_id=repository.id,
+            digest=digest,
+            media_type=parsed.media_type,
+            artifact_type=parsed.effective_artifact_type,
+            subject_digest=str(parsed.subject.digest) if parsed.subject else None,
+            content=raw,
+            image_size=image_size,
+            annotations=parsed.annotations,
+            blob_digests=[str(d.digest) for d in parsed.blob_references],
+            child_digests=[str(c.digest) for c in parsed.children],
+            now=now,
+        )
+        changed = created
+        if tag is not None:
+            changed = await self._tag(tx, repository, tag, manifest_id, now) or changed
+        manifest = await tx.manifests.get_manifest(repository.id, digest)
+        if manifest is not None and manifest.image_status == "ARCHIVED":
+            # Pushing an archived image again restores it.
+            await restore(tx, [manifest.id], now)
+            manifest = await tx.manifests.get_manifest(repository.id, digest)
+            changed = True
+        hook = self.push_hook
+        follow_up = bool(
+            created
+            and hook is not None
+            and await hook.manifest_pushed(tx, repository, manifest_id, parsed, now)
+        )
+        assert manifest is not None
+        if changed:
+            # A new image, a tag set or moved, an image restored: a push of the tag (or of the
+            # digest alone), as ECR reports one. Last, as appending events must be.
+            pushed = image_actions(PUSH, repository, self.region, [(manifest, tag)], now)
+            await tx.outbox.append_events(pushed)
+        return manifest, created, follow_up
+
+    async def _push_refused(
+        self,
+        repository: Repository,
+        digest: str,
+        tag: str | None,
+        parsed: ParsedManifest,
+        now: float,
+    ) -> None:
+        """A push ECR reports as a FAILURE (an immutable tag): the push wrote nothing, so the
+        event is a transaction of its own."""
+        event = refused_push(repository, self.region, digest, tag, parsed, now)
+        async with self._store.write(changes=Changes.NOTHING) as tx:
+            await tx.outbox.append_events([event])
 
     async def _check_references(
         self, tx: Transaction, repository: Repository, parsed: ParsedManifest
@@ -340,16 +391,18 @@ class ContentService:
 
     async def _tag(
         self, tx: Transaction, repository: Repository, tag: str, manifest_id: int, now: float
-    ) -> None:
+    ) -> bool:
+        """Point `tag` at the manifest; whether it pointed elsewhere or nowhere before."""
         current = await tx.manifests.tag_target(repository.id, tag)
         if current == manifest_id:
-            return
+            return False
         if current is not None and tag_is_immutable(repository, tag):
             raise ImageTagAlreadyExists(
                 f"The image tag '{tag}' already exists in the '{repository.name}' repository "
                 "and cannot be overwritten because the tag is immutable."
             )
         await tx.manifests.set_tag(repository.id, tag, manifest_id, now)
+        return True
 
     async def manifest(
         self, repository: Repository, reference: str, *, accept: list[str] | None = None
@@ -410,9 +463,17 @@ class ContentService:
                     raise ManifestUnknown(
                         f"manifest {reference} is not in repository {repository.name}"
                     )
+                tags = (await tx.manifests.tags_by_manifest([manifest.id])).get(manifest.id, [])
                 await tx.manifests.delete_manifest(manifest.id)
-            elif not await tx.manifests.delete_tag(repository.id, validate_tag(reference)):
-                raise ManifestUnknown(f"tag {reference} is not in repository {repository.name}")
+                removed = removed_images(manifest, sorted(tags))
+            else:
+                tag = validate_tag(reference)
+                manifest = await tx.manifests.get_tagged_manifest(repository.id, tag)
+                if manifest is None or not await tx.manifests.delete_tag(repository.id, tag):
+                    raise ManifestUnknown(f"tag {reference} is not in repository {repository.name}")
+                removed = [(manifest, tag)]
+            deleted = image_actions(DELETE, repository, self.region, removed, self._clock())
+            await tx.outbox.append_events(deleted)
 
     async def tags(
         self, repository: Repository, *, after: str | None, limit: int | None

@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from cargohold.domain import jsondoc
 from cargohold.domain.digest import Digest
+from cargohold.domain.ecrevents import DELETE
 from cargohold.domain.errors import (
     DigestInvalid,
     ImageAlreadyExists,
@@ -41,6 +42,7 @@ from cargohold.domain.principal import Principal
 from cargohold.domain.records import Manifest, Repository
 from cargohold.ports import Changes, Metadata
 from cargohold.service.content import ContentService
+from cargohold.service.events import image_actions, removed_images
 from cargohold.service.image_ids import (
     DIGEST_PATTERN,
     IMAGE_NOT_FOUND,
@@ -289,6 +291,7 @@ class ImageService:
         """By digest: the image and all its tags. By tag: the tag, and the image with it when
         that was its last tag. A child of an index in the repository is never deleted."""
         result: BatchResult[ImageId] = BatchResult()
+        removed: list[tuple[Manifest, str | None]] = []
         async with self._store.write(changes=Changes.CONTENT) as tx:
             for image_id in image_ids:
                 resolved = await resolve_image(tx, repository, image_id)
@@ -300,7 +303,7 @@ class ImageService:
                 if untag_only:
                     assert image_id.tag is not None
                     await tx.manifests.delete_tag(repository.id, image_id.tag)
-                    result.items.append(ImageId(resolved.digest, image_id.tag))
+                    removed.append((resolved, image_id.tag))
                     continue
                 # The row held first (waiting for a push of an index that holds it), the
                 # parents read after: an index committed meanwhile is seen.
@@ -316,12 +319,11 @@ class ImageService:
                     )
                     continue
                 await tx.manifests.delete_manifest(resolved.id)
-                if image_id.digest:
-                    result.items.extend(ImageId(resolved.digest, t) for t in tags)
-                    if not tags:
-                        result.items.append(ImageId(resolved.digest))
-                else:
-                    result.items.append(ImageId(resolved.digest, image_id.tag))
+                by_tag = [(resolved, image_id.tag)]
+                removed.extend(removed_images(resolved, tags) if image_id.digest else by_tag)
+            region, now = self._content.region, self._content.now()
+            await tx.outbox.append_events(image_actions(DELETE, repository, region, removed, now))
+        result.items.extend(ImageId(manifest.digest, tag) for manifest, tag in removed)
         return result
 
     # -- PutImage -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cargohold.domain.ecrevents import service_event
 from cargohold.domain.errors import (
     InvalidParameter,
     LifecyclePolicyNotFound,
@@ -222,6 +223,7 @@ class LifecycleService:
             )
             actions = [a for a in actions if a.manifest.id not in listed]
             await self._apply(tx, actions, now)
+            await tx.lifecycle.set_evaluated(repository.id, now)
             if actions:
                 event = execution_event(
                     repository,
@@ -233,7 +235,16 @@ class LifecycleService:
                     policy_updated_at=stored.updated_at,
                 )
                 await tx.events.insert_events([_event_row(event, repository, now)])
-            await tx.lifecycle.set_evaluated(repository.id, now)
+                # ECR reports lifecycle actions only as this CloudTrail record, which
+                # EventBridge delivers as an "AWS Service Event via CloudTrail".
+                delivered = service_event(
+                    event,
+                    account=repository.registry_id,
+                    region=self._region,
+                    repository=repository.name,
+                    now=now,
+                )
+                await tx.outbox.append_events([delivered])
         return RunResult(repository, actions)
 
     @staticmethod

@@ -42,6 +42,7 @@ from cargohold.domain.vulnerabilities import (
 )
 from cargohold.ports import Changes, Metadata, StorageDriver, Transaction
 from cargohold.scanning import LayerError, LayerReader, default_analyzers
+from cargohold.service.events import record_scan
 from cargohold.service.findings import (
     DESCRIPTION_COMPLETE,
     DESCRIPTION_IN_PROGRESS,
@@ -128,8 +129,11 @@ class ScanRunner:
         *,
         sbom: SbomService | None = None,
         wake: Callable[[], None] | None = None,
+        region: str = "us-east-1",
     ) -> None:
         self._store = store
+        #: The region the "ECR Image Scan" events name.
+        self._region = region
         self._storage = storage
         self._vulndb = vulndb
         self._findings = findings
@@ -199,6 +203,7 @@ class ScanRunner:
                     await tx.scans.finish_scan(
                         scan_id, status=UNSUPPORTED_IMAGE, description=DESCRIPTION_ARTIFACT, now=now
                     )
+                    await record_scan(tx, self._region, target.id, UNSUPPORTED_IMAGE, {}, now)
                     queued += 1
                     continue
                 await tx.scans.start_scan(target.id, now, DESCRIPTION_IN_PROGRESS)
@@ -251,32 +256,36 @@ class ScanRunner:
         parsed = parse_manifest(manifest.content, manifest.media_type)
         now = self._clock
         if not is_image(parsed):
-            await self._finish(scan.id, UNSUPPORTED_IMAGE, DESCRIPTION_ARTIFACT)
+            await self._finish(scan.id, manifest_id, UNSUPPORTED_IMAGE, DESCRIPTION_ARTIFACT)
             return
         try:
             inventory = await self.inventory_of(parsed)
         except LayerError as exc:
-            await self._finish(scan.id, FAILED, f"A layer of the image cannot be read: {exc}")
+            reason = f"A layer of the image cannot be read: {exc}"
+            await self._finish(scan.id, manifest_id, FAILED, reason)
             return
         if not inventory.packages and os_ecosystem(inventory.os) is None:
             await self._finish(
-                scan.id, UNSUPPORTED_IMAGE, DESCRIPTION_UNSUPPORTED, inventory=inventory
+                scan.id, manifest_id, UNSUPPORTED_IMAGE, DESCRIPTION_UNSUPPORTED, inventory
             )
             return
         found, keys = await self._match(inventory)
         updated_at = await self._vulndb.updated_at()
+        counts = severity_counts(found)
         async with self._store.write(changes=Changes.NOTHING) as tx:
+            finished = now()
             await tx.scans.finish_scan(
                 scan.id,
                 status=COMPLETE,
                 description=DESCRIPTION_COMPLETE,
-                now=now(),
+                now=finished,
                 vulndb_updated_at=updated_at,
                 inventory=inventory.to_json(),
                 package_keys=keys,
                 found=[_finding_row(f) for f in found],
-                severity_counts=severity_counts(found),
+                severity_counts=counts,
             )
+            await record_scan(tx, self._region, manifest_id, COMPLETE, counts, finished)
         if self._sbom is not None:
             try:
                 await self._sbom.attach(manifest, inventory, scan.id)
@@ -284,28 +293,38 @@ class ScanRunner:
                 log.warning("could not attach the SBOM of %s: %s", manifest.digest, exc.message)
 
     async def _finish(
-        self, scan_id: int, status: str, description: str, inventory: Inventory | None = None
+        self,
+        scan_id: int,
+        manifest_id: int,
+        status: str,
+        description: str,
+        inventory: Inventory | None = None,
     ) -> None:
         async with self._store.write(changes=Changes.NOTHING) as tx:
+            now = self._clock()
             await tx.scans.finish_scan(
                 scan_id,
                 status=status,
                 description=description,
-                now=self._clock(),
+                now=now,
                 inventory=inventory.to_json() if inventory is not None else None,
             )
+            await record_scan(tx, self._region, manifest_id, status, {}, now)
 
     async def fail_scan(self, payload: dict[str, Any], error: str) -> None:
         """The scan job gave up: the scan ends FAILED with the reason."""
+        manifest_id = int(payload["manifest_id"])
         async with self._store.write(changes=Changes.NOTHING) as tx:
-            scan = await tx.scans.scan_of(int(payload["manifest_id"]))
+            scan = await tx.scans.scan_of(manifest_id)
             if scan is not None and scan.status == IN_PROGRESS:
+                now = self._clock()
                 await tx.scans.finish_scan(
                     scan.id,
                     status=FAILED,
                     description=f"The scan failed: {error}"[:1000],
-                    now=self._clock(),
+                    now=now,
                 )
+                await record_scan(tx, self._region, manifest_id, FAILED, {}, now)
 
     # == CONTINUOUS_SCAN ==========================================================================
 
