@@ -1,5 +1,6 @@
 """ECR events delivered to webhooks by a real server to real HTTP receivers: exactly the events
-of a push, a tag move, a delete and a scan, signed; a pattern that filters; a receiver down for
+of a push, a tag move, a delete and a scan, signed, once each from a server of two worker
+processes; a pattern that filters; a receiver down for
 30 s loses nothing; a server killed between the commit and the delivery delivers after its
 restart."""
 
@@ -29,13 +30,23 @@ REPO = "events/app"
 class WebhookServer(RegistryServer):
     """A server whose webhooks are `hooks` (secrets from HOOK_SECRET)."""
 
-    def __init__(self, root: Path, hooks: list[dict[str, Any]], retry_max: float = 60) -> None:
-        super().__init__(root / "data", root / "server.log")
+    def __init__(
+        self,
+        root: Path,
+        hooks: list[dict[str, Any]],
+        retry_max: float = 60,
+        database_url: str | None = None,
+        workers: int = 1,
+    ) -> None:
+        super().__init__(root / "data", root / "server.log", extra_args=("--workers", str(workers)))
         self.hooks = hooks
         self.retry_max = retry_max
+        self.database_url = database_url
 
     def _env(self) -> dict[str, str]:
         env = super()._env()
+        if self.database_url is not None:
+            env["CARGOHOLD_DATABASE_URL"] = self.database_url
         env["CARGOHOLD_EVENTS_WEBHOOKS"] = json.dumps(self.hooks)
         env["CARGOHOLD_EVENTS_RETRY_MAX_SECONDS"] = str(self.retry_max)
         env["HOOK_SECRET"] = SECRET
@@ -45,6 +56,14 @@ class WebhookServer(RegistryServer):
 def hook(name: str, receiver: WebhookReceiver, pattern: Any = None) -> dict[str, Any]:
     found = {"name": name, "url": receiver.url, "secret_env": "HOOK_SECRET", "timeout": 5}
     return found if pattern is None else {**found, "pattern": pattern}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> str | None:
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    return url
 
 
 @pytest.fixture
@@ -111,7 +130,10 @@ def arrived(receiver: WebhookReceiver, count: int, server: RegistryServer) -> No
 
 
 def test_push_tag_move_delete_and_scan_arrive_signed_and_filtered(
-    tmp_path: Path, receiver: WebhookReceiver, stop_afterwards: list[RegistryServer]
+    tmp_path: Path,
+    receiver: WebhookReceiver,
+    stop_afterwards: list[RegistryServer],
+    database: str | None,
 ) -> None:
     deletes = WebhookReceiver().start()
     try:
@@ -121,6 +143,8 @@ def test_push_tag_move_delete_and_scan_arrive_signed_and_filtered(
                 hook("everything", receiver),
                 hook("deletes", deletes, {"detail": {"action-type": ["DELETE"]}}),
             ],
+            database_url=database,
+            workers=2,  # two deliverers, one lease per target: no event twice
         )
         stop_afterwards.append(server)
         started(server)
@@ -178,9 +202,12 @@ def test_a_receiver_down_for_30_seconds_loses_nothing(
 
 
 def test_a_server_killed_before_delivering_delivers_after_its_restart(
-    tmp_path: Path, receiver: WebhookReceiver, stop_afterwards: list[RegistryServer]
+    tmp_path: Path,
+    receiver: WebhookReceiver,
+    stop_afterwards: list[RegistryServer],
+    database: str | None,
 ) -> None:
-    server = WebhookServer(tmp_path, [hook("ci", receiver)], retry_max=2)
+    server = WebhookServer(tmp_path, [hook("ci", receiver)], retry_max=2, database_url=database)
     stop_afterwards.append(server)
     started(server)
     receiver.status = 503  # refuses: the pushes commit, their events wait in the outbox
