@@ -1,8 +1,7 @@
 """ECR events delivered to webhooks by a real server to real HTTP receivers: exactly the events
-of a push, a tag move, a delete and a scan, signed, once each from a server of two worker
-processes; a pattern that filters; a receiver down for
-30 s loses nothing; a server killed between the commit and the delivery delivers after its
-restart."""
+of a push, a tag move, a delete and a scan (with the push of its SBOM), signed, once each from a
+server of two worker processes; a pattern that filters; a receiver down for 30 s loses nothing;
+a server killed between the commit and the delivery delivers after its restart."""
 
 from __future__ import annotations
 
@@ -153,16 +152,23 @@ def test_push_tag_move_delete_and_scan_arrive_signed_and_filtered(
         ecr = server.ecr_client()
         ecr.batch_delete_image(repositoryName=REPO, imageIds=[{"imageDigest": first}])
         ecr.start_image_scan(repositoryName=REPO, imageId={"imageDigest": second})
-        arrived(receiver, 4, server)
+        # The scan also attaches its SBOM, a referrer pushed by digest: one more PUSH.
+        arrived(receiver, 5, server)
         arrived(deletes, 1, server)
-        expected_scan = [e for e in receiver.events() if e["detail-type"] == "ECR Image Scan"]
-        assert [summary(e) for e in receiver.events()] == [
+        events = receiver.events()
+        assert [summary(e) for e in events[:3]] == [
             ("ECR Image Action", "PUSH", first, "1.0"),
             ("ECR Image Action", "PUSH", second, "1.0"),
             ("ECR Image Action", "DELETE", first, ""),
-            summary(expected_scan[0]),
         ]
-        assert expected_scan[0]["detail"]["image-digest"] == second
+        scans = [e for e in events[3:] if e["detail-type"] == "ECR Image Scan"]
+        sboms = [e for e in events[3:] if e["detail-type"] == "ECR Image Action"]
+        assert len(events) == 5 and len(scans) == len(sboms) == 1
+        assert scans[0]["detail"]["image-digest"] == second
+        assert scans[0]["detail"]["scan-status"] == "COMPLETE"
+        sbom = sboms[0]["detail"]
+        assert sbom["action-type"] == "PUSH" and "image-tag" not in sbom
+        assert "cyclonedx" in sbom["artifact-media-type"]
         assert [summary(e) for e in deletes.events()] == [("ECR Image Action", "DELETE", first, "")]
         for delivery in receiver.deliveries() + deletes.deliveries():
             assert delivery.signed_by(SECRET.encode())
