@@ -70,7 +70,11 @@ def target(name: str = "ci", pattern: dict[str, Any] | None = None) -> WebhookTa
 
 @asynccontextmanager
 async def running(
-    store: MetadataStore, receiver: Receiver, *targets: WebhookTarget, lease: float = 0.6
+    store: MetadataStore,
+    receiver: Receiver,
+    *targets: WebhookTarget,
+    lease: float = 0.6,
+    poll: float = 0.02,
 ) -> AsyncIterator[EventDelivery]:
     delivery = EventDelivery(
         store,
@@ -79,7 +83,7 @@ async def running(
         time.time,
         retry_first=0.01,
         retry_max=0.05,
-        poll_interval=0.02,
+        poll_interval=poll,
         lease=lease,
     )
     await delivery.start()
@@ -232,6 +236,14 @@ async def test_a_document_that_is_not_json_is_skipped(store: MetadataStore) -> N
         await append(store, push("b"))
         await until(lambda: len(receiver.accepted) == 1, "the next event delivered")
     assert receiver.tags() == ["b"]
+
+
+async def test_a_write_wakes_an_idle_deliverer_before_its_poll(store: MetadataStore) -> None:
+    receiver = Receiver()
+    async with running(store, receiver, poll=60.0):
+        await wait_until_async(lambda: cursor_exists(store), message="the cursor was set")
+        await append(store, push("a"))  # a write transaction moves the store's generations
+        await until(lambda: len(receiver.accepted) == 1, "delivered long before a poll")
 
 
 def test_backoff_doubles_to_its_cap_with_jitter() -> None:

@@ -102,16 +102,9 @@ class EventDelivery:
         self._poll = poll_interval
         self._lease = lease
         self.holder = f"deliverer-{uuid.uuid4().hex[:12]}"
-        self._wakes: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
-    def wake(self) -> None:
-        """Events were written: look now rather than at the next poll."""
-        for event in self._wakes.values():
-            event.set()
-
     async def start(self) -> None:
-        self._wakes = {target.name: asyncio.Event() for target in self.targets}
         self._tasks = [
             asyncio.create_task(self._serve(target), name=f"events-{target.name}")
             for target in self.targets
@@ -190,13 +183,11 @@ class EventDelivery:
 
     async def _deliver(self, target: WebhookTarget) -> None:
         cursor = await self._start_cursor(target)
-        wake = self._wakes[target.name]
         while True:
-            wake.clear()
             async with self._store.read() as tx:
                 records = await tx.outbox.events_after(cursor, BATCH)
             if not records:
-                await self._idle(wake)
+                await self._idle()
                 continue
             for record in records:
                 document = _parse(target, record.id, record.document)
@@ -210,17 +201,15 @@ class EventDelivery:
                 if records[-1].id != cursor:
                     cursor = await self._advance(target, cursor, records[-1].id)
 
-    async def _idle(self, wake: asyncio.Event) -> None:
-        """Wait for `poll_interval`, or less: until `wake()`, or until a write to content
-        commits in any process (its generation moves; reading it costs no query here, or
-        one primary-key read a turn on SQLite), which is when pushes and deletes write events."""
+    async def _idle(self) -> None:
+        """Wait for `poll_interval`, or less: until a write to content commits in any process
+        (its generation moves; reading it costs no query on PostgreSQL, one primary-key read on
+        SQLite), which is when pushes and deletes write their events."""
         seen = self._store.content_generation
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._poll
-        while loop.time() < deadline and self._store.content_generation == seen:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), min(_GLANCE, self._poll))
-            if wake.is_set():
+        glance = min(_GLANCE, self._poll)
+        for _ in range(max(1, round(self._poll / glance))):
+            await asyncio.sleep(glance)
+            if self._store.content_generation != seen:
                 return
 
     async def _advance(self, target: WebhookTarget, cursor: int, to: int) -> int:
