@@ -15,6 +15,8 @@ def test_defaults() -> None:
     assert config.data_dir == "./cargohold-data"
     assert config.resolved_database_url.startswith("sqlite:///")
     assert config.create_on_push is False
+    assert config.events_retention_seconds == 7 * 86400
+    assert load(environ={"CARGOHOLD_EVENTS_RETENTION_SECONDS": "60"}).events_retention_seconds == 60
 
 
 def test_file_environment_and_flags_in_order(tmp_path: Path) -> None:
@@ -41,6 +43,7 @@ def test_file_environment_and_flags_in_order(tmp_path: Path) -> None:
         ({"CARGOHOLD_WORKERS": "0"}, "workers must be between 1 and 64"),
         ({"CARGOHOLD_PORT": "x"}, "port must be an integer"),
         ({"CARGOHOLD_ACCOUNT_ID": "12"}, "account_id must be 12 digits"),
+        ({"CARGOHOLD_EVENTS_RETENTION_SECONDS": "0"}, "events_retention_seconds must be more"),
     ],
 )
 def test_mistakes_are_errors(environ: dict[str, str], message: str) -> None:

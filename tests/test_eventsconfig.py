@@ -135,3 +135,14 @@ def test_the_server_reads_every_secret_before_it_starts(monkeypatch: pytest.Monk
         config.webhook_secrets()
     monkeypatch.setenv("A_HOOK_SECRET", "shh")
     assert config.webhook_secrets() == {"a": b"shh"}
+
+
+def test_events_variables_of_top_level_keys_stay_top_level() -> None:
+    config = load(
+        environ={
+            "CARGOHOLD_EVENTS_RETENTION_SECONDS": "3600",
+            "CARGOHOLD_EVENTS_RETRY_MAX_SECONDS": "7",
+        }
+    )
+    assert config.events_retention_seconds == 3600
+    assert config.events.retry_max_seconds == 7

@@ -18,8 +18,9 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cargohold import background
 from cargohold.auth.secretbox import SecretBox
-from cargohold.background import build_background, build_collector, build_lifecycle, build_scrubber
+from cargohold.background import build_collector, build_lifecycle, build_scrubber
 from cargohold.config import RESOLVED_CONFIG_VARIABLE, Config, from_json
 from cargohold.http.aws_auth import SigV4Authenticator
 from cargohold.http.awsfront import AwsFront
@@ -74,7 +75,6 @@ from cargohold.service.scan_runner import SCAN, ScanRunner
 from cargohold.service.scans import ScanService
 from cargohold.service.sts import StsService
 from cargohold.service.templates import TemplateService
-from cargohold.service.upload_expiry import EXPIRE_UPLOADS, UploadExpiry
 from cargohold.service.uploads import UploadService
 from cargohold.service.vulndb import REMATCH, VulnerabilityDatabase
 from cargohold.storage.filesystem import FilesystemDriver
@@ -344,10 +344,9 @@ class Node:
         storage = build_storage(config)
         services = build_content(config, store, storage, clock)
         jobs = JobRunner(store, clock)
-        expiry = UploadExpiry(store, storage, clock, expiry=config.upload_expiry_seconds)
-        jobs.register(EXPIRE_UPLOADS, JobKind(expiry.run, every=expiry.interval))
+        background.build_upload_expiry(config, store, storage, clock, jobs)
         scans = build_scanning(store, storage, services.content, services.uploads, clock, jobs)
-        lifecycle, archive = build_background(config, store, storage, clock, jobs)
+        lifecycle, archive = background.build_background(config, store, storage, clock, jobs)
         access = build_access(config, store, clock)
         redirect = config.storage.redirect
         oci = OciFront(

@@ -1,7 +1,8 @@
 """The background work of a node, built from its configuration: lifecycle policies and the
 archive storage class (`build_lifecycle`), online garbage collection (`build_collector`),
-scrubbing (`build_scrubber`) and the delivery of events to webhooks (`build_event_delivery`);
-`build_background` builds them all for a server.
+scrubbing (`build_scrubber`), expiring upload sessions (`build_upload_expiry`), pruning the
+event outbox (`build_event_retention`) and delivering events to webhooks
+(`build_event_delivery`); `build_background` builds all of them but the upload expiry.
 Part of the composition root (`app.py` builds through these, and so do the CLIs); they wire
 services and job kinds, never adapters."""
 
@@ -13,10 +14,12 @@ from cargohold.config import Config
 from cargohold.ports import Metadata, StorageDriver
 from cargohold.service.archive import ArchiveService
 from cargohold.service.event_delivery import EventDelivery, WebhookTarget
+from cargohold.service.events import PRUNE_EVENTS, EventRetention
 from cargohold.service.gc import GarbageCollector
 from cargohold.service.jobs import JobKind, JobRunner
 from cargohold.service.lifecycle import LifecycleService
 from cargohold.service.scrub import SCRUB, Scrubber
+from cargohold.service.upload_expiry import EXPIRE_UPLOADS, UploadExpiry
 from cargohold.webhook_sender import HttpxSender
 
 
@@ -87,6 +90,29 @@ async def _nothing() -> None:
     return None
 
 
+def build_event_retention(
+    config: Config, store: Metadata, clock: Callable[[], float], jobs: JobRunner | None = None
+) -> EventRetention:
+    """Outbox pruning; with `jobs`, every `min(events_retention_seconds, 1 h)`."""
+    retention = EventRetention(store, clock, retention=config.events_retention_seconds)
+    if jobs is not None:
+        jobs.register(PRUNE_EVENTS, JobKind(retention.run, every=retention.interval))
+    return retention
+
+
+def build_upload_expiry(
+    config: Config,
+    store: Metadata,
+    storage: StorageDriver,
+    clock: Callable[[], float],
+    jobs: JobRunner,
+) -> UploadExpiry:
+    """The sweep of idle upload sessions, every `min(upload_expiry_seconds, 1 h)` on `jobs`."""
+    expiry = UploadExpiry(store, storage, clock, expiry=config.upload_expiry_seconds)
+    jobs.register(EXPIRE_UPLOADS, JobKind(expiry.run, every=expiry.interval))
+    return expiry
+
+
 def build_background(
     config: Config,
     store: Metadata,
@@ -94,9 +120,11 @@ def build_background(
     clock: Callable[[], float],
     jobs: JobRunner,
 ) -> tuple[LifecycleService, ArchiveService]:
-    """Everything a server runs in the background, on `jobs`; the lifecycle services."""
+    """Lifecycle, garbage collection, scrubbing, the outbox's pruning and the delivery of
+    events, on `jobs`; the lifecycle services."""
     lifecycle, archive = build_lifecycle(config, store, clock, jobs)
     build_collector(config, store, storage, clock, jobs)
     build_scrubber(config, store, storage, jobs)
+    build_event_retention(config, store, clock, jobs)
     build_event_delivery(config, store, clock, jobs)
     return lifecycle, archive

@@ -15,6 +15,7 @@ from cargohold import (
     admin_cli,
     audit_cli,
     datastate,
+    events_cli,
     gc_cli,
     kubelet_provider,
     lifecycle_cli,
@@ -254,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     audit_cli.add_parser(commands, _common, _load_existing)
     lifecycle_cli.add_parser(commands, _common, _load_registry)
     gc_cli.add_parser(commands, _common, _load_registry)
+    events_cli.add_parser(commands, _common, _load_registry)
     scrub_cli.add_parser(commands, _common, _load_registry)
     agent_cli.add_parser(commands, _common, _load_existing)
     kubelet_provider.add_parser(commands)

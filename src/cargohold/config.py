@@ -93,6 +93,9 @@ class Config:
     gc_interval_seconds: float = 3600.0
     #: How often every stored blob is re-hashed (seconds); 0: only `cargohold scrub`.
     scrub_interval_seconds: float = 0.0
+    #: ECR events are kept in the outbox this long (seconds) once every delivery target has
+    #: been given them.
+    events_retention_seconds: float = 604800.0
     storage: StorageConfig = field(default_factory=StorageConfig)
     #: Webhook targets of ECR events (`[[events.webhooks]]`, cargohold.eventsconfig).
     events: EventsConfig = field(default_factory=EventsConfig)
@@ -171,6 +174,8 @@ class Config:
             raise ConfigError("lifecycle_interval_seconds must be more than 0 and at most a year")
         if self.gc_grace_seconds is not None and self.gc_grace_seconds < 0:
             raise ConfigError("gc_grace_seconds must not be negative")
+        if not 0 < self.events_retention_seconds <= 366 * 86400:
+            raise ConfigError("events_retention_seconds must be more than 0 and at most a year")
         if self.gc_interval_seconds < 0 or self.scrub_interval_seconds < 0:
             raise ConfigError("gc_interval_seconds and scrub_interval_seconds must not be negative")
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -280,6 +285,9 @@ def _apply(config: Config, values: Mapping[str, Any], source: str) -> Config:
     return replace(config, **changes)
 
 
+_TOP_LEVEL = frozenset(f.name for f in fields(Config))
+
+
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, value in environ.items():
@@ -290,7 +298,7 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         if key.startswith("storage_"):
             values.setdefault("storage", {})[key.removeprefix("storage_")] = value
-        elif key.startswith("events_"):
+        elif key.startswith("events_") and key not in _TOP_LEVEL:
             values.setdefault("events", {})[key.removeprefix("events_")] = value
         else:
             values[key] = value

@@ -1,26 +1,32 @@
 """The ECR events the services write, on SQLite and PostgreSQL: exactly the outbox rows a push,
 a tag move, a push by digest, PutImage, deletes (`/v2/` and BatchDeleteImage), an immutable tag
 refused, a lifecycle run and a scan leave, each in the transaction of its change; a push that
-rolls back leaves none."""
+rolls back leaves none. Pruning keeps what is recent or not yet given to every target."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from cargohold.app import build_content
+from cargohold.config import Config
+from cargohold.domain.ecrevents import EcrEvent, image_action
 from cargohold.domain.errors import ImageTagAlreadyExists, ManifestUnknown
 from cargohold.domain.records import Repository
 from cargohold.domain.scans import COMPLETE, UNSUPPORTED_IMAGE
 from cargohold.metadata.store import MetadataStore
 from cargohold.ports import Transaction
 from cargohold.service.content import ContentService
+from cargohold.service.events import EventRetention
 from cargohold.service.image_ids import ImageId
 from cargohold.service.images import ImageService
 from cargohold.service.lifecycle import LifecycleService
 from cargohold.service.uploads import UploadService
+from cargohold.storage.filesystem import FilesystemDriver
 from support.images import OCI_CONFIG, OCI_MANIFEST, Descriptor, image_manifest
 from support.scan_images import IMAGES
 from support.scanner import Scanner, push_blob, push_image
@@ -281,3 +287,69 @@ async def test_an_unsupported_image_scan_ends_with_its_status(
     assert scan["detail"]["scan-status"] == UNSUPPORTED_IMAGE
     assert scan["detail"]["finding-severity-counts"] == {}
     assert scan["detail"]["image-tags"] == [] and scan["detail"]["image-digest"] == digest
+
+
+async def test_pruning_keeps_recent_events_and_those_a_cursor_has_not_passed(
+    store: MetadataStore, now: list[float]
+) -> None:
+    retention = EventRetention(store, lambda: now[0], retention=100.0)
+    assert retention.interval == 100.0
+    assert EventRetention(store, lambda: now[0], retention=7 * 86400.0).interval == 3600.0
+
+    def pushed(tag: str, age: float) -> EcrEvent:
+        return image_action(
+            "PUSH",
+            account=ACCOUNT,
+            region="us-east-1",
+            repository="team/app",
+            digest="sha256:" + "e" * 64,
+            tag=tag,
+            now=now[0] - age,
+        )
+
+    async with store.write() as tx:
+        await tx.outbox.append_events([pushed("old-1", 200), pushed("old-2", 150)])
+        await tx.outbox.append_events([pushed("recent", 10)])
+    # No delivery target yet: age alone decides.
+    assert await retention.prune() == 2
+    assert [e["detail"]["image-tag"] for e in await outbox(store)] == ["recent"]
+    now[0] += 1000
+    async with store.write() as tx:
+        await tx.outbox.append_events([pushed("a", 500), pushed("b", 500)])
+        _recent, a, b = await tx.outbox.events_after(0, 10)
+        assert await tx.outbox.advance_cursor("slow", 0, a.id, now[0])
+        assert await tx.outbox.advance_cursor("fast", 0, b.id, now[0])
+    # Everything is old now, but the slow target has not been given b.
+    await retention.run()
+    assert [e["detail"]["image-tag"] for e in await outbox(store)] == ["b"]
+
+
+async def test_the_region_of_the_events_is_the_configured_one(
+    store: MetadataStore, storage: FilesystemDriver, repo: Repository, tmp_path: Path
+) -> None:
+    config = Config(account_id=ACCOUNT, region="eu-west-1", data_dir=str(tmp_path))
+    services = build_content(config, store, storage, lambda: START)
+    raw = await image(services.uploads, repo, "r")
+    await services.content.put_manifest(repo, "v1", raw, OCI_MANIFEST)
+    (event,) = await outbox(store)
+    assert event["region"] == "eu-west-1" and event["account"] == ACCOUNT
+
+
+async def test_a_scan_started_on_an_artifact_ends_at_once_with_its_event(
+    scanner: Scanner,
+    content: ContentService,
+    uploads: UploadService,
+    repo: Repository,
+    store: MetadataStore,
+) -> None:
+    config = b'{"kind": "not an image"}'
+    await push_blob(uploads, repo, config)
+    raw = image_manifest(Descriptor.of("application/vnd.example.config+json", config), [])
+    await content.put_manifest(repo, "art", raw, OCI_MANIFEST)
+    pushed = await last_id(store)
+    await scanner.runner.start_image_scan(repo, ImageId(tag="art"))
+    (scan,) = await outbox(store, pushed)
+    assert scan["detail-type"] == "ECR Image Scan"
+    assert scan["detail"]["scan-status"] == UNSUPPORTED_IMAGE
+    assert scan["detail"]["image-tags"] == ["art"]
+    assert scan["detail"]["image-digest"] == digest_of(raw)

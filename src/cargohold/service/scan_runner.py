@@ -22,6 +22,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
+from cargohold.domain.ecrevents import EcrEvent
 from cargohold.domain.errors import LimitExceeded, RegistryError, UnsupportedImageType
 from cargohold.domain.inventory import Inventory
 from cargohold.domain.manifest import ParsedManifest, parse_manifest
@@ -42,7 +43,7 @@ from cargohold.domain.vulnerabilities import (
 )
 from cargohold.ports import Changes, Metadata, StorageDriver, Transaction
 from cargohold.scanning import LayerError, LayerReader, default_analyzers
-from cargohold.service.events import record_scan
+from cargohold.service.events import record_scan, scan_event
 from cargohold.service.findings import (
     DESCRIPTION_COMPLETE,
     DESCRIPTION_IN_PROGRESS,
@@ -192,6 +193,7 @@ class ScanRunner:
         """Start a scan of each target not scanned within the quota (an artifact's ends at
         once, unsupported); how many were started."""
         queued = 0
+        ended: list[EcrEvent] = []
         async with self._store.write(changes=Changes.NOTHING) as tx:
             for target in targets:
                 current = await tx.scans.scan_of(target.id)
@@ -203,12 +205,17 @@ class ScanRunner:
                     await tx.scans.finish_scan(
                         scan_id, status=UNSUPPORTED_IMAGE, description=DESCRIPTION_ARTIFACT, now=now
                     )
-                    await record_scan(tx, self._region, target.id, UNSUPPORTED_IMAGE, {}, now)
+                    event = await scan_event(
+                        tx, self._region, target.id, UNSUPPORTED_IMAGE, {}, now
+                    )
+                    ended.extend([event] if event is not None else [])
                     queued += 1
                     continue
                 await tx.scans.start_scan(target.id, now, DESCRIPTION_IN_PROGRESS)
                 await tx.jobs.enqueue(SCAN, {"manifest_id": target.id}, now)
                 queued += 1
+            # Last: appending holds the outbox's lock until the commit.
+            await tx.outbox.append_events(ended)
         return queued
 
     # == the scan job =============================================================================
