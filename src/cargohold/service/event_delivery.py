@@ -52,10 +52,52 @@ class WebhookTarget:
 
     @property
     def lease_name(self) -> str:
-        return f"events:{self.name}"
+        return lease_name(self.name)
 
     def wants(self, document: Mapping[str, Any]) -> bool:
         return self.pattern is None or self.pattern.matches(document)
+
+
+def lease_name(target: str) -> str:
+    """The lease whose holder delivers to `target`."""
+    return f"events:{target}"
+
+
+@dataclass(frozen=True, slots=True)
+class TargetState:
+    """Where delivery to one target stands (`cargohold events targets`)."""
+
+    name: str
+    #: None: the target is no longer configured, and only its cursor is left.
+    url: str | None
+    #: The last event id it was given; None: it has not started.
+    cursor: int | None
+    #: The newest event id of the outbox.
+    newest: int
+    #: Which deliverer holds its lease now, if any.
+    holder: str | None
+
+
+async def target_states(
+    store: Metadata, configured: Mapping[str, str], now: float
+) -> list[TargetState]:
+    """The state of every target `configured` (name to URL) or with a cursor, by name."""
+    async with store.read() as tx:
+        cursors = await tx.outbox.cursors()
+        newest = await tx.outbox.last_event_id()
+        states = []
+        for name in sorted(set(configured) | set(cursors)):
+            holder = await tx.leases.holder(lease_name(name), now)
+            url = configured.get(name)
+            states.append(TargetState(name, url, cursors.get(name), newest, holder))
+    return states
+
+
+async def forget_target(store: Metadata, name: str) -> bool:
+    """Delete the cursor of a target removed from the configuration, which holds the
+    outbox's pruning back; whether it had one. Configured again, it starts afresh."""
+    async with store.write(changes=Changes.NOTHING) as tx:
+        return await tx.outbox.delete_cursor(name)
 
 
 class WebhookSender(Protocol):
