@@ -90,7 +90,7 @@ def stop_afterwards() -> Iterator[list[RegistryServer]]:
     yield servers
     for server in servers:
         if server.running:
-            server.stop()
+            assert server.stop() == 0, server.log_tail()  # delivery ends with the server
 
 
 def image(seed: str) -> TinyImage:
