@@ -67,6 +67,8 @@ MUST_RUN = (
     "aws ecr start-image-scan",
     "aws ecr describe-image-scan-findings",
     "cargohold sbom export",
+    "cargohold events tail",
+    "cargohold events targets",
 )
 
 
@@ -307,6 +309,9 @@ def test_the_readme_walkthroughs_run_as_written(
         assert re.search(r"imported \d+ new", out)
         findings = re.findall(r'"name": "(DSA-[0-9-]+|CVE-[0-9-]+)"', out)
         assert findings, "the scan of spring-app found its vulnerable glibc"
+        # The events of the walk-through, as `events tail` printed them.
+        assert '["ECR Image Action","PUSH","spring-boot-app","1.0"]' in out
+        assert re.search(r'\["ECR Image Scan","COMPLETE","[a-z/-]+",', out)
         sbom = json.loads((work / "app.cdx.json").read_text())
         assert sbom["bomFormat"] == "CycloneDX"
         assert any(c.get("name") == "libc6" for c in sbom.get("components", []))

@@ -346,10 +346,7 @@ class Node:
         jobs = JobRunner(store, clock)
         background.build_upload_expiry(config, store, storage, clock, jobs)
         scans = build_scanning(store, storage, services.content, services.uploads, clock, jobs)
-        lifecycle, archive = build_lifecycle(config, store, clock, jobs)
-        build_collector(config, store, storage, clock, jobs)
-        build_scrubber(config, store, storage, jobs)
-        background.build_event_retention(config, store, clock, jobs)
+        lifecycle, archive = background.build_background(config, store, storage, clock, jobs)
         access = build_access(config, store, clock)
         redirect = config.storage.redirect
         oci = OciFront(

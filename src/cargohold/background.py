@@ -1,7 +1,8 @@
 """The background work of a node, built from its configuration: lifecycle policies and the
 archive storage class (`build_lifecycle`), online garbage collection (`build_collector`),
-scrubbing (`build_scrubber`), expiring upload sessions (`build_upload_expiry`) and pruning the
-event outbox (`build_event_retention`).
+scrubbing (`build_scrubber`), expiring upload sessions (`build_upload_expiry`), pruning the
+event outbox (`build_event_retention`) and delivering events to webhooks
+(`build_event_delivery`); `build_background` builds all of them but the upload expiry.
 Part of the composition root (`app.py` builds through these, and so do the CLIs); they wire
 services and job kinds, never adapters."""
 
@@ -12,12 +13,14 @@ from collections.abc import Callable
 from cargohold.config import Config
 from cargohold.ports import Metadata, StorageDriver
 from cargohold.service.archive import ArchiveService
+from cargohold.service.event_delivery import EventDelivery, WebhookTarget
 from cargohold.service.events import PRUNE_EVENTS, EventRetention
 from cargohold.service.gc import GarbageCollector
 from cargohold.service.jobs import JobKind, JobRunner
 from cargohold.service.lifecycle import LifecycleService
 from cargohold.service.scrub import SCRUB, Scrubber
 from cargohold.service.upload_expiry import EXPIRE_UPLOADS, UploadExpiry
+from cargohold.webhook_sender import HttpxSender
 
 
 def build_lifecycle(
@@ -61,6 +64,32 @@ def build_scrubber(
     return scrubber
 
 
+def build_event_delivery(
+    config: Config, store: Metadata, clock: Callable[[], float], jobs: JobRunner | None = None
+) -> EventDelivery | None:
+    """Delivery to the configured webhook targets (None when there are none), their secrets
+    read now; with `jobs`, it starts and stops with the job runner."""
+    if not config.events.webhooks:
+        return None
+    secrets = config.webhook_secrets()
+    targets = [
+        WebhookTarget(hook.name, hook.url, secrets[hook.name], hook.event_pattern(), hook.timeout)
+        for hook in config.events.webhooks
+    ]
+    sender = HttpxSender()
+    delivery = EventDelivery(
+        store, targets, sender, clock, retry_max=config.events.retry_max_seconds
+    )
+    if jobs is not None:
+        jobs.attach(delivery.start, delivery.stop)
+        jobs.attach(_nothing, sender.close)
+    return delivery
+
+
+async def _nothing() -> None:
+    return None
+
+
 def build_event_retention(
     config: Config, store: Metadata, clock: Callable[[], float], jobs: JobRunner | None = None
 ) -> EventRetention:
@@ -82,3 +111,20 @@ def build_upload_expiry(
     expiry = UploadExpiry(store, storage, clock, expiry=config.upload_expiry_seconds)
     jobs.register(EXPIRE_UPLOADS, JobKind(expiry.run, every=expiry.interval))
     return expiry
+
+
+def build_background(
+    config: Config,
+    store: Metadata,
+    storage: StorageDriver,
+    clock: Callable[[], float],
+    jobs: JobRunner,
+) -> tuple[LifecycleService, ArchiveService]:
+    """Lifecycle, garbage collection, scrubbing, the outbox's pruning and the delivery of
+    events, on `jobs`; the lifecycle services."""
+    lifecycle, archive = build_lifecycle(config, store, clock, jobs)
+    build_collector(config, store, storage, clock, jobs)
+    build_scrubber(config, store, storage, jobs)
+    build_event_retention(config, store, clock, jobs)
+    build_event_delivery(config, store, clock, jobs)
+    return lifecycle, archive

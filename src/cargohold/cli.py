@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -89,8 +88,8 @@ def _serve(args: argparse.Namespace) -> int:
     # driver and the database set those modes themselves too.
     os.umask(0o077)
     config = _load(args, host=args.host, port=args.port, workers=args.workers)
+    config.webhook_secrets()  # a target whose secret cannot be read stops it here
     requestlog.configure_logging(config.log_level, config.log_format)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     problem = _storage_problem(config)
     if problem is not None:
         print(
@@ -149,13 +148,10 @@ def _uvicorn_settings(config: Config) -> Any:
         "timeout_keep_alive": 5,
     }
     if config.workers > 1:
-        # Worker processes import the application by name and read the resolved configuration.
+        # Worker processes import the application by name and read the resolved configuration;
+        # each configures its logging as this process did (else their INFO records are lost).
         os.environ[RESOLVED_CONFIG_VARIABLE] = to_json(config)
-        app: Any = (
-            "cargohold.requestlog:app_from_environment"
-            if config.log_format == "json" or config.metrics_port
-            else "cargohold.app:app_from_environment"
-        )
+        app: Any = "cargohold.requestlog:app_from_environment"
         options.update(factory=True, workers=config.workers)
     else:
         app = requestlog.wrap(metrics.wrap(build_app(config), config), config.log_format)

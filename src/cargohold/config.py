@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from cargohold.eventsconfig import EventsConfig, EventsConfigError, parse_events
+
 STORAGE_DRIVERS = ("filesystem", "s3")
 
 
@@ -95,6 +97,8 @@ class Config:
     #: been given them.
     events_retention_seconds: float = 604800.0
     storage: StorageConfig = field(default_factory=StorageConfig)
+    #: Webhook targets of ECR events (`[[events.webhooks]]`, cargohold.eventsconfig).
+    events: EventsConfig = field(default_factory=EventsConfig)
     #: The AWS profile `serve` and `admin init` write the administrator's key to.
     aws_profile: str = "cargohold"
 
@@ -131,6 +135,13 @@ class Config:
     @property
     def scheme(self) -> str:
         return "https" if self.tls_cert else "http"
+
+    def webhook_secrets(self) -> dict[str, bytes]:
+        """Each webhook target's signing secret, read now; ConfigError when one cannot be."""
+        try:
+            return {hook.name: hook.read_secret() for hook in self.events.webhooks}
+        except EventsConfigError as exc:
+            raise ConfigError(str(exc)) from None
 
     def validate(self) -> Config:
         if not re.fullmatch(r"\d{12}", self.account_id):
@@ -249,7 +260,14 @@ def _apply(config: Config, values: Mapping[str, Any], source: str) -> Config:
     changes: dict[str, Any] = {}
     storage_changes: dict[str, Any] = {}
     for key, value in values.items():
-        if key == "storage":
+        if key == "events":
+            try:
+                changes["events"] = parse_events(
+                    changes.get("events", config.events), value, source
+                )
+            except EventsConfigError as exc:
+                raise ConfigError(str(exc)) from None
+        elif key == "storage":
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: [storage] must be a table")
             for skey, svalue in value.items():
@@ -267,6 +285,9 @@ def _apply(config: Config, values: Mapping[str, Any], source: str) -> Config:
     return replace(config, **changes)
 
 
+_TOP_LEVEL = frozenset(f.name for f in fields(Config))
+
+
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, value in environ.items():
@@ -277,6 +298,8 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         if key.startswith("storage_"):
             values.setdefault("storage", {})[key.removeprefix("storage_")] = value
+        elif key.startswith("events_") and key not in _TOP_LEVEL:
+            values.setdefault("events", {})[key.removeprefix("events_")] = value
         else:
             values[key] = value
     return values
@@ -317,4 +340,5 @@ def to_json(config: Config) -> str:
 def from_json(text: str) -> Config:
     values = json.loads(text)
     storage = StorageConfig(**values.pop("storage"))
-    return Config(storage=storage, **values).validate()
+    events = EventsConfig.from_dict(values.pop("events"))
+    return Config(storage=storage, events=events, **values).validate()

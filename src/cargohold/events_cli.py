@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import anyio
 
+from cargohold import webhooks_cli
 from cargohold.config import Config
 
 Common = Callable[[argparse.ArgumentParser], None]
@@ -122,3 +123,4 @@ def add_parser(
         help="how often to look for new events while following (default: 1)",
     )
     tail_parser.set_defaults(func=_tail(load))
+    webhooks_cli.add_parsers(actions, common, load)

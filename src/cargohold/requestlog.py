@@ -65,6 +65,7 @@ def configure_logging(level: str, log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # each start's migration check
 
 
 def _repository(resource_arn: str) -> str | None:

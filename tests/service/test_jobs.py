@@ -116,3 +116,25 @@ async def test_the_runner_starts_woken_jobs_and_stops(store: MetadataStore) -> N
         await wait_for_event(done, message="the woken job never ran")
     finally:
         await runner.stop()
+
+
+async def test_attached_work_starts_after_the_runner_and_stops_in_reverse(
+    store: MetadataStore,
+) -> None:
+    calls: list[str] = []
+
+    def step(name: str) -> Any:
+        async def record() -> None:
+            calls.append(name)
+            if name == "stop b":
+                raise RuntimeError("a failing stop does not keep the others from stopping")
+
+        return record
+
+    runner = JobRunner(store, __import__("time").time, poll_interval=30)
+    runner.attach(step("start a"), step("stop a"))
+    runner.attach(step("start b"), step("stop b"))
+    await runner.start()
+    assert calls == ["start a", "start b"]
+    await runner.stop()
+    assert calls == ["start a", "start b", "stop b", "stop a"]

@@ -21,6 +21,7 @@ from cargohold.metadata.iam import SqlIam
 from cargohold.metadata.iam_policies import SqlIamPolicies
 from cargohold.metadata.identities import SqlIdentities
 from cargohold.metadata.jobs import SqlJobs
+from cargohold.metadata.leases import SqlLeases
 from cargohold.metadata.lifecycle import SqlLifecycle
 from cargohold.metadata.logs import SqlLogs
 from cargohold.metadata.manifests import SqlManifests
@@ -41,6 +42,7 @@ from cargohold.ports import (
     IamPolicies,
     Identities,
     Jobs,
+    Leases,
     Lifecycle,
     LogStore,
     Manifests,
@@ -77,6 +79,7 @@ class SqlTransaction:
         self.scans: Scans = SqlScans(conn)
         self.vulnerabilities: Vulnerabilities = SqlVulnerabilities(conn)
         self.jobs: Jobs = SqlJobs(conn)
+        self.leases: Leases = SqlLeases(conn)
         self.lifecycle: Lifecycle = SqlLifecycle(conn)
         self.ecs: EcsStore = SqlEcs(conn)
         self.logs: LogStore = SqlLogs(conn)

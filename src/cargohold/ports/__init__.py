@@ -31,7 +31,7 @@ from cargohold.ports.storage import (
     UploadStateInvalid,
     UploadWriter,
 )
-from cargohold.ports.work import Jobs, Scans, Vulnerabilities
+from cargohold.ports.work import Jobs, Leases, Scans, Vulnerabilities
 
 __all__ = [
     "Blobs",
@@ -45,6 +45,7 @@ __all__ = [
     "Identities",
     "Jobs",
     "KeyNotFound",
+    "Leases",
     "Lifecycle",
     "LogEvent",
     "LogGroup",

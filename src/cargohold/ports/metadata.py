@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from cargohold.ports.lifecycle import Lifecycle
     from cargohold.ports.logs import LogStore
     from cargohold.ports.outbox import Outbox
-    from cargohold.ports.work import Jobs, Scans, Vulnerabilities
+    from cargohold.ports.work import Jobs, Leases, Scans, Vulnerabilities
 
 
 class Changes(enum.Enum):
@@ -65,6 +65,7 @@ class Transaction(Protocol):
     scans: Scans
     vulnerabilities: Vulnerabilities
     jobs: Jobs
+    leases: Leases
     lifecycle: Lifecycle
     ecs: EcsStore
     logs: LogStore

@@ -131,3 +131,21 @@ class Jobs(Protocol):
     async def job_counts(self) -> dict[str, int]: ...
 
     async def delete_finished_jobs(self, before: float) -> int: ...
+
+
+class Leases(Protocol):
+    """Named leases: at most one holder of each name at a time, across processes and nodes.
+    A holder that stops renewing loses its lease once it runs out."""
+
+    async def acquire(self, name: str, holder: str, now: float, until: float) -> bool:
+        """Take or renew `name` for `holder` until `until`: true when it was free, ran out
+        before `now`, or is `holder`'s already; false while another holds it."""
+        ...
+
+    async def release(self, name: str, holder: str) -> bool:
+        """Give `name` up if `holder` holds it; whether it did."""
+        ...
+
+    async def holder(self, name: str, now: float) -> str | None:
+        """Who holds `name` now (None: nobody, or a lease that ran out)."""
+        ...

@@ -59,6 +59,14 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._beside: list[tuple[Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]] = []
+
+    def attach(
+        self, start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Background work of its own (the delivery of events), started after the runner's
+        workers and stopped, in the reverse order, before them."""
+        self._beside.append((start, stop))
 
     def register(self, name: str, kind: JobKind) -> None:
         self.kinds[name] = kind
@@ -74,6 +82,8 @@ class JobRunner:
         self._tasks = [
             asyncio.create_task(self._worker(i), name=f"jobs-{i}") for i in range(self._concurrency)
         ]
+        for start, _ in self._beside:
+            await start()
 
     async def ensure_periodic(self) -> None:
         """Queue each periodic kind's job unless some runner queued it already."""
@@ -86,6 +96,11 @@ class JobRunner:
         """Stop claiming; cancel running jobs (their leases run out and another node, or this
         one after a restart, takes them up again)."""
         self._stopping = True
+        for _, stop in reversed(self._beside):
+            try:
+                await stop()
+            except Exception:
+                log.exception("stopping background work failed")
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

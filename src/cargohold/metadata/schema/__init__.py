@@ -51,6 +51,7 @@ from cargohold.metadata.schema.outbox import event_cursors, event_outbox
 from cargohold.metadata.schema.work import (
     findings,
     jobs,
+    leases,
     scan_packages,
     scanning_configurations,
     scans,
@@ -77,6 +78,7 @@ __all__ = [
     "iam_groups",
     "inline_policies",
     "jobs",
+    "leases",
     "lifecycle_policies",
     "lifecycle_previews",
     "log_events",

@@ -124,3 +124,13 @@ jobs = sa.Table(
     sa.Column("error", sa.Text),
     sa.Index(None, "status", "run_after"),
 )
+
+# Named leases (`metadata.leases`): whoever holds a name does the work behind it (the delivery of
+# events to one webhook target) until `expires_at`, unless it renews first.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
