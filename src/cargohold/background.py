@@ -1,6 +1,6 @@
 """The background work of a node, built from its configuration: lifecycle policies and the
-archive storage class (`build_lifecycle`), online garbage collection (`build_collector`) and
-scrubbing (`build_scrubber`).
+archive storage class (`build_lifecycle`), online garbage collection (`build_collector`),
+scrubbing (`build_scrubber`) and the expiry of idle uploads (`build_expiry`).
 Part of the composition root (`app.py` builds through these, and so do the CLIs); they wire
 services and job kinds, never adapters."""
 
@@ -15,6 +15,7 @@ from cargohold.service.gc import GarbageCollector
 from cargohold.service.jobs import JobKind, JobRunner
 from cargohold.service.lifecycle import LifecycleService
 from cargohold.service.scrub import SCRUB, Scrubber
+from cargohold.service.upload_expiry import EXPIRE_UPLOADS, UploadExpiry
 
 
 def build_lifecycle(
@@ -56,3 +57,16 @@ def build_scrubber(
     if jobs is not None and scrubber.interval > 0:
         jobs.register(SCRUB, JobKind(scrubber.run, every=scrubber.interval))
     return scrubber
+
+
+def build_expiry(
+    config: Config,
+    store: Metadata,
+    storage: StorageDriver,
+    clock: Callable[[], float],
+    jobs: JobRunner,
+) -> UploadExpiry:
+    """The removal of idle upload sessions, a periodic job of `jobs`."""
+    expiry = UploadExpiry(store, storage, clock, expiry=config.upload_expiry_seconds)
+    jobs.register(EXPIRE_UPLOADS, JobKind(expiry.run, every=expiry.interval))
+    return expiry

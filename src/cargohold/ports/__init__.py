@@ -17,6 +17,7 @@ from cargohold.ports.ecs import EcsRecord, EcsStore, TaskFilter
 from cargohold.ports.lifecycle import Lifecycle
 from cargohold.ports.logs import EventQuery, LogEvent, LogGroup, LogStore, LogStream
 from cargohold.ports.metadata import Changes, Metadata, Transaction
+from cargohold.ports.observer import UNOBSERVED, Observer
 from cargohold.ports.storage import (
     KeyNotFound,
     MetadataUnavailable,
@@ -33,6 +34,7 @@ from cargohold.ports.storage import (
 from cargohold.ports.work import Jobs, Scans, Vulnerabilities
 
 __all__ = [
+    "UNOBSERVED",
     "Blobs",
     "Changes",
     "EcsRecord",
@@ -53,6 +55,7 @@ __all__ = [
     "Metadata",
     "MetadataUnavailable",
     "ObjectInfo",
+    "Observer",
     "Registries",
     "Repositories",
     "ResourcePolicyStore",

@@ -67,7 +67,9 @@ class PullTimes:
         self._pending: dict[int, float] = {}
         self._flusher: asyncio.Task[None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
-        self._exclusions: ReadCache[str, frozenset[str]] = ReadCache(store)
+        self._exclusions: ReadCache[str, frozenset[str]] = ReadCache(
+            store, name="pull-time-exclusions"
+        )
 
     def latest(self, manifest_id: int) -> float | None:
         """The last pull of the manifest this process noted, if it remembers one."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import IO, Any
 
@@ -40,7 +41,7 @@ from cargohold.domain.vulnerabilities import (
     query_key,
     severity_counts,
 )
-from cargohold.ports import Changes, Metadata, StorageDriver, Transaction
+from cargohold.ports import UNOBSERVED, Changes, Metadata, Observer, StorageDriver, Transaction
 from cargohold.scanning import LayerError, LayerReader, default_analyzers
 from cargohold.service.findings import (
     DESCRIPTION_COMPLETE,
@@ -128,8 +129,10 @@ class ScanRunner:
         *,
         sbom: SbomService | None = None,
         wake: Callable[[], None] | None = None,
+        observer: Observer = UNOBSERVED,
     ) -> None:
         self._store = store
+        self._observer = observer
         self._storage = storage
         self._vulndb = vulndb
         self._findings = findings
@@ -241,30 +244,39 @@ class ScanRunner:
         return found, sorted(set(keys))
 
     async def run_scan(self, payload: dict[str, Any]) -> None:
-        manifest_id = int(payload["manifest_id"])
+        started = time.perf_counter()
+        ended = await self._scan(int(payload["manifest_id"]))
+        if ended is not None:
+            status, severities = ended
+            self._observer.scan_finished(status, time.perf_counter() - started, severities)
+
+    async def _scan(self, manifest_id: int) -> tuple[str, dict[str, int]] | None:
+        """Scan the image; the status it ended with and its findings by severity (None: the
+        image or its scan is gone)."""
         async with self._store.read() as tx:
             listed = await tx.manifests.manifests_by_id([manifest_id])
             scan = await tx.scans.scan_of(manifest_id)
         if not listed or scan is None:
-            return  # deleted meanwhile
+            return None  # deleted meanwhile
         manifest = listed[0]
         parsed = parse_manifest(manifest.content, manifest.media_type)
         now = self._clock
         if not is_image(parsed):
             await self._finish(scan.id, UNSUPPORTED_IMAGE, DESCRIPTION_ARTIFACT)
-            return
+            return UNSUPPORTED_IMAGE, {}
         try:
             inventory = await self.inventory_of(parsed)
         except LayerError as exc:
             await self._finish(scan.id, FAILED, f"A layer of the image cannot be read: {exc}")
-            return
+            return FAILED, {}
         if not inventory.packages and os_ecosystem(inventory.os) is None:
             await self._finish(
                 scan.id, UNSUPPORTED_IMAGE, DESCRIPTION_UNSUPPORTED, inventory=inventory
             )
-            return
+            return UNSUPPORTED_IMAGE, {}
         found, keys = await self._match(inventory)
         updated_at = await self._vulndb.updated_at()
+        counts = severity_counts(found)
         async with self._store.write(changes=Changes.NOTHING) as tx:
             await tx.scans.finish_scan(
                 scan.id,
@@ -275,13 +287,14 @@ class ScanRunner:
                 inventory=inventory.to_json(),
                 package_keys=keys,
                 found=[_finding_row(f) for f in found],
-                severity_counts=severity_counts(found),
+                severity_counts=counts,
             )
         if self._sbom is not None:
             try:
                 await self._sbom.attach(manifest, inventory, scan.id)
             except RegistryError as exc:
                 log.warning("could not attach the SBOM of %s: %s", manifest.digest, exc.message)
+        return COMPLETE, counts
 
     async def _finish(
         self, scan_id: int, status: str, description: str, inventory: Inventory | None = None
@@ -306,6 +319,7 @@ class ScanRunner:
                     description=f"The scan failed: {error}"[:1000],
                     now=self._clock(),
                 )
+                self._observer.scan_finished(FAILED, None, {})
 
     # == CONTINUOUS_SCAN ==========================================================================
 
