@@ -17,7 +17,8 @@ from cargohold.metadata.schema import blobs, jobs, repositories, repository_blob
 class DatabaseGauges:
     #: Upload sessions not yet committed, cancelled or expired.
     open_uploads: int = 0
-    #: Per job kind: jobs due and waiting for a runner.
+    #: Per job kind (each kind the queue holds a row of, finished or not): jobs due and waiting
+    #: for a runner.
     queued: dict[str, int] = field(default_factory=dict)
     #: Per job kind: jobs a runner holds.
     running: dict[str, int] = field(default_factory=dict)
@@ -33,20 +34,19 @@ async def read_gauges(conn: AsyncConnection, *, now: float, upload_expiry: float
         .select_from(uploads)
         .where(uploads.c.updated_at >= now - upload_expiry)
     )
+    due = sa.and_(jobs.c.status == QUEUED, jobs.c.run_after <= now)
+    rows = await conn.execute(
+        sa.select(
+            jobs.c.kind,
+            sa.func.sum(sa.case((due, 1), else_=0)),
+            sa.func.sum(sa.case((jobs.c.status == RUNNING, 1), else_=0)),
+        ).group_by(jobs.c.kind)
+    )
     queued: dict[str, int] = {}
     running: dict[str, int] = {}
-    rows = await conn.execute(
-        sa.select(jobs.c.kind, jobs.c.status, sa.func.count())
-        .where(
-            sa.or_(
-                sa.and_(jobs.c.status == QUEUED, jobs.c.run_after <= now),
-                jobs.c.status == RUNNING,
-            )
-        )
-        .group_by(jobs.c.kind, jobs.c.status)
-    )
-    for kind, status, count in rows:
-        (queued if status == QUEUED else running)[kind] = int(count)
+    for kind, waiting, taken in rows:  # every kind with a row, finished jobs' kinds too
+        queued[kind] = int(waiting or 0)
+        running[kind] = int(taken or 0)
     sizes = await conn.execute(
         sa.select(
             repositories.c.registry_id,
