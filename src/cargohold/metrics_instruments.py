@@ -36,10 +36,10 @@ class Instruments:
             return Counter(name, text, labels, registry=None)
 
         self.requests = counter("cargohold_requests", "HTTP requests", ["front", "route", "status"])
-        self._latency_buckets = counter(
+        self.latency_buckets = counter(
             _RAW_BUCKETS, "requests per latency bucket (not cumulative)", ["front", "route", "le"]
         )
-        self._latency_sum = counter(_RAW_SUM, "latencies of the requests added", ["front", "route"])
+        self.latency_sum = counter(_RAW_SUM, "latencies of the requests added", ["front", "route"])
         self.received = counter("cargohold_request_bytes_received", "request body bytes")
         self.sent = counter("cargohold_response_bytes_sent", "response body bytes")
         self.denials = counter(
@@ -82,8 +82,8 @@ class Instruments:
         """Requests per bucket of `BUCKETS_WITH_INF` and the sum of their latencies."""
         for index, count in enumerate(buckets):
             if count:
-                self._latency_buckets.labels(front, route, LE[index]).inc(count)
-        self._latency_sum.labels(front, route).inc(seconds)
+                self.latency_buckets.labels(front, route, LE[index]).inc(count)
+        self.latency_sum.labels(front, route).inc(seconds)
 
     def job_finished(self, kind: str, seconds: float, *, failed: bool) -> None:
         self.job_duration.labels(kind).observe(seconds)
