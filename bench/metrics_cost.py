@@ -7,12 +7,20 @@ first), pushes a small image, runs wrk on `GET /v2/bench/hot/manifests/latest` a
 CPU time of the server's whole process tree (psutil) before and after. CPU per request is much
 steadier than requests per second on a shared machine: other processes take cores, not cycles
 of this one.
+
+`--in-process` measures the middleware alone, without HTTP: it pushes the image through a
+server, stops it, opens the same data directory in this process and sends the manifest GET to
+the ASGI application directly, in blocks of 200 requests, in random order with metrics on and
+off, and compares the medians of CPU per request (the process's CPU time). Much less noise than
+any served measurement; it leaves out uvicorn's own work per request, so it overstates the share.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import random
 import shutil
 import sys
 import tempfile
@@ -73,12 +81,105 @@ def measure(work: Path, name: str, *, metrics: bool, duration: float) -> tuple[f
         os.environ.pop("CARGOHOLD_METRICS_PORT", None)
 
 
+def prepare_data(work: Path) -> tuple[Path, str]:
+    """A data directory holding the image at HOT_REPOSITORY:latest, and the Authorization
+    header that reads it."""
+    server = Cargohold("in-process", work / "in-process-data", work / "in-process.log")
+    server.start()
+    try:
+        image = generate_image(work / "in-process-image", 1 * MIB, 1)
+        server.prepare_repository(HOT_REPOSITORY)
+        env = clients.client_env(work) | {"NO_PROXY": "127.0.0.1,localhost"}
+        clients.push(
+            image, f"{server.host}/{HOT_REPOSITORY}:latest", env=env, creds=server.skopeo_creds()
+        )
+        header = server.auth_header()
+        assert header is not None
+        return server.data_dir, header
+    finally:
+        server.stop()
+
+
+async def in_process(data_dir: Path, auth: str, blocks: int) -> dict[str, list[float]]:
+    """CPU microseconds per request of `blocks` blocks of 200 manifest GETs each, with metrics
+    off and on, in random order."""
+    from cargohold import metrics
+    from cargohold.app import Application, Node
+    from cargohold.config import load
+
+    config = load(overrides={"data_dir": str(data_dir), "metrics_port": 9}, environ={})
+    app = Application(config)
+    node = app.node = await Node.open(config)
+    unobserved = getattr(app, "observer", None)  # (None: a version without observers)
+    wrapped = metrics.wrap(app, config)
+    observer = getattr(app, "observer", None)
+    path = f"/v2/{HOT_REPOSITORY}/manifests/latest"
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"authorization", auth.encode()),
+            (b"accept", b"application/vnd.oci.image.manifest.v1+json"),
+        ],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 5000),
+    }
+    statuses: set[int] = set()
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.add(int(message["status"]))  # type: ignore[call-overload]
+
+    async def block(on: bool, count: int) -> float:
+        if observer is not None:
+            node.audit.observer = observer if on else unobserved
+        target = wrapped if on else app
+        started = time.process_time()
+        for _ in range(count):
+            await target(dict(scope), receive, send)
+            await asyncio.sleep(0)  # a turn of the loop, as between a server's requests
+        return (time.process_time() - started) / count * 1e6
+
+    for _ in range(100):  # warm up both
+        await block(False, 3)
+        await block(True, 3)
+    assert statuses == {200}, statuses
+    found: dict[str, list[float]] = {"off": [], "on": []}
+    order = ["off", "on"] * blocks
+    random.shuffle(order)
+    for which in order:
+        found[which].append(await block(which == "on", 200))
+    await node.close()
+    return found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="pairs of runs (default 3)")
     parser.add_argument("--duration", type=float, default=8, help="wrk seconds (default 8)")
     parser.add_argument("--workers", type=int, default=2, help="server processes (default 2)")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="the application in this process, without HTTP (default: served by cargohold serve)",
+    )
+    parser.add_argument(
+        "--blocks", type=int, default=100, help="--in-process: blocks of 200 requests (100)"
+    )
     args = parser.parse_args()
+    if args.in_process:
+        return run_in_process(args.blocks)
     os.environ["CARGOHOLD_WORKERS"] = str(args.workers)
     work = Path(tempfile.mkdtemp(prefix="metrics-cost-"))
     found: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
@@ -103,6 +204,28 @@ def main() -> int:
     off = sorted(c for _, c in found[False])[len(found[False]) // 2]
     on = sorted(c for _, c in found[True])[len(found[True]) // 2]
     print(f"CPU per request with metrics: {100 * (on / off - 1):+.1f} %")
+    return 0
+
+
+def run_in_process(blocks: int) -> int:
+    work = Path(tempfile.mkdtemp(prefix="metrics-cost-"))
+    try:
+        data_dir, auth = prepare_data(work)
+        directory = work / "prometheus"
+        directory.mkdir()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)  # as `serve` sets it
+        found = asyncio.run(in_process(data_dir, auth, blocks))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    medians = {}
+    for which, values in found.items():
+        values.sort()
+        medians[which] = values[len(values) // 2]
+        print(
+            f"metrics {which:3}: median {medians[which]:.1f} µs CPU/request "
+            f"(quartiles {values[len(values) // 4]:.1f}–{values[3 * len(values) // 4]:.1f})"
+        )
+    print(f"CPU per request with metrics: {100 * (medians['on'] / medians['off'] - 1):+.1f} %")
     return 0
 
 
