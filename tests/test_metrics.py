@@ -29,8 +29,8 @@ class App:
         await send({"type": "http.response.body", "body": b"hello"})
 
 
-def scope(path: str, *headers: tuple[bytes, bytes]) -> dict[str, Any]:
-    return {"type": "http", "method": "GET", "path": path, "headers": list(headers)}
+def scope(path: str, *headers: tuple[bytes, bytes], method: str = "GET") -> dict[str, Any]:
+    return {"type": "http", "method": method, "path": path, "headers": list(headers)}
 
 
 async def serve(metrics: Metrics, request: dict[str, Any]) -> list[MutableMapping[str, Any]]:
@@ -62,7 +62,10 @@ async def test_requests_are_counted_by_front_route_and_status_class() -> None:
         sent = await serve(metrics, scope("/v2/app/manifests/latest"))
         assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     app.status = 404
-    await serve(metrics, scope("/v2/app/blobs/sha256:abc", (b"content-length", b"7")))
+    await serve(
+        metrics, scope("/v2/app/blobs/uploads/x", (b"content-length", b"7"), method="PATCH")
+    )
+    await serve(metrics, scope("/v2/app/blobs/sha256:abc", (b"content-length", b"9")))  # not read
     await serve(
         metrics, scope("/", (b"x-amz-target", b"AmazonEC2ContainerRegistry_V20150921.ListImages"))
     )
@@ -77,15 +80,18 @@ async def test_requests_are_counted_by_front_route_and_status_class() -> None:
         == 3
     )
     assert (
-        value(requests, "cargohold_requests_total", front="oci", route="blobs", status="4xx") == 1
+        value(requests, "cargohold_requests_total", front="oci", route="uploads", status="4xx") == 1
     )
     assert (
         value(requests, "cargohold_requests_total", front="aws", route="ListImages", status="4xx")
         == 1
     )
     assert value(requests, "cargohold_requests_total", front="oci", route="base", status="4xx") == 1
+    assert (
+        value(requests, "cargohold_requests_total", front="oci", route="blobs", status="4xx") == 1
+    )
     instruments = metrics.instruments
-    assert value(instruments.sent, "cargohold_response_bytes_sent_total") == 6 * 5
+    assert value(instruments.sent, "cargohold_response_bytes_sent_total") == 7 * 5
     assert value(instruments.received, "cargohold_request_bytes_received_total") == 7
     buckets = instruments.latency_buckets
     counted = sum(

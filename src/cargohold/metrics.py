@@ -12,7 +12,8 @@ process alone, in the background (`cargohold.metrics_gauges`).
 The metrics, all prefixed `cargohold_`, are listed in the README ("Monitoring").
 
 The cost per request is two clock readings, a dictionary lookup and a few integer additions
-(`Metrics.__call__`): the request is classified and counted at once, into plain integers that
+(`Metrics.__call__`; the request's body size is read from its `content-length` unless it is a
+GET or HEAD): the request is classified and counted at once, into plain integers that
 hold nothing of the request, and every `FLUSH_INTERVAL` seconds what was counted is added to the
 shared values with one write per label set and bucket. (Keeping the requests themselves until the
 flush, as an earlier version did, kept thousands of objects alive past the young garbage
@@ -138,13 +139,18 @@ FLUSH_INTERVAL = 0.5
 _KNOWN_PATHS = 4096
 
 
+_BODILESS = frozenset({"GET", "HEAD"})
+
+
 class _Counts:
     """What one route served since the last flush: requests per status class (index 1-5),
     latencies per bucket, their sum."""
 
-    __slots__ = ("buckets", "seconds", "statuses")
+    __slots__ = ("buckets", "front", "route", "seconds", "statuses")
 
-    def __init__(self) -> None:
+    def __init__(self, front: str, route: str) -> None:
+        self.front = front
+        self.route = route
         self.statuses = [0] * 6
         self.buckets = [0] * len(BUCKETS_WITH_INF)
         self.seconds = 0.0
@@ -156,8 +162,8 @@ class Metrics:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.instruments = Instruments()
-        self._routes: dict[str, tuple[str, str]] = {}
-        self._counts: dict[tuple[str, str], _Counts] = {}
+        self._by_route: dict[tuple[str, str], _Counts] = {}
+        self._by_path: dict[str, _Counts] = {}
         self._received = 0
         self._sent = 0
         self._caches: dict[str, tuple[int, int]] = {}
@@ -182,35 +188,47 @@ class Metrics:
             self._count(scope, response[0], time.perf_counter() - started, response[1])
 
     def _count(self, scope: Scope, status: int, seconds: float, sent: int) -> None:
-        path: str = scope["path"]
-        route = self._routes.get(path)
-        if route is None:
-            route = _route(scope)
-            if path != "/":  # the API's operation is in a header, not the path
-                if len(self._routes) >= _KNOWN_PATHS:
-                    self._routes.clear()
-                self._routes[path] = route
-        counts = self._counts.get(route)
+        counts = self._by_path.get(scope["path"])
         if counts is None:
-            counts = self._counts[route] = _Counts()
-        counts.statuses[min(status // 100, 5)] += 1
+            counts = self._counts_of(scope)
+        counts.statuses[status // 100 if status < 600 else 5] += 1
         counts.buckets[bisect.bisect_left(BUCKETS_WITH_INF, seconds)] += 1
         counts.seconds += seconds
         self._sent += sent
-        self._received += _length(scope["headers"])
+        if scope["method"] not in _BODILESS:
+            self._received += _length(scope["headers"])
         if self._flush is None:
             self._flush = asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self.flush)
+
+    def _counts_of(self, scope: Scope) -> _Counts:
+        """The counts of the request's route, remembered by path (but for the API's `/`, whose
+        operation is in a header)."""
+        route = _route(scope)
+        counts = self._by_route.get(route)
+        if counts is None:
+            counts = self._by_route[route] = _Counts(*route)
+        path: str = scope["path"]
+        if path != "/":
+            if len(self._by_path) >= _KNOWN_PATHS:
+                self._by_path.clear()
+            self._by_path[path] = counts
+        return counts
 
     def flush(self) -> None:
         """Add what was counted since the last flush to the shared values."""
         self._flush = None
-        counted, self._counts = self._counts, {}
         instruments = self.instruments
-        for (front, route), counts in counted.items():
-            for status_class, number in enumerate(counts.statuses):
+        for counts in self._by_route.values():
+            if not any(counts.statuses):
+                continue
+            statuses, buckets, seconds = counts.statuses, counts.buckets, counts.seconds
+            counts.statuses, counts.buckets = [0] * 6, [0] * len(BUCKETS_WITH_INF)
+            counts.seconds = 0.0
+            front, route = counts.front, counts.route
+            for status_class, number in enumerate(statuses):
                 if number:
                     instruments.requests.labels(front, route, f"{status_class}xx").inc(number)
-            instruments.add_latencies(front, route, counts.buckets, counts.seconds)
+            instruments.add_latencies(front, route, buckets, seconds)
         if self._received:
             instruments.received.inc(self._received)
         if self._sent:
