@@ -31,7 +31,7 @@ import limits  # noqa: E402
 import summary  # noqa: E402
 from busy import ForeignCpu  # noqa: E402
 from images import MANIFEST_MEDIA_TYPE, Image, generate_image, layout_size  # noqa: E402
-from registries import Cargohold, Distribution, Registry  # noqa: E402
+from registries import Cargohold, Distribution, Registry, free_port  # noqa: E402
 from rss import MIB, PeakRss, tree_rss  # noqa: E402
 
 REQUIRED_TOOLS = {
@@ -116,6 +116,12 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
     parser.add_argument("--work-dir", type=Path, help="scratch space (default bench/.work/<time>)")
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     parser.add_argument("--keep-work-dir", action="store_true", help="keep data and logs")
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="cargohold serves its Prometheus metrics (CARGOHOLD_METRICS_PORT on a free port; "
+        "default: as the environment says, else off)",
+    )
     args = parser.parse_args(argv)
     quick = bool(args.quick)
 
@@ -396,6 +402,8 @@ def measure(run: Run, registries: list[Registry]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     settings, args = parse_args(argv)
     check_tools()
+    if args.metrics:
+        os.environ["CARGOHOLD_METRICS_PORT"] = str(free_port())  # recorded in the results
     env = clean_environment()
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")

@@ -16,7 +16,6 @@ from typing import Any
 
 import anyio.to_thread
 from starlette.requests import Request
-from starlette.responses import Response
 
 from cargohold import background
 from cargohold.auth.secretbox import SecretBox
@@ -49,7 +48,7 @@ from cargohold.http.sts import sts_handlers, sts_service
 from cargohold.http.unavailable import oci_unavailable
 from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
-from cargohold.ports import Metadata, StorageDriver, Unavailable
+from cargohold.ports import UNOBSERVED, Metadata, Observer, StorageDriver, Unavailable
 from cargohold.privatefiles import make_private_dirs
 from cargohold.service.archive import ArchiveService
 from cargohold.service.audit import AuditLog
@@ -177,6 +176,7 @@ def build_scanning(
         sbom=sbom,
         wake=jobs.wake if jobs is not None else None,
         region=content.region,
+        observer=jobs.observer if jobs is not None else UNOBSERVED,
     )
     content.push_hook = runner
     if jobs is not None:
@@ -212,7 +212,7 @@ def build_access(config: Config, store: MetadataStore, clock: Callable[[], float
         identities=IdentityPolicies(store, iam),
         resources=ResourcePolicies(store),
         audit=audit,
-        decisions=ReadCache(store),
+        decisions=ReadCache(store, name="decisions"),
     )
     gatekeeper = TokenGatekeeper(
         identities.authentication,
@@ -319,8 +319,7 @@ class Node:
     uploads: UploadService
     oci: OciFront
     download: DownloadRoute
-    #: Background jobs (scans, re-matching); started by the application's lifespan.
-    jobs: JobRunner
+    jobs: JobRunner  # background jobs (scans, GC, …); started by the application's lifespan
     #: ECR (JSON 1.1), STS and IAM (query protocol) on `POST /`.
     aws: AwsFront
     audit: AuditLog
@@ -336,6 +335,7 @@ class Node:
         *,
         migrate: bool = True,
         clock: Callable[[], float] = time.time,
+        observer: Observer = UNOBSERVED,
     ) -> Node:
         store = await open_store(config, migrate=migrate)
         await store.start()  # every other process's writes drop this one's cached reads
@@ -343,11 +343,12 @@ class Node:
             await tx.registries.ensure_registry(config.account_id, config.region, clock())
         storage = build_storage(config)
         services = build_content(config, store, storage, clock)
-        jobs = JobRunner(store, clock)
+        jobs = JobRunner(store, clock, observer=observer)
         background.build_upload_expiry(config, store, storage, clock, jobs)
         scans = build_scanning(store, storage, services.content, services.uploads, clock, jobs)
         lifecycle, archive = background.build_background(config, store, storage, clock, jobs)
         access = build_access(config, store, clock)
+        access.audit.observer = observer
         redirect = config.storage.redirect
         oci = OciFront(
             services.content, services.uploads, storage, access.gatekeeper, redirect=redirect
@@ -402,8 +403,8 @@ class Application:
     def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.node: Node | None = None
-        #: What every part reads the time from (tests move it).
-        self.clock = clock
+        self.clock = clock  # what every part reads the time from (tests move it)
+        self.observer: Observer = UNOBSERVED  # told of jobs and scans (cargohold.metrics)
         self.body_limits = BodyLimits(
             idle_timeout=config.body_idle_timeout_seconds,
             min_rate=config.body_min_bytes_per_second,
@@ -449,7 +450,9 @@ class Application:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    self.node = await Node.open(self.config, clock=self.clock)
+                    self.node = await Node.open(
+                        self.config, clock=self.clock, observer=self.observer
+                    )
                     await self.node.jobs.start()
                 except Exception as exc:
                     log.exception("start-up failed")
@@ -480,7 +483,6 @@ __all__ = [
     "Application",
     "ContentServices",
     "Node",
-    "Response",
     "build_access",
     "build_app",
     "build_aws_front",

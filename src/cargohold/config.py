@@ -64,6 +64,9 @@ class Config:
     #: A port of its own for Prometheus' `/metrics` (0: none), on this address (cargohold.metrics).
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
+    #: How often (seconds) the metrics read open uploads, the job queue and each repository's
+    #: storage bytes from the database (one process does, in the background).
+    metrics_refresh_seconds: float = 60.0
     #: PEM certificate (optionally followed by its chain) and private key: when both are set,
     #: the server speaks HTTPS only. See `cargohold admin tls init`.
     tls_cert: str | None = None
@@ -184,6 +187,8 @@ class Config:
             self.metrics_port and self.metrics_port == self.port
         ):
             raise ConfigError(f"metrics_port {self.metrics_port} is out of range or the registry's")
+        if not 0 < self.metrics_refresh_seconds <= 86400:
+            raise ConfigError("metrics_refresh_seconds must be more than 0 and at most 86400")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"log_format must be text or json, not {self.log_format!r}")
         if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,64}", self.aws_profile):

@@ -6,16 +6,18 @@ the registry's port cannot read them, and the operator decides who reaches the m
 loopback, only this machine). It is served by the `serve` process itself, with
 `prometheus-client`'s multiprocess mode: every worker of `--workers N` writes its values to
 files in `<data_dir>/metrics/`, and a scrape adds them up, so the view is one and consistent.
+What the database knows (open uploads, the job queue, storage bytes) is read by the `serve`
+process alone, in the background (`cargohold.metrics_gauges`).
 
-Metrics (all prefixed `cargohold_`):
-- `requests_total{front,route,status}` and `request_duration_seconds{front,route}`: per front
-  (`oci` for /v2/, `aws` for the API, `other`), route (the /v2/ kind: `base`, `manifests`,
-  `blobs`, `uploads`, `tags`, `referrers`; the API's `X-Amz-Target` operation) and status class;
-- `request_bytes_received_total` and `response_bytes_sent_total`, from the `content-length`s;
-- `authorization_denials_total{action}` and `authentication_failures_total{action}`.
+The metrics, all prefixed `cargohold_`, are listed in the README ("Monitoring").
 
-Per request the cost is two clock readings, a context variable and an append to a list: the
-requests are added to the shared values in batches, every half second (`Metrics.flush`).
+The cost per request is two clock readings, a dictionary lookup and a few integer additions
+(`Metrics.__call__`; the request's body size is read from its `content-length` unless it is a
+GET or HEAD): the request is classified and counted at once, into plain integers that
+hold nothing of the request, and every `FLUSH_INTERVAL` seconds what was counted is added to the
+shared values with one write per label set and bucket. (Keeping the requests themselves until the
+flush, as an earlier version did, kept thousands of objects alive past the young garbage
+collection generations, and the full collections they caused cost more than the counting.)
 """
 
 from __future__ import annotations
@@ -25,13 +27,17 @@ import bisect
 import os
 import shutil
 import time
-from collections.abc import MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
 from cargohold.config import Config
-from cargohold.service.audit import REQUEST_DECISIONS
-from cargohold.service.authz import AuthenticationFailure
+from cargohold.metrics_instruments import (
+    BUCKETS_WITH_INF,
+    Instruments,
+    histograms_of,
+)
+from cargohold.service.readcache import CACHE_COUNTS
 
 Scope = MutableMapping[str, Any]
 
@@ -54,62 +60,49 @@ def prepare(config: Config) -> None:
     os.environ[MULTIPROCESS_VARIABLE] = str(directory)
 
 
-def serve_metrics(config: Config) -> Any:
-    """Start the metrics listener (a thread of this process); returns the server to close."""
-    if not config.metrics_port:
-        return None
-    from prometheus_client import CollectorRegistry, start_http_server
-    from prometheus_client.multiprocess import MultiProcessCollector
+class Scrapes:
+    """The metrics listener (a thread of `serve`) and the refresher of the database's gauges."""
 
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    server, _thread = start_http_server(config.metrics_port, config.metrics_host, registry)
-    return server
+    def __init__(self, config: Config) -> None:
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        from cargohold.metrics_gauges import DatabaseCollector, Refresher
+
+        registry = CollectorRegistry()
+        registry.register(_WorkerCollector(metrics_dir(config)))
+        database = DatabaseCollector()
+        registry.register(database)
+        self.refresher = Refresher(config, database)
+        self.refresher.start()
+        self.server, _thread = start_http_server(config.metrics_port, config.metrics_host, registry)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.refresher.stop()
 
 
-def stop(server: Any) -> None:
-    if server is not None:
-        server.shutdown()
-        server.server_close()
+class _WorkerCollector:
+    """The workers' values, added up from their files (prometheus-client's
+    `MultiProcessCollector`), with the request latency buckets turned into a histogram."""
+
+    def __init__(self, directory: Path) -> None:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        self._files = MultiProcessCollector(None, path=str(directory))  # type: ignore[no-untyped-call]
+
+    def collect(self) -> Iterator[Any]:
+        return histograms_of(self._files.collect())  # type: ignore[no-untyped-call]
 
 
-BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0)
-BUCKETS_WITH_INF = (*BUCKETS, float("inf"))
+def serve_metrics(config: Config) -> Scrapes | None:
+    """Start the metrics listener; returns what `stop` closes."""
+    return Scrapes(config) if config.metrics_port else None
 
 
-class _Instruments:
-    def __init__(self) -> None:
-        from prometheus_client import Counter, Histogram
-
-        self.requests = Counter("cargohold_requests", "HTTP requests", ["front", "route", "status"])
-        self.duration = Histogram(
-            "cargohold_request_duration_seconds",
-            "time from request to the end of the response",
-            ["front", "route"],
-            buckets=BUCKETS,
-        )
-        self.received = Counter("cargohold_request_bytes_received", "request body bytes")
-        self.sent = Counter("cargohold_response_bytes_sent", "response body bytes")
-        self.denials = Counter(
-            "cargohold_authorization_denials", "requests the authorizer denied", ["action"]
-        )
-        self.authentication_failures = Counter(
-            "cargohold_authentication_failures",
-            "credentials presented and rejected, by the operation attempted",
-            ["action"],
-        )
-
-    def observe_many(self, histogram: Any, observed: list[float]) -> None:
-        """`histogram.observe` for each of `observed`, with one shared-memory write per bucket
-        and one for the sum instead of two per observation (the child's bucket and sum values
-        are prometheus-client's `_buckets` and `_sum`)."""
-        per_bucket = [0] * len(BUCKETS_WITH_INF)
-        for seconds in observed:
-            per_bucket[bisect.bisect_left(BUCKETS_WITH_INF, seconds)] += 1
-        for index, count in enumerate(per_bucket):
-            if count:
-                histogram._buckets[index].inc(count)
-        histogram._sum.inc(sum(observed))
+def stop(scrapes: Scrapes | None) -> None:
+    if scrapes is not None:
+        scrapes.close()
 
 
 def _route(scope: Scope) -> tuple[str, str]:
@@ -142,19 +135,38 @@ def _length(headers: Any) -> int:
 
 #: How often (seconds) the requests served are added to the shared values.
 FLUSH_INTERVAL = 0.5
+#: Paths whose route is remembered (a pull asks for the same few manifests again and again).
+_KNOWN_PATHS = 4096
+
+
+_BODILESS = frozenset({"GET", "HEAD"})
+
+
+class _Counts:
+    """What one route served since the last flush: requests per status class (index 1-5),
+    latencies per bucket, their sum."""
+
+    __slots__ = ("buckets", "front", "route", "seconds", "statuses")
+
+    def __init__(self, front: str, route: str) -> None:
+        self.front = front
+        self.route = route
+        self.statuses = [0] * 6
+        self.buckets = [0] * len(BUCKETS_WITH_INF)
+        self.seconds = 0.0
 
 
 class Metrics:
-    """ASGI middleware counting requests (see the module's docstring).
-
-    A request only appends what it was (its scope, status, duration, bytes sent and the
-    authorization decisions made for it) to a list; every `FLUSH_INTERVAL` seconds the list is
-    classified and added to the shared values, so a scrape lags by at most that much."""
+    """ASGI middleware counting requests (see the module's docstring)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.instruments = _Instruments()
-        self._pending: list[tuple[Scope, int, float, int, list[Any]]] = []
+        self.instruments = Instruments()
+        self._by_route: dict[tuple[str, str], _Counts] = {}
+        self._by_path: dict[str, _Counts] = {}
+        self._received = 0
+        self._sent = 0
+        self._caches: dict[str, tuple[int, int]] = {}
         self._flush: Any = None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -170,50 +182,97 @@ class Metrics:
                 response[1] = _length(message.get("headers", ()))
             await send(message)
 
-        decisions = REQUEST_DECISIONS.get()
-        token = None
-        if decisions is None:
-            decisions = []
-            token = REQUEST_DECISIONS.set(decisions)
         try:
             await self.app(scope, receive, sending)
         finally:
-            if token is not None:
-                REQUEST_DECISIONS.reset(token)
-            self._pending.append(
-                (scope, response[0], time.perf_counter() - started, response[1], decisions)
-            )
-            if self._flush is None:
-                self._flush = asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self.flush)
+            self._count(scope, response[0], time.perf_counter() - started, response[1])
+
+    def _count(self, scope: Scope, status: int, seconds: float, sent: int) -> None:
+        counts = self._by_path.get(scope["path"])
+        if counts is None:
+            counts = self._counts_of(scope)
+        counts.statuses[status // 100 if status < 600 else 5] += 1
+        counts.buckets[bisect.bisect_left(BUCKETS_WITH_INF, seconds)] += 1
+        counts.seconds += seconds
+        self._sent += sent
+        if scope["method"] not in _BODILESS:
+            self._received += _length(scope["headers"])
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self.flush)
+
+    def _counts_of(self, scope: Scope) -> _Counts:
+        """The counts of the request's route, remembered by path (but for the API's `/`, whose
+        operation is in a header)."""
+        route = _route(scope)
+        counts = self._by_route.get(route)
+        if counts is None:
+            counts = self._by_route[route] = _Counts(*route)
+        path: str = scope["path"]
+        if path != "/":
+            if len(self._by_path) >= _KNOWN_PATHS:
+                self._by_path.clear()
+            self._by_path[path] = counts
+        return counts
 
     def flush(self) -> None:
+        """Add what was counted since the last flush to the shared values."""
         self._flush = None
-        pending, self._pending = self._pending, []
         instruments = self.instruments
-        counts: dict[tuple[str, str, int], int] = {}
-        durations: dict[tuple[str, str], list[float]] = {}
-        received = sent = 0
-        for scope, status, seconds, response_bytes, decisions in pending:
-            front, route = _route(scope)
-            key = (front, route, status // 100)
-            counts[key] = counts.get(key, 0) + 1
-            durations.setdefault((front, route), []).append(seconds)
-            received += _length(scope.get("headers", ()))
-            sent += response_bytes
-            for decision in decisions:
-                if isinstance(decision, AuthenticationFailure):
-                    instruments.authentication_failures.labels(decision.event_name).inc()
-                elif not decision.decision.allowed:
-                    instruments.denials.labels(decision.action).inc()
-        for (front, route, status_class), count in counts.items():
-            instruments.requests.labels(front, route, f"{status_class}xx").inc(count)
-        for (front, route), observed in durations.items():
-            instruments.observe_many(instruments.duration.labels(front, route), observed)
-        if received:
-            instruments.received.inc(received)
-        if sent:
-            instruments.sent.inc(sent)
+        for counts in self._by_route.values():
+            if not any(counts.statuses):
+                continue
+            statuses, buckets, seconds = counts.statuses, counts.buckets, counts.seconds
+            counts.statuses, counts.buckets = [0] * 6, [0] * len(BUCKETS_WITH_INF)
+            counts.seconds = 0.0
+            front, route = counts.front, counts.route
+            for status_class, number in enumerate(statuses):
+                if number:
+                    instruments.requests.labels(front, route, f"{status_class}xx").inc(number)
+            instruments.add_latencies(front, route, buckets, seconds)
+        if self._received:
+            instruments.received.inc(self._received)
+        if self._sent:
+            instruments.sent.inc(self._sent)
+        self._received = self._sent = 0
+        self.flush_caches()
+
+    def flush_caches(self) -> None:
+        """Add the read caches' hits and misses since the last time."""
+        for name, counts in list(CACHE_COUNTS.items()):
+            hits, misses = self._caches.get(name, (0, 0))
+            if counts.hits > hits:
+                self.instruments.cache_hits.labels(name).inc(counts.hits - hits)
+            if counts.misses > misses:
+                self.instruments.cache_misses.labels(name).inc(counts.misses - misses)
+            self._caches[name] = (counts.hits, counts.misses)
+
+
+class Observer:
+    """The services' `ports.Observer`, counting into the instruments."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._instruments = metrics.instruments
+
+    def job_finished(self, kind: str, seconds: float, *, failed: bool) -> None:
+        self._instruments.job_finished(kind, seconds, failed=failed)
+        self._metrics.flush_caches()  # a job's cache reads are seen without waiting for requests
+
+    def scan_finished(
+        self, status: str, seconds: float | None, severities: Mapping[str, int]
+    ) -> None:
+        self._instruments.scan_finished(status, seconds, severities)
+
+    def decisions_recorded(self, denials: Mapping[str, int], failures: Mapping[str, int]) -> None:
+        self._instruments.decisions_recorded(denials, failures)
 
 
 def wrap(app: Any, config: Config) -> Any:
-    return Metrics(app) if config.metrics_port else app
+    """`app` with its requests counted, and its jobs, scans and decisions reported (through
+    its `observer`), when `metrics_port` is set."""
+    if not config.metrics_port:
+        return app
+    metrics = Metrics(app)
+    if hasattr(app, "observer"):
+        app.observer = Observer(metrics)
+    return metrics

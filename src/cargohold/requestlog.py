@@ -85,7 +85,7 @@ class RequestLog:
             return
         started = time.perf_counter()
         decisions: list[AuthorizationRecord | AuthenticationFailure] = []
-        token = REQUEST_DECISIONS.set(decisions)  # the metrics, inside, share it
+        token = REQUEST_DECISIONS.set(decisions)
         fields: dict[str, Any] = {"status": None, "request_id": None}
 
         async def sending(message: Message) -> None:

@@ -4,6 +4,7 @@ read back by time, principal and outcome, shaped as CloudTrail shapes its events
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any, cast
 
 import pytest
@@ -12,7 +13,12 @@ from cargohold.domain.principal import Principal, service_principal
 from cargohold.metadata.store import MetadataStore
 from cargohold.ports import Changes
 from cargohold.service.audit import AuditLog, audit_event
-from cargohold.service.authz import AuthorizationRecord, Decision, RequestRecord
+from cargohold.service.authz import (
+    AuthenticationFailure,
+    AuthorizationRecord,
+    Decision,
+    RequestRecord,
+)
 from support.waiting import wait_for_event
 
 pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
@@ -169,3 +175,45 @@ def test_a_service_principal_is_recorded_as_an_aws_service() -> None:
         "type": "AWSService",
         "invokedBy": "ecs-tasks.amazonaws.com",
     }
+
+
+class Decisions:
+    def __init__(self) -> None:
+        self.denials: dict[str, int] = {}
+        self.failures: dict[str, int] = {}
+
+    def job_finished(self, kind: str, seconds: float, *, failed: bool) -> None:
+        raise AssertionError("no jobs here")
+
+    def scan_finished(
+        self, status: str, seconds: float | None, severities: Mapping[str, int]
+    ) -> None:
+        raise AssertionError("no scans here")
+
+    def decisions_recorded(self, denials: Mapping[str, int], failures: Mapping[str, int]) -> None:
+        for mine, theirs in ((self.denials, denials), (self.failures, failures)):
+            for key, count in theirs.items():
+                mine[key] = mine.get(key, 0) + count
+
+
+async def test_each_batch_reports_its_denials_and_authentication_failures(
+    store: MetadataStore,
+) -> None:
+    log = AuditLog(store, flush_interval=3600)
+    decisions = Decisions()
+    log.observer = decisions
+    await log.record(entry(BOB, "ecr:ListImages", 100.0, allowed=True))
+    await log.record(entry(BOB, "ecr:PutImage", 100.0, allowed=False))
+    await log.record(entry(SESSION, "ecr:PutImage", 100.0, allowed=False))
+    failure = AuthenticationFailure(
+        time=100.0,
+        error_code="DENIED",
+        error_message="bad password",
+        event_name="Authenticate",
+        access_key_id=None,
+        request=RequestRecord(request_id="r-2"),
+    )
+    await log.record(failure)
+    await log.close()
+    assert decisions.denials == {"ecr:PutImage": 2}
+    assert decisions.failures == {"Authenticate": 1}

@@ -4,6 +4,7 @@ through its kind's `give_up`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
@@ -138,3 +139,40 @@ async def test_attached_work_starts_after_the_runner_and_stops_in_reverse(
     assert calls == ["start a", "start b"]
     await runner.stop()
     assert calls == ["start a", "start b", "stop b", "stop a"]
+
+
+class Reports:
+    """An observer that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[str, bool]] = []
+
+    def job_finished(self, kind: str, seconds: float, *, failed: bool) -> None:
+        assert seconds >= 0
+        self.jobs.append((kind, failed))
+
+    def scan_finished(
+        self, status: str, seconds: float | None, severities: Mapping[str, int]
+    ) -> None:
+        raise AssertionError("no scans here")
+
+    def decisions_recorded(self, denials: Mapping[str, int], failures: Mapping[str, int]) -> None:
+        raise AssertionError("no decisions here")
+
+
+async def test_each_run_is_reported_with_its_kind_and_outcome(
+    store: MetadataStore, now: list[float]
+) -> None:
+    async def run(payload: dict[str, Any]) -> None:
+        if payload["fail"]:
+            raise RuntimeError("boom")
+
+    reports = Reports()
+    runner = JobRunner(
+        store, lambda: now[0], {"good": JobKind(run), "bad": JobKind(run)}, observer=reports
+    )
+    await enqueue(store, "good", {"fail": False}, now[0])
+    await enqueue(store, "bad", {"fail": True}, now[0])
+    while await runner.run_one():
+        pass
+    assert sorted(reports.jobs) == [("bad", True), ("good", False)]

@@ -11,7 +11,7 @@ import pytest
 from cargohold.metadata.database import upgrade
 from cargohold.metadata.store import MetadataStore
 from cargohold.ports import Changes
-from cargohold.service.readcache import ReadCache
+from cargohold.service.readcache import CACHE_COUNTS, ReadCache
 
 
 class Clock:
@@ -187,4 +187,26 @@ async def test_a_waiter_reads_itself_when_the_reader_is_cancelled(store: Metadat
     with pytest.raises(asyncio.CancelledError):
         await reader
     assert await asyncio.wait_for(waiter, 5) == 5
+    await store.close()
+
+
+@pytest.mark.anyio
+async def test_hits_and_misses_are_counted_by_cache_name(store: MetadataStore) -> None:
+    clock = Clock()
+    first: ReadCache[str, int] = ReadCache(store, clock=clock, name="test-counts")
+    second: ReadCache[str, int] = ReadCache(store, clock=clock, name="test-counts")
+    counts = CACHE_COUNTS["test-counts"]
+    hits, misses = counts.hits, counts.misses
+    assert first.get("k") == (False, None)
+    first.put("k", 1, first.generation())
+    assert first.get("k") == (True, 1)
+
+    async def two() -> int:
+        return 2
+
+    assert await second.fetch("k", two) == 2  # a miss, then kept
+    assert await second.fetch("k", two) == 2  # a hit
+    clock.now += 10
+    assert first.get("k") == (False, None)  # expired: a miss
+    assert (counts.hits - hits, counts.misses - misses) == (2, 3)
     await store.close()

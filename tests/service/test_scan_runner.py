@@ -5,6 +5,7 @@ artifacts, failures, and CONTINUOUS_SCAN re-matching."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import pytest
 
@@ -155,3 +156,45 @@ async def test_continuous_scan_rematches_when_the_database_changes(
     after = {f["name"] for f in await scanner.all_findings(repo, digest)}
     assert after == before | {"CVE-2023-42363"}
     assert jobs_before.get("queued") == 1
+
+
+class Reports:
+    def __init__(self) -> None:
+        self.jobs: list[tuple[str, bool]] = []
+        self.scans: list[tuple[str, dict[str, int]]] = []
+
+    def job_finished(self, kind: str, seconds: float, *, failed: bool) -> None:
+        self.jobs.append((kind, failed))
+
+    def scan_finished(
+        self, status: str, seconds: float | None, severities: Mapping[str, int]
+    ) -> None:
+        assert seconds is not None and seconds >= 0
+        self.scans.append((status, dict(severities)))
+
+    def decisions_recorded(self, denials: Mapping[str, int], failures: Mapping[str, int]) -> None:
+        raise AssertionError("no decisions here")
+
+
+async def test_each_scan_is_reported_with_its_status_and_findings(
+    store: MetadataStore,
+    storage: FilesystemDriver,
+    content: ContentService,
+    uploads: UploadService,
+    repo: Repository,
+    now: list[float],
+) -> None:
+    reports = Reports()
+    scanner = await Scanner.with_fixtures(store, storage, content, uploads, now, observer=reports)
+    repo = await scanner.scan_on_push(repo)
+    image = IMAGES["debian"]()
+    await push_image(content, uploads, repo, image, tag="v1")
+    await push_image(content, uploads, repo, IMAGES["unsupported"](), tag="v2")
+    await scanner.drain()
+    expected: dict[str, int] = {}
+    for _, _, _, severity in image.expected_findings():
+        expected[severity] = expected.get(severity, 0) + 1
+    assert sorted(reports.scans) == sorted(
+        [(image.expected["status"], expected), (UNSUPPORTED_IMAGE, {})]
+    )
+    assert [job for job in reports.jobs if job[0] == "scan"] == [("scan", False)] * 2

@@ -9,6 +9,7 @@ from typing import Any
 from cargohold.app import build_scanning
 from cargohold.domain.records import Repository
 from cargohold.metadata.store import MetadataStore
+from cargohold.ports import UNOBSERVED, Observer
 from cargohold.scanning.osv import OsvSource
 from cargohold.service.content import ContentService
 from cargohold.service.findings import FindingsService
@@ -70,10 +71,12 @@ class Scanner:
         content: ContentService,
         uploads: UploadService,
         now: list[float],
+        *,
+        observer: Observer = UNOBSERVED,
     ) -> None:
         self.store = store
         self.vulndb = VulnerabilityDatabase(store, lambda: now[0])
-        self.jobs = JobRunner(store, lambda: now[0])
+        self.jobs = JobRunner(store, lambda: now[0], observer=observer)
         scans = build_scanning(store, storage, content, uploads, lambda: now[0], self.jobs)
         self.configuration: ScanConfigService = scans.configuration
         self.runner: ScanRunner = scans.runner
@@ -88,9 +91,12 @@ class Scanner:
         content: ContentService,
         uploads: UploadService,
         now: list[float],
+        *,
+        observer: Observer = UNOBSERVED,
     ) -> Scanner:
-        """A scanner whose vulnerability database holds the OSV fixtures."""
-        made = cls(store, storage, content, uploads, now)
+        """A scanner whose vulnerability database holds the OSV fixtures (its jobs and scans
+        reported to `observer`)."""
+        made = cls(store, storage, content, uploads, now, observer=observer)
         await made.vulndb.import_records(OsvSource(OSV_FIXTURES))
         return made
 

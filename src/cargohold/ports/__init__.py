@@ -17,6 +17,7 @@ from cargohold.ports.ecs import EcsRecord, EcsStore, TaskFilter
 from cargohold.ports.lifecycle import Lifecycle
 from cargohold.ports.logs import EventQuery, LogEvent, LogGroup, LogStore, LogStream
 from cargohold.ports.metadata import Changes, Metadata, Transaction
+from cargohold.ports.observer import UNOBSERVED, Observer
 from cargohold.ports.outbox import Outbox, OutboxRecord
 from cargohold.ports.storage import (
     KeyNotFound,
@@ -34,6 +35,7 @@ from cargohold.ports.storage import (
 from cargohold.ports.work import Jobs, Leases, Scans, Vulnerabilities
 
 __all__ = [
+    "UNOBSERVED",
     "Blobs",
     "Changes",
     "EcsRecord",
@@ -55,6 +57,7 @@ __all__ = [
     "Metadata",
     "MetadataUnavailable",
     "ObjectInfo",
+    "Observer",
     "Outbox",
     "OutboxRecord",
     "Registries",

@@ -33,7 +33,7 @@ from cargohold.domain.principal import (
     SERVICE_PRINCIPAL,
     Principal,
 )
-from cargohold.ports import Changes, Metadata
+from cargohold.ports import UNOBSERVED, Changes, Metadata, Observer
 from cargohold.service.authz import AuthenticationFailure, AuthorizationRecord
 
 log = logging.getLogger(__name__)
@@ -188,6 +188,8 @@ class AuditLog:
         self, store: Metadata, *, flush_interval: float = 0.2, max_pending: int = 500
     ) -> None:
         self._store = store
+        #: Told of each batch's denials and authentication failures (the metrics count them).
+        self.observer: Observer = UNOBSERVED
         # Decisions are written in batches, a fraction of a second after they are made: one
         # write transaction per request would make every pull a write on the database.
         self._flush_interval = flush_interval
@@ -223,10 +225,23 @@ class AuditLog:
         while self._pending:
             batch = self._pending[: self._max_pending]
             del self._pending[: self._max_pending]
+            if self.observer is not UNOBSERVED:
+                self._observe(batch)
             write = asyncio.get_running_loop().create_task(self._write(batch))
             self._writes.add(write)
             write.add_done_callback(self._writes.discard)
             await asyncio.shield(write)
+
+    def _observe(self, batch: list[AuthorizationRecord | AuthenticationFailure]) -> None:
+        denials: dict[str, int] = {}
+        failures: dict[str, int] = {}
+        for entry in batch:
+            if isinstance(entry, AuthenticationFailure):
+                failures[entry.event_name] = failures.get(entry.event_name, 0) + 1
+            elif not entry.decision.allowed:
+                denials[entry.action] = denials.get(entry.action, 0) + 1
+        if denials or failures:
+            self.observer.decisions_recorded(denials, failures)
 
     async def _write(self, batch: list[AuthorizationRecord | AuthenticationFailure]) -> None:
         try:

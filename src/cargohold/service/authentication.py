@@ -65,7 +65,7 @@ class Authentication:
         # answer is kept briefly, and dropped at once when any process changes identities.
         # Authorization header -> (its principal, its expiry): a header seen before is neither
         # verified nor looked up again while nothing changed (see service.readcache).
-        self._token_cache: ReadCache[str, tuple[Principal, float]] = ReadCache(store)
+        self._token_cache: ReadCache[str, tuple[Principal, float]] = ReadCache(store, name="tokens")
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)

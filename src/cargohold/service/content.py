@@ -127,11 +127,17 @@ class ContentService:
         self._rules = rules
         self._templates = templates
         self._store = store
-        self._repositories: ReadCache[tuple[str, str], Repository | None] = ReadCache(store)
+        self._repositories: ReadCache[tuple[str, str], Repository | None] = ReadCache(
+            store, name="repositories"
+        )
         # (repository id, tag or digest) -> manifest, and (repository id, digest) -> blob size:
         # what every pull asks, answered without the database while nothing changed.
-        self._manifests: ReadCache[tuple[int, str], Manifest] = ReadCache(store, content=True)
-        self._blob_sizes: ReadCache[tuple[int, str], int | None] = ReadCache(store, content=True)
+        self._manifests: ReadCache[tuple[int, str], Manifest] = ReadCache(
+            store, content=True, name="manifests"
+        )
+        self._blob_sizes: ReadCache[tuple[int, str], int | None] = ReadCache(
+            store, content=True, name="blob-links"
+        )
         #: Pulls are noted here and written in batches (service/pull_times.py).
         self.pull_times = pull_times or PullTimes(store, clock)
         self._storage = storage

@@ -59,8 +59,12 @@ class IdentityPolicies:
     def __init__(self, store: Metadata, iam: PrincipalPolicies) -> None:
         self._store = store
         self._iam = iam
-        self._identity_cache: ReadCache[Principal, Sequence[Policy]] = ReadCache(store)
-        self._session_cache: ReadCache[Principal, Sequence[Policy] | None] = ReadCache(store)
+        self._identity_cache: ReadCache[Principal, Sequence[Policy]] = ReadCache(
+            store, name="identity-policies"
+        )
+        self._session_cache: ReadCache[Principal, Sequence[Policy] | None] = ReadCache(
+            store, name="session-policies"
+        )
 
     async def identity_policies(self, principal: Principal) -> Sequence[Policy]:
         async def load() -> Sequence[Policy]:

@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cargohold.domain.scans import Job
-from cargohold.ports import Changes, Metadata
+from cargohold.ports import UNOBSERVED, Changes, Metadata, Observer
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class JobRunner:
         concurrency: int = 2,
         poll_interval: float = 1.0,
         lease: float = 60.0,
+        observer: Observer = UNOBSERVED,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -55,6 +57,8 @@ class JobRunner:
         self._concurrency = concurrency
         self._poll = poll_interval
         self._lease = lease
+        #: Told how long each run of a job took, by kind, and whether it failed.
+        self.observer = observer
         self.node = f"node-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -157,6 +161,7 @@ class JobRunner:
     async def _run(self, job: Job, kind: JobKind) -> str | None:
         """Run the job's handler, its lease extended meanwhile; the error, if it failed."""
         heartbeat = asyncio.create_task(self._heartbeat(job))
+        started = time.perf_counter()
         try:
             await kind.run(job.payload)
         except asyncio.CancelledError:
@@ -164,7 +169,10 @@ class JobRunner:
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             log.warning("job %d (%s) attempt %d failed: %s", job.id, job.kind, job.attempts, error)
+            self.observer.job_finished(job.kind, time.perf_counter() - started, failed=True)
             return error
+        else:
+            self.observer.job_finished(job.kind, time.perf_counter() - started, failed=False)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):

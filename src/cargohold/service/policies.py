@@ -233,7 +233,9 @@ class ResourcePolicies:
         # Stored documents were validated on the way in; parsing one again is pure, so the
         # parsed form of each text is kept.
         self._parse = functools.lru_cache(maxsize=cache_size)(parse_policy)
-        self._sides: ReadCache[tuple[str, str], ResourceSide] = ReadCache(store)
+        self._sides: ReadCache[tuple[str, str], ResourceSide] = ReadCache(
+            store, name="resource-policies"
+        )
 
     async def resource_side(self, resource_arn: str, action: str) -> ResourceSide:
         key = (resource_arn, action.lower())

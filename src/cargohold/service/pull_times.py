@@ -75,7 +75,9 @@ class PullTimes:
         # Writes failed in a row (the pause before the next attempt grows with it).
         self._failures = 0
         self._closed = False
-        self._exclusions: ReadCache[str, frozenset[str]] = ReadCache(store)
+        self._exclusions: ReadCache[str, frozenset[str]] = ReadCache(
+            store, name="pull-time-exclusions"
+        )
 
     def latest(self, manifest_id: int) -> float | None:
         """The last pull of the manifest this process noted, if it remembers one."""

@@ -12,6 +12,10 @@ sees every write committed before it came, wherever it was made (`metadata.gener
 `fetch` reads through the cache with one read per key at a time: when an entry expires under
 load, the requests that miss it wait for the one read already under way instead of each
 queueing its own on the database (which made every expiry a burst of slow requests).
+
+Each cache has a name (`tokens`, `manifests`, …) and counts its hits and misses in
+`CACHE_COUNTS[name]`, shared by every cache of that name: two integer additions per lookup, which
+the metrics read on their own schedule (`cargohold.metrics`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,20 @@ V = TypeVar("V")
 DEFAULT_TTL = 2.0
 
 
+class CacheCounts:
+    """Lookups of the caches of one name so far: found and fresh (`hits`), or not."""
+
+    __slots__ = ("hits", "misses")
+
+    def __init__(self) -> None:
+        self.hits = 0
+        self.misses = 0
+
+
+#: Per cache name, its lookups so far (this process).
+CACHE_COUNTS: dict[str, CacheCounts] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry(Generic[V]):
     value: V
@@ -47,8 +65,10 @@ class ReadCache(Generic[K, V]):
         max_entries: int = 4096,
         clock: Callable[[], float] = time.monotonic,
         content: bool = False,
+        name: str = "other",
     ) -> None:
         self._store = store
+        self._counts = CACHE_COUNTS.setdefault(name, CacheCounts())
         self._content = content
         self._ttl = ttl
         self._max = max_entries
@@ -64,12 +84,15 @@ class ReadCache(Generic[K, V]):
     def get(self, key: K) -> tuple[bool, V | None]:
         entry = self._entries.get(key)
         if entry is None:
+            self._counts.misses += 1
             return False, None
         store = self._store  # `generation()`, inline: every cached read of a request asks
         current = store.content_generation if self._content else store.generation
         if entry.generation != current or self._clock() - entry.stored_at > self._ttl:
             del self._entries[key]
+            self._counts.misses += 1
             return False, None
+        self._counts.hits += 1
         return True, entry.value
 
     def put(self, key: K, value: V, generation: int) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import IO, Any
 
@@ -41,7 +42,7 @@ from cargohold.domain.vulnerabilities import (
     query_key,
     severity_counts,
 )
-from cargohold.ports import Changes, Metadata, StorageDriver, Transaction
+from cargohold.ports import UNOBSERVED, Changes, Metadata, Observer, StorageDriver, Transaction
 from cargohold.scanning import LayerError, LayerReader, default_analyzers
 from cargohold.service.events import record_scan, scan_event
 from cargohold.service.findings import (
@@ -131,10 +132,12 @@ class ScanRunner:
         sbom: SbomService | None = None,
         wake: Callable[[], None] | None = None,
         region: str = "us-east-1",
+        observer: Observer = UNOBSERVED,
     ) -> None:
         self._store = store
         #: The region the "ECR Image Scan" events name.
         self._region = region
+        self._observer = observer
         self._storage = storage
         self._vulndb = vulndb
         self._findings = findings
@@ -253,29 +256,37 @@ class ScanRunner:
         return found, sorted(set(keys))
 
     async def run_scan(self, payload: dict[str, Any]) -> None:
-        manifest_id = int(payload["manifest_id"])
+        started = time.perf_counter()
+        ended = await self._scan(int(payload["manifest_id"]))
+        if ended is not None:
+            status, severities = ended
+            self._observer.scan_finished(status, time.perf_counter() - started, severities)
+
+    async def _scan(self, manifest_id: int) -> tuple[str, dict[str, int]] | None:
+        """Scan the image; the status it ended with and its findings by severity (None: the
+        image or its scan is gone)."""
         async with self._store.read() as tx:
             listed = await tx.manifests.manifests_by_id([manifest_id])
             scan = await tx.scans.scan_of(manifest_id)
         if not listed or scan is None:
-            return  # deleted meanwhile
+            return None  # deleted meanwhile
         manifest = listed[0]
         parsed = parse_manifest(manifest.content, manifest.media_type)
         now = self._clock
         if not is_image(parsed):
             await self._finish(scan.id, manifest_id, UNSUPPORTED_IMAGE, DESCRIPTION_ARTIFACT)
-            return
+            return UNSUPPORTED_IMAGE, {}
         try:
             inventory = await self.inventory_of(parsed)
         except LayerError as exc:
             reason = f"A layer of the image cannot be read: {exc}"
             await self._finish(scan.id, manifest_id, FAILED, reason)
-            return
+            return FAILED, {}
         if not inventory.packages and os_ecosystem(inventory.os) is None:
             await self._finish(
                 scan.id, manifest_id, UNSUPPORTED_IMAGE, DESCRIPTION_UNSUPPORTED, inventory
             )
-            return
+            return UNSUPPORTED_IMAGE, {}
         found, keys = await self._match(inventory)
         updated_at = await self._vulndb.updated_at()
         counts = severity_counts(found)
@@ -298,6 +309,7 @@ class ScanRunner:
                 await self._sbom.attach(manifest, inventory, scan.id)
             except RegistryError as exc:
                 log.warning("could not attach the SBOM of %s: %s", manifest.digest, exc.message)
+        return COMPLETE, counts
 
     async def _finish(
         self,
@@ -332,6 +344,7 @@ class ScanRunner:
                     now=now,
                 )
                 await record_scan(tx, self._region, manifest_id, FAILED, {}, now)
+                self._observer.scan_finished(FAILED, None, {})
 
     # == CONTINUOUS_SCAN ==========================================================================
 
