@@ -59,6 +59,8 @@ def test_jobs_scans_and_decisions_are_counted() -> None:
     instruments.scan_finished("COMPLETE", 1.5, {"HIGH": 2, "LOW": 0})
     instruments.scan_finished("FAILED", None, {})
     instruments.decisions_recorded({"ecr:PutImage": 2}, {"Authenticate": 1})
+    instruments.event_sent("ci", delivered=False, lag=0.0)
+    instruments.event_sent("ci", delivered=True, lag=0.25)
     found = samples_of(
         [
             *instruments.job_duration.collect(),
@@ -68,6 +70,8 @@ def test_jobs_scans_and_decisions_are_counted() -> None:
             *instruments.scan_findings.collect(),
             *instruments.denials.collect(),
             *instruments.authentication_failures.collect(),
+            *instruments.event_deliveries.collect(),
+            *instruments.event_delivery_lag.collect(),
         ]
     )
     assert found[("cargohold_job_duration_seconds_count", (("kind", "gc"),))] == 2
@@ -80,3 +84,7 @@ def test_jobs_scans_and_decisions_are_counted() -> None:
     assert ("cargohold_scan_findings_total", (("severity", "LOW"),)) not in found
     assert found[("cargohold_authorization_denials_total", (("action", "ecr:PutImage"),))] == 2
     assert found[("cargohold_authentication_failures_total", (("action", "Authenticate"),))] == 1
+    for result in ("delivered", "failed"):
+        labels = (("result", result), ("target", "ci"))
+        assert found[("cargohold_event_deliveries_total", labels)] == 1
+    assert found[("cargohold_event_delivery_lag_seconds_sum", (("target", "ci"),))] == 0.25

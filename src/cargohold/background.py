@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cargohold.config import Config
-from cargohold.ports import Metadata, StorageDriver
+from cargohold.ports import UNOBSERVED, Metadata, StorageDriver
 from cargohold.service.archive import ArchiveService
 from cargohold.service.event_delivery import EventDelivery, WebhookTarget
 from cargohold.service.events import PRUNE_EVENTS, EventRetention
@@ -78,7 +78,12 @@ def build_event_delivery(
     ]
     sender = HttpxSender()
     delivery = EventDelivery(
-        store, targets, sender, clock, retry_max=config.events.retry_max_seconds
+        store,
+        targets,
+        sender,
+        clock,
+        retry_max=config.events.retry_max_seconds,
+        observer=jobs.observer if jobs is not None else UNOBSERVED,
     )
     if jobs is not None:
         jobs.attach(delivery.start, delivery.stop)

@@ -266,6 +266,9 @@ class Observer:
     def decisions_recorded(self, denials: Mapping[str, int], failures: Mapping[str, int]) -> None:
         self._instruments.decisions_recorded(denials, failures)
 
+    def event_sent(self, target: str, *, delivered: bool, lag: float) -> None:
+        self._instruments.event_sent(target, delivered=delivered, lag=lag)
+
 
 def wrap(app: Any, config: Config) -> Any:
     """`app` with its requests counted, and its jobs, scans and decisions reported (through

@@ -72,6 +72,14 @@ class DatabaseCollector:
         for (registry, name), size in sorted(gauges.storage_bytes.items()):
             storage.add_metric([registry, name], size)
         yield storage
+        behind = GaugeMetricFamily(
+            "cargohold_event_target_backlog",
+            "events in the outbox after a webhook target's delivery cursor",
+            labels=["target"],
+        )
+        for target, count in sorted(gauges.events_behind.items()):
+            behind.add_metric([target], count)
+        yield behind
         yield GaugeMetricFamily(
             "cargohold_database_metrics_refreshed_timestamp_seconds",
             "when the metrics above were read from the database (Unix time)",

@@ -77,6 +77,18 @@ class Instruments:
         self.scan_findings = counter(
             "cargohold_scan_findings", "findings of the scans ended, by severity", ["severity"]
         )
+        self.event_deliveries = counter(
+            "cargohold_event_deliveries",
+            "attempts to deliver an event to a webhook target, by result",
+            ["target", "result"],
+        )
+        self.event_delivery_lag = Histogram(
+            "cargohold_event_delivery_lag_seconds",
+            "from an event's commit to a target's acceptance of it",
+            ["target"],
+            buckets=JOB_BUCKETS,
+            registry=None,
+        )
 
     def add_latencies(self, front: str, route: str, buckets: Sequence[int], seconds: float) -> None:
         """Requests per bucket of `BUCKETS_WITH_INF` and the sum of their latencies."""
@@ -99,6 +111,11 @@ class Instruments:
         for severity, count in severities.items():
             if count:
                 self.scan_findings.labels(severity).inc(count)
+
+    def event_sent(self, target: str, *, delivered: bool, lag: float) -> None:
+        self.event_deliveries.labels(target, "delivered" if delivered else "failed").inc()
+        if delivered:
+            self.event_delivery_lag.labels(target).observe(max(lag, 0.0))
 
     def decisions_recorded(self, denials: Mapping[str, int], failures: Mapping[str, int]) -> None:
         for action, count in denials.items():

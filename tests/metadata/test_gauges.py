@@ -1,5 +1,5 @@
-"""The database's gauges (open uploads, the job queue by kind, storage bytes by repository), on
-SQLite and PostgreSQL."""
+"""The database's gauges (open uploads, the job queue by kind, storage bytes by repository, the
+webhook targets' backlogs), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import anyio.to_thread
 import pytest
 
 from cargohold.domain.digest import Digest
+from cargohold.domain.ecrevents import IMAGE_ACTION, EcrEvent
 from cargohold.metadata import database
 from cargohold.metadata.gauges import DatabaseGauges, read_gauges
 from cargohold.metadata.store import MetadataStore
@@ -71,3 +72,17 @@ async def test_the_gauges_count_what_the_tables_hold(store: MetadataStore) -> No
     }
     assert found.running == {"scan": 1, "gc": 0, "done-kind": 0}
     assert found.queued == {"scan": 0, "gc": 1, "done-kind": 0}
+
+
+async def test_a_targets_backlog_is_the_outbox_after_its_cursor(store: MetadataStore) -> None:
+    detail = {"result": "SUCCESS", "repository-name": "app", "action-type": "PUSH"}
+    async with store.write() as tx:
+        await tx.outbox.append_events(
+            [EcrEvent(IMAGE_ACTION, ACCOUNT, "us-east-1", NOW, detail) for _ in range(5)]
+        )
+    async with store.read() as tx:
+        ids = [record.id for record in await tx.outbox.events_after(0, 10)]
+    async with store.write() as tx:
+        assert await tx.outbox.advance_cursor("behind", 0, ids[1], NOW)
+        assert await tx.outbox.advance_cursor("current", 0, ids[-1], NOW)
+    assert (await gauges(store)).events_behind == {"behind": 3, "current": 0}

@@ -75,6 +75,7 @@ async def running(
     *targets: WebhookTarget,
     lease: float = 0.6,
     poll: float = 0.02,
+    observer: Any = None,
 ) -> AsyncIterator[EventDelivery]:
     delivery = EventDelivery(
         store,
@@ -85,6 +86,7 @@ async def running(
         retry_max=0.05,
         poll_interval=poll,
         lease=lease,
+        **({"observer": observer} if observer is not None else {}),
     )
     await delivery.start()
     try:
@@ -171,6 +173,29 @@ async def test_failures_are_retried_without_loss_or_reordering(store: MetadataSt
     assert receiver.tags() == ["v0", "v1", "v2", "v3"]
     sent = [json.loads(body)["detail"]["image-tag"] for _, body, _ in receiver.requests]
     assert sent == ["v0", "v0", "v0", "v0", "v1", "v1", "v1", "v2", "v3"]
+
+
+class Sends:
+    """An observer keeping each attempt it is told of."""
+
+    def __init__(self) -> None:
+        self.attempts: list[tuple[str, bool, float]] = []
+
+    def event_sent(self, target: str, *, delivered: bool, lag: float) -> None:
+        self.attempts.append((target, delivered, lag))
+
+
+async def test_each_attempt_is_reported_with_its_result_and_lag(store: MetadataStore) -> None:
+    answers = {1: 503, 2: -1}
+    receiver = Receiver(lambda n: answers.get(n, 200))
+    sends = Sends()
+    async with running(store, receiver, observer=sends):
+        await wait_until_async(lambda: cursor_exists(store), message="the cursor was set")
+        await append(store, push("a"))
+        await until(lambda: len(receiver.accepted) == 1, "delivered after two failures")
+    assert [(t, ok) for t, ok, _ in sends.attempts] == [("ci", False), ("ci", False), ("ci", True)]
+    lag = sends.attempts[-1][2]
+    assert lag == pytest.approx(time.time() - 1.7e9, abs=60)  # the event's time is 1.7e9
 
 
 async def test_the_cursor_stays_while_the_receiver_is_down(store: MetadataStore) -> None:

@@ -1,6 +1,7 @@
 """The numbers the metrics read from the database (`cargohold.metrics_gauges`): open upload
-sessions, the job queue by kind, and the bytes each repository holds. Three aggregate queries in
-one read transaction, made by one process every `metrics_refresh_seconds`, never per scrape."""
+sessions, the job queue by kind, the bytes each repository holds and how far each webhook
+target is behind the event outbox. A few aggregate queries in one read transaction, made by
+one process every `metrics_refresh_seconds`, never per scrape."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cargohold.metadata.jobs import QUEUED, RUNNING
-from cargohold.metadata.schema import blobs, jobs, repositories, repository_blobs, uploads
+from cargohold.metadata.schema import (
+    blobs,
+    event_cursors,
+    event_outbox,
+    jobs,
+    repositories,
+    repository_blobs,
+    uploads,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +34,9 @@ class DatabaseGauges:
     #: Per (registry id, repository name): the bytes of the blobs linked to it, each counted
     #: once per repository (a layer two repositories share counts in both).
     storage_bytes: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Per webhook target (each with a delivery cursor): the outbox's events after its cursor,
+    #: those its pattern will skip included.
+    events_behind: dict[str, int] = field(default_factory=dict)
 
 
 async def read_gauges(conn: AsyncConnection, *, now: float, upload_expiry: float) -> DatabaseGauges:
@@ -61,4 +73,7 @@ async def read_gauges(conn: AsyncConnection, *, now: float, upload_expiry: float
         .group_by(repositories.c.id, repositories.c.registry_id, repositories.c.name)
     )
     storage = {(registry, name): int(size) for registry, name, size in sizes}
-    return DatabaseGauges(int(open_uploads or 0), queued, running, storage)
+    newest = int(await conn.scalar(sa.select(sa.func.max(event_outbox.c.id))) or 0)
+    cursors = await conn.execute(sa.select(event_cursors.c.target, event_cursors.c.last_id))
+    behind = {target: max(newest - int(last_id), 0) for target, last_id in cursors}
+    return DatabaseGauges(int(open_uploads or 0), queued, running, storage, behind)

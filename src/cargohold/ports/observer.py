@@ -28,6 +28,11 @@ class Observer(Protocol):
         by the operation they were presented for."""
         ...
 
+    def event_sent(self, target: str, *, delivered: bool, lag: float) -> None:
+        """One attempt to deliver an event to a webhook target: accepted (`delivered`) or not,
+        `lag` seconds after the event was written."""
+        ...
+
 
 class Unobserved:
     """Nobody watches: every report is dropped."""
@@ -41,6 +46,9 @@ class Unobserved:
         pass
 
     def decisions_recorded(self, denials: Mapping[str, int], failures: Mapping[str, int]) -> None:
+        pass
+
+    def event_sent(self, target: str, *, delivered: bool, lag: float) -> None:
         pass
 
 

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from cargohold.domain.eventpattern import EventPattern
 from cargohold.domain.webhooksigning import EVENT_ID_HEADER, signed_headers
-from cargohold.ports import Changes, Metadata
+from cargohold.ports import UNOBSERVED, Changes, Metadata, Observer, OutboxRecord
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,7 @@ class EventDelivery:
         retry_max: float = 60.0,
         poll_interval: float = 0.5,
         lease: float = 15.0,
+        observer: Observer = UNOBSERVED,
     ) -> None:
         self._store = store
         self.targets = list(targets)
@@ -143,6 +144,7 @@ class EventDelivery:
         self._backoff = Backoff(retry_first, retry_max)
         self._poll = poll_interval
         self._lease = lease
+        self._observer = observer
         self.holder = f"deliverer-{uuid.uuid4().hex[:12]}"
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -235,7 +237,7 @@ class EventDelivery:
                 document = _parse(target, record.id, record.document)
                 if document is None or not target.wants(document):
                     continue
-                await self._send_until_accepted(target, record.id, record.document, document)
+                await self._send_until_accepted(target, record, document)
                 cursor = await self._advance(target, cursor, record.id)
                 if cursor != record.id:
                     break
@@ -264,9 +266,9 @@ class EventDelivery:
         return moved
 
     async def _send_until_accepted(
-        self, target: WebhookTarget, event_id: int, body: str, document: Mapping[str, Any]
+        self, target: WebhookTarget, record: OutboxRecord, document: Mapping[str, Any]
     ) -> None:
-        data = body.encode()
+        event_id, data = record.id, record.document.encode()
         failures = 0
         while True:
             headers = {
@@ -282,10 +284,13 @@ class EventDelivery:
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
                 if 200 <= status < 300:
+                    lag = self._clock() - record.created_at
+                    self._observer.event_sent(target.name, delivered=True, lag=lag)
                     if failures:
                         log.info("webhook target %s: event %d delivered", target.name, event_id)
                     return
                 error = f"answered {status}"
+            self._observer.event_sent(target.name, delivered=False, lag=0.0)
             failures += 1
             delay = self._backoff.delay(failures)
             log.warning(
