@@ -2,17 +2,23 @@
 and cargohold with three nodes behind HAProxy, all storing blobs in one SeaweedFS.
 
     .venv/bin/python bench/cluster.py [--size-mib 1024] [--layers 8] [--concurrency 8]
-        [--pullers 4] [--wrk-duration 10] [--quick] [--kill]
+        [--pullers 4] [--wrk-duration 10] [--push-rounds 3] [--quick] [--kill]
 
 cargohold's nodes share one PostgreSQL schema (created and dropped here, on
 --database-url) and one master key. For each target, in turn: push of one image, pull of it,
 `--concurrency` concurrent pushes of images of size/concurrency, `--pullers` concurrent pulls
 of the first image (aggregate MB/s), and the rate of manifest GETs by tag (wrk), with each node's
 peak RSS over all of it. Blob GETs redirect to the store (both registries' default on S3).
+Concurrent pushes then run `--push-rounds` - 1 more times on Distribution and one node, taking
+turns, and their median is reported. The CPU of the store, the registry, HAProxy and the
+clients, and how busy the machine was, are recorded over the concurrent scenarios (cpuuse.py).
 
 `--kill` adds the scale-out resilience run on the three nodes: the image is pushed while a
 node is SIGKILLed, then pulled while another is; skopeo's own retries must complete both, and
-the pulled digests are checked. Writes bench/results/cluster-<time>.json and prints a table.
+the pulled digests are checked. Last, the nodes restart with `redirect = false` and the
+aggregate pull is measured through one node and through HAProxy, the bytes streaming through
+the nodes. Pulls write to /dev/shm when it has room. Writes bench/results/cluster-<time>.json
+and prints a table; `--report FILE` writes docs/PERFORMANCE.md's section from one.
 """
 
 from __future__ import annotations
