@@ -54,6 +54,8 @@ from s3clients import start_seaweed, wait_ready  # noqa: E402
 
 MIB = 1024 * 1024
 HOT = "bench/hot"
+#: skopeo's retries of a copy in the kill run.
+KILL_RETRIES = 3
 
 DISTRIBUTION_S3 = """\
 version: 0.1
@@ -367,7 +369,10 @@ def manifest_rate(
 
 
 def kill_run(front: Balancer, args: argparse.Namespace, work: Path, env: Any) -> dict[str, Any]:
-    """Push and pull through the balancer, SIGKILLing a node one third of the way into each."""
+    """Push and pull through the balancer, SIGKILLing a node one third of the way into each.
+    A request streaming through the killed node fails, and skopeo retries the copy
+    (`--retry-times`, KILL_RETRIES): blobs already stored are skipped, the rest go through the
+    other nodes."""
     total = int(args.size_mib * MIB)
     image = generate_image(work / "images-kill", total, args.layers)
     front.prepare_repository("bench/kill")
@@ -378,13 +383,13 @@ def kill_run(front: Balancer, args: argparse.Namespace, work: Path, env: Any) ->
             run = threading.Thread(
                 target=clients.push,
                 args=(image, f"{front.host}/bench/kill:latest"),
-                kwargs={"env": env, "creds": front.skopeo_creds()},
+                kwargs={"env": env, "creds": front.skopeo_creds(), "retry_times": KILL_RETRIES},
             )
         else:
             run = threading.Thread(
                 target=clients.pull,
                 args=(f"{front.host}/bench/kill:latest", out),
-                kwargs={"env": env, "creds": front.skopeo_creds()},
+                kwargs={"env": env, "creds": front.skopeo_creds(), "retry_times": KILL_RETRIES},
             )
         started = time.perf_counter()
         run.start()
