@@ -104,10 +104,12 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
 
 def _cpu_row(label: str, rate: float, cpu: dict[str, Any]) -> str:
     available = cpu["seconds"] * cpu["cores"]
+    ours = sum(cpu.get(f"{name}_cpu_s", 0) for name in ("registry", "store", "balancer", "clients"))
+    rest = max(0.0, cpu["machine_busy"] * available - ours)
     return (
         f"| {label} | {rate:,.1f} | {cpu['seconds']:g} | {cpu['registry_cpu_s']:g} "
         f"| {cpu['store_cpu_s']:g} | {cpu.get('balancer_cpu_s', 0):g} | {cpu['clients_cpu_s']:g} "
-        f"| {available:,.0f} | {cpu['machine_busy']:.0%} |"
+        f"| {rest:,.1f} | {available:,.0f} | {cpu['machine_busy']:.0%} |"
     )
 
 
@@ -120,12 +122,15 @@ def cpu_section(document: dict[str, Any]) -> list[str]:
     lines = [
         "",
         "Where the CPU went (CPU seconds over the scenario; registry: its processes, the three",
-        "nodes together for 3 nodes; clients: the skopeo processes; available: wall time × "
-        "cores; busy: every process on the machine, other users' included):",
+        "nodes together for 3 nodes; clients: the skopeo processes; rest: every other process",
+        "(PostgreSQL, the kernel's own threads, other users of the machine); available: wall",
+        "time × cores). One registry's run and another's see different other load, which is",
+        "why a single run's ratio can swing either way; the concurrent pushes take turns for",
+        "that reason.",
         "",
-        "| scenario | MB/s | wall s | registry | store | HAProxy | clients | available "
+        "| scenario | MB/s | wall s | registry | store | HAProxy | clients | rest | available "
         "| machine busy |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
         _cpu_row(
             "concurrent pushes, Distribution (round 1)",
             dist["concurrent_push_rounds"][0],
