@@ -213,8 +213,11 @@ NOTES = """
 Targets: every rate of one node at least Distribution's, and three nodes' aggregate pull at
 least 1.5 times one node's. With redirects, pull bytes come from SeaweedFS, not from the
 nodes, which answer only the manifest and the redirects; with `redirect = false` the nodes
-stream every byte from the store, so that is where more nodes could show. Every process here
-(store, nodes, HAProxy, PostgreSQL, the skopeo clients) shares this machine's cores.
+stream every byte from the store, so that is where more nodes could show. A single pull with
+redirects moves the same bytes from the same store for both registries, which answer about ten
+requests each, so its ratio is the store's and skopeo's speed at the time each ran. Every
+process here (store, nodes, HAProxy, PostgreSQL, the skopeo clients) shares this machine's
+cores.
 """
 
 
