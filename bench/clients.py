@@ -48,10 +48,13 @@ def _skopeo(
     env: dict[str, str],
     src_creds: str | None = None,
     dest_creds: str | None = None,
+    retry_times: int = 0,
 ) -> list[str]:
     # --preserve-digests: skopeo would otherwise gzip uncompressed layers on the way to a registry,
     # timing its own compressor and changing every digest.
     command = ["skopeo", "--insecure-policy", "copy", "--quiet", "--preserve-digests"]
+    if retry_times:
+        command += ["--retry-times", str(retry_times)]
     if src.startswith("docker://"):
         command.append("--src-tls-verify=false")
     if dest.startswith("docker://"):
@@ -73,17 +76,30 @@ def _run(command: Sequence[str], env: dict[str, str], timeout: float) -> None:
         )
 
 
-def push(image: Image, dest: str, *, env: dict[str, str], creds: str | None) -> float:
-    """Seconds for skopeo to copy ``image`` to ``docker://dest``."""
-    command = _skopeo(image.oci_ref, f"docker://{dest}", env=env, dest_creds=creds)
+def push(
+    image: Image, dest: str, *, env: dict[str, str], creds: str | None, retry_times: int = 0
+) -> float:
+    """Seconds for skopeo to copy ``image`` to ``docker://dest`` (retrying the copy up to
+    ``retry_times`` times when it fails on the network)."""
+    command = _skopeo(
+        image.oci_ref, f"docker://{dest}", env=env, dest_creds=creds, retry_times=retry_times
+    )
     started = time.perf_counter()
     _run(command, env, SKOPEO_TIMEOUT_S)
     return time.perf_counter() - started
 
 
-def pull(src: str, out_dir: Path, *, env: dict[str, str], creds: str | None) -> float:
+def pull(
+    src: str, out_dir: Path, *, env: dict[str, str], creds: str | None, retry_times: int = 0
+) -> float:
     """Seconds for skopeo to copy ``docker://src`` into a new OCI layout at ``out_dir``."""
-    command = _skopeo(f"docker://{src}", f"oci:{out_dir}:latest", env=env, src_creds=creds)
+    command = _skopeo(
+        f"docker://{src}",
+        f"oci:{out_dir}:latest",
+        env=env,
+        src_creds=creds,
+        retry_times=retry_times,
+    )
     started = time.perf_counter()
     _run(command, env, SKOPEO_TIMEOUT_S)
     return time.perf_counter() - started

@@ -2,17 +2,23 @@
 and cargohold with three nodes behind HAProxy, all storing blobs in one SeaweedFS.
 
     .venv/bin/python bench/cluster.py [--size-mib 1024] [--layers 8] [--concurrency 8]
-        [--pullers 4] [--wrk-duration 10] [--quick] [--kill]
+        [--pullers 4] [--wrk-duration 10] [--push-rounds 3] [--quick] [--kill]
 
 cargohold's nodes share one PostgreSQL schema (created and dropped here, on
 --database-url) and one master key. For each target, in turn: push of one image, pull of it,
 `--concurrency` concurrent pushes of images of size/concurrency, `--pullers` concurrent pulls
 of the first image (aggregate MB/s), and the rate of manifest GETs by tag (wrk), with each node's
 peak RSS over all of it. Blob GETs redirect to the store (both registries' default on S3).
+Concurrent pushes then run `--push-rounds` - 1 more times on Distribution and one node, taking
+turns, and their median is reported. The CPU of the store, the registry, HAProxy and the
+clients, and how busy the machine was, are recorded over the concurrent scenarios (cpuuse.py).
 
 `--kill` adds the scale-out resilience run on the three nodes: the image is pushed while a
 node is SIGKILLed, then pulled while another is; skopeo's own retries must complete both, and
-the pulled digests are checked. Writes bench/results/cluster-<time>.json and prints a table.
+the pulled digests are checked. Last, the nodes restart with `redirect = false` and the
+aggregate pull is measured through one node and through HAProxy, the bytes streaming through
+the nodes. Pulls write to /dev/shm when it has room. Writes bench/results/cluster-<time>.json
+and prints a table; `--report FILE` writes docs/PERFORMANCE.md's section from one.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import json
 import os
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -38,13 +45,17 @@ sys.path.insert(0, str(BENCH))
 
 import clients  # noqa: E402
 import limits  # noqa: E402
+from cluster_report import print_table, write_report  # noqa: E402
+from cpuuse import CpuUse  # noqa: E402
 from images import Image, generate_image, layout_size  # noqa: E402
-from registries import Distribution, Registry  # noqa: E402
+from registries import Distribution, Registry, v2_status  # noqa: E402
 from rss import PeakRss  # noqa: E402
 from s3clients import start_seaweed, wait_ready  # noqa: E402
 
 MIB = 1024 * 1024
 HOT = "bench/hot"
+#: skopeo's retries of a copy in the kill run.
+KILL_RETRIES = 3
 
 DISTRIBUTION_S3 = """\
 version: 0.1
@@ -174,10 +185,17 @@ def log(message: str) -> None:
 
 
 def measure_target(
-    name: str, front: Registry, pids: list[int], args: argparse.Namespace, work: Path, env: Any
+    name: str,
+    front: Registry,
+    groups: dict[str, list[int]],
+    args: argparse.Namespace,
+    work: Path,
+    env: Any,
 ) -> dict[str, Any]:
+    """Every scenario on `front`; `groups` names the processes whose CPU is counted (the
+    registry's under "registry", the store's under "store")."""
     result: dict[str, Any] = {"target": name}
-    peaks = [PeakRss(pid) for pid in pids]
+    peaks = [PeakRss(pid) for pid in groups["registry"]]
     for peak in peaks:
         peak.__enter__()
     try:
@@ -187,23 +205,20 @@ def measure_target(
         front.prepare_repository("bench/one")
         seconds = clients.push(image, f"{front.host}/bench/one:latest", env=env, creds=creds)
         result["push_mb_s"] = image.size_bytes / limits.MB / seconds
-        out = work / f"pull-{name}"
+        out = args.pull_dir / f"pull-{name}"
         seconds = clients.pull(f"{front.host}/bench/one:latest", out, env=env, creds=creds)
         assert layout_size(out) >= image.size_bytes - 4096
         shutil.rmtree(out)
         result["pull_mb_s"] = image.size_bytes / limits.MB / seconds
-        pairs = []
-        for i in range(args.concurrency):
-            small = generate_image(
-                work / f"images-{name}" / f"c{i}", total // args.concurrency, args.layers
+        rate, result["concurrent_push_cpu"] = concurrent_push(front, groups, args, work, env, 0)
+        result["concurrent_push_mb_s"] = rate
+        result["concurrent_push_rounds"] = [rate]
+        with CpuUse(groups) as use:
+            result["aggregate_pull_mb_s"] = aggregate_pull(
+                front, image, args.pullers, args.pull_dir, env
             )
-            front.prepare_repository(f"bench/c{i}")
-            pairs.append((small, f"{front.host}/bench/c{i}:latest"))
-        seconds = clients.push_concurrently(pairs, env=env, creds=creds)
-        sent = sum(each.size_bytes for each, _ in pairs)
-        result["concurrent_push_mb_s"] = sent / limits.MB / seconds
-        result["aggregate_pull_mb_s"] = aggregate_pull(front, image, args.pullers, work, env)
-        result["manifest_get_per_s"] = manifest_rate(front, pairs[0][0], args, work, env)
+        result["aggregate_pull_cpu"] = use.report()
+        result["manifest_get_per_s"] = manifest_rate(front, image, args, work, env)
     finally:
         for peak in peaks:
             peak.__exit__(None, None, None)
@@ -213,7 +228,108 @@ def measure_target(
     return result
 
 
-def aggregate_pull(front: Registry, image: Image, pullers: int, work: Path, env: Any) -> float:
+def concurrent_push(
+    front: Registry,
+    groups: dict[str, list[int]],
+    args: argparse.Namespace,
+    work: Path,
+    env: Any,
+    round_number: int,
+) -> tuple[float, dict[str, Any]]:
+    """MB/s of `--concurrency` skopeo pushes at once, of new images into new repositories,
+    and where the CPU went meanwhile."""
+    total = int(args.size_mib * MIB)
+    pairs = []
+    for i in range(args.concurrency):
+        small = generate_image(
+            work / f"images-{front.name}-r{round_number}" / f"c{i}",
+            total // args.concurrency,
+            args.layers,
+        )
+        front.prepare_repository(f"bench/r{round_number}c{i}")
+        pairs.append((small, f"{front.host}/bench/r{round_number}c{i}:latest"))
+    subprocess.run(["sync"], check=False)
+    with CpuUse(groups) as use:
+        seconds = clients.push_concurrently(pairs, env=env, creds=front.skopeo_creds())
+    for small, _ in pairs:
+        shutil.rmtree(small.layout, ignore_errors=True)
+    sent = sum(each.size_bytes for each, _ in pairs)
+    return sent / limits.MB / seconds, use.report()
+
+
+def more_push_rounds(
+    targets: list[tuple[dict[str, Any], Registry, dict[str, list[int]]]],
+    args: argparse.Namespace,
+    work: Path,
+    env: Any,
+) -> None:
+    """Further rounds of concurrent pushes, the registries taking turns (B A, A B, ...): other
+    load on the machine comes and goes, and the median of rounds in mirrored order compares
+    them under the same conditions. Each result keeps its rounds and their median."""
+    for round_number in range(1, args.push_rounds):
+        order = targets if round_number % 2 == 0 else list(reversed(targets))
+        for result, front, groups in order:
+            rate, _ = concurrent_push(front, groups, args, work, env, round_number)
+            result["concurrent_push_rounds"].append(rate)
+            log(f"  {result['target']:<14} concurrent push round {round_number}: {rate:.1f} MB/s")
+    for result, _, _ in targets:
+        result["concurrent_push_mb_s"] = statistics.median(result["concurrent_push_rounds"])
+
+
+def streaming_pulls(
+    nodes: tuple[Node, ...],
+    balancer: Balancer,
+    store: int,
+    args: argparse.Namespace,
+    work: Path,
+    env: Any,
+) -> dict[str, Any]:
+    """Aggregate pulls with `redirect = false`: the nodes stream the blobs from the store, so
+    the bytes go through them. Through one node, then through the three behind HAProxy."""
+    assert nodes[0].config is not None
+    text = nodes[0].config.read_text()
+    nodes[0].config.write_text(text.replace("redirect = true", "redirect = false"))
+    for node in nodes:
+        node.stop()
+        node.start()
+    wait_balanced(balancer)
+    image_size = int(args.size_mib * MIB)
+    found: dict[str, Any] = {}
+    for name, front, pids in (
+        ("cargohold-1", nodes[0], [nodes[0].pid]),
+        ("cargohold-3", balancer, [node.pid for node in nodes]),
+    ):
+        groups = {"registry": pids, "store": [store], "balancer": [balancer.pid]}
+        with CpuUse(groups) as use:
+            rate = aggregate_pull(front, None, args.pullers, args.pull_dir, env, image_size)
+        found[name] = {"aggregate_pull_mb_s": rate, "aggregate_pull_cpu": use.report()}
+        log(f"  {name:<14} streaming aggregate pull {rate:.1f} MB/s {use.report()}")
+    nodes[0].config.write_text(text)
+    return found
+
+
+def wait_balanced(balancer: Balancer) -> None:
+    """Until HAProxy routes to every node again (its checks: 2 passes 500 ms apart)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if all(v2_status(node.url) is not None for node in balancer.nodes):
+            time.sleep(2.0)
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the nodes did not come back")
+
+
+def aggregate_pull(
+    front: Registry,
+    image: Image | None,
+    pullers: int,
+    work: Path,
+    env: Any,
+    size_bytes: int | None = None,
+) -> float:
+    """MB/s of `pullers` concurrent pulls of bench/one:latest, each checked complete."""
+    size = image.size_bytes if image is not None else size_bytes
+    assert size is not None
     outs = [work / f"agg-{front.name}-{i}" for i in range(pullers)]
     started = time.perf_counter()
     threads = [
@@ -230,9 +346,9 @@ def aggregate_pull(front: Registry, image: Image, pullers: int, work: Path, env:
         each.join()
     seconds = time.perf_counter() - started
     for out in outs:
-        assert layout_size(out) >= image.size_bytes - 4096, f"{out} is short"
+        assert layout_size(out) >= size - 4096, f"{out} is short"
         shutil.rmtree(out)
-    return float(pullers * image.size_bytes / limits.MB / seconds)
+    return float(pullers * size / limits.MB / seconds)
 
 
 def manifest_rate(
@@ -253,7 +369,10 @@ def manifest_rate(
 
 
 def kill_run(front: Balancer, args: argparse.Namespace, work: Path, env: Any) -> dict[str, Any]:
-    """Push and pull through the balancer, SIGKILLing a node one third of the way into each."""
+    """Push and pull through the balancer, SIGKILLing a node one third of the way into each.
+    A request streaming through the killed node fails, and skopeo retries the copy
+    (`--retry-times`, KILL_RETRIES): blobs already stored are skipped, the rest go through the
+    other nodes."""
     total = int(args.size_mib * MIB)
     image = generate_image(work / "images-kill", total, args.layers)
     front.prepare_repository("bench/kill")
@@ -264,13 +383,13 @@ def kill_run(front: Balancer, args: argparse.Namespace, work: Path, env: Any) ->
             run = threading.Thread(
                 target=clients.push,
                 args=(image, f"{front.host}/bench/kill:latest"),
-                kwargs={"env": env, "creds": front.skopeo_creds()},
+                kwargs={"env": env, "creds": front.skopeo_creds(), "retry_times": KILL_RETRIES},
             )
         else:
             run = threading.Thread(
                 target=clients.pull,
                 args=(f"{front.host}/bench/kill:latest", out),
-                kwargs={"env": env, "creds": front.skopeo_creds()},
+                kwargs={"env": env, "creds": front.skopeo_creds(), "retry_times": KILL_RETRIES},
             )
         started = time.perf_counter()
         run.start()
@@ -296,6 +415,12 @@ def main() -> int:
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--quick", action="store_true", help="16 MiB, 2 layers, 2 s of wrk")
     parser.add_argument("--kill", action="store_true", help="also the node-kill run")
+    parser.add_argument(
+        "--push-rounds",
+        type=int,
+        default=3,
+        help="rounds of concurrent pushes, Distribution and one node taking turns (default 3)",
+    )
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     parser.add_argument(
         "--report", type=Path, help="only write docs/PERFORMANCE.md's section from this file"
@@ -316,6 +441,7 @@ def main() -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     work = BENCH / ".work" / f"cluster-{stamp}"
     work.mkdir(parents=True)
+    args.pull_dir = pull_dir(args, stamp, work)
     env = clients.client_env(work)
     key, secret = "benchkey", secrets.token_hex(20)
     (work / "seaweed").mkdir()
@@ -334,11 +460,8 @@ def main() -> int:
         )  # fmt: skip
         distribution.start()
         running.append(distribution)
-        assert distribution.process is not None
-        results.append(
-            measure_target("distribution", distribution, [distribution.pid], args, work, env)
-        )
-        distribution.stop()
+        dist_groups = {"registry": [distribution.pid], "store": [weed.pid]}
+        results.append(measure_target("distribution", distribution, dist_groups, args, work, env))
         config = write_cargohold_config(work, args.database_url, schema, endpoint, key, secret)
         nodes = tuple(
             Node(f"node{i}", work / f"node{i}", work / f"node{i}.log", config=config)
@@ -346,16 +469,29 @@ def main() -> int:
         )
         nodes[0].start()
         running.append(nodes[0])
-        results.append(measure_target("cargohold-1", nodes[0], [nodes[0].pid], args, work, env))
+        one_groups = {"registry": [nodes[0].pid], "store": [weed.pid]}
+        results.append(measure_target("cargohold-1", nodes[0], one_groups, args, work, env))
+        more_push_rounds(
+            [(results[0], distribution, dist_groups), (results[1], nodes[0], one_groups)],
+            args,
+            work,
+            env,
+        )
+        distribution.stop()
         for node in nodes[1:]:
             node.start()
             running.append(node)
         balancer = Balancer("haproxy", work / "haproxy", work / "haproxy.log", nodes=nodes)
         balancer.start()
         running.append(balancer)
-        pids = [node.pid for node in nodes]
-        results.append(measure_target("cargohold-3", balancer, pids, args, work, env))
+        three_groups = {
+            "registry": [node.pid for node in nodes],
+            "store": [weed.pid],
+            "balancer": [balancer.pid],
+        }
+        results.append(measure_target("cargohold-3", balancer, three_groups, args, work, env))
         extra = kill_run(balancer, args, work, env) if args.kill else {}
+        streaming = streaming_pulls(nodes, balancer, weed.pid, args, work, env)
     finally:
         for each in reversed(running):
             each.stop()
@@ -369,12 +505,26 @@ def main() -> int:
     args.results_dir.mkdir(parents=True, exist_ok=True)
     document = {"settings": {k: str(v) for k, v in vars(args).items()}, "results": results}
     document["kill"] = extra
+    document["streaming"] = streaming
     path = args.results_dir / f"cluster-{stamp}.json"
     path.write_text(json.dumps(document, indent=2))
     print_table(results)
     log(f"results: {path}")
     shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(args.pull_dir, ignore_errors=True)
     return 0
+
+
+def pull_dir(args: argparse.Namespace, stamp: str, work: Path) -> Path:
+    """Where pulls write: memory (/dev/shm) when it has room for every concurrent pull, so
+    that the clients' disk is not what is measured."""
+    shm = Path("/dev/shm")
+    needed = 2 * args.pullers * args.size_mib * MIB
+    if shm.is_dir() and shutil.disk_usage(shm).free > needed:
+        root = shm / f"cargohold-cluster-{stamp}"
+        root.mkdir()
+        return root
+    return work
 
 
 def write_cargohold_config(
@@ -392,150 +542,6 @@ def write_cargohold_config(
         f'access_key_id = "{key}"\nsecret_access_key = "{secret}"\n'
     )
     return config
-
-
-COLUMNS = {
-    "push_mb_s": ("push", "MB/s"),
-    "pull_mb_s": ("pull", "MB/s"),
-    "concurrent_push_mb_s": ("concurrent pushes", "MB/s"),
-    "aggregate_pull_mb_s": ("concurrent pulls, aggregate", "MB/s"),
-    "manifest_get_per_s": ("manifest GET by tag", "req/s"),
-}
-BEGIN, END = "<!-- cluster:begin -->", "<!-- cluster:end -->"
-
-
-def render(document: dict[str, Any], source: str, chart: str) -> str:
-    """The scale-out section of docs/PERFORMANCE.md (kept by bench/report.py)."""
-    rows = {row["target"]: row for row in document["results"]}
-    settings = document["settings"]
-    lines = [
-        BEGIN,
-        "## Scale-out: S3 storage and several nodes",
-        "",
-        f"`bench/cluster.py` ({source}): Distribution 2.8 with its S3 driver, cargohold with one",
-        "node, and three cargohold nodes behind HAProxy (round-robin, `/health/ready` checks),",
-        "all storing blobs in one SeaweedFS (`weed server -s3`) on this machine; cargohold's",
-        "metadata in PostgreSQL. Blob GETs redirect to the store in both registries. Image:",
-        f"{float(settings['size_mib']):g} MiB in {settings['layers']} layers; "
-        f"{settings['concurrency']} concurrent pushes of 1/{settings['concurrency']} of it each;",
-        f"{settings['pullers']} concurrent pulls of the image; manifest GETs by wrk "
-        f"(2 threads, 64 connections, {float(settings['wrk_duration']):g} s). One run each.",
-        "",
-        f"![cargohold / Distribution on S3]({chart})",
-        "",
-        "| metric | unit | Distribution | cargohold, 1 node | 3 nodes | 1 node / Distribution "
-        "| 3 nodes / 1 node |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    one, three, dist = rows["cargohold-1"], rows["cargohold-3"], rows["distribution"]
-    for key, (label, unit) in COLUMNS.items():
-        lines.append(
-            f"| {label} | {unit} | {dist[key]:,.1f} | {one[key]:,.1f} | {three[key]:,.1f} "
-            f"| {one[key] / dist[key]:.2f} | {three[key] / one[key]:.2f} |"
-        )
-    rss = ", ".join(f"{v:g}" for v in three["peak_rss_mib_per_node"])
-    lines.append(
-        f"| peak RSS per node | MiB | {dist['peak_rss_mib_per_node'][0]:g} "
-        f"| {one['peak_rss_mib_per_node'][0]:g} | {rss} | | |"
-    )
-    if document.get("kill"):
-        kill = document["kill"]
-        lines += [
-            "",
-            f"With `--kill`, the image was pushed through HAProxy in "
-            f"{kill['push_s_with_a_node_killed']} s while one node was SIGKILLed, and pulled in "
-            f"{kill['pull_s_with_a_node_killed']} s while another was; skopeo's retries "
-            "completed both, and the pulled manifest digest "
-            + ("matched." if kill["pulled_digest_matches"] else "did NOT match."),
-        ]
-    command = (
-        f"bench/cluster.py --size-mib {float(settings['size_mib']):g} "
-        f"--layers {settings['layers']} --concurrency {settings['concurrency']} "
-        f"--pullers {settings['pullers']}" + (" --kill" if document.get("kill") else "")
-    )
-    met = [
-        f"{label} {one[key] / dist[key]:.2f}×"
-        for key, (label, _) in COLUMNS.items()
-        if one[key] < dist[key]
-    ]
-    scale = three["aggregate_pull_mb_s"] / one["aggregate_pull_mb_s"]
-    lines += [
-        "",
-        f"Command: `.venv/bin/python {command}`.",
-        "",
-        NOTES.strip(),
-        "In this run: one node below Distribution on "
-        + (", ".join(met) if met else "no rate")
-        + f"; three nodes' aggregate pull {scale:.2f}× one node's.",
-        END,
-        "",
-    ]
-    return "\n".join(lines)
-
-
-NOTES = """
-Targets: every rate of one node at least Distribution's, and three nodes' aggregate pull at
-least 1.5 times one node's. Reading the figures: with redirects, pull bytes come from
-SeaweedFS, not from the nodes, so pull throughput is the store's on this machine's two cores
-(shared with the registries, the clients and PostgreSQL), whatever the number of nodes; three
-nodes on the same two cores add no CPU, only processes. The scale-out gain needs nodes on
-machines of their own.
-"""
-
-
-def write_report(document: dict[str, Any], source: str, markdown: Path, chart: Path) -> None:
-    write_chart(document, chart)
-    block = render(document, source, os.path.relpath(chart, markdown.parent))
-    text = markdown.read_text() if markdown.exists() else ""
-    if BEGIN in text and END in text:
-        before, _, rest = text.partition(BEGIN)
-        _, _, after = rest.partition(END)
-        text = before + block.rstrip("\n") + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    markdown.write_text(text)
-
-
-def write_chart(document: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = {row["target"]: row for row in document["results"]}
-    labels = [label for label, _ in COLUMNS.values()]
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    width = 0.38
-    for offset, (target, name) in enumerate(
-        (("cargohold-1", "cargohold, 1 node"), ("cargohold-3", "cargohold, 3 nodes"))
-    ):
-        ratios = [rows[target][key] / rows["distribution"][key] for key in COLUMNS]
-        positions = [i + (offset - 0.5) * width for i in range(len(labels))]
-        ax.bar(positions, ratios, width, label=name)
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_yscale("log")
-    ax.set_xticks(range(len(labels)), labels, rotation=15, fontsize=8)
-    ax.set_ylabel("× Distribution (S3)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def print_table(results: list[dict[str, Any]]) -> None:
-    columns = [
-        "push_mb_s",
-        "pull_mb_s",
-        "concurrent_push_mb_s",
-        "aggregate_pull_mb_s",
-        "manifest_get_per_s",
-        "peak_rss_mib_per_node",
-    ]
-    print("| target | " + " | ".join(columns) + " |")
-    print("|---|" + "---|" * len(columns))
-    for row in results:
-        cells = [f"{row[c]:.1f}" if isinstance(row[c], float) else str(row[c]) for c in columns]
-        print(f"| {row['target']} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

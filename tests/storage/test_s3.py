@@ -131,6 +131,54 @@ async def test_a_part_the_store_lost_fails_the_commit(driver: S3Driver) -> None:
     assert await driver.stat("blobs/sha256/aa/lost") is None
 
 
+async def test_an_append_ending_with_a_part_s_worth_uploads_it_as_a_part(
+    seaweed: Seaweed, bucket: str
+) -> None:
+    """What is left when an append ends is a tail only below S3's part minimum: a blob sent in
+    one PATCH goes to the store once, never as a tail read back and uploaded again."""
+    driver = S3Driver(settings(seaweed, bucket), part_size=8 * MIB)
+    state = await append(driver, await driver.begin_upload("no-tail"), 0, os.urandom(13 * MIB))
+    assert [size for _, size in state["parts"]] == [8 * MIB, 5 * MIB]
+    assert (state["tail"], state["tail_size"]) == (None, 0)
+    state = await append(driver, state, 13 * MIB, os.urandom(MIB))
+    assert [size for _, size in state["parts"]] == [8 * MIB, 5 * MIB]
+    assert state["tail_size"] == MIB
+
+
+@pytest.mark.parametrize("size", [0, 1000, MIN_PART + 1000])
+async def test_bytes_placed_then_removed_are_written_again_by_the_commit(
+    driver: S3Driver, size: int
+) -> None:
+    """The copy to the blob's key happens before the commit's transaction; the collector may
+    remove the bytes before the commit holds the blob's row. The commit, holding it, finds
+    them gone and copies them again from the staging it kept until then."""
+    data = os.urandom(size)
+    name = f"placed-{size}"
+    state = await driver.begin_upload(name)
+    if size:
+        state = await append(driver, state, 0, data)
+    key = f"blobs/sha256/aa/{name}"
+    placed = through_json(await driver.place_upload(state, key, size))
+    assert b"".join([chunk async for chunk in driver.read(key)]) == data
+    await driver.delete(key)
+    await driver.commit_upload(placed, key, size)
+    assert b"".join([chunk async for chunk in driver.read(key)]) == data
+    assert await driver.staged_uploads() == []
+
+
+async def test_a_commit_retried_after_its_transaction_failed(driver: S3Driver) -> None:
+    """The multipart upload was completed, then the database refused the commit: the session's
+    row still names the parts, and the retried commit uses the completed object."""
+    data = os.urandom(MIN_PART + 10)
+    state = await append(driver, await driver.begin_upload("retried"), 0, data)
+    key = "blobs/sha256/aa/retried"
+    await driver.place_upload(state, key, len(data))
+    await driver.delete(key)
+    placed = await driver.place_upload(state, key, len(data))
+    await driver.commit_upload(placed, key, len(data))
+    assert b"".join([chunk async for chunk in driver.read(key)]) == data
+
+
 async def test_abort_removes_the_multipart_upload_and_its_tail(
     driver: S3Driver, seaweed: Seaweed, bucket: str
 ) -> None:

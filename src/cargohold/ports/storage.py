@@ -109,8 +109,16 @@ class StorageDriver(Protocol):
         """Continue the upload at `offset`, discarding anything staged past it."""
         ...
 
+    async def place_upload(self, state: UploadState, key: str, size: int) -> UploadState:
+        """Do the slow part of a commit before it, outside any database transaction: the
+        state to commit. The S3 driver completes the multipart upload and copies it to `key`,
+        keeping the staging; the filesystem driver makes the staged bytes durable."""
+        ...
+
     async def commit_upload(self, state: UploadState, key: str, size: int) -> None:
-        """Make the staged bytes durable at `key`, atomically; the staging is consumed."""
+        """Make the staged bytes durable at `key`, atomically; the staging is consumed. Given
+        the state `place_upload` returned, only what is left: bytes placed at `key` and
+        removed since are written again."""
         ...
 
     def read_upload(self, state: UploadState, size: int) -> AsyncIterator[bytes]:

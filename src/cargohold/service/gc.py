@@ -5,9 +5,10 @@ repositories, abandoned uploads).
 The race it must never lose, a blob just uploaded or mounted that is swept before the manifest
 referencing it arrives, is decided in the database (docs/ARCHITECTURE.md, "Garbage
 collection"):
-- every use of a blob holds its row: an upload commit inserts or touches the row and writes the
-  bytes while holding it; a mount and a manifest push touch the rows they need (`touched_at`),
-  and a push is refused when a row is gone or condemned;
+- every use of a blob holds its row: an upload commit inserts or touches the row and, holding
+  it, makes sure the bytes are at their key (bytes placed before, outside the transaction,
+  and removed since are written again); a mount and a manifest push touch the rows they need
+  (`touched_at`), and a push is refused when a row is gone or condemned;
 - a blob is collected in two transactions. The first locks the rows still untouched since the
   cutoff, reads the references afresh (so it sees every push that committed while it waited),
   and condemns those no manifest references: `deleting`, repository links removed. The second

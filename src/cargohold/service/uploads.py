@@ -317,22 +317,26 @@ class UploadService:
     async def _commit(
         self, repository: Repository, upload: Upload, digest: Digest
     ) -> CommittedBlob:
-        # The blob's row is held (inserted, or touched and taken back from garbage collection)
-        # before its bytes are written and until they are: the collector deletes bytes only
-        # while holding the same row, so the two never interleave.
-        async with self._store.write(changes=Changes.CONTENT) as tx:
-            now = self._clock()
-            await tx.blobs.reserve_blob(str(digest), upload.offset, now)
-            try:
-                await self._storage.commit_upload(
-                    upload.driver_state, blob_key(digest), upload.offset
-                )
-            except UploadStateInvalid as exc:
-                raise BlobUploadUnknown(
-                    f"upload {upload.id} can no longer be completed: {exc}"
-                ) from None
-            await tx.blobs.link_blob(repository.id, str(digest), now)
-            await tx.uploads.delete_upload(upload.id)
+        key = blob_key(digest)
+        try:
+            # The slow storage work (S3: complete, copy to the blob's key) before the
+            # transaction, which then holds the blob's row and a connection (SQLite: the
+            # writer lock) only for what is left.
+            state = await self._storage.place_upload(upload.driver_state, key, upload.offset)
+            # The blob's row is held (inserted, or touched and taken back from garbage
+            # collection) until its bytes are at their key: the collector deletes bytes only
+            # while holding the same row, so once the commit holds it, bytes the collector
+            # removed after they were placed are written again and the rest stay.
+            async with self._store.write(changes=Changes.CONTENT) as tx:
+                now = self._clock()
+                await tx.blobs.reserve_blob(str(digest), upload.offset, now)
+                await self._storage.commit_upload(state, key, upload.offset)
+                await tx.blobs.link_blob(repository.id, str(digest), now)
+                await tx.uploads.delete_upload(upload.id)
+        except UploadStateInvalid as exc:
+            raise BlobUploadUnknown(
+                f"upload {upload.id} can no longer be completed: {exc}"
+            ) from None
         return CommittedBlob(digest, upload.offset)
 
     async def _discard(self, upload: Upload) -> None:

@@ -249,6 +249,27 @@ class FilesystemDriver:
         handle = await anyio.to_thread.run_sync(open_at)
         return _FileUploadWriter(self, state, handle)
 
+    async def place_upload(self, state: UploadState, key: str, size: int) -> UploadState:
+        source = self._upload_path(state)
+
+        def flush() -> None:
+            # The fsync, outside the caller's transaction; the commit's own is then quick.
+            try:
+                fd = os.open(source, os.O_RDWR)
+            except FileNotFoundError:
+                raise UploadStateInvalid("upload staging is missing") from None
+            try:
+                _lock_staging(fd, source)
+                if os.fstat(fd).st_size < size:
+                    raise UploadStateInvalid("upload staging is shorter than its recorded size")
+                os.ftruncate(fd, size)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+        await anyio.to_thread.run_sync(flush)
+        return state
+
     async def commit_upload(self, state: UploadState, key: str, size: int) -> None:
         source = self._upload_path(state)
         final = self._path(key)

@@ -9,9 +9,10 @@ Layout under the prefix:
 
 S3 takes parts of at least 5 MiB (but the last), and OCI clients send chunks of any size. An
 append therefore keeps what it receives in memory up to `part_size` and uploads it as the next
-part; what is left when the append ends is stored as the session's *tail* object, read back by
-the next append, which may run on another node. The state (multipart upload id, each part's
-ETag and size, the tail's name and size) is what the service stores in `uploads.driver_state`.
+part; what is left when the append ends is a part too if it holds 5 MiB, else it is stored as
+the session's *tail* object, read back by the next append, which may run on another node. The
+state (multipart upload id, each part's ETag and size, the tail's name and size) is what the
+service stores in `uploads.driver_state`.
 Memory per append is bounded by one part, never by the blob.
 
 A tail is written under a fresh name each time and named by the state, so two appends racing on
@@ -19,7 +20,10 @@ one session never mix their bytes: the database keeps one of the states, and tha
 its own tail. Before completing, the recorded ETags are compared with the parts the store
 holds, so a part overwritten by a losing append fails the commit instead of producing a blob
 whose bytes the verified digest does not describe. A multipart upload is bound to its key, so
-the commit completes it at the session's `data` key and copies that object to the blob's key.
+the commit completes it at the session's `data` key and copies that object to the blob's key:
+`place_upload`, before the service's transaction. `commit_upload`, inside it, checks the copy
+is still there (copying again from the kept staging if the collector removed it meanwhile) and
+removes the staging.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from cargohold.ports import (
     UploadStateInvalid,
 )
 from cargohold.storage.s3client import S3Calls, S3Settings
-from cargohold.storage.s3parts import PartList, copy_object, verify_parts
+from cargohold.storage.s3parts import PartList, complete_upload, copy_object
 
 READ_CHUNK = 1024 * 1024
 #: S3's smallest part but the last.
@@ -51,6 +55,8 @@ _UPLOADS = "_uploads/"
 _UPLOAD_ID = re.compile(r"[A-Za-z0-9-]{1,128}")
 _TOKEN = re.compile(r"[0-9a-f]{32}")
 _MULTIPART_ID = re.compile(r"[A-Za-z0-9._~=+/-]{1,1024}")
+#: The source of a placed upload that was a multipart upload: its completed `data` object.
+_DATA = "data"
 
 
 def check_key(key: str) -> str:
@@ -99,6 +105,28 @@ class _Staging:
             "tail": self.tail,
             "tail_size": self.tail_size,
         }
+
+
+class _Placed:
+    """A session whose bytes `place_upload` copied to the blob's key; the staging they came
+    from (`source`: the completed multipart upload, a tail, or None for no bytes) stays until
+    the commit, which copies again from it should the key have lost them."""
+
+    def __init__(self, state: UploadState) -> None:
+        upload_id, key, source, size = (state.get(k) for k in ("id", "placed", "source", "size"))
+        if not isinstance(upload_id, str) or not _UPLOAD_ID.fullmatch(upload_id):
+            raise UploadStateInvalid("upload state names no valid staging")
+        if not isinstance(key, str) or not isinstance(size, int) or size < 0:
+            raise UploadStateInvalid("upload state names no valid placement")
+        if source is not None and source != _DATA and not _TOKEN.fullmatch(str(source)):
+            raise UploadStateInvalid("upload state names no valid source")
+        self.id: str = upload_id
+        self.key: str = check_key(key)
+        self.source: str | None = source
+        self.size: int = size
+
+    def state(self) -> UploadState:
+        return {"id": self.id, "placed": self.key, "source": self.source, "size": self.size}
 
 
 class _S3UploadWriter:
@@ -150,6 +178,10 @@ class _S3UploadWriter:
         driver, staging = self._driver, self._staging
         if not self.dirty:
             return staging.state()
+        if self._buffered >= MIN_PART:
+            # A part S3 takes anywhere: the bytes go to the store once, not as a tail that the
+            # next append or the commit reads back and uploads again.
+            await self._flush_part()
         if self._buffered:
             token = secrets.token_hex(16)
             await driver.calls.call(
@@ -320,54 +352,44 @@ class S3Driver:
             MaxParts=1,
         )
 
-    async def commit_upload(self, state: UploadState, key: str, size: int) -> None:
-        final = self._object(key)
+    async def place_upload(self, state: UploadState, key: str, size: int) -> UploadState:
         staging = _Staging(state)
         if size != staging.size:
             raise UploadStateInvalid(f"the upload holds {staging.size} bytes, not {size}")
-        if staging.multipart is None:
-            await self._commit_tail(staging, final)
-            return
-        await verify_parts(self, staging.id, staging.multipart, staging.parts)
-        if staging.tail is not None:
-            tail = await self._read_tail(staging)
-            answer = await self.calls.call(
-                "upload_part",
-                f"the last part of upload {staging.id}",
-                Key=self.data_key(staging.id),
-                UploadId=staging.multipart,
-                PartNumber=len(staging.parts) + 1,
-                Body=tail[: staging.tail_size],
-            )
-            staging.parts.append(str(answer["ETag"]), staging.tail_size)
-        data = self.data_key(staging.id)
-        await self.calls.call(
-            "complete_multipart_upload",
-            f"completing upload {staging.id}",
-            Key=data,
-            UploadId=staging.multipart,
-            MultipartUpload={"Parts": staging.parts.completion()},
-        )
-        await copy_object(self, data, final, size)
-        await self._remove_staging(staging.id)
+        source = staging.tail
+        if staging.multipart is not None:
+            await complete_upload(self, staging, size)
+            source = _DATA
+        placed = _Placed({"id": staging.id, "placed": key, "source": source, "size": size})
+        await self._copy_staged(placed)
+        return placed.state()
 
-    async def _commit_tail(self, staging: _Staging, final: str) -> None:
-        if staging.tail is None:
+    async def _copy_staged(self, placed: _Placed) -> None:
+        final = self._object(placed.key)
+        if placed.source is None:
             await self.calls.call("put_object", "an empty blob", Key=final, Body=b"")
             return
+        if placed.source == _DATA:
+            source = self.data_key(placed.id)
+        else:
+            source = self.tail_key(placed.id, placed.source)
         try:
-            await self.calls.call(
-                "copy_object",
-                f"committing upload {staging.id}",
-                Key=final,
-                CopySource={
-                    "Bucket": self.calls.bucket,
-                    "Key": self.tail_key(staging.id, staging.tail),
-                },
-            )
+            await copy_object(self, source, final, placed.size)
         except KeyNotFound:
             raise UploadStateInvalid("upload staging is missing") from None
-        await self._remove_staging(staging.id)
+
+    async def commit_upload(self, state: UploadState, key: str, size: int) -> None:
+        if "placed" not in state:
+            state = await self.place_upload(state, key, size)
+        placed = _Placed(state)
+        if placed.key != key or placed.size != size:
+            raise UploadStateInvalid("the upload was placed at another key or size")
+        # Placed before the caller held the blob's row: the collector may have removed the
+        # bytes since. Holding the row now, nothing removes them until it is released.
+        info = await self.stat(key)
+        if info is None or info.size != size:
+            await self._copy_staged(placed)
+        await self._remove_staging(placed.id)
 
     async def read_upload(self, state: UploadState, size: int) -> AsyncIterator[bytes]:
         staging = _Staging(state)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+import anyio.lowlevel
 import anyio.to_thread
 import botocore.exceptions
 import botocore.session
@@ -31,6 +32,22 @@ T = TypeVar("T")
 
 #: Connections kept open to the store; calls beyond it wait for one.
 POOL = 64
+
+#: The worker threads S3 calls run in, one per pooled connection, per event loop. Not anyio's
+#: default 40 threads, which hashing and file I/O share: a call waits on the network for its
+#: whole transfer, and with dozens of uploads at once (8 pushes of 6 layers each) they would
+#: hold every default thread while the appends' hashing waited for one, and the reverse.
+_THREADS: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar("s3_threads")
+
+
+def _threads() -> anyio.CapacityLimiter:
+    try:
+        return _THREADS.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(POOL)
+        _THREADS.set(limiter)
+        return limiter
+
 
 _MISSING_KEY = frozenset({"NoSuchKey", "404", "NotFound"})
 _MISSING_UPLOAD = frozenset({"NoSuchUpload"})
@@ -139,14 +156,14 @@ class S3Calls:
         method: Callable[..., Any] = getattr(self._client, operation)
         try:
             return await anyio.to_thread.run_sync(
-                functools.partial(method, Bucket=self.bucket, **params)
+                functools.partial(method, Bucket=self.bucket, **params), limiter=_threads()
             )
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise translate(exc, what) from None
 
     async def in_thread(self, fn: Callable[[], T], what: str) -> T:
         try:
-            return await anyio.to_thread.run_sync(fn)
+            return await anyio.to_thread.run_sync(fn, limiter=_threads())
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise translate(exc, what) from None
 

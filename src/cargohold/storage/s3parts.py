@@ -1,14 +1,14 @@
 """The parts of a multipart upload as the `s3` driver records them, checked against the store
-before a commit, and the copy of a completed upload to its blob's key."""
+before a commit, its completion, and the copy of a completed upload to its blob's key."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cargohold.ports import UploadStateInvalid
+from cargohold.ports import KeyNotFound, UploadStateInvalid
 
 if TYPE_CHECKING:
-    from cargohold.storage.s3 import S3Driver
+    from cargohold.storage.s3 import S3Driver, _Staging
 
 #: The largest object one CopyObject may copy; past it the copy is a multipart upload of
 #: ranges (UploadPartCopy).
@@ -144,3 +144,44 @@ async def copy_object(driver: S3Driver, source: str, target: str, size: int) -> 
             "abort_multipart_upload", "copying a blob", Key=target, UploadId=upload
         )
         raise
+
+
+async def complete_upload(driver: S3Driver, staging: _Staging, size: int) -> None:
+    """The session's multipart upload completed at its `data` key, as recorded (the tail, if
+    any, its last part)."""
+    assert staging.multipart is not None
+    data = driver.data_key(staging.id)
+    try:
+        await verify_parts(driver, staging.id, staging.multipart, staging.parts)
+    except UploadStateInvalid:
+        # Completed by an earlier commit of this session whose transaction failed: the
+        # session's row still names these parts, so the object is theirs.
+        if await _completed_size(driver, data) == size:
+            return
+        raise
+    if staging.tail is not None:
+        tail = await driver._read_tail(staging)
+        answer = await driver.calls.call(
+            "upload_part",
+            f"the last part of upload {staging.id}",
+            Key=data,
+            UploadId=staging.multipart,
+            PartNumber=len(staging.parts) + 1,
+            Body=tail[: staging.tail_size],
+        )
+        staging.parts.append(str(answer["ETag"]), staging.tail_size)
+    await driver.calls.call(
+        "complete_multipart_upload",
+        f"completing upload {staging.id}",
+        Key=data,
+        UploadId=staging.multipart,
+        MultipartUpload={"Parts": staging.parts.completion()},
+    )
+
+
+async def _completed_size(driver: S3Driver, data: str) -> int | None:
+    try:
+        head = await driver.calls.call("head_object", "a completed upload", Key=data)
+    except KeyNotFound:
+        return None
+    return int(head["ContentLength"])
