@@ -3,12 +3,8 @@ numbers, task filters and counts, tags, and the events of log streams in order."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import anyio.to_thread
 import pytest
 
-from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 from cargohold.ports import EventQuery, TaskFilter
 
@@ -16,16 +12,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
 ACCOUNT = "123456789012"
 ARN = "arn:aws:ecs:us-east-1:123456789012"
-
-
-@pytest.fixture
-async def store(db_url: str) -> AsyncIterator[MetadataStore]:
-    await anyio.to_thread.run_sync(database.upgrade, db_url)
-    metadata_store = MetadataStore.from_url(db_url)
-    try:
-        yield metadata_store
-    finally:
-        await metadata_store.close()
 
 
 def task(task_id: str, *, status: str = "PROVISIONING", instance: str = "i1") -> dict[str, object]:

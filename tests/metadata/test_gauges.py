@@ -3,14 +3,10 @@ webhook targets' backlogs), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import anyio.to_thread
 import pytest
 
 from cargohold.domain.digest import Digest
 from cargohold.domain.ecrevents import IMAGE_ACTION, EcrEvent
-from cargohold.metadata import database
 from cargohold.metadata.gauges import DatabaseGauges, read_gauges
 from cargohold.metadata.store import MetadataStore
 
@@ -18,18 +14,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
 ACCOUNT = "123456789012"
 NOW = 1_000_000.0
-
-
-@pytest.fixture
-async def store(db_url: str) -> AsyncIterator[MetadataStore]:
-    await anyio.to_thread.run_sync(database.upgrade, db_url)
-    metadata_store = MetadataStore.from_url(db_url)
-    async with metadata_store.write() as tx:
-        await tx.registries.ensure_registry(ACCOUNT, "us-east-1", 1.0)
-    try:
-        yield metadata_store
-    finally:
-        await metadata_store.close()
 
 
 async def gauges(store: MetadataStore) -> DatabaseGauges:

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import anyio
 import anyio.to_thread
 import pytest
 
-from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 
 pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
-
-
-@pytest.fixture
-async def store(db_url: str) -> AsyncIterator[MetadataStore]:
-    await anyio.to_thread.run_sync(database.upgrade, db_url)
-    metadata_store = MetadataStore.from_url(db_url)
-    try:
-        yield metadata_store
-    finally:
-        await metadata_store.close()
 
 
 async def acquire(store: MetadataStore, holder: str, now: float, until: float) -> bool:

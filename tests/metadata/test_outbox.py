@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator
 
 import anyio
 import anyio.lowlevel
@@ -23,16 +22,6 @@ from support.waiting import wait_for_event, wait_until_async
 pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
 ACCOUNT = "123456789012"
-
-
-@pytest.fixture
-async def store(db_url: str) -> AsyncIterator[MetadataStore]:
-    await anyio.to_thread.run_sync(database.upgrade, db_url)
-    metadata_store = MetadataStore.from_url(db_url)
-    try:
-        yield metadata_store
-    finally:
-        await metadata_store.close()
 
 
 def push(tag: str, *, repository: str = "web", at: float = 1_700_000_000.0) -> EcrEvent:

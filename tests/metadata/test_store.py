@@ -6,8 +6,6 @@ fresh SQLite file and in a fresh PostgreSQL schema.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import anyio
 import anyio.to_thread
 import pytest
@@ -15,7 +13,6 @@ import pytest
 from cargohold.domain.digest import Digest
 from cargohold.domain.errors import RepositoryAlreadyExists
 from cargohold.domain.records import Repository
-from cargohold.metadata import database
 from cargohold.metadata.store import MetadataStore
 
 pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
@@ -23,18 +20,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 ACCOUNT = "123456789012"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 B1, B2, B3 = (str(Digest.of(x)) for x in (b"b1", b"b2", b"b3"))
-
-
-@pytest.fixture
-async def store(db_url: str) -> AsyncIterator[MetadataStore]:
-    await anyio.to_thread.run_sync(database.upgrade, db_url)
-    metadata_store = MetadataStore.from_url(db_url)
-    async with metadata_store.write() as tx:
-        await tx.registries.ensure_registry(ACCOUNT, "us-east-1", 1.0)
-    try:
-        yield metadata_store
-    finally:
-        await metadata_store.close()
 
 
 async def new_repository(store: MetadataStore, name: str = "app") -> Repository:

@@ -27,7 +27,7 @@ from cargohold.service.images import ImageService
 from cargohold.service.lifecycle import LifecycleService
 from cargohold.service.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemDriver
-from support.images import OCI_CONFIG, OCI_MANIFEST, Descriptor, image_manifest
+from support.images import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, Descriptor, image_manifest
 from support.scan_images import IMAGES
 from support.scanner import Scanner, push_blob, push_image
 
@@ -158,6 +158,26 @@ async def test_deletes_through_v2_and_batch_delete_image(
         action("DELETE", digest_of(b)),
         action("DELETE", digest_of(d), "d1"),
     ]
+
+
+async def test_a_delete_refused_for_an_index_is_a_delete_failure(
+    content: ContentService, uploads: UploadService, repo: Repository, store: MetadataStore
+) -> None:
+    child = await image(uploads, repo, "child")
+    await content.put_manifest(repo, "c1", child, OCI_MANIFEST)
+    listed = {"mediaType": OCI_MANIFEST, "digest": digest_of(child), "size": len(child)}
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [listed]})
+    await content.put_manifest(repo, "multi", index.encode(), OCI_INDEX)
+    pushed = await last_id(store)
+    result = await ImageService(content, store).batch_delete_image(repo, [ImageId(tag="c1")])
+    assert [f.code for f in result.failures] == ["ImageReferencedByManifestList"]
+    [event] = details(await outbox(store, pushed))
+    assert {k: event[k] for k in ("result", "action-type", "image-digest", "image-tag")} == {
+        "result": "FAILURE",
+        "action-type": "DELETE",
+        "image-digest": digest_of(child),
+        "image-tag": "c1",
+    }
 
 
 async def test_an_immutable_tag_refused_is_a_push_failure(

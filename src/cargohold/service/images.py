@@ -18,7 +18,7 @@ from typing import Generic, TypeVar
 
 from cargohold.domain import jsondoc
 from cargohold.domain.digest import Digest
-from cargohold.domain.ecrevents import DELETE
+from cargohold.domain.ecrevents import DELETE, FAILURE
 from cargohold.domain.errors import (
     DigestInvalid,
     ImageAlreadyExists,
@@ -256,6 +256,7 @@ class ImageService:
         that was its last tag. A child of an index in the repository is never deleted."""
         result: BatchResult[ImageId] = BatchResult()
         removed: list[tuple[Manifest, str | None]] = []
+        refused: list[tuple[Manifest, str | None]] = []
         async with self._store.write(changes=Changes.CONTENT) as tx:
             # Every image named is held first, in id order (a push's order: an index's
             # children were stored before it), so a push of an index racing the delete of it
@@ -281,6 +282,7 @@ class ImageService:
                     await tx.lifecycle.hold_for_actions(repository.id, [resolved.id])
                 parents = await tx.manifests.manifest_parents(repository.id, resolved.digest)
                 if parents:
+                    refused.append((resolved, image_id.tag))
                     result.failures.append(
                         ImageFailure(
                             image_id,
@@ -293,7 +295,9 @@ class ImageService:
                 by_tag = [(resolved, image_id.tag)]
                 removed.extend(removed_images(resolved, tags) if image_id.digest else by_tag)
             region, now = self._content.region, self._content.now()
-            await tx.outbox.append_events(image_actions(DELETE, repository, region, removed, now))
+            events = image_actions(DELETE, repository, region, removed, now)
+            events += image_actions(DELETE, repository, region, refused, now, result=FAILURE)
+            await tx.outbox.append_events(events)
         result.items.extend(ImageId(manifest.digest, tag) for manifest, tag in removed)
         return result
 

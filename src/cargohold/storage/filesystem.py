@@ -71,6 +71,25 @@ def _lock_staging(fd: int, path: Path) -> None:
         raise UploadStateInvalid("upload staging was replaced")
 
 
+def _synced_staging(source: Path, size: int) -> int:
+    """The staging file open, locked (`_lock_staging`), cut to `size` and synced; the caller
+    closes the descriptor. UploadStateInvalid when it is missing or shorter than `size`."""
+    try:
+        fd = os.open(source, os.O_RDWR)
+    except FileNotFoundError:
+        raise UploadStateInvalid("upload staging is missing") from None
+    try:
+        _lock_staging(fd, source)
+        if os.fstat(fd).st_size < size:
+            raise UploadStateInvalid("upload staging is shorter than its recorded size")
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _create_staging(path: Path) -> None:
     os.close(create_private_file(path, exclusive=False))
 
@@ -254,18 +273,7 @@ class FilesystemDriver:
 
         def flush() -> None:
             # The fsync, outside the caller's transaction; the commit's own is then quick.
-            try:
-                fd = os.open(source, os.O_RDWR)
-            except FileNotFoundError:
-                raise UploadStateInvalid("upload staging is missing") from None
-            try:
-                _lock_staging(fd, source)
-                if os.fstat(fd).st_size < size:
-                    raise UploadStateInvalid("upload staging is shorter than its recorded size")
-                os.ftruncate(fd, size)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            os.close(_synced_staging(source, size))
 
         await anyio.to_thread.run_sync(flush)
         return state
@@ -275,16 +283,8 @@ class FilesystemDriver:
         final = self._path(key)
 
         def commit() -> None:
+            fd = _synced_staging(source, size)
             try:
-                fd = os.open(source, os.O_RDWR)
-            except FileNotFoundError:
-                raise UploadStateInvalid("upload staging is missing") from None
-            try:
-                _lock_staging(fd, source)
-                if os.fstat(fd).st_size < size:
-                    raise UploadStateInvalid("upload staging is shorter than its recorded size")
-                os.ftruncate(fd, size)
-                os.fsync(fd)
                 make_private_dirs(final.parent)
                 # Renamed under the lock: a writer that locks after this finds another inode.
                 try:
