@@ -205,6 +205,7 @@ def measure_target(
         front.prepare_repository("bench/one")
         seconds = clients.push(image, f"{front.host}/bench/one:latest", env=env, creds=creds)
         result["push_mb_s"] = image.size_bytes / limits.MB / seconds
+        result["image_bytes"] = image.size_bytes
         out = args.pull_dir / f"pull-{name}"
         seconds = clients.pull(f"{front.host}/bench/one:latest", out, env=env, creds=creds)
         assert layout_size(out) >= image.size_bytes - 4096
@@ -218,6 +219,7 @@ def measure_target(
                 front, image, args.pullers, args.pull_dir, env
             )
         result["aggregate_pull_cpu"] = use.report()
+        result["aggregate_pull_rounds"] = [result["aggregate_pull_mb_s"]]
         result["manifest_get_per_s"] = manifest_rate(front, image, args, work, env)
     finally:
         for peak in peaks:
@@ -263,17 +265,23 @@ def more_push_rounds(
     work: Path,
     env: Any,
 ) -> None:
-    """Further rounds of concurrent pushes, the registries taking turns (B A, A B, ...): other
-    load on the machine comes and goes, and the median of rounds in mirrored order compares
-    them under the same conditions. Each result keeps its rounds and their median."""
+    """Further rounds of concurrent pushes and of concurrent pulls, the registries taking turns
+    (B A, A B, ...): other load on the machine comes and goes, and the median of rounds in
+    mirrored order compares them under the same conditions. Each result keeps its rounds and
+    their median."""
     for round_number in range(1, args.push_rounds):
         order = targets if round_number % 2 == 0 else list(reversed(targets))
         for result, front, groups in order:
             rate, _ = concurrent_push(front, groups, args, work, env, round_number)
             result["concurrent_push_rounds"].append(rate)
             log(f"  {result['target']:<14} concurrent push round {round_number}: {rate:.1f} MB/s")
+            size = result["image_bytes"]
+            rate = aggregate_pull(front, None, args.pullers, args.pull_dir, env, size)
+            result["aggregate_pull_rounds"].append(rate)
+            log(f"  {result['target']:<14} aggregate pull round {round_number}: {rate:.1f} MB/s")
     for result, _, _ in targets:
         result["concurrent_push_mb_s"] = statistics.median(result["concurrent_push_rounds"])
+        result["aggregate_pull_mb_s"] = statistics.median(result["aggregate_pull_rounds"])
 
 
 def streaming_pulls(

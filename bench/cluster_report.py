@@ -35,7 +35,8 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
         f"{float(settings['size_mib']):g} MiB in {settings['layers']} layers; "
         f"{settings['concurrency']} concurrent pushes of 1/{settings['concurrency']} of it each "
         f"(the median of {rounds} rounds, Distribution and one node taking turns);",
-        f"{settings['pullers']} concurrent pulls of the image; manifest GETs by wrk "
+        f"{settings['pullers']} concurrent pulls of the image (the median of as many rounds, "
+        "taking turns likewise); manifest GETs by wrk "
         f"(2 threads, 64 connections, {float(settings['wrk_duration']):g} s). Other rates: "
         "one run each.",
         "",
@@ -63,6 +64,15 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
             + ", ".join(f"{v:.1f}" for v in dist["concurrent_push_rounds"])
             + "; one node "
             + ", ".join(f"{v:.1f}" for v in one["concurrent_push_rounds"])
+            + ".",
+        ]
+    if "aggregate_pull_rounds" in one and "aggregate_pull_rounds" in dist:
+        lines += [
+            "",
+            "Concurrent pulls, round by round (MB/s): Distribution "
+            + ", ".join(f"{v:.1f}" for v in dist["aggregate_pull_rounds"])
+            + "; one node "
+            + ", ".join(f"{v:.1f}" for v in one["aggregate_pull_rounds"])
             + ".",
         ]
     if document.get("kill"):
