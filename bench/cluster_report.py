@@ -57,24 +57,19 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
         f"| peak RSS per node | MiB | {dist['peak_rss_mib_per_node'][0]:g} "
         f"| {one['peak_rss_mib_per_node'][0]:g} | {rss} | | |"
     )
-    if "concurrent_push_rounds" in one:
-        lines += [
-            "",
-            "Concurrent pushes, round by round (MB/s): Distribution "
-            + ", ".join(f"{v:.1f}" for v in dist["concurrent_push_rounds"])
-            + "; one node "
-            + ", ".join(f"{v:.1f}" for v in one["concurrent_push_rounds"])
-            + ".",
-        ]
-    if "aggregate_pull_rounds" in one and "aggregate_pull_rounds" in dist:
-        lines += [
-            "",
-            "Concurrent pulls, round by round (MB/s): Distribution "
-            + ", ".join(f"{v:.1f}" for v in dist["aggregate_pull_rounds"])
-            + "; one node "
-            + ", ".join(f"{v:.1f}" for v in one["aggregate_pull_rounds"])
-            + ".",
-        ]
+    for key, label in (
+        ("concurrent_push_rounds", "Concurrent pushes"),
+        ("aggregate_pull_rounds", "Concurrent pulls"),
+    ):
+        if key in one and key in dist:
+            rounds_of = {
+                name: ", ".join(f"{v:.1f}" for v in row[key]) for name, row in rows.items()
+            }
+            lines += [
+                "",
+                f"{label}, round by round (MB/s): Distribution {rounds_of['distribution']}; "
+                f"one node {rounds_of['cargohold-1']}.",
+            ]
     if document.get("kill"):
         kill = document["kill"]
         lines += [

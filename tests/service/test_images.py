@@ -29,6 +29,7 @@ from cargohold.service.image_ids import ImageId
 from cargohold.service.images import ImageService
 from cargohold.service.tokens import decode_token, encode_token
 from cargohold.service.uploads import UploadService
+from support.pushes import PausedPush
 
 pytestmark = [
     pytest.mark.anyio,
@@ -458,22 +459,6 @@ async def test_a_child_of_an_index_is_not_deleted(
     assert result.items == [ImageId(child_digest, "child-tag")]
 
 
-class _PausedPush:
-    """A push hook that holds the pushing transaction open until released."""
-
-    def __init__(self) -> None:
-        self.inside = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def manifest_pushed(self, tx: Any, repository: Any, manifest_id: int, *rest: Any) -> bool:
-        self.inside.set()
-        await self.release.wait()
-        return False
-
-    def pushed(self) -> None:
-        pass
-
-
 async def test_a_child_of_an_index_pushed_meanwhile_is_not_deleted(
     images: ImageService, uploads: UploadService, repo: Repository, content: ContentService
 ) -> None:
@@ -481,7 +466,7 @@ async def test_a_child_of_an_index_pushed_meanwhile_is_not_deleted(
     push, then refuses: the index never points at a deleted child."""
     child, _, _ = await image(uploads, repo, "raced")
     child_digest = await put(images, repo, child)
-    hook = _PausedPush()
+    hook = PausedPush()
     content.push_hook = hook  # type: ignore[assignment]
     pushing = asyncio.create_task(put(images, repo, index_text(child), "multi"))
     await hook.inside.wait()

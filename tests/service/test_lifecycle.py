@@ -34,6 +34,7 @@ from support.images import (
     image_manifest,
     index_manifest,
 )
+from support.pushes import PausedPush
 
 pytestmark = [pytest.mark.anyio, pytest.mark.every_database]
 
@@ -385,22 +386,6 @@ async def test_a_template_applies_its_lifecycle_policy(
     assert (await lifecycle.get_policy(created)).text == text
 
 
-class _PausedPush:
-    """A push hook that holds the pushing transaction open until released."""
-
-    def __init__(self) -> None:
-        self.inside = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def manifest_pushed(self, tx: Any, repository: Any, manifest_id: int, *rest: Any) -> bool:
-        self.inside.set()
-        await self.release.wait()
-        return False
-
-    def pushed(self) -> None:
-        pass
-
-
 async def test_a_run_never_expires_a_child_of_an_index_pushed_meanwhile(
     images: Images, lifecycle: LifecycleService, clock: Clock
 ) -> None:
@@ -416,7 +401,7 @@ async def test_a_run_never_expires_a_child_of_an_index_pushed_meanwhile(
     )
     clock.now = START + 3 * DAY
     index = index_manifest([Descriptor(OCI_MANIFEST, child, child_manifest.size)])
-    hook = _PausedPush()
+    hook = PausedPush()
     images.content.push_hook = hook  # type: ignore[assignment]
     pushing = asyncio.create_task(images.content.put_manifest(repo, "multi", index, OCI_INDEX))
     await hook.inside.wait()
