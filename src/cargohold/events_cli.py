@@ -9,10 +9,12 @@ once it has printed what is there); `--from-start` begins with the oldest event 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable
 
 import anyio
+import anyio.abc
 
 from cargohold import webhooks_cli
 from cargohold.config import Config
@@ -29,19 +31,44 @@ def tail(
     follow: bool,
     interval: float,
     write: Callable[[str], None],
-) -> None:
-    """Write each event's JSON text with `write`, from where the options say."""
+) -> bool:
+    """Write each event's JSON text with `write`, from where the options say; whether an
+    interrupt (SIGINT, Ctrl-C) ended it.
+
+    The first interrupt lets the read under way finish and closes the database, so that no
+    query is cut off halfway; a second one stops at once."""
     # The composition root brings the HTTP fronts: imported when the command runs.
     from cargohold.app import opened_store
     from cargohold.service.events import follow_outbox, start_of
 
+    stop = anyio.Event()
+
     async def run() -> None:
-        async with opened_store(config) as store:
+        async with opened_store(config) as store, anyio.create_task_group() as tasks:
+            await tasks.start(_interrupts, stop, tasks.cancel_scope)
             after = await start_of(store, from_start=from_start, since_id=since_id)
-            async for record in follow_outbox(store, after, follow=follow, interval=interval):
+            records = follow_outbox(store, after, follow=follow, interval=interval, stop=stop)
+            async for record in records:
                 write(record.document)
+            tasks.cancel_scope.cancel()
 
     anyio.run(run)
+    return stop.is_set()
+
+
+async def _interrupts(
+    stop: anyio.Event,
+    hard: anyio.CancelScope,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Set `stop` on the first SIGINT and cancel `hard` on the next."""
+    with anyio.open_signal_receiver(signal.SIGINT) as interrupts:
+        task_status.started()
+        async for _ in interrupts:
+            if stop.is_set():
+                hard.cancel()
+            stop.set()
 
 
 def _count(text: str) -> int:
@@ -73,7 +100,7 @@ def _tail(load: Loader) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
         config = load(args)
         try:
-            tail(
+            interrupted = tail(
                 config,
                 from_start=args.from_start,
                 since_id=args.since_id,
@@ -81,9 +108,9 @@ def _tail(load: Loader) -> Callable[[argparse.Namespace], int]:
                 interval=args.interval,
                 write=_print_line,
             )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # before the signal receiver was up, or a second interrupt
             return 130
-        return 0
+        return 130 if interrupted else 0
 
     return command
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from cargohold import events_cli
 from cargohold.cli import main
 from cargohold.domain.ecrevents import PUSH, EcrEvent, image_action
 from cargohold.metadata import database
@@ -123,3 +124,22 @@ def test_follow_prints_what_is_written_next_until_interrupted(data_dir: Path) ->
         reader.join(timeout=30)
     stderr = process.stderr.read() if process.stderr else ""
     assert code == 130 and "Traceback" not in stderr
+
+
+def test_a_first_interrupt_asks_to_stop_and_a_second_cancels() -> None:
+    stop = anyio.Event()
+    seen: list[str] = []
+
+    async def run() -> None:
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tasks:
+                await tasks.start(events_cli._interrupts, stop, tasks.cancel_scope)
+                os.kill(os.getpid(), signal.SIGINT)
+                await stop.wait()
+                seen.append("asked to stop")
+                os.kill(os.getpid(), signal.SIGINT)
+                await anyio.sleep_forever()
+            seen.append("cancelled")
+
+    anyio.run(run)
+    assert seen == ["asked to stop", "cancelled"]

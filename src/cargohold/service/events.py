@@ -142,13 +142,20 @@ async def start_of(store: Metadata, *, from_start: bool, since_id: int | None) -
 
 
 async def follow_outbox(
-    store: Metadata, after: int, *, follow: bool, interval: float = 1.0
+    store: Metadata,
+    after: int,
+    *,
+    follow: bool,
+    interval: float = 1.0,
+    stop: anyio.Event | None = None,
 ) -> AsyncIterator[OutboxRecord]:
     """The events after id `after`, by ascending id; with `follow`, then every event written
-    later, polling every `interval` seconds, for ever. Ids become visible in commit order
-    (see `ports.outbox`), so the cursor never passes an event that commits later."""
+    later, polling every `interval` seconds, until `stop` is set. Ids become visible in
+    commit order (see `ports.outbox`), so the cursor never passes an event that commits
+    later. `stop` ends the iteration between two reads, never in the middle of one."""
+    stop = stop or anyio.Event()
     cursor = after
-    while True:
+    while not stop.is_set():
         async with store.read() as tx:
             records = await tx.outbox.events_after(cursor, READ_BATCH)
         for record in records:
@@ -159,7 +166,8 @@ async def follow_outbox(
             continue
         if not follow:
             return
-        await anyio.sleep(interval)
+        with anyio.move_on_after(interval):
+            await stop.wait()
 
 
 class EventRetention:
