@@ -2,16 +2,19 @@
 and cargohold with three nodes behind HAProxy, all storing blobs in one SeaweedFS.
 
     .venv/bin/python bench/cluster.py [--size-mib 1024] [--layers 8] [--concurrency 8]
-        [--pullers 4] [--wrk-duration 10] [--push-rounds 3] [--quick] [--kill]
+        [--pullers 4] [--wrk-duration 10] [--rounds 5] [--quick] [--kill]
 
 cargohold's nodes share one PostgreSQL schema (created and dropped here, on
 --database-url) and one master key. For each target, in turn: push of one image, pull of it,
 `--concurrency` concurrent pushes of images of size/concurrency, `--pullers` concurrent pulls
 of the first image (aggregate MB/s), and the rate of manifest GETs by tag (wrk), with each node's
 peak RSS over all of it. Blob GETs redirect to the store (both registries' default on S3).
-Concurrent pushes then run `--push-rounds` - 1 more times on Distribution and one node, taking
-turns, and their median is reported. The CPU of the store, the registry, HAProxy and the
-clients, and how busy the machine was, are recorded over the concurrent scenarios (cpuuse.py).
+Distribution and one node get the same image, so that the store serves the same bytes in the
+same layers to both (the three nodes share one node's database and bucket, so they get one of
+their own). Concurrent pushes and concurrent pulls then run `--rounds` - 1 more times on
+Distribution and one node, taking turns, and their medians are reported. The CPU of the store,
+the registry, HAProxy and the clients, and how busy the machine was, are recorded over the
+concurrent scenarios (cpuuse.py).
 
 `--kill` adds the scale-out resilience run on the three nodes: the image is pushed while a
 node is SIGKILLed, then pulled while another is; skopeo's own retries must complete both, and
@@ -193,19 +196,18 @@ def measure_target(
     name: str,
     front: Registry,
     groups: dict[str, list[int]],
+    image: Image,
     args: argparse.Namespace,
     work: Path,
     env: Any,
 ) -> dict[str, Any]:
-    """Every scenario on `front`; `groups` names the processes whose CPU is counted (the
-    registry's under "registry", the store's under "store")."""
+    """Every scenario on `front`, pushing and pulling `image`; `groups` names the processes
+    whose CPU is counted (the registry's under "registry", the store's under "store")."""
     result: dict[str, Any] = {"target": name}
     peaks = [PeakRss(pid) for pid in groups["registry"]]
     for peak in peaks:
         peak.__enter__()
     try:
-        total = int(args.size_mib * MIB)
-        image = generate_image(work / f"images-{name}" / "single", total, args.layers)
         creds = front.skopeo_creds()
         front.prepare_repository("bench/one")
         seconds = clients.push(image, f"{front.host}/bench/one:latest", env=env, creds=creds)
@@ -264,7 +266,7 @@ def concurrent_push(
     return sent / limits.MB / seconds, use.report()
 
 
-def more_push_rounds(
+def more_rounds(
     targets: list[tuple[dict[str, Any], Registry, dict[str, list[int]]]],
     args: argparse.Namespace,
     work: Path,
@@ -274,7 +276,7 @@ def more_push_rounds(
     (B A, A B, ...): other load on the machine comes and goes, and the median of rounds in
     mirrored order compares them under the same conditions. Each result keeps its rounds and
     their median."""
-    for round_number in range(1, args.push_rounds):
+    for round_number in range(1, args.rounds):
         order = targets if round_number % 2 == 0 else list(reversed(targets))
         for result, front, groups in order:
             rate, _ = concurrent_push(front, groups, args, work, env, round_number)
@@ -429,10 +431,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="16 MiB, 2 layers, 2 s of wrk")
     parser.add_argument("--kill", action="store_true", help="also the node-kill run")
     parser.add_argument(
-        "--push-rounds",
+        "--rounds",
         type=int,
-        default=3,
-        help="rounds of concurrent pushes, Distribution and one node taking turns (default 3)",
+        default=5,
+        help="rounds of concurrent pushes and of concurrent pulls, Distribution and one node "
+        "taking turns (default 5)",
     )
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     parser.add_argument(
@@ -474,7 +477,12 @@ def main() -> int:
         distribution.start()
         running.append(distribution)
         dist_groups = {"registry": [distribution.pid], "store": [weed.pid]}
-        results.append(measure_target("distribution", distribution, dist_groups, args, work, env))
+        total = int(args.size_mib * MIB)
+        shared = generate_image(work / "images-shared" / "single", total, args.layers)
+        measured = measure_target(
+            "distribution", distribution, dist_groups, shared, args, work, env
+        )
+        results.append(measured)
         config = write_cargohold_config(work, args.database_url, schema, endpoint, key, secret)
         nodes = tuple(
             Node(f"node{i}", work / f"node{i}", work / f"node{i}.log", config=config)
@@ -483,8 +491,8 @@ def main() -> int:
         nodes[0].start()
         running.append(nodes[0])
         one_groups = {"registry": [nodes[0].pid], "store": [weed.pid]}
-        results.append(measure_target("cargohold-1", nodes[0], one_groups, args, work, env))
-        more_push_rounds(
+        results.append(measure_target("cargohold-1", nodes[0], one_groups, shared, args, work, env))
+        more_rounds(
             [(results[0], distribution, dist_groups), (results[1], nodes[0], one_groups)],
             args,
             work,
@@ -502,7 +510,8 @@ def main() -> int:
             "store": [weed.pid],
             "balancer": [balancer.pid],
         }
-        results.append(measure_target("cargohold-3", balancer, three_groups, args, work, env))
+        own = generate_image(work / "images-cargohold-3" / "single", total, args.layers)
+        results.append(measure_target("cargohold-3", balancer, three_groups, own, args, work, env))
         extra = kill_run(balancer, args, work, env) if args.kill else {}
         streaming = streaming_pulls(nodes, balancer, weed.pid, args, work, env)
     finally:

@@ -31,7 +31,7 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
         "node, and three cargohold nodes behind HAProxy (round-robin, `/health/ready` checks),",
         "all storing blobs in one SeaweedFS (`weed server -s3`) on this machine; cargohold's",
         "metadata in PostgreSQL; each node one worker process (the default). Blob GETs redirect",
-        "to the store in both registries. Image:",
+        "to the store in both registries. Image: the same one for Distribution and one node,",
         f"{float(settings['size_mib']):g} MiB in {settings['layers']} layers; "
         f"{settings['concurrency']} concurrent pushes of 1/{settings['concurrency']} of it each "
         f"(the median of {rounds} rounds, Distribution and one node taking turns);",
