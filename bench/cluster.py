@@ -3,6 +3,7 @@ and cargohold with three nodes behind HAProxy, all storing blobs in one SeaweedF
 
     .venv/bin/python bench/cluster.py [--size-mib 1024] [--layers 8] [--concurrency 8]
         [--pullers 4] [--wrk-duration 10] [--rounds 5] [--quick] [--kill]
+        [--node-cores 0.1]
 
 cargohold's nodes share one PostgreSQL schema (created and dropped here, on
 --database-url) and one master key. For each target, in turn: push of one image, pull of it,
@@ -11,8 +12,9 @@ of the first image (aggregate MB/s), and the rate of manifest GETs by tag (wrk),
 peak RSS over all of it. Blob GETs redirect to the store (both registries' default on S3).
 Distribution and one node get the same image, so that the store serves the same bytes in the
 same layers to both (the three nodes share one node's database and bucket, so they get one of
-their own). Concurrent pushes and concurrent pulls then run `--rounds` - 1 more times on
-Distribution and one node, taking turns, and their medians are reported. The CPU of the store,
+their own). Every throughput scenario then runs `--rounds` - 1 more times on Distribution and
+one node, taking turns, each round pushing a new image (the same to both) into a new
+repository, and the medians are reported. The CPU of the store,
 the registry, HAProxy and the clients, and how busy the machine was, are recorded over the
 concurrent scenarios (cpuuse.py).
 
@@ -20,7 +22,10 @@ concurrent scenarios (cpuuse.py).
 node is SIGKILLed, then pulled while another is; skopeo's own retries must complete both, and
 the pulled digests are checked. Last, the nodes restart with `redirect = false` and the
 aggregate pull is measured through one node and through HAProxy, the bytes streaming through
-the nodes. Pulls write to /dev/shm when it has room. Writes bench/results/cluster-<time>.json
+the nodes. `--node-cores N` then caps each node at N cores (a control group; needs root) and
+measures that aggregate pull again through one node and through three: the store and the
+clients share one machine, so only nodes capped below their share of it can show what adding
+nodes adds. Pulls write to /dev/shm when it has room. Writes bench/results/cluster-<time>.json
 and prints a table; `--report FILE` writes docs/PERFORMANCE.md's section from one.
 """
 
@@ -49,6 +54,7 @@ sys.path.insert(0, str(BENCH))
 import clients  # noqa: E402
 import limits  # noqa: E402
 from cluster_report import print_table, write_report  # noqa: E402
+from cpucap import CpuCap, usable  # noqa: E402
 from cpuuse import CpuUse  # noqa: E402
 from images import Image, generate_image, layout_size  # noqa: E402
 from registries import Distribution, Registry, v2_status  # noqa: E402
@@ -208,16 +214,11 @@ def measure_target(
     for peak in peaks:
         peak.__enter__()
     try:
-        creds = front.skopeo_creds()
-        front.prepare_repository("bench/one")
-        seconds = clients.push(image, f"{front.host}/bench/one:latest", env=env, creds=creds)
-        result["push_mb_s"] = image.size_bytes / limits.MB / seconds
+        result["push_mb_s"] = single_push(front, image, "bench/one", env)
+        result["push_rounds"] = [result["push_mb_s"]]
         result["image_bytes"] = image.size_bytes
-        out = args.pull_dir / f"pull-{name}"
-        seconds = clients.pull(f"{front.host}/bench/one:latest", out, env=env, creds=creds)
-        assert layout_size(out) >= image.size_bytes - 4096
-        shutil.rmtree(out)
-        result["pull_mb_s"] = image.size_bytes / limits.MB / seconds
+        result["pull_mb_s"] = single_pull(front, image.size_bytes, args, env)
+        result["pull_rounds"] = [result["pull_mb_s"]]
         rate, result["concurrent_push_cpu"] = concurrent_push(front, groups, args, work, env, 0)
         result["concurrent_push_mb_s"] = rate
         result["concurrent_push_rounds"] = [rate]
@@ -235,6 +236,24 @@ def measure_target(
     for key, value in result.items():
         log(f"  {name:<14} {key:<24} {value}")
     return result
+
+
+def single_push(front: Registry, image: Image, repository: str, env: Any) -> float:
+    """MB/s of one skopeo push of `image` into `repository`, made here."""
+    front.prepare_repository(repository)
+    dest = f"{front.host}/{repository}:latest"
+    seconds = clients.push(image, dest, env=env, creds=front.skopeo_creds())
+    return image.size_bytes / limits.MB / seconds
+
+
+def single_pull(front: Registry, size: int, args: argparse.Namespace, env: Any) -> float:
+    """MB/s of one skopeo pull of bench/one:latest (`size` bytes), checked complete."""
+    out = args.pull_dir / f"pull-{front.name}"
+    source = f"{front.host}/bench/one:latest"
+    seconds = clients.pull(source, out, env=env, creds=front.skopeo_creds())
+    assert layout_size(out) >= size - 4096
+    shutil.rmtree(out)
+    return size / limits.MB / seconds
 
 
 def concurrent_push(
@@ -272,23 +291,33 @@ def more_rounds(
     work: Path,
     env: Any,
 ) -> None:
-    """Further rounds of concurrent pushes and of concurrent pulls, the registries taking turns
-    (B A, A B, ...): other load on the machine comes and goes, and the median of rounds in
-    mirrored order compares them under the same conditions. Each result keeps its rounds and
-    their median."""
+    """Further rounds of every throughput scenario, the registries taking turns (B A, A B, ...):
+    other load on the machine comes and goes, and the median of rounds in mirrored order
+    compares them under the same conditions. Each round pushes a new image, the same to both,
+    into a new repository. Each result keeps its rounds and their medians."""
+    scenarios = ("push", "pull", "concurrent_push", "aggregate_pull")
     for round_number in range(1, args.rounds):
+        total = int(args.size_mib * MIB)
+        fresh = generate_image(work / f"images-round{round_number}", total, args.layers)
         order = targets if round_number % 2 == 0 else list(reversed(targets))
         for result, front, groups in order:
-            rate, _ = concurrent_push(front, groups, args, work, env, round_number)
-            result["concurrent_push_rounds"].append(rate)
-            log(f"  {result['target']:<14} concurrent push round {round_number}: {rate:.1f} MB/s")
             size = result["image_bytes"]
-            rate = aggregate_pull(front, None, args.pullers, args.pull_dir, env, size)
-            result["aggregate_pull_rounds"].append(rate)
-            log(f"  {result['target']:<14} aggregate pull round {round_number}: {rate:.1f} MB/s")
+            rates = {
+                "push": single_push(front, fresh, f"bench/p{round_number}", env),
+                "pull": single_pull(front, size, args, env),
+                "concurrent_push": concurrent_push(front, groups, args, work, env, round_number)[0],
+                "aggregate_pull": aggregate_pull(
+                    front, None, args.pullers, args.pull_dir, env, size
+                ),
+            }
+            for scenario in scenarios:
+                result[f"{scenario}_rounds"].append(rates[scenario])
+            text = ", ".join(f"{k} {v:.1f}" for k, v in rates.items())
+            log(f"  {result['target']:<14} round {round_number} (MB/s): {text}")
+        shutil.rmtree(fresh.layout, ignore_errors=True)
     for result, _, _ in targets:
-        result["concurrent_push_mb_s"] = statistics.median(result["concurrent_push_rounds"])
-        result["aggregate_pull_mb_s"] = statistics.median(result["aggregate_pull_rounds"])
+        for scenario in scenarios:
+            result[f"{scenario}_mb_s"] = statistics.median(result[f"{scenario}_rounds"])
 
 
 def streaming_pulls(
@@ -320,6 +349,41 @@ def streaming_pulls(
         found[name] = {"aggregate_pull_mb_s": rate, "aggregate_pull_cpu": use.report()}
         log(f"  {name:<14} streaming aggregate pull {rate:.1f} MB/s {use.report()}")
     nodes[0].config.write_text(text)
+    return found
+
+
+def capped_pulls(
+    nodes: tuple[Node, ...],
+    balancer: Balancer,
+    store: int,
+    args: argparse.Namespace,
+    env: Any,
+) -> dict[str, Any]:
+    """Aggregate pulls streaming through the nodes (`redirect = false`, as `streaming_pulls`
+    leaves them) with each node capped at `--node-cores` of CPU, as if each ran on a small
+    machine of its own while the store and the clients keep the rest: through one node, then
+    through the three behind HAProxy, taking turns (1 3 3 1)."""
+    image_size = int(args.size_mib * MIB)
+    found: dict[str, Any] = {"node_cores": args.node_cores}
+    fronts = {
+        "cargohold-1": (nodes[0], [nodes[0].pid]),
+        "cargohold-3": (balancer, [node.pid for node in nodes]),
+    }
+    with contextlib.ExitStack() as caps:
+        for node in nodes:
+            cap = caps.enter_context(CpuCap(node.name, args.node_cores))
+            cap.add(node.pid)
+        for name in ("cargohold-1", "cargohold-3", "cargohold-3", "cargohold-1"):
+            front, pids = fronts[name]
+            groups = {"registry": pids, "store": [store], "balancer": [balancer.pid]}
+            with CpuUse(groups) as use:
+                rate = aggregate_pull(front, None, args.pullers, args.pull_dir, env, image_size)
+            entry = found.setdefault(name, {"rounds": [], "cpu": []})
+            entry["rounds"].append(rate)
+            entry["cpu"].append(use.report())
+            log(f"  {name:<14} capped streaming aggregate pull {rate:.1f} MB/s {use.report()}")
+    for name in fronts:
+        found[name]["aggregate_pull_mb_s"] = statistics.median(found[name]["rounds"])
     return found
 
 
@@ -437,6 +501,13 @@ def main() -> int:
         help="rounds of concurrent pushes and of concurrent pulls, Distribution and one node "
         "taking turns (default 5)",
     )
+    parser.add_argument(
+        "--node-cores",
+        type=float,
+        default=0.0,
+        help="also pull through nodes each capped at this many cores by a control group "
+        "(needs root; default 0: not run)",
+    )
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     parser.add_argument(
         "--report", type=Path, help="only write docs/PERFORMANCE.md's section from this file"
@@ -449,6 +520,10 @@ def main() -> int:
         return 0
     if args.quick:
         args.size_mib, args.layers, args.wrk_duration = 16.0, 2, 2.0
+    if args.node_cores:
+        why = usable()
+        if why is not None:
+            parser.error(f"--node-cores: {why}")
     import psycopg
 
     # Distribution's AWS SDK refuses a CA bundle with its HTTP transport; the store is plain
@@ -514,6 +589,7 @@ def main() -> int:
         results.append(measure_target("cargohold-3", balancer, three_groups, own, args, work, env))
         extra = kill_run(balancer, args, work, env) if args.kill else {}
         streaming = streaming_pulls(nodes, balancer, weed.pid, args, work, env)
+        capped = capped_pulls(nodes, balancer, weed.pid, args, env) if args.node_cores else {}
     finally:
         for each in reversed(running):
             each.stop()
@@ -528,6 +604,7 @@ def main() -> int:
     document = {"settings": {k: str(v) for k, v in vars(args).items()}, "results": results}
     document["kill"] = extra
     document["streaming"] = streaming
+    document["capped"] = capped
     path = args.results_dir / f"cluster-{stamp}.json"
     path.write_text(json.dumps(document, indent=2))
     print_table(results)
