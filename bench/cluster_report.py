@@ -78,15 +78,7 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
                 f"one node {rounds_of['cargohold-1']}.",
             ]
     if document.get("kill"):
-        kill = document["kill"]
-        lines += [
-            "",
-            f"With `--kill`, the image was pushed through HAProxy in "
-            f"{kill['push_s_with_a_node_killed']} s while one node was SIGKILLed, and pulled in "
-            f"{kill['pull_s_with_a_node_killed']} s while another was; skopeo's retries "
-            "completed both, and the pulled manifest digest "
-            + ("matched." if kill["pulled_digest_matches"] else "did NOT match."),
-        ]
+        lines += ["", kill_sentence(document["kill"])]
     lines += cpu_section(document)
     command = (
         f"bench/cluster.py --size-mib {float(settings['size_mib']):g} "
@@ -114,6 +106,27 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def kill_sentence(kill: dict[str, Any]) -> str:
+    """What the `--kill` run saw: times, how many skopeo runs each copy took, the digest."""
+
+    def runs(phase: str) -> str:
+        found = kill.get(f"{phase}_skopeo_runs", ["ok"])
+        if found == ["ok"]:
+            return "one skopeo run"
+        failed = "; ".join(f"`{each}`" for each in found if each != "ok")
+        outcome = "the last completed" if found[-1] == "ok" else "NONE completed"
+        return f"{len(found)} skopeo runs ({outcome}; the others failed with {failed})"
+
+    return (
+        f"With `--kill`, the image was pushed through HAProxy in "
+        f"{kill['push_s_with_a_node_killed']} s while one node was SIGKILLed ({runs('push')}), "
+        f"and pulled in {kill['pull_s_with_a_node_killed']} s while another was "
+        f"({runs('pull')}); skopeo's own retries (`--retry-times`) cover a connection reset "
+        "but not a broken pipe. The pulled manifest digest "
+        + ("matched." if kill["pulled_digest_matches"] else "did NOT match.")
+    )
 
 
 def _cpu_row(label: str, rate: float, cpu: dict[str, Any]) -> str:

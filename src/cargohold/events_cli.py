@@ -9,12 +9,13 @@ once it has printed what is there); `--from-start` begins with the oldest event 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import anyio
-import anyio.abc
 
 from cargohold import webhooks_cli
 from cargohold.config import Config
@@ -44,31 +45,32 @@ def tail(
     stop = anyio.Event()
 
     async def run() -> None:
-        async with opened_store(config) as store, anyio.create_task_group() as tasks:
-            await tasks.start(_interrupts, stop, tasks.cancel_scope)
-            after = await start_of(store, from_start=from_start, since_id=since_id)
-            records = follow_outbox(store, after, follow=follow, interval=interval, stop=stop)
-            async for record in records:
-                write(record.document)
-            tasks.cancel_scope.cancel()
+        async with opened_store(config) as store:
+            with _interrupts(stop):
+                after = await start_of(store, from_start=from_start, since_id=since_id)
+                records = follow_outbox(store, after, follow=follow, interval=interval, stop=stop)
+                async for record in records:
+                    write(record.document)
 
     anyio.run(run)
     return stop.is_set()
 
 
-async def _interrupts(
-    stop: anyio.Event,
-    hard: anyio.CancelScope,
-    *,
-    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
-) -> None:
-    """Set `stop` on the first SIGINT and cancel `hard` on the next."""
-    with anyio.open_signal_receiver(signal.SIGINT) as interrupts:
-        task_status.started()
-        async for _ in interrupts:
-            if stop.is_set():
-                hard.cancel()
-            stop.set()
+@contextmanager
+def _interrupts(stop: anyio.Event) -> Iterator[None]:
+    """While open, in an event loop: the first SIGINT sets `stop`; the next one raises
+    KeyboardInterrupt at once, as Python does by default."""
+    loop = asyncio.get_running_loop()
+
+    def interrupted() -> None:
+        stop.set()
+        loop.remove_signal_handler(signal.SIGINT)
+
+    loop.add_signal_handler(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 def _count(text: str) -> int:
@@ -108,7 +110,7 @@ def _tail(load: Loader) -> Callable[[argparse.Namespace], int]:
                 interval=args.interval,
                 write=_print_line,
             )
-        except KeyboardInterrupt:  # before the signal receiver was up, or a second interrupt
+        except KeyboardInterrupt:  # before the handler was set, or a second interrupt
             return 130
         return 130 if interrupted else 0
 
