@@ -77,6 +77,10 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
                 f"{label}, round by round (MB/s): Distribution {rounds_of['distribution']}; "
                 f"one node {rounds_of['cargohold-1']}.",
             ]
+            failures = key.replace("_rounds", "_failures")
+            for name, row in rows.items():
+                for failure in row.get(failures, []):
+                    lines.append(f"{label}: a run on {name} failed, left out ({failure}).")
     if document.get("kill"):
         lines += ["", kill_sentence(document["kill"])]
     lines += cpu_section(document)
@@ -84,6 +88,7 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
         f"bench/cluster.py --size-mib {float(settings['size_mib']):g} "
         f"--layers {settings['layers']} --concurrency {settings['concurrency']} "
         f"--pullers {settings['pullers']}"
+        + (f" --rounds {settings['rounds']}" if "rounds" in settings else "")
         + (" --kill" if document.get("kill") else "")
         + (f" --node-cores {float(settings['node_cores']):g}" if document.get("capped") else "")
     )
