@@ -287,6 +287,18 @@ def concurrent_push(
     return sent / limits.MB / seconds, use.report()
 
 
+def concurrent_rate(
+    front: Registry,
+    groups: dict[str, list[int]],
+    args: argparse.Namespace,
+    work: Path,
+    env: Any,
+    round_number: int,
+) -> float:
+    """`concurrent_push`'s MB/s alone."""
+    return concurrent_push(front, groups, args, work, env, round_number)[0]
+
+
 def more_rounds(
     targets: list[tuple[dict[str, Any], Registry, dict[str, list[int]]]],
     args: argparse.Namespace,
@@ -304,18 +316,27 @@ def more_rounds(
         order = targets if round_number % 2 == 0 else list(reversed(targets))
         for result, front, groups in order:
             size = result["image_bytes"]
-            rates = {
-                "push": single_push(front, fresh, f"bench/p{round_number}", env),
-                "pull": single_pull(front, size, args, env),
-                "concurrent_push": concurrent_push(front, groups, args, work, env, round_number)[0],
-                "aggregate_pull": aggregate_pull(
-                    front, None, args.pullers, args.pull_dir, env, size
+            runs: dict[str, Callable[[], float]] = {
+                "push": functools.partial(single_push, front, fresh, f"bench/p{round_number}", env),
+                "pull": functools.partial(single_pull, front, size, args, env),
+                "concurrent_push": functools.partial(
+                    concurrent_rate, front, groups, args, work, env, round_number
+                ),
+                "aggregate_pull": functools.partial(
+                    aggregate_pull, front, None, args.pullers, args.pull_dir, env, size
                 ),
             }
-            for scenario in scenarios:
-                result[f"{scenario}_rounds"].append(rates[scenario])
-            text = ", ".join(f"{k} {v:.1f}" for k, v in rates.items())
-            log(f"  {result['target']:<14} round {round_number} (MB/s): {text}")
+            for scenario, run in runs.items():
+                try:
+                    rate = run()
+                except clients.ClientError as exc:
+                    # A failed client run is reported, and left out of the median.
+                    failure = f"round {round_number}: {str(exc).splitlines()[-1][-300:]}"
+                    result.setdefault(f"{scenario}_failures", []).append(failure)
+                    log(f"  {result['target']:<14} {scenario} FAILED in {failure}")
+                    continue
+                result[f"{scenario}_rounds"].append(rate)
+                log(f"  {result['target']:<14} round {round_number} {scenario}: {rate:.1f} MB/s")
         shutil.rmtree(fresh.layout, ignore_errors=True)
     for result, _, _ in targets:
         for scenario in scenarios:
