@@ -120,7 +120,9 @@ def kill_sentence(kill: dict[str, Any]) -> str:
         found = kill.get(f"{phase}_skopeo_runs", ["ok"])
         if found == ["ok"]:
             return "one skopeo run"
-        failed = "; ".join(f"`{each}`" for each in found if each != "ok")
+        failed = "; ".join(
+            f"`{each.rsplit(': ', 1)[-1].strip(chr(34))}`" for each in found if each != "ok"
+        )
         outcome = "the last completed" if found[-1] == "ok" else "NONE completed"
         return f"{len(found)} skopeo runs ({outcome}; the others failed with {failed})"
 
@@ -277,11 +279,12 @@ NOTES = """
 Targets: every rate of one node at least Distribution's, and three nodes' aggregate pull at
 least 1.5 times one node's. With redirects, pull bytes come from SeaweedFS, not from the
 nodes, which answer only the manifest and the redirects; with `redirect = false` the nodes
-stream every byte from the store, so that is where more nodes could show. A single pull with
-redirects moves the same bytes from the same store for both registries, which answer about ten
-requests each, so its ratio is the store's and skopeo's speed at the time each ran. Every
-process here (store, nodes, HAProxy, PostgreSQL, the skopeo clients) shares this machine's
-cores.
+stream every byte from the store, so that is where more nodes could show. A pull with
+redirects moves the same bytes of the same image from the same store for both registries,
+which answer about ten requests each (the node's own CPU during the pulls is in the table
+above); the objects differ in how they were uploaded (cargohold's in 8 MiB parts, then copied
+to the blob's key; Distribution's in 32 MiB parts). Every process here (store, nodes, HAProxy,
+PostgreSQL, the skopeo clients) shares this machine's cores.
 """
 
 
