@@ -16,6 +16,7 @@ import json
 import os
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +44,13 @@ ATTEMPTS = 100
 REPOSITORIES = 5
 LONG_RUN = float(os.environ.get("CARGOHOLD_GC_SOAK_SECONDS", 60))
 SHORT_RUN = float(os.environ.get("CARGOHOLD_GC_SOAK_SECONDS", 10))
-#: The grace periods the collecting loop takes turns with (seconds).
+#: The grace periods the collecting loop takes turns with (seconds), each at least twice the
+#: longest recent push attempt (see `collect_until`).
 GRACES = (0.0, 1.0, 1.0, 1.0)
+#: Push attempts whose durations pace the collector.
+RECENT = 40
+#: Collections a run goes on for, past its time, until `until`.
+MIN_COLLECTIONS = 10
 SHARED = [hashlib.sha256(f"shared {i}".encode()).digest() * (64 * (i + 1)) for i in range(6)]
 
 
@@ -101,6 +107,24 @@ class Stats:
     collections: int = 0
     collected: int = 0
     live: dict[str, Image] = field(default_factory=dict)
+    #: Durations of the latest push attempts (seconds), upload to manifest.
+    attempts: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
+
+    @property
+    def covered(self) -> bool:
+        """Whether the run has seen every event it is meant to check."""
+        return bool(
+            self.pushed >= PUSHERS
+            and self.deleted
+            and self.repushed
+            and self.collections > MIN_COLLECTIONS
+            and self.collected
+            and self.refused
+        )
+
+    @property
+    def slowest(self) -> float:
+        return max(self.attempts, default=0.0)
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:
@@ -141,12 +165,10 @@ class Pusher:
 
     async def run(self, deadline: float, until: float) -> None:
         """Push, delete and push again until `deadline`; past it, until `until` at the latest,
-        while the run has not yet both deleted an image and pushed one again (a slow store
-        and database may need longer for that)."""
+        while the run has not yet seen all it checks (`Stats.covered`: a slow store and
+        database may need longer for that)."""
         count = 0
-        while (now := time.monotonic()) < deadline or (
-            now < until and not (self.stats.deleted and self.stats.repushed)
-        ):
+        while (now := time.monotonic()) < deadline or (now < until and not self.stats.covered):
             roll = self.chooser.random()
             if roll < 0.2 and self.mine:
                 image = self.mine.pop(self.chooser.randrange(len(self.mine)))
@@ -167,6 +189,7 @@ class Pusher:
         """Upload what the repository lacks (or mount it), then the manifest; a refusal for a
         blob collected meanwhile is answered as a client does, by uploading again."""
         for attempt in range(ATTEMPTS):
+            started = time.monotonic()
             for digest, data in image.blobs.items():
                 if attempt == 0 and await self.present(image.repository, digest):
                     continue
@@ -180,6 +203,8 @@ class Pusher:
             except ManifestBlobUnknown:
                 self.stats.refused += 1
                 continue
+            finally:
+                self.stats.attempts.append(time.monotonic() - started)
             self.mine.append(image)
             self.stats.live[image.digest] = image
             self.stats.pushed += 1
@@ -203,16 +228,33 @@ class Pusher:
         return mounted is not None
 
 
+async def pause(done: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), seconds)
+
+
 async def collect_until(collector: GarbageCollector, done: asyncio.Event, stats: Stats) -> None:
     """Collect in a loop, one time in four with no grace at all: a blob is then collected
     between its upload and the manifest that needs it, and the push must be refused, never
-    committed without it."""
+    committed without it.
+
+    Paced by the pushes, as a real grace period is longer than any push: collections with no
+    grace start at least twice the longest recent push attempt apart, and the others give at
+    least that much grace. A push is then refused at most about one attempt in two, however
+    slow a loaded machine makes it; a fixed pace lets every attempt of every push outlast the
+    gap between two collections, and no push ever lands."""
+    last_without_grace = time.monotonic()
     while not done.is_set():
-        result = await collector.collect(grace=GRACES[stats.collections % len(GRACES)])
+        grace = GRACES[stats.collections % len(GRACES)]
+        if grace == 0:
+            await pause(done, last_without_grace + 2 * stats.slowest - time.monotonic())
+            last_without_grace = time.monotonic()
+        else:
+            grace = max(grace, 2 * stats.slowest)
+        result = await collector.collect(grace=grace)
         stats.collections += 1
         stats.collected += len(result.removed)
-        with contextlib.suppress(TimeoutError):  # a pause between collections
-            await asyncio.wait_for(done.wait(), 0.02)
+        await pause(done, 0.02)  # between collections
 
 
 async def read_all(storage: StorageDriver, key: str) -> bytes:
@@ -258,8 +300,7 @@ async def test_collection_during_pushes(
     finally:
         done.set()
         await gc
-    assert stats.pushed >= PUSHERS and stats.deleted and stats.repushed, stats
-    assert stats.collections > 10 and stats.collected and stats.refused, stats
+    assert stats.covered, stats
 
     # Every image committed and not deleted pulls, its digests verified end to end.
     for image in stats.live.values():
