@@ -13,8 +13,9 @@ peak RSS over all of it. Blob GETs redirect to the store (both registries' defau
 Distribution and one node get the same image, so that the store serves the same bytes in the
 same layers to both (the three nodes share one node's database and bucket, so they get one of
 their own). Every throughput scenario then runs `--rounds` - 1 more times on Distribution and
-one node, taking turns, each round pushing a new image (the same to both) into a new
-repository, and the medians are reported. The CPU of the store,
+one node, the two back to back and taking turns at going first, each round pushing a new image
+(the same to both) into a new repository, and the medians are reported. Each measured run
+starts after a `sync`, so that none pays for the writes of the one before. The CPU of the store,
 the registry, HAProxy and the clients, and how busy the machine was, are recorded over the
 concurrent scenarios (cpuuse.py).
 
@@ -221,7 +222,8 @@ def measure_target(
         result["image_bytes"] = image.size_bytes
         result["pull_mb_s"] = single_pull(front, image.size_bytes, args, env)
         result["pull_rounds"] = [result["pull_mb_s"]]
-        rate, result["concurrent_push_cpu"] = concurrent_push(front, groups, args, work, env, 0)
+        result["concurrent_push_cpu"] = cpu = {}
+        rate = concurrent_push(front, groups, args, work, env, 0, cpu)
         result["concurrent_push_mb_s"] = rate
         result["concurrent_push_rounds"] = [rate]
         with CpuUse(groups) as use:
@@ -244,6 +246,7 @@ def single_push(front: Registry, image: Image, repository: str, env: Any) -> flo
     """MB/s of one skopeo push of `image` into `repository`, made here."""
     front.prepare_repository(repository)
     dest = f"{front.host}/{repository}:latest"
+    settle()
     seconds = clients.push(image, dest, env=env, creds=front.skopeo_creds())
     return image.size_bytes / limits.MB / seconds
 
@@ -252,6 +255,7 @@ def single_pull(front: Registry, size: int, args: argparse.Namespace, env: Any) 
     """MB/s of one skopeo pull of bench/one:latest (`size` bytes), checked complete."""
     out = args.pull_dir / f"pull-{front.name}"
     source = f"{front.host}/bench/one:latest"
+    settle()
     seconds = clients.pull(source, out, env=env, creds=front.skopeo_creds())
     assert layout_size(out) >= size - 4096
     shutil.rmtree(out)
@@ -265,9 +269,10 @@ def concurrent_push(
     work: Path,
     env: Any,
     round_number: int,
-) -> tuple[float, dict[str, Any]]:
-    """MB/s of `--concurrency` skopeo pushes at once, of new images into new repositories,
-    and where the CPU went meanwhile."""
+    cpu: dict[str, Any] | None = None,
+) -> float:
+    """MB/s of `--concurrency` skopeo pushes at once, of new images into new repositories;
+    where the CPU went meanwhile is written into `cpu` when given."""
     total = int(args.size_mib * MIB)
     pairs = []
     for i in range(args.concurrency):
@@ -278,25 +283,20 @@ def concurrent_push(
         )
         front.prepare_repository(f"bench/r{round_number}c{i}")
         pairs.append((small, f"{front.host}/bench/r{round_number}c{i}:latest"))
-    subprocess.run(["sync"], check=False)
+    settle()
     with CpuUse(groups) as use:
         seconds = clients.push_concurrently(pairs, env=env, creds=front.skopeo_creds())
     for small, _ in pairs:
         shutil.rmtree(small.layout, ignore_errors=True)
+    if cpu is not None:
+        cpu.update(use.report())
     sent = sum(each.size_bytes for each, _ in pairs)
-    return sent / limits.MB / seconds, use.report()
+    return sent / limits.MB / seconds
 
 
-def concurrent_rate(
-    front: Registry,
-    groups: dict[str, list[int]],
-    args: argparse.Namespace,
-    work: Path,
-    env: Any,
-    round_number: int,
-) -> float:
-    """`concurrent_push`'s MB/s alone."""
-    return concurrent_push(front, groups, args, work, env, round_number)[0]
+def settle() -> None:
+    """Before a measured run: what the last one wrote goes to disk now, not during this one."""
+    subprocess.run(["sync"], check=False)
 
 
 def more_rounds(
@@ -305,28 +305,21 @@ def more_rounds(
     work: Path,
     env: Any,
 ) -> None:
-    """Further rounds of every throughput scenario, the registries taking turns (B A, A B, ...):
-    other load on the machine comes and goes, and the median of rounds in mirrored order
-    compares them under the same conditions. Each round pushes a new image, the same to both,
-    into a new repository. Each result keeps its rounds and their medians."""
+    """Further rounds of every throughput scenario. Each scenario runs on the registries back
+    to back, in mirrored order from one scenario to the next and from one round to the next
+    (A B, B A, ...): other load on the machine comes and goes, a pull runs after the same
+    pushes on both, and neither is always first. Each round pushes a new image, the same to
+    both, into a new repository. Each result keeps its rounds and their medians."""
     scenarios = ("push", "pull", "concurrent_push", "aggregate_pull")
     for round_number in range(1, args.rounds):
         total = int(args.size_mib * MIB)
         fresh = generate_image(work / f"images-round{round_number}", total, args.layers)
-        order = targets if round_number % 2 == 0 else list(reversed(targets))
-        for result, front, groups in order:
-            size = result["image_bytes"]
-            runs: dict[str, Callable[[], float]] = {
-                "push": functools.partial(single_push, front, fresh, f"bench/p{round_number}", env),
-                "pull": functools.partial(single_pull, front, size, args, env),
-                "concurrent_push": functools.partial(
-                    concurrent_rate, front, groups, args, work, env, round_number
-                ),
-                "aggregate_pull": functools.partial(
-                    aggregate_pull, front, None, args.pullers, args.pull_dir, env, size
-                ),
-            }
-            for scenario, run in runs.items():
+        for index, scenario in enumerate(scenarios):
+            mirrored = (round_number + index) % 2 == 1
+            for result, front, groups in reversed(targets) if mirrored else targets:
+                run = scenario_run(
+                    scenario, result, front, groups, fresh, round_number, args, work, env
+                )
                 try:
                     rate = run()
                 except clients.ClientError as exc:
@@ -341,6 +334,28 @@ def more_rounds(
     for result, _, _ in targets:
         for scenario in scenarios:
             result[f"{scenario}_mb_s"] = statistics.median(result[f"{scenario}_rounds"])
+
+
+def scenario_run(
+    scenario: str,
+    result: dict[str, Any],
+    front: Registry,
+    groups: dict[str, list[int]],
+    fresh: Image,
+    round_number: int,
+    args: argparse.Namespace,
+    work: Path,
+    env: Any,
+) -> Callable[[], float]:
+    """One round of `scenario` on `front`, ready to run: its MB/s."""
+    size = result["image_bytes"]
+    if scenario == "push":
+        return functools.partial(single_push, front, fresh, f"bench/p{round_number}", env)
+    if scenario == "pull":
+        return functools.partial(single_pull, front, size, args, env)
+    if scenario == "concurrent_push":
+        return functools.partial(concurrent_push, front, groups, args, work, env, round_number)
+    return functools.partial(aggregate_pull, front, None, args.pullers, args.pull_dir, env, size)
 
 
 def streaming_pulls(
@@ -433,6 +448,7 @@ def aggregate_pull(
     size = image.size_bytes if image is not None else size_bytes
     assert size is not None
     outs = [work / f"agg-{front.name}-{i}" for i in range(pullers)]
+    settle()
     started = time.perf_counter()
     threads = [
         threading.Thread(
