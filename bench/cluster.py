@@ -15,9 +15,9 @@ same layers to both (the three nodes share one node's database and bucket, so th
 their own). Every throughput scenario then runs `--rounds` - 1 more times on Distribution and
 one node, the two back to back and taking turns at going first, each round pushing a new image
 (the same to both) into a new repository, and the medians are reported. Each measured run
-starts after a `sync`, so that none pays for the writes of the one before. The CPU of the store,
-the registry, HAProxy and the clients, and how busy the machine was, are recorded over the
-concurrent scenarios (cpuuse.py).
+starts after a `sync`, on an idle machine, so that none pays for what the one before left
+the store to do. The CPU of the store, the registry, HAProxy and the clients, and how busy the
+machine was, are recorded over the concurrent scenarios (cpuuse.py).
 
 `--kill` adds the scale-out resilience run on the three nodes: the image is pushed while a
 node is SIGKILLed, then pulled while another is; skopeo's own retries must complete both, and
@@ -51,6 +51,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
@@ -68,6 +70,10 @@ MIB = 1024 * 1024
 HOT = "bench/hot"
 #: skopeo's retries of a copy in the kill run.
 KILL_RETRIES = 3
+#: The longest wait for an idle machine before a measured run (seconds), and what idle is
+#: (percent of all cores busy).
+SETTLE_S = 20.0
+IDLE_PERCENT = 10.0
 
 DISTRIBUTION_S3 = """\
 version: 0.1
@@ -226,11 +232,10 @@ def measure_target(
         rate = concurrent_push(front, groups, args, work, env, 0, cpu)
         result["concurrent_push_mb_s"] = rate
         result["concurrent_push_rounds"] = [rate]
-        with CpuUse(groups) as use:
-            result["aggregate_pull_mb_s"] = aggregate_pull(
-                front, image, args.pullers, args.pull_dir, env
-            )
-        result["aggregate_pull_cpu"] = use.report()
+        result["aggregate_pull_cpu"] = cpu = {}
+        result["aggregate_pull_mb_s"] = aggregate_pull(
+            front, image.size_bytes, args.pullers, args.pull_dir, env, groups, cpu
+        )
         result["aggregate_pull_rounds"] = [result["aggregate_pull_mb_s"]]
         result["manifest_get_per_s"] = manifest_rate(front, image, args, work, env)
     finally:
@@ -295,8 +300,13 @@ def concurrent_push(
 
 
 def settle() -> None:
-    """Before a measured run: what the last one wrote goes to disk now, not during this one."""
+    """Before a measured run: what the last one wrote goes to disk now, and what the store
+    (or a registry) still does after it ends, before this one starts: until the machine's
+    cores are idle over half a second, for `SETTLE_S` seconds at most."""
     subprocess.run(["sync"], check=False)
+    deadline = time.monotonic() + SETTLE_S
+    while psutil.cpu_percent(interval=0.5) > IDLE_PERCENT and time.monotonic() < deadline:
+        pass
 
 
 def more_rounds(
@@ -355,7 +365,7 @@ def scenario_run(
         return functools.partial(single_pull, front, size, args, env)
     if scenario == "concurrent_push":
         return functools.partial(concurrent_push, front, groups, args, work, env, round_number)
-    return functools.partial(aggregate_pull, front, None, args.pullers, args.pull_dir, env, size)
+    return functools.partial(aggregate_pull, front, size, args.pullers, args.pull_dir, env)
 
 
 def streaming_pulls(
@@ -382,10 +392,10 @@ def streaming_pulls(
         ("cargohold-3", balancer, [node.pid for node in nodes]),
     ):
         groups = {"registry": pids, "store": [store], "balancer": [balancer.pid]}
-        with CpuUse(groups) as use:
-            rate = aggregate_pull(front, None, args.pullers, args.pull_dir, env, image_size)
-        found[name] = {"aggregate_pull_mb_s": rate, "aggregate_pull_cpu": use.report()}
-        log(f"  {name:<14} streaming aggregate pull {rate:.1f} MB/s {use.report()}")
+        cpu: dict[str, Any] = {}
+        rate = aggregate_pull(front, image_size, args.pullers, args.pull_dir, env, groups, cpu)
+        found[name] = {"aggregate_pull_mb_s": rate, "aggregate_pull_cpu": cpu}
+        log(f"  {name:<14} streaming aggregate pull {rate:.1f} MB/s {cpu}")
     nodes[0].config.write_text(text)
     return found
 
@@ -414,12 +424,12 @@ def capped_pulls(
         for name in ("cargohold-1", "cargohold-3", "cargohold-3", "cargohold-1"):
             front, pids = fronts[name]
             groups = {"registry": pids, "store": [store], "balancer": [balancer.pid]}
-            with CpuUse(groups) as use:
-                rate = aggregate_pull(front, None, args.pullers, args.pull_dir, env, image_size)
+            cpu: dict[str, Any] = {}
+            rate = aggregate_pull(front, image_size, args.pullers, args.pull_dir, env, groups, cpu)
             entry = found.setdefault(name, {"rounds": [], "cpu": []})
             entry["rounds"].append(rate)
-            entry["cpu"].append(use.report())
-            log(f"  {name:<14} capped streaming aggregate pull {rate:.1f} MB/s {use.report()}")
+            entry["cpu"].append(cpu)
+            log(f"  {name:<14} capped streaming aggregate pull {rate:.1f} MB/s {cpu}")
     for name in fronts:
         found[name]["aggregate_pull_mb_s"] = statistics.median(found[name]["rounds"])
     return found
@@ -438,18 +448,17 @@ def wait_balanced(balancer: Balancer) -> None:
 
 def aggregate_pull(
     front: Registry,
-    image: Image | None,
+    size: int,
     pullers: int,
     work: Path,
     env: Any,
-    size_bytes: int | None = None,
+    groups: dict[str, list[int]] | None = None,
+    cpu: dict[str, Any] | None = None,
 ) -> float:
-    """MB/s of `pullers` concurrent pulls of bench/one:latest, each checked complete."""
-    size = image.size_bytes if image is not None else size_bytes
-    assert size is not None
+    """MB/s of `pullers` concurrent pulls of bench/one:latest (`size` bytes), each checked
+    complete; where the CPU of `groups` went meanwhile is written into `cpu` when given."""
     outs = [work / f"agg-{front.name}-{i}" for i in range(pullers)]
     settle()
-    started = time.perf_counter()
     threads = [
         threading.Thread(
             target=clients.pull,
@@ -458,11 +467,15 @@ def aggregate_pull(
         )
         for out in outs
     ]
-    for each in threads:
-        each.start()
-    for each in threads:
-        each.join()
-    seconds = time.perf_counter() - started
+    with CpuUse(groups or {}) as use:
+        started = time.perf_counter()
+        for each in threads:
+            each.start()
+        for each in threads:
+            each.join()
+        seconds = time.perf_counter() - started
+    if cpu is not None:
+        cpu.update(use.report())
     for out in outs:
         assert layout_size(out) >= size - 4096, f"{out} is short"
         shutil.rmtree(out)
