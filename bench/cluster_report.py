@@ -37,9 +37,11 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
         f"{settings['pullers']} concurrent pulls of the image; manifest GETs by wrk "
         f"(2 threads, 64 connections, {float(settings['wrk_duration']):g} s). "
         + (
-            f"Push, pull, concurrent pushes and concurrent pulls: the median of {rounds} rounds, "
-            "Distribution and one node taking turns, each round pushing a new image; other "
-            "figures, and all of the three nodes', one run each."
+            f"Push, pull, concurrent pushes and concurrent pulls: the median of {rounds} rounds; "
+            "in each round after the first, each scenario runs on Distribution and on one node "
+            "back to back, the two taking turns at going first, each run starting on an idle "
+            "machine; each round pushes a new image. Other figures, and all of the three "
+            "nodes', one run each."
             if "push_rounds" in rows["cargohold-1"]
             else f"Concurrent pushes and pulls: the median of {rounds} rounds, Distribution and "
             "one node taking turns; other figures one run each."
@@ -75,7 +77,7 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
             lines += [
                 "",
                 f"{label}, round by round (MB/s): Distribution {rounds_of['distribution']}; "
-                f"one node {rounds_of['cargohold-1']}.",
+                f"one node {rounds_of['cargohold-1']}{paired_ratios(dist[key], one[key])}.",
             ]
             failures = key.replace("_rounds", "_failures")
             for name, row in rows.items():
@@ -111,6 +113,16 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def paired_ratios(distribution: list[float], one: list[float]) -> str:
+    """One node's rate over Distribution's, round by round, when every round of both ran."""
+    if len(distribution) != len(one):
+        return ""
+    ratios = ", ".join(
+        f"{mine / theirs:.2f}" for mine, theirs in zip(one, distribution, strict=True)
+    )
+    return f" (one node / Distribution: {ratios})"
 
 
 def kill_sentence(kill: dict[str, Any]) -> str:
@@ -159,8 +171,8 @@ def cpu_section(document: dict[str, Any]) -> list[str]:
         "nodes together for 3 nodes; clients: the skopeo processes; rest: every other process",
         "(PostgreSQL, the kernel's own threads, other users of the machine); available: wall",
         "time × cores). One registry's run and another's see different other load, which is",
-        "why a single run's ratio can swing either way; the concurrent pushes take turns for",
-        "that reason.",
+        "why a single run's ratio can swing either way; every throughput scenario takes turns",
+        "for that reason.",
         "",
         "| scenario | MB/s | wall s | registry | store | HAProxy | clients | rest | available "
         "| machine busy |",
@@ -198,7 +210,7 @@ def cpu_section(document: dict[str, Any]) -> list[str]:
             )
     capped = document.get("capped") or {}
     for target, label in (("cargohold-1", "1 node"), ("cargohold-3", "3 nodes")):
-        if target in capped:
+        if capped.get(target, {}).get("rounds"):
             lines.append(
                 _cpu_row(
                     f"aggregate pull, streaming, {label}, each capped at "
@@ -259,6 +271,15 @@ def capped_verdict(document: dict[str, Any]) -> str:
     if "cargohold-1" not in capped:
         return ""
     one, three = capped["cargohold-1"], capped["cargohold-3"]
+    failures = [f for entry in (one, three) for f in entry.get("failures", [])]
+    failed = (
+        f" With each node capped at {capped['node_cores']:g} core, {len(failures)} aggregate-pull "
+        f"runs failed ({failures[0]})"
+        if failures
+        else ""
+    )
+    if "aggregate_pull_mb_s" not in one or "aggregate_pull_mb_s" not in three:
+        return failed + "."
     ratio = three["aggregate_pull_mb_s"] / one["aggregate_pull_mb_s"]
     rounds = len(one["rounds"])
     return (
@@ -266,7 +287,9 @@ def capped_verdict(document: dict[str, Any]) -> str:
         "small machines of their own, the store and the clients keeping the rest), streaming "
         f"aggregate pulls went from {one['aggregate_pull_mb_s']:,.1f} MB/s through one node to "
         f"{three['aggregate_pull_mb_s']:,.1f} through three, {ratio:.2f}× (medians of {rounds} "
-        "rounds taken in turns): "
+        "rounds taken in turns"
+        + (f", {len(failures)} failed runs left out" if failures else "")
+        + "): "
         + (
             "the 1.5× target holds where the nodes are what limits the pull."
             if ratio >= 1.5

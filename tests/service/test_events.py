@@ -5,10 +5,13 @@ rolls back leaves none. Pruning keeps what is recent or not yet given to every t
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import anyio
 import pytest
 import sqlalchemy as sa
 
@@ -19,9 +22,9 @@ from cargohold.domain.errors import ImageTagAlreadyExists, ManifestUnknown
 from cargohold.domain.records import Repository
 from cargohold.domain.scans import COMPLETE, UNSUPPORTED_IMAGE
 from cargohold.metadata.store import MetadataStore
-from cargohold.ports import Transaction
+from cargohold.ports import Metadata, Transaction
 from cargohold.service.content import ContentService
-from cargohold.service.events import EventRetention
+from cargohold.service.events import EventRetention, follow_outbox
 from cargohold.service.image_ids import ImageId
 from cargohold.service.images import ImageService
 from cargohold.service.lifecycle import LifecycleService
@@ -373,3 +376,60 @@ async def test_a_scan_started_on_an_artifact_ends_at_once_with_its_event(
     assert scan["detail"]["scan-status"] == UNSUPPORTED_IMAGE
     assert scan["detail"]["image-tags"] == ["art"]
     assert scan["detail"]["image-digest"] == digest_of(raw)
+
+
+class CountedReads:
+    """The store's reads, counted; read number `stop_at` sets `stop` while it is under way."""
+
+    def __init__(self, store: MetadataStore, stop: anyio.Event, stop_at: int) -> None:
+        self.store = store
+        self.stop = stop
+        self.stop_at = stop_at
+        self.reads = 0
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Transaction]:
+        self.reads += 1
+        async with self.store.read() as tx:
+            if self.reads == self.stop_at:
+                self.stop.set()
+            yield tx
+
+
+async def test_following_the_outbox_yields_later_events_and_stops_after_the_read_under_way(
+    content: ContentService, uploads: UploadService, repo: Repository, store: MetadataStore
+) -> None:
+    first, second = await image(uploads, repo, "f1"), await image(uploads, repo, "f2")
+    await content.put_manifest(repo, "one", first, OCI_MANIFEST)
+    stop = anyio.Event()
+    counted = CountedReads(store, stop, stop_at=2)
+    seen = []
+    with anyio.fail_after(10):
+        async for record in follow_outbox(
+            cast(Metadata, counted), 0, follow=True, interval=0.01, stop=stop
+        ):
+            seen.append(json.loads(record.document)["detail"])
+            if len(seen) == 1:
+                await content.put_manifest(repo, "two", second, OCI_MANIFEST)
+    # The second read saw the second push although `stop` was set during it; none followed.
+    assert seen == [
+        action("PUSH", digest_of(first), "one"),
+        action("PUSH", digest_of(second), "two"),
+    ]
+    assert counted.reads == 2
+
+
+async def test_following_the_outbox_wakes_from_its_interval_when_asked_to_stop(
+    content: ContentService, uploads: UploadService, repo: Repository, store: MetadataStore
+) -> None:
+    await content.put_manifest(repo, "one", await image(uploads, repo, "w"), OCI_MANIFEST)
+    stop = anyio.Event()
+    counted = CountedReads(store, stop, stop_at=0)
+    seen = 0
+    with anyio.fail_after(10):  # the interval is an hour
+        async for _ in follow_outbox(
+            cast(Metadata, counted), 0, follow=True, interval=3600, stop=stop
+        ):
+            seen += 1
+            stop.set()
+    assert (seen, counted.reads) == (1, 1)
