@@ -679,6 +679,10 @@ def main() -> int:
             weed.kill()
         admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
         admin.close()
+        # The store's data and the images take tens of GB: gone even when the run fails;
+        # the logs stay for a failed run.
+        for each in (work / "seaweed", *work.glob("images-*"), args.pull_dir):
+            shutil.rmtree(each, ignore_errors=True)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     document = {"settings": {k: str(v) for k, v in vars(args).items()}, "results": results}
     document["kill"] = extra
