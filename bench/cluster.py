@@ -2,7 +2,7 @@
 and cargohold with three nodes behind HAProxy, all storing blobs in one SeaweedFS.
 
     .venv/bin/python bench/cluster.py [--size-mib 1024] [--layers 8] [--concurrency 8]
-        [--pullers 4] [--wrk-duration 10] [--rounds 5] [--quick] [--kill]
+        [--pullers 4] [--wrk-duration 10] [--rounds 5] [--pull-pairs 12] [--quick] [--kill]
         [--node-cores 0.1]
 
 cargohold's nodes share one PostgreSQL schema (created and dropped here, on
@@ -14,7 +14,10 @@ Distribution and one node get the same image, so that the store serves the same 
 same layers to both (the three nodes share one node's database and bucket, so they get one of
 their own). Every throughput scenario then runs `--rounds` - 1 more times on Distribution and
 one node, the two back to back and taking turns at going first, each round pushing a new image
-(the same to both) into a new repository, and the medians are reported. Each measured run
+(the same to both) into a new repository, and the medians are reported. Last, after every
+push, pulls and concurrent pulls run `--pull-pairs` more times on both, in pairs taking turns
+at going first: their medians are the pull rates, as a pull's time varies from run to run by
+more than the registries differ (the bytes come from the store). Each measured run
 starts after a `sync`, on an idle machine, so that none pays for what the one before left
 the store to do. The CPU of the store, the registry, HAProxy and the clients, and how busy the
 machine was, are recorded over the concurrent scenarios (cpuuse.py).
@@ -74,6 +77,7 @@ KILL_RETRIES = 3
 #: (percent of all cores busy).
 SETTLE_S = 20.0
 IDLE_PERCENT = 10.0
+SETTLED = {"runs": 0, "timed_out": 0}
 
 DISTRIBUTION_S3 = """\
 version: 0.1
@@ -263,8 +267,10 @@ def single_pull(front: Registry, size: int, args: argparse.Namespace, env: Any) 
     """MB/s of one skopeo pull of bench/one:latest (`size` bytes), checked complete."""
     out = args.pull_dir / f"pull-{front.name}"
     source = f"{front.host}/bench/one:latest"
-    settle()
+    settle(2 * size, args.pull_dir)
+    scanned = reclaim_scans()
     seconds = clients.pull(source, out, env=env, creds=front.skopeo_creds())
+    log(f"  {front.name:<14} pull: {reclaim_scans() - scanned} pages scanned for reclaim")
     assert layout_size(out) >= size - 4096
     shutil.rmtree(out)
     return size / limits.MB / seconds
@@ -302,14 +308,62 @@ def concurrent_push(
     return sent / limits.MB / seconds
 
 
-def settle() -> None:
-    """Before a measured run: what the last one wrote goes to disk now, and what the store
-    (or a registry) still does after it ends, before this one starts: until the machine's
-    cores are idle over half a second, for `SETTLE_S` seconds at most."""
+def settle(room: int = 0, where: Path | None = None) -> None:
+    """Before a measured run: what the last one wrote goes to disk now; when the run writes
+    `room` bytes into memory (`where` on a tmpfs), that memory is free before it starts; and
+    what the store (or a registry) still does after the last run ends, before this one
+    starts: until the machine's cores are idle over half a second, for `SETTLE_S` seconds at
+    most. `SETTLED` counts the waits and those that ran out."""
     subprocess.run(["sync"], check=False)
+    if room and where is not None and on_tmpfs(where):
+        make_room(where, room)
     deadline = time.monotonic() + SETTLE_S
-    while psutil.cpu_percent(interval=0.5) > IDLE_PERCENT and time.monotonic() < deadline:
-        pass
+    SETTLED["runs"] += 1
+    while psutil.cpu_percent(interval=0.5) > IDLE_PERCENT:
+        if time.monotonic() >= deadline:
+            SETTLED["timed_out"] += 1
+            log(f"  the machine was still busy after {SETTLE_S:g} s of waiting")
+            break
+
+
+def on_tmpfs(path: Path) -> bool:
+    """Whether `path` lies on a memory filesystem."""
+    found = max(
+        (part for part in psutil.disk_partitions(all=True) if path.is_relative_to(part.mountpoint)),
+        key=lambda part: len(part.mountpoint),
+        default=None,
+    )
+    return found is not None and found.fstype == "tmpfs"
+
+
+def make_room(where: Path, room: int) -> None:
+    """Take `room` bytes of memory on the tmpfs `where` and give them back: once the store's
+    writes have filled the page cache, the kernel reclaims it for the first run that writes
+    into memory and not for the next, and that run pays for it; here, neither does. Bounded
+    by the tmpfs' free space."""
+    room = min(room, int(shutil.disk_usage(where).free * 0.9))
+    hold = where / ".room"
+    with hold.open("wb") as file:
+        os.posix_fallocate(file.fileno(), 0, room)
+    hold.unlink()
+
+
+def reclaim_scans() -> int:
+    """Pages the kernel has scanned so far to reclaim memory (by kswapd and directly)."""
+    total = 0
+    for line in Path("/proc/vmstat").read_text().splitlines():
+        name, _, value = line.partition(" ")
+        if name.startswith(("pgscan_kswapd", "pgscan_direct")):
+            total += int(value)
+    return total
+
+
+def record_failure(result: dict[str, Any], key: str, label: str, exc: Exception) -> None:
+    """A failed client run, reported and left out of the median: the end of its error under
+    `result[key]`, and in the log."""
+    failure = f"{label}{str(exc).splitlines()[-1][-300:]}"
+    result.setdefault(key, []).append(failure)
+    log(f"  {key} FAILED: {failure}")
 
 
 def more_rounds(
@@ -330,16 +384,15 @@ def more_rounds(
         for index, scenario in enumerate(scenarios):
             mirrored = (round_number + index) % 2 == 1
             for result, front, groups in reversed(targets) if mirrored else targets:
+                size = result["image_bytes"]
                 run = scenario_run(
-                    scenario, result, front, groups, fresh, round_number, args, work, env
+                    scenario, size, front, groups, fresh, round_number, args, work, env
                 )
                 try:
                     rate = run()
                 except clients.ClientError as exc:
-                    # A failed client run is reported, and left out of the median.
-                    failure = f"round {round_number}: {str(exc).splitlines()[-1][-300:]}"
-                    result.setdefault(f"{scenario}_failures", []).append(failure)
-                    log(f"  {result['target']:<14} {scenario} FAILED in {failure}")
+                    label = f"{result['target']} round {round_number}: "
+                    record_failure(result, f"{scenario}_failures", label, exc)
                     continue
                 result[f"{scenario}_rounds"].append(rate)
                 log(f"  {result['target']:<14} round {round_number} {scenario}: {rate:.1f} MB/s")
@@ -349,20 +402,50 @@ def more_rounds(
             result[f"{scenario}_mb_s"] = statistics.median(result[f"{scenario}_rounds"])
 
 
+def pull_series(
+    targets: list[tuple[dict[str, Any], Registry, dict[str, list[int]]]],
+    args: argparse.Namespace,
+    env: Any,
+) -> None:
+    """`--pull-pairs` more pulls and concurrent pulls of bench/one on each registry, after all
+    the pushes, in pairs taking turns at going first (A B, B A, ...). A pull hands the bytes
+    to the store and differs between the registries only by a dozen requests, so the store
+    and the clients' CPU make up its time, and from one run to the next it varies by more
+    than the registries differ; the rounds, each after its pushes, are too few to tell them
+    apart. Each result keeps the series, a failed run as None, and its rate becomes the
+    series' median."""
+    for scenario in ("pull", "aggregate_pull"):
+        for pair in range(args.pull_pairs):
+            for result, front, _ in reversed(targets) if pair % 2 else targets:
+                size = result["image_bytes"]
+                run = scenario_run(scenario, size, front, {}, None, 0, args, Path(), env)
+                series = result.setdefault(f"{scenario}_series", [])
+                try:
+                    series.append(run())
+                except clients.ClientError as exc:
+                    label = f"{result['target']} pair {pair}: "
+                    record_failure(result, f"{scenario}_failures", label, exc)
+                    series.append(None)
+        for result, _, _ in targets:
+            rates = [rate for rate in result[f"{scenario}_series"] if rate is not None]
+            result[f"{scenario}_mb_s"] = statistics.median(rates)
+            log(f"  {result['target']:<14} {scenario} series: {rates}")
+
+
 def scenario_run(
     scenario: str,
-    result: dict[str, Any],
+    size: int,
     front: Registry,
     groups: dict[str, list[int]],
-    fresh: Image,
+    fresh: Image | None,
     round_number: int,
     args: argparse.Namespace,
     work: Path,
     env: Any,
 ) -> Callable[[], float]:
-    """One round of `scenario` on `front`, ready to run: its MB/s."""
-    size = result["image_bytes"]
+    """One round of `scenario` on `front` (of `size`-byte images), ready to run: its MB/s."""
     if scenario == "push":
+        assert fresh is not None
         return functools.partial(single_push, front, fresh, f"bench/p{round_number}", env)
     if scenario == "pull":
         return functools.partial(single_pull, front, size, args, env)
@@ -434,9 +517,7 @@ def capped_pulls(
                     front, image_size, args.pullers, args.pull_dir, env, groups, cpu
                 )
             except clients.ClientError as exc:
-                # Reported, and left out of the median, as in `more_rounds`.
-                entry.setdefault("failures", []).append(str(exc).splitlines()[-1][-300:])
-                log(f"  {name:<14} capped streaming aggregate pull FAILED: {exc}")
+                record_failure(entry, "failures", f"{name} capped streaming: ", exc)
                 continue
             entry["rounds"].append(rate)
             entry["cpu"].append(cpu)
@@ -470,7 +551,8 @@ def aggregate_pull(
     """MB/s of `pullers` concurrent pulls of bench/one:latest (`size` bytes), each checked
     complete; where the CPU of `groups` went meanwhile is written into `cpu` when given."""
     outs = [work / f"agg-{front.name}-{i}" for i in range(pullers)]
-    settle()
+    settle(2 * pullers * size, work)
+    scanned = reclaim_scans()
     failures: list[clients.ClientError] = []
 
     def pull(out: Path) -> None:
@@ -487,6 +569,7 @@ def aggregate_pull(
         for each in threads:
             each.join()
         seconds = time.perf_counter() - started
+    log(f"  {front.name:<14} aggregate pull: {reclaim_scans() - scanned} pages scanned for reclaim")
     if failures:
         for out in outs:
             shutil.rmtree(out, ignore_errors=True)
@@ -581,6 +664,13 @@ def main() -> int:
         "taking turns (default 5)",
     )
     parser.add_argument(
+        "--pull-pairs",
+        type=int,
+        default=12,
+        help="then pulls and concurrent pulls on Distribution and one node in this many "
+        "pairs, taking turns at going first; their medians are the pull rates (default 12)",
+    )
+    parser.add_argument(
         "--node-cores",
         type=float,
         default=0.0,
@@ -646,12 +736,10 @@ def main() -> int:
         running.append(nodes[0])
         one_groups = {"registry": [nodes[0].pid], "store": [weed.pid]}
         results.append(measure_target("cargohold-1", nodes[0], one_groups, shared, args, work, env))
-        more_rounds(
-            [(results[0], distribution, dist_groups), (results[1], nodes[0], one_groups)],
-            args,
-            work,
-            env,
-        )
+        pair = [(results[0], distribution, dist_groups), (results[1], nodes[0], one_groups)]
+        more_rounds(pair, args, work, env)
+        if args.pull_pairs:
+            pull_series(pair, args, env)
         distribution.stop()
         for node in nodes[1:]:
             node.start()
@@ -688,6 +776,7 @@ def main() -> int:
     document["kill"] = extra
     document["streaming"] = streaming
     document["capped"] = capped
+    document["settle"] = dict(SETTLED)
     path = args.results_dir / f"cluster-{stamp}.json"
     path.write_text(json.dumps(document, indent=2))
     print_table(results)

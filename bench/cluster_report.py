@@ -5,6 +5,8 @@ written from the figures measured in that run."""
 from __future__ import annotations
 
 import os
+import random
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +39,12 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
         f"{settings['pullers']} concurrent pulls of the image; manifest GETs by wrk "
         f"(2 threads, 64 connections, {float(settings['wrk_duration']):g} s). "
         + (
-            f"Push, pull, concurrent pushes and concurrent pulls: the median of {rounds} rounds; "
+            f"Push, pull, concurrent pushes and concurrent pulls: {rounds} rounds; "
             "in each round after the first, each scenario runs on Distribution and on one node "
-            "back to back, the two taking turns at going first, each run starting on an idle "
-            "machine; each round pushes a new image. Other figures, and all of the three "
-            "nodes', one run each."
+            "back to back, the two taking turns at going first, each run starting after a "
+            f"`sync`{settle_clause(document)}; each round pushes a new image. "
+            + series_clause(rows)
+            + "Other figures, and all of the three nodes', one run each."
             if "push_rounds" in rows["cargohold-1"]
             else f"Concurrent pushes and pulls: the median of {rounds} rounds, Distribution and "
             "one node taking turns; other figures one run each."
@@ -83,6 +86,7 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
             for name, row in rows.items():
                 for failure in row.get(failures, []):
                     lines.append(f"{label}: a run on {name} failed, left out ({failure}).")
+    lines += series_lines(rows)
     if document.get("kill"):
         lines += ["", kill_sentence(document["kill"])]
     lines += cpu_section(document)
@@ -91,6 +95,7 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
         f"--layers {settings['layers']} --concurrency {settings['concurrency']} "
         f"--pullers {settings['pullers']}"
         + (f" --rounds {settings['rounds']}" if "rounds" in settings else "")
+        + (f" --pull-pairs {settings['pull_pairs']}" if "pull_pairs" in settings else "")
         + (" --kill" if document.get("kill") else "")
         + (f" --node-cores {float(settings['node_cores']):g}" if document.get("capped") else "")
     )
@@ -113,6 +118,73 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def series_clause(rows: dict[str, dict[str, Any]]) -> str:
+    """Which figures are the medians of the rounds and which of the pull series."""
+    pairs = len(rows["cargohold-1"].get("pull_series", []))
+    if not pairs:
+        return "The medians are reported. "
+    return (
+        "The push rates are the rounds' medians. The pull rates are the medians of "
+        f"{pairs} more runs of each pull scenario after every push, in pairs taking turns at "
+        "going first: with redirects the bytes come from the store, and a pull's time varies "
+        "from one run to the next by more than the registries differ, so the rounds alone "
+        "are too few to tell them apart. "
+    )
+
+
+def series_lines(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """The pull series, pair by pair: one node's rate over Distribution's, its median and how
+    far that median can be trusted (a bootstrap over the pairs)."""
+    lines = []
+    dist, one = rows["distribution"], rows["cargohold-1"]
+    for key, label in (("pull_series", "Pulls"), ("aggregate_pull_series", "Concurrent pulls")):
+        if not dist.get(key) or not one.get(key):
+            continue
+        ratios = [
+            mine / theirs
+            for theirs, mine in zip(dist[key], one[key], strict=True)
+            if theirs is not None and mine is not None
+        ]
+        low, high = bootstrap_median(ratios)
+        ahead = sum(ratio >= 1.0 for ratio in ratios)
+
+        def listed(values: list[float | None]) -> str:
+            return ", ".join("failed" if v is None else f"{v:.1f}" for v in values)
+
+        lines += [
+            "",
+            f"{label} after every push, in {len(dist[key])} pairs (MB/s): Distribution "
+            f"{listed(dist[key])}; one node {listed(one[key])}. One node / Distribution, pair "
+            f"by pair: {', '.join(f'{r:.2f}' for r in ratios)}; median "
+            f"{statistics.median(ratios):.2f}, 95% interval {low:.2f}–{high:.2f} (bootstrap "
+            f"of the pairs' median); one node ahead in {ahead} of {len(ratios)} pairs.",
+        ]
+    return lines
+
+
+def bootstrap_median(values: list[float], resamples: int = 10_000) -> tuple[float, float]:
+    """The 2.5th and 97.5th percentiles of the median of `values` resampled with replacement
+    (a fixed seed, so that a report is the same each time it is written)."""
+    draw = random.Random(0)
+    medians = sorted(
+        statistics.median(draw.choices(values, k=len(values))) for _ in range(resamples)
+    )
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+
+
+def settle_clause(document: dict[str, Any]) -> str:
+    """How the measured runs started: on an idle machine, or how many did not."""
+    settle = document.get("settle")
+    if settle is None:
+        return " on an idle machine"
+    if not settle["timed_out"]:
+        return f" on an idle machine (all {settle['runs']} runs), pulls into freed memory"
+    return (
+        f", pulls into freed memory, and on an idle machine except in {settle['timed_out']} of "
+        f"{settle['runs']} runs, which waited 20 s for one in vain"
+    )
 
 
 def paired_ratios(distribution: list[float], one: list[float]) -> str:
@@ -188,8 +260,8 @@ def cpu_section(document: dict[str, Any]) -> list[str]:
             one["concurrent_push_cpu"],
         ),
         _cpu_row(
-            "aggregate pull, redirect, 1 node",
-            one["aggregate_pull_mb_s"],
+            "aggregate pull, redirect, 1 node (round 1)",
+            one["aggregate_pull_rounds"][0],
             one["aggregate_pull_cpu"],
         ),
         _cpu_row(
