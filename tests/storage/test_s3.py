@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from cargohold.ports import StorageError, StorageUnavailable, UploadState, UploadStateInvalid
+from cargohold.storage import s3
 from cargohold.storage.s3 import MIN_PART, S3Driver
 from cargohold.storage.s3client import S3Settings
 from support.seaweed import Seaweed
@@ -205,6 +206,75 @@ async def test_a_presigned_url_serves_the_object_and_nothing_else(driver: S3Driv
         assert (await client.get(url.replace("signed?", "other?"))).status_code == 403
         unsigned = url.split("?", 1)[0]
         assert (await client.get(unsigned)).status_code in (401, 403)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def signing_driver(
+    seaweed: Seaweed, bucket: str, clock: Clock
+) -> tuple[S3Driver, list[tuple[str, int]]]:
+    """A driver on `clock`, and the list of each URL it signs (key, life)."""
+    driver = S3Driver(settings(seaweed, bucket), part_size=MIN_PART, clock=clock)
+    signed: list[tuple[str, int]] = []
+    presign = driver.calls.presign
+
+    def counting(key: str, expires_in: int) -> str:
+        signed.append((key, expires_in))
+        return presign(key, expires_in)
+
+    driver.calls.presign = counting  # type: ignore[method-assign]
+    return driver, signed
+
+
+async def test_a_presigned_url_is_signed_for_twice_its_life_and_answered_again_while_it_lasts(
+    seaweed: Seaweed, bucket: str
+) -> None:
+    clock = Clock()
+    driver, signed = signing_driver(seaweed, bucket, clock)
+    await driver.put("blobs/sha256/aa/reused", b"reused bytes")
+    first = await driver.redirect_url("blobs/sha256/aa/reused", 300)
+    assert first is not None and "X-Amz-Expires=600" in first
+    clock.now += 300
+    # 300 s of the 600 remain: the same URL, signed once.
+    assert await driver.redirect_url("blobs/sha256/aa/reused", 300) == first
+    assert len(signed) == 1
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(first)).content == b"reused bytes"
+    clock.now += 0.5
+    # Less than 300 s would remain: a new URL.
+    second = await driver.redirect_url("blobs/sha256/aa/reused", 300)
+    assert second is not None and len(signed) == 2
+    # Another key, or another life asked for, is another URL.
+    await driver.redirect_url("blobs/sha256/aa/other", 300)
+    await driver.redirect_url("blobs/sha256/aa/reused", 3600)
+    assert [expires for _, expires in signed] == [600, 600, 600, 7200]
+    assert signed[2][0].endswith("blobs/sha256/aa/other")
+
+
+async def test_the_urls_kept_for_reuse_are_bounded(
+    seaweed: Seaweed, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(s3, "SIGNED_URLS", 2)
+    driver, signed = signing_driver(seaweed, bucket, Clock())
+    keys = [f"blobs/sha256/aa/k{i}" for i in range(3)]
+    for key in keys:
+        await driver.redirect_url(key, 60)
+    # The two most recently used are kept; the first is gone and signed again.
+    await driver.redirect_url(keys[2], 60)
+    await driver.redirect_url(keys[1], 60)
+    assert len(signed) == 3
+    await driver.redirect_url(keys[0], 60)
+    assert [key.rsplit("/", 1)[1] for key, _ in signed] == ["k0", "k1", "k2", "k0"]
+    # k1, used after k2, stayed; k2 went for k0.
+    await driver.redirect_url(keys[1], 60)
+    await driver.redirect_url(keys[2], 60)
+    assert [key.rsplit("/", 1)[1] for key, _ in signed] == ["k0", "k1", "k2", "k0", "k2"]
 
 
 async def test_keys_live_under_the_prefix(driver: S3Driver, seaweed: Seaweed, bucket: str) -> None:

@@ -17,9 +17,10 @@ from cargohold.http.blobfiles import BlobFileResponse, satisfiable_ranges
 from cargohold.ports import StorageDriver
 from cargohold.service.content import BlobLocation
 
-#: How long a blob GET's redirect to the store stays valid: enough to start the download,
-#: which the store then serves to the end.
-REDIRECT_EXPIRES_IN = 600
+#: How long a blob GET's redirect to the store stays valid at least: enough to start the
+#: download, which the store then serves to the end. The S3 driver signs it for twice that and
+#: answers the same URL while this much of it remains.
+REDIRECT_EXPIRES_IN = 300
 _OCTETS = "application/octet-stream"
 
 

@@ -100,7 +100,8 @@ class StorageDriver(Protocol):
     async def list(self, prefix: str) -> list[str]: ...
 
     async def redirect_url(self, key: str, expires_in: int) -> str | None:
-        """A time-limited URL to fetch the object from directly, if the driver has one."""
+        """A time-limited URL to fetch the object from directly, if the driver has one: valid
+        for at least `expires_in` seconds, possibly longer, and possibly one it answered before."""
         ...
 
     async def begin_upload(self, upload_id: str) -> UploadState: ...

@@ -24,6 +24,11 @@ the commit completes it at the session's `data` key and copies that object to th
 `place_upload`, before the service's transaction. `commit_upload`, inside it, checks the copy
 is still there (copying again from the kept staging if the collector removed it meanwhile) and
 removes the staging.
+
+Signing a presigned URL is most of the work of a blob GET that redirects to the store, and a
+pulled layer is fetched again and again. `redirect_url` therefore signs each URL for twice the
+life asked for and hands the same URL out again while at least that life remains
+(`_SignedUrls`): every URL it answers is still valid for `expires_in` seconds, as asked.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -57,6 +64,31 @@ _TOKEN = re.compile(r"[0-9a-f]{32}")
 _MULTIPART_ID = re.compile(r"[A-Za-z0-9._~=+/-]{1,1024}")
 #: The source of a placed upload that was a multipart upload: its completed `data` object.
 _DATA = "data"
+#: How many signed URLs a driver keeps for reuse (a few hundred bytes each).
+SIGNED_URLS = 4096
+
+
+class _SignedUrls:
+    """Presigned URLs for reuse, at most `size`, the least recently used going first: a URL is
+    signed for twice the life asked for and handed out while at least that life remains."""
+
+    def __init__(self, size: int, clock: Callable[[], float]) -> None:
+        self._size = size
+        self._clock = clock
+        self._urls: OrderedDict[tuple[str, int], tuple[str, float]] = OrderedDict()
+
+    def get(self, key: str, expires_in: int, sign: Callable[[str, int], str]) -> str:
+        now = self._clock()
+        found = self._urls.get((key, expires_in))
+        if found is not None and found[1] - now >= expires_in:
+            self._urls.move_to_end((key, expires_in))
+            return found[0]
+        url = sign(key, 2 * expires_in)
+        self._urls[(key, expires_in)] = (url, now + 2 * expires_in)
+        self._urls.move_to_end((key, expires_in))
+        while len(self._urls) > self._size:
+            self._urls.popitem(last=False)
+        return url
 
 
 def check_key(key: str) -> str:
@@ -217,7 +249,12 @@ class S3Driver:
     name = "s3"
 
     def __init__(
-        self, settings: S3Settings, *, part_size: int = DEFAULT_PART, calls: S3Calls | None = None
+        self,
+        settings: S3Settings,
+        *,
+        part_size: int = DEFAULT_PART,
+        calls: S3Calls | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if part_size < MIN_PART:
             raise ValueError(f"part_size must be at least {MIN_PART}")
@@ -225,6 +262,7 @@ class S3Driver:
         self.prefix = f"{prefix}/" if prefix else ""
         self.part_size = part_size
         self.calls = calls if calls is not None else S3Calls(settings)
+        self._signed = _SignedUrls(SIGNED_URLS, clock)
 
     # -- keys --------------------------------------------------------------------------------
 
@@ -300,7 +338,9 @@ class S3Driver:
         return sorted(key for key in keys if not key.startswith(_UPLOADS))
 
     async def redirect_url(self, key: str, expires_in: int) -> str | None:
-        return self.calls.presign(self._object(key), expires_in)
+        """A presigned GET of the object, valid for at least `expires_in` seconds (signed for
+        up to twice that: see the module's notes)."""
+        return self._signed.get(self._object(key), expires_in, self.calls.presign)
 
     # -- uploads -----------------------------------------------------------------------------
 
