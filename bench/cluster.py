@@ -19,8 +19,11 @@ push, pulls and concurrent pulls run `--pull-pairs` more times on both, in pairs
 at going first: their medians are the pull rates, as a pull's time varies from run to run by
 more than the registries differ (the bytes come from the store). Each measured run
 starts after a `sync`, on an idle machine, so that none pays for what the one before left
-the store to do. The CPU of the store, the registry, HAProxy and the clients, and how busy the
-machine was, are recorded over the concurrent scenarios (cpuuse.py).
+the store to do; and the store compacts no volume meanwhile (SeaweedFS's vacuum, which
+would land on whichever runs are under way); each measured pull follows an unmeasured
+one of the same image, so that the store serves it from memory to both. The CPU of the
+store, the registry, HAProxy and the clients, and how busy the machine was, are recorded
+over the concurrent scenarios (cpuuse.py).
 
 `--kill` adds the scale-out resilience run on the three nodes: the image is pushed while a
 node is SIGKILLed, then pulled while another is; skopeo's own retries must complete both, and
@@ -267,10 +270,11 @@ def single_pull(front: Registry, size: int, args: argparse.Namespace, env: Any) 
     """MB/s of one skopeo pull of bench/one:latest (`size` bytes), checked complete."""
     out = args.pull_dir / f"pull-{front.name}"
     source = f"{front.host}/bench/one:latest"
-    settle(2 * size, args.pull_dir)
-    scanned = reclaim_scans()
+    warm(front, args.pull_dir, env)
+    settle()
+    before = pressure()
     seconds = clients.pull(source, out, env=env, creds=front.skopeo_creds())
-    log(f"  {front.name:<14} pull: {reclaim_scans() - scanned} pages scanned for reclaim")
+    log(f"  {front.name:<14} pull: {pressure_note(before)}")
     assert layout_size(out) >= size - 4096
     shutil.rmtree(out)
     return size / limits.MB / seconds
@@ -308,15 +312,12 @@ def concurrent_push(
     return sent / limits.MB / seconds
 
 
-def settle(room: int = 0, where: Path | None = None) -> None:
-    """Before a measured run: what the last one wrote goes to disk now; when the run writes
-    `room` bytes into memory (`where` on a tmpfs), that memory is free before it starts; and
-    what the store (or a registry) still does after the last run ends, before this one
-    starts: until the machine's cores are idle over half a second, for `SETTLE_S` seconds at
-    most. `SETTLED` counts the waits and those that ran out."""
+def settle() -> None:
+    """Before a measured run: what the last one wrote goes to disk now, and what the store
+    (or a registry) still does after it ends, before this one starts: until the machine's
+    cores are idle over half a second, for `SETTLE_S` seconds at most. `SETTLED` counts the
+    waits and those that ran out."""
     subprocess.run(["sync"], check=False)
-    if room and where is not None and on_tmpfs(where):
-        make_room(where, room)
     deadline = time.monotonic() + SETTLE_S
     SETTLED["runs"] += 1
     while psutil.cpu_percent(interval=0.5) > IDLE_PERCENT:
@@ -326,36 +327,35 @@ def settle(room: int = 0, where: Path | None = None) -> None:
             break
 
 
-def on_tmpfs(path: Path) -> bool:
-    """Whether `path` lies on a memory filesystem."""
-    found = max(
-        (part for part in psutil.disk_partitions(all=True) if path.is_relative_to(part.mountpoint)),
-        key=lambda part: len(part.mountpoint),
-        default=None,
-    )
-    return found is not None and found.fstype == "tmpfs"
+def warm(front: Registry, where: Path, env: Any) -> None:
+    """One pull of bench/one from `front`, not measured, before a measured one: the store then
+    serves the image from memory on either registry. The bench writes tens of GB through the
+    store, and the page cache lets go of one registry's objects before the other's: one
+    aggregate pull, unwarmed, read 683 MB from disk and the other registry's none."""
+    out = where / f"warm-{front.name}"
+    clients.pull(f"{front.host}/bench/one:latest", out, env=env, creds=front.skopeo_creds())
+    shutil.rmtree(out)
 
 
-def make_room(where: Path, room: int) -> None:
-    """Take `room` bytes of memory on the tmpfs `where` and give them back: once the store's
-    writes have filled the page cache, the kernel reclaims it for the first run that writes
-    into memory and not for the next, and that run pays for it; here, neither does. Bounded
-    by the tmpfs' free space."""
-    room = min(room, int(shutil.disk_usage(where).free * 0.9))
-    hold = where / ".room"
-    with hold.open("wb") as file:
-        os.posix_fallocate(file.fileno(), 0, room)
-    hold.unlink()
-
-
-def reclaim_scans() -> int:
-    """Pages the kernel has scanned so far to reclaim memory (by kswapd and directly)."""
-    total = 0
+def pressure() -> tuple[int, int]:
+    """Pages the kernel has scanned so far to reclaim memory (by kswapd and directly), and
+    bytes read from disks so far."""
+    scanned = 0
     for line in Path("/proc/vmstat").read_text().splitlines():
         name, _, value = line.partition(" ")
         if name.startswith(("pgscan_kswapd", "pgscan_direct")):
-            total += int(value)
-    return total
+            scanned += int(value)
+    counters = psutil.disk_io_counters()
+    return scanned, counters.read_bytes if counters is not None else 0
+
+
+def pressure_note(before: tuple[int, int]) -> str:
+    """What memory and the disks did since `before` (`pressure()`), for the log."""
+    now = pressure()
+    return (
+        f"{now[0] - before[0]} pages scanned for reclaim, "
+        f"{(now[1] - before[1]) / limits.MB:.0f} MB read from disk"
+    )
 
 
 def record_failure(result: dict[str, Any], key: str, label: str, exc: Exception) -> None:
@@ -551,8 +551,9 @@ def aggregate_pull(
     """MB/s of `pullers` concurrent pulls of bench/one:latest (`size` bytes), each checked
     complete; where the CPU of `groups` went meanwhile is written into `cpu` when given."""
     outs = [work / f"agg-{front.name}-{i}" for i in range(pullers)]
-    settle(2 * pullers * size, work)
-    scanned = reclaim_scans()
+    warm(front, work, env)
+    settle()
+    before = pressure()
     failures: list[clients.ClientError] = []
 
     def pull(out: Path) -> None:
@@ -569,7 +570,7 @@ def aggregate_pull(
         for each in threads:
             each.join()
         seconds = time.perf_counter() - started
-    log(f"  {front.name:<14} aggregate pull: {reclaim_scans() - scanned} pages scanned for reclaim")
+    log(f"  {front.name:<14} aggregate pull: {pressure_note(before)}")
     if failures:
         for out in outs:
             shutil.rmtree(out, ignore_errors=True)
@@ -705,7 +706,9 @@ def main() -> int:
     env = clients.client_env(work)
     key, secret = "benchkey", secrets.token_hex(20)
     (work / "seaweed").mkdir()
-    weed, endpoint = start_seaweed(work / "seaweed", key, secret)
+    # The store compacts no volume during the run: a compaction lands on whichever runs are
+    # under way (once, a quarter of an hour in), as the first half of a pull series.
+    weed, endpoint = start_seaweed(work / "seaweed", key, secret, vacuum=False)
     schema = f"bench_{secrets.token_hex(4)}"
     admin = psycopg.connect(args.database_url, autocommit=True)
     admin.execute(f'CREATE SCHEMA "{schema}"')
@@ -777,6 +780,7 @@ def main() -> int:
     document["streaming"] = streaming
     document["capped"] = capped
     document["settle"] = dict(SETTLED)
+    document["store"] = {"vacuum": False}
     path = args.results_dir / f"cluster-{stamp}.json"
     path.write_text(json.dumps(document, indent=2))
     print_table(results)

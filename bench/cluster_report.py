@@ -31,7 +31,14 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
         "",
         f"`bench/cluster.py` ({source}): Distribution 2.8 with its S3 driver, cargohold with one",
         "node, and three cargohold nodes behind HAProxy (round-robin, `/health/ready` checks),",
-        "all storing blobs in one SeaweedFS (`weed server -s3`) on this machine; cargohold's",
+        "all storing blobs in one SeaweedFS (`weed server -s3`) on this machine"
+        + (
+            " (its volume compaction off during the run: it would land on whichever runs were "
+            "under way)"
+            if document.get("store", {}).get("vacuum") is False
+            else ""
+        )
+        + "; cargohold's",
         "metadata in PostgreSQL; each node one worker process (the default). Blob GETs redirect",
         "to the store in both registries. Image: the same one for Distribution and one node,",
         f"{float(settings['size_mib']):g} MiB in {settings['layers']} layers; "
@@ -42,7 +49,9 @@ def render(document: dict[str, Any], source: str, chart: str) -> str:
             f"Push, pull, concurrent pushes and concurrent pulls: {rounds} rounds; "
             "in each round after the first, each scenario runs on Distribution and on one node "
             "back to back, the two taking turns at going first, each run starting after a "
-            f"`sync`{settle_clause(document)}; each round pushes a new image. "
+            f"`sync`{settle_clause(document)}, each pull after one of the same image that is not "
+            "measured (so that the store serves it from memory for both); each round pushes a "
+            "new image. "
             + series_clause(rows)
             + "Other figures, and all of the three nodes', one run each."
             if "push_rounds" in rows["cargohold-1"]
@@ -180,9 +189,9 @@ def settle_clause(document: dict[str, Any]) -> str:
     if settle is None:
         return " on an idle machine"
     if not settle["timed_out"]:
-        return f" on an idle machine (all {settle['runs']} runs), pulls into freed memory"
+        return f" on an idle machine (all {settle['runs']} runs)"
     return (
-        f", pulls into freed memory, and on an idle machine except in {settle['timed_out']} of "
+        f", on an idle machine except in {settle['timed_out']} of "
         f"{settle['runs']} runs, which waited 20 s for one in vain"
     )
 

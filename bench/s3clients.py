@@ -44,7 +44,13 @@ def _free_port() -> int:
         return port
 
 
-def start_seaweed(root: Path, key: str, secret: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_seaweed(
+    root: Path, key: str, secret: str, *, vacuum: bool = True
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`weed server -s3` under `root`, with one identity (`key`, `secret`), and its S3 endpoint.
+    `vacuum=False` keeps its master from compacting volumes: a compaction starts a quarter of an
+    hour in and rewrites every volume holding deleted data for a minute or two, on the cores the
+    measured runs share."""
     weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
     identities = root / "s3.json"
     identities.write_text(
@@ -71,6 +77,9 @@ def start_seaweed(root: Path, key: str, secret: str) -> tuple[subprocess.Popen[b
         f"-s3.port.iceberg={ports[8]}", f"-s3.port.lance={ports[9]}",
         f"-metricsPort={ports[10]}", f"-s3.config={identities}", "-iam=false",
     ]  # fmt: skip
+    if not vacuum:
+        # A volume is compacted once its share of deleted data exceeds the threshold.
+        command.append("-master.garbageThreshold=1")
     log = (root / "weed.log").open("wb")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     return process, f"http://127.0.0.1:{s3}"
