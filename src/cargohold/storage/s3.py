@@ -84,7 +84,8 @@ class _SignedUrls:
             self._urls.move_to_end((key, expires_in))
             return found[0]
         url = sign(key, 2 * expires_in)
-        self._urls[(key, expires_in)] = (url, now + 2 * expires_in)
+        # The URL's life counts from its X-Amz-Date, in whole seconds: up to one before `now`.
+        self._urls[(key, expires_in)] = (url, now + 2 * expires_in - 1)
         self._urls.move_to_end((key, expires_in))
         while len(self._urls) > self._size:
             self._urls.popitem(last=False)
